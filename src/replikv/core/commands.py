@@ -1,0 +1,135 @@
+"""Client commands: the operations every scheme replicates.
+
+What may live here: frozen msgspec structs describing *what a client asked for*, and
+pure helpers that classify them. No state, no I/O.
+
+The commands live in ``core`` (not ``kv``) because protocols need to look at them
+(is this a read? which keys does this transaction lock?) and protocols may import
+only ``core``. ``kv`` gives them meaning (``KVStateMachine``).
+
+Keys and values are ``str``. Byte strings from the Redis front end are carried
+losslessly as latin-1 text, so any byte value round-trips exactly.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Command(msgspec.Struct, frozen=True, tag=True):
+    """Base of every command. Subclasses are tagged by class name on the wire."""
+
+
+class Get(Command, frozen=True):
+    key: str
+
+
+class Set(Command, frozen=True):
+    """Write ``value``. ``only_if`` is ``"nx"`` (only if absent) or ``"xx"`` (only if present)."""
+
+    key: str
+    value: str
+    only_if: str | None = None
+    return_old: bool = False
+
+
+class Delete(Command, frozen=True):
+    key: str
+
+
+class Cas(Command, frozen=True):
+    """Compare-and-set: write ``new`` only if the current value equals ``expected``
+    (``None`` means "absent"). Result is ``True`` when swapped."""
+
+    key: str
+    expected: str | None
+    new: str
+
+
+class Incr(Command, frozen=True):
+    key: str
+    by: int = 1
+
+
+class MGet(Command, frozen=True):
+    keys: tuple[str, ...]
+
+
+class Txn(Command, frozen=True):
+    """Atomic multi-key transaction: every op applies or none does. Reads inside see
+    the writes before them. 2PC/3PC run it natively; consensus schemes through the log."""
+
+    ops: tuple[Get | Set | Delete | Cas | Incr, ...]
+
+
+# -- administrative commands (go through Submit like any other request) ---------------
+
+
+class Promote(Command, frozen=True):
+    """Manual failover: make the receiving replica the primary (primary/backup)."""
+
+
+class AddServer(Command, frozen=True):
+    """Membership change (Raft §6 / thesis ch. 4): add ``node`` (as a learner if asked)."""
+
+    node: int
+    learner: bool = False
+
+
+class RemoveServer(Command, frozen=True):
+    node: int
+
+
+class TransferLeader(Command, frozen=True):
+    """Leadership transfer (Raft thesis §3.10)."""
+
+    node: int
+
+
+class Noop(Command, frozen=True):
+    """Appended by a new leader (Raft §8) or used to probe; applies to nothing."""
+
+
+ClientCommand = Get | Set | Delete | Cas | Incr | MGet | Txn
+AdminCommand = Promote | AddServer | RemoveServer | TransferLeader
+AnyCommand = ClientCommand | AdminCommand | Noop
+
+READ_COMMANDS = (Get, MGet)
+ADMIN_COMMANDS = (Promote, AddServer, RemoveServer, TransferLeader)
+
+
+def is_read(command: Command) -> bool:
+    """A command that changes nothing (may be served without going through the log)."""
+    if isinstance(command, READ_COMMANDS):
+        return True
+    if isinstance(command, Txn):
+        return all(isinstance(op, Get) for op in command.ops)
+    return False
+
+
+def is_admin(command: Command) -> bool:
+    return isinstance(command, ADMIN_COMMANDS)
+
+
+def keys_of(command: Command) -> tuple[str, ...]:
+    """The keys a command touches, sorted and unique (what a 2PC participant locks)."""
+    match command:
+        case MGet(keys=keys):
+            return tuple(sorted(set(keys)))
+        case Txn(ops=ops):
+            return tuple(sorted({op.key for op in ops}))
+        case Get(key=k) | Set(key=k) | Delete(key=k) | Cas(key=k) | Incr(key=k):
+            return (k,)
+    return ()
+
+
+def value_bytes(command: Command) -> int:
+    """Size of the values a command writes, for the configured maximum."""
+    match command:
+        case Set(value=v):
+            return len(v)
+        case Cas(new=v, expected=e):
+            return len(v) + (len(e) if e is not None else 0)
+        case Txn(ops=ops):
+            return sum(value_bytes(op) for op in ops)
+    return 0

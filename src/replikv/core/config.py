@@ -1,0 +1,59 @@
+"""Configuration shared by every scheme; each scheme subclasses ``ReplicaConfig``.
+
+Every queue, batch and message has a bound here (STYLE.md). Field names are the keys of
+the ``[protocol]`` table in scenario files and of ``replikv serve --config`` files.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from replikv.core.errors import ConfigError
+
+
+class ReplicaConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    tick_ms: float = 10.0
+    """How often the host feeds ``Tick``."""
+    heartbeat_ms: float = 50.0
+    election_timeout_ms: float = 300.0
+    """Base failure-detection timeout; randomised in [t, 2t) where a scheme elects."""
+    request_timeout_ms: float = 1000.0
+    """How long a replica keeps a pending client request before answering ``Timeout``."""
+    max_batch: int = 64
+    """Most entries in one replication message."""
+    max_inflight: int = 8
+    """Most unacknowledged replication messages per peer (pipelining bound)."""
+    max_pending: int = 10_000
+    """Most client requests waiting at one replica; beyond it: ``Unavailable``."""
+    max_value_bytes: int = 1 << 20
+    snapshot_threshold: int = 10_000
+    """Take a snapshot and compact once this many entries follow the last one (0 = never)."""
+    read_level: str = "linearizable"
+    """Default read level when a request does not name one."""
+    clock_drift: float = 0.1
+    """Bound on relative clock drift assumed by leases (Raft §6.4.1)."""
+
+    def validate(self) -> None:
+        if self.tick_ms <= 0:
+            raise ConfigError("tick_ms must be > 0")
+        if self.heartbeat_ms < self.tick_ms:
+            raise ConfigError("heartbeat_ms must be >= tick_ms")
+        if self.election_timeout_ms <= 2 * self.heartbeat_ms:
+            raise ConfigError("election_timeout_ms must be > 2 x heartbeat_ms")
+        for name in ("max_batch", "max_inflight", "max_pending", "max_value_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        if self.read_level not in ("linearizable", "lease", "local"):
+            raise ConfigError(f"read_level must be linearizable, lease or local, not {self.read_level!r}")
+        if not 0 <= self.clock_drift < 1:
+            raise ConfigError("clock_drift must be in [0, 1)")
+
+
+def load_config(config_type: type[ReplicaConfig], values: dict) -> ReplicaConfig:
+    """Build and validate a config from plain values, with an error that names the field."""
+    try:
+        config = msgspec.convert(values, config_type)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"bad protocol option: {exc}") from None
+    config.validate()
+    return config

@@ -1,0 +1,77 @@
+"""Inputs a replica handles and effects it returns (the sans-I/O contract, DESIGN.md).
+
+    Input  = Tick(now_ms) | Receive(src, msg) | Submit(request) | Persisted(seq)
+    Effect = Send(dst, msg) | Persist(seq, records, replace) | Commit(index, request)
+           | Reply(request, result)
+
+``Reply`` carries the whole request (not only its id) so a host can route the answer
+back to whoever submitted it, and so a trace line is self-explaining.
+
+``Persist(replace=True)`` says: these records are a complete restatement of the durable
+state (snapshot + what follows it); storage swaps them in atomically and drops the rest.
+That is how a snapshot compacts the WAL behind it (Raft §7), with one mechanism for
+every scheme.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from replikv.core.errors import Result
+from replikv.core.messages import Message, Record
+from replikv.core.requests import Request
+
+
+class Tick(msgspec.Struct, frozen=True):
+    now_ms: float
+
+
+class Receive(msgspec.Struct, frozen=True):
+    src: int
+    msg: Message
+
+
+class Submit(msgspec.Struct, frozen=True):
+    request: Request
+
+
+class Persisted(msgspec.Struct, frozen=True):
+    """Every Persist with ``seq <=`` this is durable."""
+
+    seq: int
+
+
+Input = Tick | Receive | Submit | Persisted
+
+
+class Send(msgspec.Struct, frozen=True):
+    dst: int
+    msg: Message
+
+
+class Persist(msgspec.Struct, frozen=True):
+    seq: int
+    records: tuple[Record, ...]
+    replace: bool = False
+
+
+class Commit(msgspec.Struct, frozen=True):
+    """The replica applied ``request`` at log position ``index`` (for traces and checkers)."""
+
+    index: int
+    request: Request
+
+
+class Reply(msgspec.Struct, frozen=True):
+    request: Request
+    result: Result
+
+
+Effect = Send | Persist | Commit | Reply
+
+
+def describe(item: Any) -> str:
+    """A one-line human description of an input or effect, for traces."""
+    return f"{type(item).__name__}({', '.join(f'{f}={getattr(item, f)!r}' for f in item.__struct_fields__)})"

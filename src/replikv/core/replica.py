@@ -1,0 +1,115 @@
+"""The protocol contract: what every scheme's replica offers and how it is built.
+
+    class Replica(Protocol):
+        def handle(self, inp: Input) -> list[Effect]: ...   # deterministic
+        def status(self) -> Status: ...
+        def durable_state(self) -> Hashable: ...
+
+A replica owns a ``StateMachine`` (given at creation, from ``kv``): it applies what it
+commits and answers clients itself, so the simulator and runtime hosts stay thin and
+identical. Recovery is a pure fold: ``spec.create(..., recovered=records)`` rebuilds a
+replica from the records it persisted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+
+from replikv.core.config import ReplicaConfig
+from replikv.core.errors import Result
+from replikv.core.io import Effect, Input
+from replikv.core.messages import Message, Record
+from replikv.core.requests import Request
+
+if TYPE_CHECKING:
+    import random
+
+
+class Status(msgspec.Struct, frozen=True, kw_only=True):
+    """What a replica says about itself (INFO replication, ``cluster status``, checkers)."""
+
+    node: int
+    role: str
+    """``leader``/``follower``/``candidate``/``learner`` or ``primary``/``backup``/..."""
+    term: int
+    """Term, epoch or ballot: the scheme's generation number."""
+    leader: int | None
+    commit_index: int
+    applied_index: int
+    last_index: int
+    members: tuple[int, ...]
+    peers: dict[int, int] = {}
+    """Per-peer replicated index as the leader/primary knows it (for lag)."""
+
+
+class StateMachine(Protocol):
+    """Deterministic application of committed requests (implemented by ``kv``)."""
+
+    def apply(self, request: Request) -> Result: ...
+
+    def read(self, request: Request) -> Result: ...
+
+    def snapshot(self) -> bytes: ...
+
+    def restore(self, data: bytes) -> None: ...
+
+    def digest(self) -> str: ...
+
+
+class Replica(Protocol):
+    def handle(self, inp: Input) -> list[Effect]: ...
+
+    def status(self) -> Status: ...
+
+    def durable_state(self) -> Hashable: ...
+
+    def state_machine(self) -> StateMachine: ...
+
+
+@dataclass(frozen=True)
+class Promises:
+    """What a scheme promises, so checkers judge it by its own word (the chapter's table)."""
+
+    linearizable_writes: bool
+    """Acknowledged writes survive any single crash and are never lost."""
+    linearizable_reads: bool
+    """Reads at the default level are linearizable."""
+    partition_tolerant: bool
+    """Stays consistent (not necessarily available) under any partition."""
+    available_with_one_down: bool
+    """Writes go on with one replica down."""
+
+
+@dataclass(frozen=True)
+class CreateArgs:
+    node: int
+    members: tuple[int, ...]
+    config: ReplicaConfig
+    rng: random.Random
+    state_machine: StateMachine
+    recovered: Sequence[Record] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """A scheme as the hosts see it. Registered in ``replikv.schemes``."""
+
+    name: str
+    summary: str
+    config_type: type[ReplicaConfig]
+    messages: tuple[type[Message], ...]
+    records: tuple[type[Record], ...]
+    create: Callable[[CreateArgs], Replica]
+    promises: Promises
+    leader_word: str = "leader"
+    """What the scheme calls its distinguished node (``primary`` for primary/backup)."""
+
+    def make_config(self, values: dict[str, Any] | None = None) -> ReplicaConfig:
+        from replikv.core.config import load_config
+
+        return load_config(self.config_type, dict(values or {}))

@@ -1,0 +1,27 @@
+"""Client requests: a command plus the identity that makes retries safe.
+
+Every request carries ``(client_id, seq)``; the state machine's session table keeps
+the last result per client, so a retried request is applied at most once
+(Raft thesis ch. 6.3).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from replikv.core.commands import AnyCommand
+
+READ_LEVELS = ("linearizable", "lease", "local")
+
+RequestId = tuple[int, int]
+
+
+class Request(msgspec.Struct, frozen=True):
+    client_id: int
+    seq: int
+    command: AnyCommand
+    read_level: str = "linearizable"
+
+    @property
+    def id(self) -> RequestId:
+        return (self.client_id, self.seq)

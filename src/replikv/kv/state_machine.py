@@ -1,0 +1,166 @@
+"""The deterministic key-value state machine every scheme replicates.
+
+``apply`` is called in log order with committed requests; the same sequence gives the
+same state and the same results on every replica. ``read`` serves a read without the
+session table (reads need no exactly-once). ``snapshot``/``restore`` move the whole
+state (data and sessions) for compaction and catch-up (Raft §7).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+
+from replikv.core.commands import (
+    Cas,
+    Command,
+    Delete,
+    Get,
+    Incr,
+    MGet,
+    Set,
+    Txn,
+    is_admin,
+)
+from replikv.core.errors import Aborted, BadRequest, Ok, Result, Timeout
+from replikv.core.requests import Request
+from replikv.kv.sessions import SessionTable
+
+
+class _Snapshot(msgspec.Struct, frozen=True):
+    data: list[tuple[str, str]]
+    sessions: list[tuple[int, int, Result]]
+    applied: int
+
+
+class _TxnFailed(Exception):
+    pass
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(_Snapshot)
+
+
+class KVStateMachine:
+    __slots__ = ("_data", "_sessions", "applied")
+
+    def __init__(self, session_limit: int = 100_000) -> None:
+        self._data: dict[str, str] = {}
+        self._sessions = SessionTable(session_limit)
+        self.applied = 0
+        """How many requests were applied (duplicates included), for tests and status."""
+
+    # -- the StateMachine protocol ---------------------------------------------------
+
+    def apply(self, request: Request) -> Result:
+        self.applied += 1
+        kind, cached = self._sessions.lookup(request.client_id, request.seq)
+        if kind == "duplicate":
+            assert cached is not None
+            return cached
+        if kind == "stale":
+            # The client has moved on; we cannot say what this old request did.
+            return Timeout()
+        result = self._execute(request.command)
+        self._sessions.record(request.client_id, request.seq, result)
+        return result
+
+    def read(self, request: Request) -> Result:
+        command = request.command
+        match command:
+            case Get(key=key):
+                return Ok(self._data.get(key))
+            case MGet(keys=keys):
+                return Ok([self._data.get(k) for k in keys])
+            case Txn(ops=ops) if all(isinstance(op, Get) for op in ops):
+                return Ok([self._data.get(op.key) for op in ops])
+        return BadRequest(f"{type(command).__name__} is not a read")
+
+    def snapshot(self) -> bytes:
+        return _ENCODER.encode(
+            _Snapshot(data=list(self._data.items()), sessions=self._sessions.items(), applied=self.applied)
+        )
+
+    def restore(self, data: bytes) -> None:
+        snap = _DECODER.decode(data)
+        self._data = dict(snap.data)
+        self._sessions.load(snap.sessions)
+        self.applied = snap.applied
+
+    def digest(self) -> str:
+        """Hash of the data (not the sessions), to compare replicas."""
+        h = hashlib.sha256()
+        for key in sorted(self._data):
+            h.update(_ENCODER.encode((key, self._data[key])))
+        return h.hexdigest()[:16]
+
+    # -- inspection ------------------------------------------------------------------
+
+    def get(self, key: str) -> str | None:
+        return self._data.get(key)
+
+    def items(self) -> dict[str, str]:
+        return dict(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    # -- execution -------------------------------------------------------------------
+
+    def _execute(self, command: Command) -> Result:
+        if isinstance(command, Txn):
+            return self._execute_txn(command)
+        if is_admin(command):
+            return Ok(None)
+        try:
+            return Ok(self._op(command, self._data))
+        except _TxnFailed as exc:
+            return BadRequest(str(exc))
+
+    def _execute_txn(self, txn: Txn) -> Result:
+        # Work on a copy of the touched keys so a failing op leaves nothing behind.
+        scratch = {op.key: self._data[op.key] for op in txn.ops if op.key in self._data}
+        try:
+            results = [self._op(op, scratch) for op in txn.ops]
+        except _TxnFailed as exc:
+            return Aborted(f"transaction aborted: {exc}")
+        for op in txn.ops:
+            if op.key in scratch:
+                self._data[op.key] = scratch[op.key]
+            else:
+                self._data.pop(op.key, None)
+        return Ok(results)
+
+    @staticmethod
+    def _op(command: Command, data: dict[str, str]) -> object:
+        match command:
+            case Get(key=key):
+                return data.get(key)
+            case MGet(keys=keys):
+                return [data.get(k) for k in keys]
+            case Set(key=key, value=value, only_if=only_if, return_old=return_old):
+                old = data.get(key)
+                if (only_if == "nx" and old is not None) or (only_if == "xx" and old is None):
+                    return old if return_old else False
+                data[key] = value
+                return old if return_old else True
+            case Delete(key=key):
+                return 1 if data.pop(key, None) is not None else 0
+            case Cas(key=key, expected=expected, new=new):
+                if data.get(key) != expected:
+                    return False
+                data[key] = new
+                return True
+            case Incr(key=key, by=by):
+                current = data.get(key, "0")
+                try:
+                    number = int(current)
+                except ValueError:
+                    raise _TxnFailed("value is not an integer or out of range") from None
+                number += by
+                if not -(2**63) <= number < 2**63:
+                    raise _TxnFailed("increment or decrement would overflow")
+                data[key] = str(number)
+                return number
+        raise _TxnFailed(f"unsupported command {type(command).__name__}")

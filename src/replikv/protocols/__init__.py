@@ -1,0 +1,1 @@
+"""One package per replication scheme. A scheme imports only ``replikv.core``."""
