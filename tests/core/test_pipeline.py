@@ -1,0 +1,90 @@
+"""The effect pipeline enforces save-before-send (DESIGN.md)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from replikv.core import Commit, EffectPipeline, Ok, Persist, Reply, Request, Send
+from replikv.core.commands import Get
+from replikv.core.messages import Message, Record
+
+
+class Ping(Message, frozen=True):
+    n: int
+
+
+class Note(Record, frozen=True):
+    n: int
+
+
+REQ = Request(1, 1, Get("k"))
+
+
+def test_effects_before_a_persist_run_at_once_and_after_it_wait() -> None:
+    pipeline = EffectPipeline()
+    ready = pipeline.push([Send(2, Ping(1)), Persist(1, (Note(1),)), Send(2, Ping(2)), Reply(REQ, Ok(None))])
+    assert ready == [Send(2, Ping(1)), Persist(1, (Note(1),))]
+    assert pipeline.waiting == 2
+    assert pipeline.durable(1) == [Send(2, Ping(2)), Reply(REQ, Ok(None))]
+    assert pipeline.waiting == 0
+
+
+def test_a_later_persist_is_released_for_writing_but_holds_what_follows_it() -> None:
+    pipeline = EffectPipeline()
+    ready = pipeline.push([Persist(1, (Note(1),)), Send(2, Ping(1)), Persist(2, (Note(2),)), Commit(1, REQ)])
+    assert ready == [Persist(1, (Note(1),)), Persist(2, (Note(2),))]
+    assert pipeline.durable(1) == [Send(2, Ping(1))]
+    assert pipeline.durable(2) == [Commit(1, REQ)]
+
+
+def test_effects_pushed_later_queue_behind_an_earlier_barrier() -> None:
+    pipeline = EffectPipeline()
+    pipeline.push([Persist(1, (Note(1),))])
+    assert pipeline.push([Send(3, Ping(9))]) == []
+    assert pipeline.durable(1) == [Send(3, Ping(9))]
+    assert pipeline.push([Send(3, Ping(10))]) == [Send(3, Ping(10))]
+
+
+def test_durable_covers_every_persist_up_to_its_seq() -> None:
+    pipeline = EffectPipeline()
+    pipeline.push([Persist(1, ()), Send(2, Ping(1)), Persist(2, ()), Send(2, Ping(2)), Persist(3, ()), Send(2, Ping(3))])
+    assert pipeline.durable(2) == [Send(2, Ping(1)), Send(2, Ping(2))]
+    assert pipeline.durable(3) == [Send(2, Ping(3))]
+
+
+def test_reset_forgets_held_effects() -> None:
+    pipeline = EffectPipeline()
+    pipeline.push([Persist(1, ()), Send(2, Ping(1))])
+    pipeline.reset()
+    assert pipeline.waiting == 0
+    assert pipeline.push([Send(2, Ping(2))]) == [Send(2, Ping(2))]
+
+
+@given(st.lists(st.booleans(), max_size=40))
+def test_no_send_ever_overtakes_a_persist_before_it(kinds: list[bool]) -> None:
+    """Property: whatever the stream, a non-persist effect runs only once every persist
+    before it is durable, and every effect runs exactly once, in order."""
+    pipeline = EffectPipeline()
+    effects = []
+    seq = 0
+    for i, is_persist in enumerate(kinds):
+        if is_persist:
+            seq += 1
+            effects.append(Persist(seq, ()))
+        else:
+            effects.append(Send(2, Ping(i)))
+    executed = []
+    durable = 0
+    for effect in pipeline.push(effects):
+        executed.append((effect, durable))
+    for s in range(1, seq + 1):
+        durable = s
+        executed.extend((e, durable) for e in pipeline.durable(s))
+    sends = [e for e, _ in executed if isinstance(e, Send)]
+    assert sends == [e for e in effects if isinstance(e, Send)]
+    for effect, durable_when_run in executed:
+        if isinstance(effect, Send):
+            index = effects.index(effect)
+            persists_before = [e.seq for e in effects[:index] if isinstance(e, Persist)]
+            assert not persists_before or max(persists_before) <= durable_when_run
