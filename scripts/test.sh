@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install replikv with its test dependencies into ./.venv and run the test suite.
+# Used as-is by .ci/run; safe to run on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if ! command -v redis-cli >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1; then
+  # redis-cli / redis-benchmark drive the Redis-compatibility tests.
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools >/dev/null) \
+      || echo "warning: could not install redis-tools; tests that need redis-cli will be skipped" >&2
+  fi
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/ruff check src tests
+exec .venv/bin/python -m pytest -m "not slow" "$@"
