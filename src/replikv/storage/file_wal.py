@@ -1,0 +1,329 @@
+"""The durable WAL: one append-only file per generation in a node's data directory.
+
+The only module in replikv that calls fsync. Layout of the directory::
+
+    LOCK                      flock'ed while a FileWAL has the directory open
+    wal-0000000000000007.log  the current generation: MAGIC + frames (codec.py)
+    wal-0000000000000008.log.tmp  a replacement being written (removed at recovery)
+
+``append`` adds frames to the current file with one ``write`` (group commit: the caller
+passes everything pending since its last call) and, under policy ``always``, one fsync.
+``replace`` writes generation g+1 to a temp file, fsyncs it, renames it into place,
+fsyncs the directory and only then deletes generation g: the rename is the atomic
+commit point, so a crash leaves either the old or the new state, never a mixture
+(this is how a snapshot compacts the log behind it, Raft §7).
+
+Not thread-safe by design: the runtime drives it from one writer thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from replikv.storage.base import StorageFailed, StorageLocked, check_policy
+from replikv.storage.codec import DEFAULT_MAX_RECORD_BYTES, MAGIC, frame_all, read_image
+
+_WAL_NAME = re.compile(r"^wal-(\d{16})\.log$")
+_TMP_NAME = re.compile(r"^wal-(\d{16})\.log\.tmp$")
+LOCK_NAME = "LOCK"
+_T = TypeVar("_T")
+
+
+def wal_name(generation: int) -> str:
+    return f"wal-{generation:016d}.log"
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make renames, creations and removals in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class FileWAL:
+    """A write-ahead log in ``directory`` (see the module docstring for the layout).
+
+    ``fsync``: ``always`` | ``batch`` | ``never`` (docs/storage.md says what each can
+    lose). ``batch_ms``: under ``batch``, the longest time between fsyncs while writes
+    are pending (driven by ``append`` and by the runtime calling ``needs_sync``/``sync``
+    from a timer). ``max_record_bytes``: bound on one record, on write and on recovery.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        fsync: str = "always",
+        batch_ms: float = 10.0,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.policy = check_policy(fsync)
+        if batch_ms <= 0:
+            raise ValueError("batch_ms must be > 0")
+        if max_record_bytes < 1:
+            raise ValueError("max_record_bytes must be >= 1")
+        self.directory = Path(directory)
+        self.batch_ms = batch_ms
+        self.max_record_bytes = max_record_bytes
+        self._clock = clock
+        self._generation = 0
+        self._fd: int | None = None
+        self._size = 0
+        self._count = 0
+        self._dirty = False
+        self._last_sync = clock()
+        self._failed: str | None = None
+        self._recovered = False
+        self._closed = False
+        self._make_directory()
+        self._lock_fd = self._lock()
+
+    # -- opening ---------------------------------------------------------------------
+
+    def _make_directory(self) -> None:
+        if self.directory.is_dir():
+            return
+        try:
+            self.directory.mkdir(parents=True)
+        except FileExistsError:
+            if not self.directory.is_dir():
+                raise NotADirectoryError(f"{self.directory}: exists and is not a directory") from None
+            return
+        fsync_directory(self.directory.resolve().parent)
+
+    def _lock(self) -> int:
+        """Exclusive flock on ``LOCK``: two processes must never write one directory."""
+        path = self.directory / LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            raise StorageLocked(
+                f"{self.directory}: data directory is in use (pid {holder} holds {path}); "
+                "two nodes must never share one: stop the other process or choose another directory"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+
+    # -- properties -----------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The current generation's file."""
+        return self.directory / wal_name(self._generation)
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    @property
+    def size_bytes(self) -> int:
+        return self._size
+
+    @property
+    def record_count(self) -> int:
+        return self._count
+
+    # -- recovery -------------------------------------------------------------------
+
+    def recover(self) -> list[bytes]:
+        """Payloads in append order, after repairing the directory.
+
+        Removes leftover temp files and superseded generations, truncates a torn tail in
+        place (fsynced), and raises ``CorruptStorage`` naming the file and offset when a
+        record before the tail is damaged.
+        """
+        self._check_usable(recovering=True)
+        generations, changed = self._tidy_directory()
+        if not generations:
+            self._generation = 1
+            self._write_new_file(1, MAGIC, durable=True)
+            payloads: list[bytes] = []
+            self._size = len(MAGIC)
+        else:
+            self._generation = generations[-1]
+            payloads = self._recover_file(self.path)
+            for old in generations[:-1]:
+                (self.directory / wal_name(old)).unlink()
+            changed = changed or len(generations) > 1
+        if changed:
+            fsync_directory(self.directory)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._count = len(payloads)
+        self._recovered = True
+        self._last_sync = self._clock()
+        return payloads
+
+    def _tidy_directory(self) -> tuple[list[int], bool]:
+        """Sorted WAL generations present; removes temp files (a replace that never
+        reached its rename). Returns whether anything was removed."""
+        generations: list[int] = []
+        changed = False
+        for name in sorted(os.listdir(self.directory)):
+            if _TMP_NAME.match(name):
+                (self.directory / name).unlink()
+                changed = True
+            elif match := _WAL_NAME.match(name):
+                generations.append(int(match.group(1)))
+        return sorted(generations), changed
+
+    def _recover_file(self, path: Path) -> list[bytes]:
+        data = path.read_bytes()
+        state = read_image(data, str(path), self.max_record_bytes)
+        if state.good_length < len(data):
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.ftruncate(fd, state.good_length)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._size = state.good_length
+        return state.payloads
+
+    # -- writing --------------------------------------------------------------------
+
+    def append(self, payloads: Sequence[bytes]) -> None:
+        """Append ``payloads`` with one write; under ``always`` one fsync before returning.
+
+        A payload above ``max_record_bytes`` raises ``ValueError`` and writes nothing.
+        """
+        self._check_usable()
+        if not payloads:
+            return
+        data = frame_all(payloads, self.max_record_bytes)
+        assert self._fd is not None
+        self._guarded("append", lambda: _write_all(self._fd, data))
+        self._size += len(data)
+        self._count += len(payloads)
+        self._dirty = True
+        if self.policy == "always" or self.needs_sync():
+            self.sync()
+
+    def needs_sync(self) -> bool:
+        """Under ``batch``: writes are pending and ``batch_ms`` passed since the last fsync."""
+        if self.policy != "batch" or not self._dirty or self._failed or self._fd is None:
+            return False
+        return (self._clock() - self._last_sync) * 1000.0 >= self.batch_ms
+
+    def sync(self) -> None:
+        """fsync what was appended since the last fsync (an explicit request: any policy)."""
+        self._check_usable()
+        if not self._dirty:
+            return
+        assert self._fd is not None
+        self._guarded("fsync", lambda: os.fsync(self._fd))
+        self._dirty = False
+        self._last_sync = self._clock()
+
+    def replace(self, payloads: Sequence[bytes]) -> None:
+        """Atomically make ``payloads`` the whole log: temp file, fsync, rename, fsync dir.
+
+        A payload above ``max_record_bytes`` raises ``ValueError`` and changes nothing.
+        """
+        self._check_usable()
+        data = MAGIC + frame_all(payloads, self.max_record_bytes)
+        old_path, old_fd = self.path, self._fd
+        new_generation = self._generation + 1
+        durable = self.policy != "never"
+
+        def swap() -> int:
+            self._write_new_file(new_generation, data, durable=durable)
+            return os.open(self.directory / wal_name(new_generation), os.O_WRONLY | os.O_APPEND)
+
+        self._fd = self._guarded("replace", swap)
+        self._generation = new_generation
+        self._size = len(data)
+        self._count = len(payloads)
+        self._dirty = False
+        self._last_sync = self._clock()
+        if old_fd is not None:
+            os.close(old_fd)
+        with contextlib.suppress(FileNotFoundError):
+            old_path.unlink()  # recovery removes it if this is lost in a crash
+
+    def _write_new_file(self, generation: int, data: bytes, *, durable: bool) -> None:
+        """Create generation ``generation`` atomically (temp, fsync, rename, fsync dir)."""
+        final = self.directory / wal_name(generation)
+        temp = final.with_name(final.name + ".tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(fd, data)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temp, final)
+        if durable:
+            fsync_directory(self.directory)
+
+    # -- failure and closing --------------------------------------------------------
+
+    def _guarded(self, what: str, action: Callable[[], _T]) -> _T:
+        """Run an I/O action; on failure the WAL is poisoned (see ``StorageFailed``)."""
+        try:
+            return action()
+        except OSError as exc:
+            self._failed = f"{what} failed: {exc}"
+            raise StorageFailed(self._failed_message()) from exc
+
+    def _failed_message(self) -> str:
+        return (
+            f"{self.directory}: the WAL accepts no more writes after an I/O error "
+            f"({self._failed}); restart the node to recover from what is on disk"
+        )
+
+    def _check_usable(self, *, recovering: bool = False) -> None:
+        if self._closed:
+            raise RuntimeError(f"{self.directory}: the WAL is closed")
+        if self._failed:
+            raise StorageFailed(self._failed_message())
+        if recovering and self._recovered:
+            raise RuntimeError(f"{self.directory}: recover() was already called")
+        if not recovering and not self._recovered:
+            raise RuntimeError(f"{self.directory}: call recover() before writing")
+
+    def close(self) -> None:
+        """Flush a pending ``batch`` fsync, close the file and release the lock."""
+        if self._closed:
+            return
+        try:
+            if self.policy == "batch" and self._dirty and not self._failed and self._fd is not None:
+                self.sync()
+        finally:
+            self._closed = True
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            os.close(self._lock_fd)
+
+    def __enter__(self) -> FileWAL:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"FileWAL({str(self.directory)!r}, fsync={self.policy!r}, generation={self._generation})"
