@@ -1,0 +1,117 @@
+"""Asking one node over its RESP port: PING, its status, and ``RKVADMIN`` verbs.
+
+Status comes from ``RKVADMIN status`` (JSON of the replica's ``Status``); a node whose
+front end does not offer it is asked ``INFO replication`` instead, and the fields are
+read from the ``key:value`` lines.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from replikv.cluster.respwire import RespConnection, RespError
+
+_STATUS_TIMEOUT_S = 2.0
+
+
+@dataclass
+class NodeStatus:
+    """What a live node says about itself; ``None`` fields were not reported."""
+
+    role: str | None = None
+    term: int | None = None
+    leader: int | None = None
+    commit_index: int | None = None
+    last_index: int | None = None
+    applied_index: int | None = None
+    members: tuple[int, ...] = ()
+    peers: dict[int, int] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def _text(value: Any) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def ping(host: str, port: int, timeout_s: float = 1.0) -> bool:
+    """True when the node answers PING with PONG."""
+    try:
+        with RespConnection(host, port, timeout_s) as connection:
+            return connection.call("PING") == b"PONG"
+    except (OSError, RespError, ValueError):
+        return False
+
+
+def admin(host: str, port: int, verb: str, *args: str, timeout_s: float = 10.0) -> str:
+    """``RKVADMIN verb args...``: the node's answer; ``RespError`` with its message on
+    refusal, ``OSError`` when it cannot be reached."""
+    with RespConnection(host, port, timeout_s) as connection:
+        return _text(connection.call("RKVADMIN", verb, *args))
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _from_mapping(data: dict[str, Any]) -> NodeStatus:
+    def pick(*names: str) -> Any:
+        for name in names:
+            if name in data and data[name] not in (None, ""):
+                return data[name]
+        return None
+
+    peers_raw = data.get("peers") or {}
+    peers = {}
+    if isinstance(peers_raw, dict):
+        for key, value in peers_raw.items():
+            if _int(key) is not None and _int(value) is not None:
+                peers[int(key)] = int(value)
+    members_raw = data.get("members") or ()
+    if isinstance(members_raw, str):
+        members_raw = [m for m in members_raw.replace(",", " ").split() if m]
+    members = tuple(sorted(m for m in (_int(x) for x in members_raw) if m is not None))
+    return NodeStatus(
+        role=None if pick("role") is None else str(pick("role")),
+        term=_int(pick("term", "epoch", "ballot")),
+        leader=_int(pick("leader", "leader_id", "primary")),
+        commit_index=_int(pick("commit_index")),
+        last_index=_int(pick("last_index")),
+        applied_index=_int(pick("applied_index")),
+        members=members,
+        peers=peers,
+        raw=data,
+    )
+
+
+def parse_info(text: str) -> dict[str, str]:
+    """``key:value`` lines of an INFO reply (section headers and blanks skipped)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or ":" not in line:
+            continue
+        key, value = line.split(":", 1)
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def node_status(host: str, port: int, timeout_s: float = _STATUS_TIMEOUT_S) -> NodeStatus:
+    """The node's status; raises ``OSError``/``RespError`` when it cannot say."""
+    with RespConnection(host, port, timeout_s) as connection:
+        reply = connection.call("RKVADMIN", "status", raise_errors=False)
+        if not isinstance(reply, RespError):
+            try:
+                data = json.loads(_text(reply))
+            except ValueError:
+                data = None
+            if isinstance(data, dict):
+                return _from_mapping(data)
+        info = connection.call("INFO", "replication")
+        return _from_mapping(parse_info(_text(info)))

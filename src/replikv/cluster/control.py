@@ -1,0 +1,225 @@
+"""Cluster-wide views and operator verbs: status of every node, the leader, and the
+``RKVADMIN`` verbs (partition, heal, promote, add-node, remove-node, transfer-leader).
+
+Verbs that change the membership or the leadership go to the current leader/primary
+(Raft §6: configuration changes are entries in the leader's log); network faults go
+to every live node, each of which drops the traffic it is told to.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from replikv.cluster import admin, manager, processes
+from replikv.cluster.admin import NodeStatus
+from replikv.cluster.respwire import RespError
+from replikv.cluster.state import ClusterError, ClusterState, NodeEntry, load_state, save_state
+
+
+@dataclass
+class NodeRow:
+    """One line of ``cluster status``."""
+
+    id: int
+    pid: int | None
+    client_port: int
+    state: str
+    """``up`` (alive and answering), ``down``, ``paused`` or ``unresponsive``."""
+    status: NodeStatus | None = None
+    lag: int | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        status = self.status or NodeStatus()
+        return {
+            "id": self.id, "pid": self.pid, "client_port": self.client_port, "state": self.state,
+            "role": status.role, "term": status.term, "leader": status.leader,
+            "commit_index": status.commit_index, "last_index": status.last_index,
+            "applied_index": status.applied_index, "members": list(status.members),
+            "lag": self.lag, "error": self.error,
+        }
+
+
+@dataclass
+class ClusterView:
+    state: ClusterState
+    rows: list[NodeRow] = field(default_factory=list)
+
+    def leader(self) -> NodeRow | None:
+        """The live node that says it leads, with the highest term (a deposed leader that
+        has not heard of the new term yet loses to the new one)."""
+        leaders = [r for r in self.rows if r.status and r.status.role in manager.LEADER_ROLES]
+        if not leaders:
+            return None
+        return max(leaders, key=lambda r: (r.status.term or 0, -r.id))
+
+    def as_dict(self) -> dict:
+        leader = self.leader()
+        return {
+            "protocol": self.state.protocol,
+            "leader": leader.id if leader else None,
+            "nodes": [row.as_dict() for row in self.rows],
+        }
+
+
+def _row(state: ClusterState, entry: NodeEntry) -> NodeRow:
+    row = NodeRow(id=entry.id, pid=entry.pid, client_port=entry.client_port, state="down")
+    if not manager.node_alive(entry):
+        row.pid = None
+        return row
+    if processes.is_stopped(entry.pid):
+        row.state = "paused"
+        return row
+    try:
+        row.status = admin.node_status(state.host, entry.client_port)
+        row.state = "up"
+    except (OSError, RespError, ValueError) as exc:
+        row.state = "unresponsive"
+        row.error = str(exc) or type(exc).__name__
+    return row
+
+
+def _fill_lag(view: ClusterView) -> None:
+    """Lag = entries the node is behind the leader: from the leader's per-peer progress
+    when it reports one, else the difference of commit indexes."""
+    leader = view.leader()
+    if leader is None or leader.status is None:
+        return
+    head = leader.status.last_index if leader.status.last_index is not None else leader.status.commit_index
+    for row in view.rows:
+        if row.status is None:
+            continue
+        if row.id == leader.id:
+            row.lag = 0
+        elif row.id in leader.status.peers and head is not None:
+            row.lag = max(0, head - leader.status.peers[row.id])
+        elif leader.status.commit_index is not None and row.status.commit_index is not None:
+            row.lag = max(0, leader.status.commit_index - row.status.commit_index)
+
+
+def view(data_dir: str | os.PathLike[str]) -> ClusterView:
+    state = load_state(data_dir)
+    result = ClusterView(state=state, rows=[_row(state, e) for e in state.members()])
+    _fill_lag(result)
+    return result
+
+
+def _leader_entry(state: ClusterState, timeout_s: float = 5.0) -> NodeEntry:
+    """The current leader/primary, waiting up to ``timeout_s`` for an election."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        current = ClusterView(state=state, rows=[_row(state, e) for e in state.members()])
+        leader = current.leader()
+        if leader is not None:
+            return state.node(leader.id)
+        if time.monotonic() > deadline:
+            up = [r.id for r in current.rows if r.state == "up"]
+            raise ClusterError(f"no node reports itself leader/primary now (nodes up: {up or 'none'})")
+        time.sleep(0.1)
+
+
+def _send(state: ClusterState, entry: NodeEntry, verb: str, *args: str) -> str:
+    try:
+        return admin.admin(state.host, entry.client_port, verb, *args)
+    except RespError as exc:
+        raise ClusterError(f"node {entry.id} refused `{verb}`: {exc.message}") from None
+    except OSError as exc:
+        raise ClusterError(f"node {entry.id} did not answer `{verb}`: {exc}") from None
+
+
+def _ids(ids: Sequence[int]) -> str:
+    return ",".join(str(i) for i in sorted(ids))
+
+
+def partition(data_dir: str | os.PathLike[str], ids: Sequence[int], from_ids: Sequence[int] | None = None) -> dict[int, str]:
+    """Cut ``ids`` off from ``from_ids`` (default: every other member), both ways, by
+    telling every live node ``RKVADMIN partition <ids> [from <ids>]``. Down nodes are
+    skipped (reported), so a partition can be set up around a crashed node."""
+    state = load_state(data_dir)
+    for node_id in [*ids, *(from_ids or ())]:
+        state.node(node_id)
+    if not ids:
+        raise ClusterError("name at least one node to partition off")
+    if from_ids and set(ids) & set(from_ids):
+        raise ClusterError("a node cannot be partitioned from itself (ids and --from overlap)")
+    args = [_ids(ids)] + (["from", _ids(from_ids)] if from_ids else [])
+    return _broadcast(state, "partition", args)
+
+
+def heal(data_dir: str | os.PathLike[str]) -> dict[int, str]:
+    """Remove every partition on every live node."""
+    return _broadcast(load_state(data_dir), "heal", [])
+
+
+def _broadcast(state: ClusterState, verb: str, args: list[str]) -> dict[int, str]:
+    answers: dict[int, str] = {}
+    reached = 0
+    for entry in state.members():
+        if not manager.node_alive(entry) or processes.is_stopped(entry.pid):
+            answers[entry.id] = "skipped (down or paused)"
+            continue
+        answers[entry.id] = _send(state, entry, verb, *args)
+        reached += 1
+    if reached == 0:
+        raise ClusterError("no node is up")
+    return answers
+
+
+def promote(data_dir: str | os.PathLike[str], node_id: int) -> str:
+    """Manual failover: make ``node_id`` the primary (primary/backup)."""
+    state = load_state(data_dir)
+    entry = manager.live_entry(state, node_id)
+    return _send(state, entry, "promote")
+
+
+def transfer_leader(data_dir: str | os.PathLike[str], node_id: int) -> str:
+    """Ask the leader to hand leadership to ``node_id`` (Raft thesis §3.10)."""
+    state = load_state(data_dir)
+    manager.live_entry(state, node_id)
+    leader = _leader_entry(state)
+    if leader.id == node_id:
+        return f"node {node_id} already leads"
+    return _send(state, leader, "transfer-leader", str(node_id))
+
+
+def add_node(data_dir: str | os.PathLike[str], node_id: int | None = None, learner: bool = False,
+             ready_timeout_s: float = manager.READY_TIMEOUT_S) -> tuple[NodeEntry, str]:
+    """Start a new node process (id: the next free one) and ask the leader to add it
+    (Raft §6, one server at a time)."""
+    root = pathlib.Path(data_dir).resolve()
+    state = load_state(root)
+    if node_id is None:
+        node_id = max((e.id for e in state.nodes), default=0) + 1
+    if any(e.id == node_id for e in state.nodes):
+        raise ClusterError(f"node id {node_id} is already used in this cluster")
+    leader = _leader_entry(state)
+    entry = manager.new_entry(state, root, node_id)
+    manager.check_ports(state, [entry])
+    state.nodes.append(entry)
+    manager.start_node(state, entry, manager.stored_prefix(leader))
+    save_state(root, state)
+    manager.wait_ready(state, [entry], ready_timeout_s)
+    args = [str(node_id), f"{state.host}:{entry.peer_port}"] + (["learner"] if learner else [])
+    answer = _send(state, leader, "add-node", *args)
+    return entry, answer
+
+
+def remove_node(data_dir: str | os.PathLike[str], node_id: int, stop: bool = True) -> str:
+    """Ask the leader to remove ``node_id`` from the membership, then stop its process."""
+    root = pathlib.Path(data_dir).resolve()
+    state = load_state(root)
+    entry = state.node(node_id)
+    if entry.removed:
+        raise ClusterError(f"node {node_id} was already removed")
+    leader = _leader_entry(state)
+    answer = _send(state, leader, "remove-node", str(node_id))
+    entry.removed = True
+    if stop and entry.pid is not None:
+        processes.terminate(entry.pid, manager.marker(entry), manager.STOP_TIMEOUT_S)
+        entry.pid = None
+    save_state(root, state)
+    return answer

@@ -1,0 +1,302 @@
+"""The operations behind ``replikv cluster``: each loads the state file, acts on the
+node processes or asks the nodes over RESP, and saves what changed.
+
+Every failure an operator can cause or meet (no cluster, unknown id, node down, port
+taken, node that never came up) is a ``ClusterError`` whose message says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import secrets
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from replikv import schemes
+from replikv.cluster import admin, processes
+from replikv.cluster.state import (
+    DEFAULT_BASE_PORT,
+    ClusterError,
+    ClusterState,
+    NodeEntry,
+    client_port,
+    load_state,
+    peer_port,
+    save_state,
+    state_path,
+)
+
+LEADER_ROLES = ("leader", "primary")
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+Reporter = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+# -- starting ----------------------------------------------------------------------
+
+
+def node_argv(state: ClusterState, entry: NodeEntry, prefix: Sequence[str] | None = None) -> list[str]:
+    """The ``replikv serve`` command line of one node, from the current membership."""
+    others = [m for m in state.members() if m.id != entry.id]
+    peers = ",".join(f"{m.id}={state.host}:{m.peer_port}" for m in others)
+    argv = [*(prefix or processes.serve_prefix()), "serve", "--id", str(entry.id), "--protocol", state.protocol]
+    argv += ["--peers", peers, "--client-port", str(entry.client_port), "--peer-port", str(entry.peer_port)]
+    argv += ["--host", state.host, "--data-dir", entry.data_dir, "--fsync", state.fsync]
+    argv += ["--cluster-id", state.cluster_id]
+    if state.secret_file:
+        argv += ["--secret-file", state.secret_file]
+    for key, value in sorted(state.options.items()):
+        argv += ["--option", f"{key}={value}"]
+    return argv
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def check_ports(state: ClusterState, entries: Sequence[NodeEntry]) -> None:
+    for entry in entries:
+        for kind, port in (("client", entry.client_port), ("peer", entry.peer_port)):
+            if not 0 < port < 65536:
+                raise ClusterError(f"node {entry.id}: {kind} port {port} is out of range; choose another --base-port")
+            if not _port_free(state.host, port):
+                raise ClusterError(
+                    f"node {entry.id}: {kind} port {port} on {state.host} is already in use; "
+                    "choose another --base-port (or stop what holds it)"
+                )
+
+
+def new_entry(state: ClusterState, root: pathlib.Path, node_id: int) -> NodeEntry:
+    return NodeEntry(
+        id=node_id,
+        client_port=client_port(state.base_port, node_id),
+        peer_port=peer_port(state.base_port, node_id),
+        data_dir=str(root / f"node-{node_id}"),
+        log_file=str(root / f"node-{node_id}.log"),
+        argv=[],
+    )
+
+
+def marker(entry: NodeEntry) -> str:
+    """Text every live process of this node has in its command line."""
+    return entry.data_dir
+
+
+def node_alive(entry: NodeEntry) -> bool:
+    return processes.is_alive(entry.pid, marker(entry))
+
+
+def start_node(state: ClusterState, entry: NodeEntry, prefix: Sequence[str] | None) -> None:
+    pathlib.Path(entry.data_dir).mkdir(parents=True, exist_ok=True)
+    entry.argv = node_argv(state, entry, prefix)
+    entry.pid = processes.spawn(entry.argv, entry.log_file)
+
+
+def wait_ready(state: ClusterState, entries: Sequence[NodeEntry], timeout_s: float) -> None:
+    """Until every node answers PING; a node that exits or stays silent is an error
+    carrying the tail of its log."""
+    deadline = time.monotonic() + timeout_s
+    waiting = list(entries)
+    while waiting:
+        for entry in list(waiting):
+            if not node_alive(entry):
+                code = processes.exit_code(entry.pid) if entry.pid else None
+                how = f" (exit code {code})" if code is not None else ""
+                raise ClusterError(_with_log(f"node {entry.id} exited during start-up{how}", entry))
+            if admin.ping(state.host, entry.client_port, timeout_s=0.5):
+                waiting.remove(entry)
+        if waiting and time.monotonic() > deadline:
+            entry = waiting[0]
+            raise ClusterError(_with_log(
+                f"node {entry.id} did not answer PING on {state.host}:{entry.client_port} within {timeout_s:g}s", entry
+            ))
+        if waiting:
+            time.sleep(0.05)
+
+
+def _with_log(message: str, entry: NodeEntry) -> str:
+    log = processes.tail(entry.log_file, 20)
+    return f"{message}\n--- last lines of {entry.log_file} ---\n{log or '(empty)'}"
+
+
+@dataclass
+class UpOptions:
+    protocol: str
+    nodes: int = 3
+    base_port: int = DEFAULT_BASE_PORT
+    fsync: str = "always"
+    options: dict[str, str] | None = None
+    secret: bool = False
+    host: str = "127.0.0.1"
+    ready_timeout_s: float = READY_TIMEOUT_S
+    serve_prefix: Sequence[str] | None = None
+    """Command that runs ``replikv`` (default: this interpreter's); tests may swap it."""
+
+
+def up(data_dir: str | os.PathLike[str], opts: UpOptions, report: Reporter = _quiet) -> ClusterState:
+    """Start a cluster of ``opts.nodes`` local processes and wait until all answer."""
+    root = pathlib.Path(data_dir).resolve()
+    if opts.protocol not in schemes.names():
+        raise ClusterError(f"unknown protocol {opts.protocol!r}; choose one of: {', '.join(schemes.names())}")
+    if opts.nodes < 1:
+        raise ClusterError("--nodes must be at least 1")
+    state = _fresh_or_stopped_state(root, opts)
+    entries = state.members()
+    check_ports(state, entries)
+    save_state(root, state)
+    try:
+        for entry in entries:
+            start_node(state, entry, opts.serve_prefix)
+            save_state(root, state)
+            report(f"node {entry.id}: pid {entry.pid}, clients {state.host}:{entry.client_port}, peers :{entry.peer_port}")
+        wait_ready(state, entries, opts.ready_timeout_s)
+    except BaseException:
+        _stop_all(state, timeout_s=3.0)
+        save_state(root, state)
+        raise
+    return state
+
+
+def _fresh_or_stopped_state(root: pathlib.Path, opts: UpOptions) -> ClusterState:
+    """A new state, or the stopped cluster recorded in ``root`` restarted from its data."""
+    if state_path(root).exists():
+        old = load_state(root)
+        running = [e.id for e in old.members() if node_alive(e)]
+        if running:
+            raise ClusterError(
+                f"a {old.protocol} cluster is already running from {root} (nodes {running} alive); "
+                "stop it with `replikv cluster down` or use another --data-dir"
+            )
+        if old.protocol != opts.protocol or len(old.members()) != opts.nodes:
+            raise ClusterError(
+                f"{root} holds the data of a stopped {old.protocol} cluster of {len(old.members())} nodes; "
+                "remove it with `replikv cluster down --wipe` or use another --data-dir"
+            )
+        return old
+    state = ClusterState(
+        protocol=opts.protocol, host=opts.host, base_port=opts.base_port, fsync=opts.fsync,
+        options=dict(opts.options or {}),
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    if opts.secret:
+        secret_file = root / "secret"
+        secret_file.write_text(secrets.token_hex(32) + "\n")
+        secret_file.chmod(0o600)
+        state.secret_file = str(secret_file)
+    state.nodes = [new_entry(state, root, node_id) for node_id in range(1, opts.nodes + 1)]
+    return state
+
+
+# -- stopping and signals -----------------------------------------------------------
+
+
+def _stop_all(state: ClusterState, timeout_s: float) -> dict[int, str]:
+    outcome = {}
+    for entry in state.nodes:
+        if entry.pid is not None:
+            outcome[entry.id] = processes.terminate(entry.pid, marker(entry), timeout_s)
+            entry.pid = None
+        else:
+            outcome[entry.id] = "not running"
+    return outcome
+
+
+def down(data_dir: str | os.PathLike[str], wipe: bool = False, timeout_s: float = STOP_TIMEOUT_S) -> dict[int, str]:
+    """SIGTERM every node, SIGKILL those still alive after ``timeout_s``; with ``wipe``
+    also delete what the cluster wrote (state, node data, logs, secret)."""
+    root = pathlib.Path(data_dir).resolve()
+    state = load_state(root)
+    outcome = _stop_all(state, timeout_s)
+    if not wipe:
+        save_state(root, state)
+        return outcome
+    for entry in state.nodes:
+        shutil.rmtree(entry.data_dir, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(entry.log_file)
+    if state.secret_file:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(state.secret_file)
+    state_path(root).unlink()
+    with contextlib.suppress(OSError):
+        root.rmdir()  # only when nothing else was put there
+    return outcome
+
+
+def live_entry(state: ClusterState, node_id: int) -> NodeEntry:
+    entry = state.node(node_id)
+    if entry.removed:
+        raise ClusterError(f"node {node_id} was removed from the cluster")
+    if not node_alive(entry):
+        raise ClusterError(f"node {node_id} is down (start it with `replikv cluster restart {node_id}`)")
+    return entry
+
+
+def kill(data_dir: str | os.PathLike[str], node_id: int) -> int:
+    """SIGKILL one node (a crash: nothing flushed). Returns its pid."""
+    state = load_state(data_dir)
+    entry = live_entry(state, node_id)
+    pid = entry.pid
+    assert pid is not None
+    processes.kill(pid, marker(entry))
+    entry.pid = None
+    save_state(data_dir, state)
+    return pid
+
+
+def restart(data_dir: str | os.PathLike[str], node_id: int, ready_timeout_s: float = READY_TIMEOUT_S,
+            serve_prefix: Sequence[str] | None = None) -> NodeEntry:
+    """Stop the node if it runs (SIGTERM), start it again from its data, wait for PING."""
+    root = pathlib.Path(data_dir).resolve()
+    state = load_state(root)
+    entry = state.node(node_id)
+    if entry.removed:
+        raise ClusterError(f"node {node_id} was removed from the cluster")
+    if entry.pid is not None:
+        processes.terminate(entry.pid, marker(entry), STOP_TIMEOUT_S)
+        entry.pid = None
+    check_ports(state, [entry])
+    prefix = serve_prefix or stored_prefix(entry)
+    start_node(state, entry, prefix)
+    save_state(root, state)
+    wait_ready(state, [entry], ready_timeout_s)
+    return entry
+
+
+def stored_prefix(entry: NodeEntry) -> list[str] | None:
+    """The launcher part of the node's previous command line (everything before ``serve``)."""
+    if "serve" in entry.argv:
+        return entry.argv[: entry.argv.index("serve")]
+    return None
+
+
+def pause(data_dir: str | os.PathLike[str], node_id: int) -> None:
+    """SIGSTOP: the node is frozen, its sockets stay open (a long GC pause)."""
+    state = load_state(data_dir)
+    entry = live_entry(state, node_id)
+    assert entry.pid is not None
+    processes.send_signal(entry.pid, signal.SIGSTOP)
+
+
+def resume(data_dir: str | os.PathLike[str], node_id: int) -> None:
+    state = load_state(data_dir)
+    entry = live_entry(state, node_id)
+    assert entry.pid is not None
+    processes.send_signal(entry.pid, signal.SIGCONT)
