@@ -1,0 +1,183 @@
+"""The register model every checker uses: one key's value, and how each op moves it.
+
+What may live here: the canonical form of values, the sequential specification of
+read/write/cas/delete/incr on one key, and words for operations. No search.
+
+Values: the store holds text (``KVStateMachine``), a history holds ints or strings. An
+int and its decimal text are the same value here (``5`` == ``"5"``), so a history that
+writes ``5`` and reads back ``"5"`` is consistent, exactly as the store behaves.
+
+The model is a function ``step(state, op) -> (legal, next_state)`` (Herlihy & Wing 1990,
+§2: a sequential specification). ``UNKNOWN`` is a state that stands for "any value":
+it lets a window of a history be checked without knowing the value before it (an
+over-approximation: a window rejected from ``UNKNOWN`` is rejected from every start).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from replikv.check.history import Operation
+
+
+class _Unknown:
+    """The state "some value we do not know"; a singleton."""
+
+    _instance: _Unknown | None = None
+
+    def __new__(cls) -> _Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Final = _Unknown()
+State = str | None | _Unknown
+
+# compiled operation kinds (small ints: the search loop compares them a lot)
+READ, WRITE, DELETE, CAS_OK, CAS_INFO, INCR_OK, INCR_INFO = range(7)
+
+Compiled = tuple[int, Any, Any]
+
+
+def canon(value: Any) -> str | None:
+    """The canonical form of a value: text, or ``None`` for "absent"."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"register values are ints or strings, not {value!r}")
+
+
+def as_int(state: str | None) -> int | None:
+    """The integer an ``incr`` sees (absent counts as 0), or ``None`` when the value is
+    not an integer (mirrors ``KVStateMachine``: the store refuses the increment)."""
+    if state is None:
+        return 0
+    try:
+        return int(state)
+    except ValueError:
+        return None
+
+
+def compile_op(op: Operation) -> Compiled:
+    """``(kind, a, b)`` for :func:`step`; ``fail`` ops and ``info`` reads are dropped
+    before this (they change nothing)."""
+    assert op.type != "fail"
+    certain = op.type == "ok"
+    match op.f:
+        case "read":
+            assert certain, "info reads are dropped before compiling"
+            return (READ, canon(op.output), None)
+        case "write":
+            return (WRITE, canon(op.value), None)
+        case "delete":
+            return (DELETE, None, None)
+        case "cas":
+            expected, new = op.value
+            return (CAS_OK if certain else CAS_INFO, canon(expected), canon(new))
+        case "incr":
+            output = op.output if certain else None
+            return (INCR_OK if certain else INCR_INFO, int(op.value), output)
+    raise AssertionError(f"unknown op {op.f}")
+
+
+def step(state: State, op: Compiled) -> tuple[bool, State]:
+    """Apply one op to the register: is it legal here, and what is the state after.
+
+    ``info`` ops (outcome unknown) are always legal: a cas whose expectation fails and an
+    incr on a non-integer change nothing (the store answered an error we never saw).
+    """
+    kind, a, b = op
+    if kind == READ:
+        if state is UNKNOWN:
+            return True, a
+        return state == a, state
+    if kind == WRITE:
+        return True, a
+    if kind == DELETE:
+        return True, None
+    if kind == CAS_OK:
+        if state is UNKNOWN or state == a:
+            return True, b
+        return False, state
+    if kind == CAS_INFO:
+        if state is UNKNOWN:
+            return True, UNKNOWN
+        return True, (b if state == a else state)
+    if kind == INCR_OK:
+        if state is UNKNOWN:
+            return True, str(b)
+        number = as_int(state)  # type: ignore[arg-type]
+        if number is None or number + a != b:
+            return False, state
+        return True, str(b)
+    if kind == INCR_INFO:
+        if state is UNKNOWN:
+            return True, UNKNOWN
+        number = as_int(state)  # type: ignore[arg-type]
+        return True, (state if number is None else str(number + a))
+    raise AssertionError(f"unknown compiled kind {kind}")
+
+
+def is_mutation(op: Operation) -> bool:
+    return op.f != "read"
+
+
+def show_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _ms(t: float) -> str:
+    return f"{t:g}"
+
+
+def describe(op: Operation) -> str:
+    """One line in words: who did what, what came back, and when."""
+    match op.f:
+        case "read":
+            what = "read" if op.type != "ok" else f"read -> {show_value(op.output)}"
+        case "write":
+            what = f"write {show_value(op.value)}"
+        case "delete":
+            what = "delete"
+        case "cas":
+            expected, new = op.value
+            swapped = {"ok": " (swapped)", "fail": " (not swapped)"}.get(op.type, "")
+            what = f"cas {show_value(expected)} -> {show_value(new)}{swapped}"
+        case "incr":
+            what = f"incr by {op.value}"
+            if op.type == "ok":
+                what += f" -> {show_value(op.output)}"
+        case _:
+            what = op.f
+    if op.type == "ok":
+        when = f"invoked {_ms(op.invoke_time)} ms, ok at {_ms(op.complete_time)} ms"
+    elif op.type == "fail":
+        when = f"invoked {_ms(op.invoke_time)} ms, failed at {_ms(op.complete_time)} ms"
+    else:
+        reason = f" ({op.error})" if op.error else ""
+        at = f" reported at {_ms(op.reported_time)} ms" if op.reported_time is not None else ""
+        when = f"invoked {_ms(op.invoke_time)} ms, outcome unknown{reason}{at}"
+    return f"process {op.process}: {what}  [{when}]"
+
+
+def result_of(op: Operation) -> tuple[bool, str | None]:
+    """The value an op leaves behind, when that is known from the op alone:
+    ``(True, value)`` for write, cas (its new value), delete (absent) and an ok incr;
+    ``(False, None)`` for an info incr (its result is unknown) and reads."""
+    match op.f:
+        case "write":
+            return True, canon(op.value)
+        case "delete":
+            return True, None
+        case "cas":
+            return True, canon(op.value[1])
+        case "incr" if op.type == "ok":
+            return True, canon(op.output)
+    return False, None
