@@ -1,0 +1,474 @@
+"""Sans-I/O RESP2: a request parser, a reply parser and a serializer (h11-style).
+
+What may live here: byte-level framing of the Redis serialization protocol, version 2
+(https://redis.io/docs/reference/protocol-spec/), and nothing that knows what a command
+means. No sockets, no asyncio: bytes in, values out.
+
+Server side: ``RespParser.feed(data)`` then ``next_command()`` until it returns ``None``.
+Both multibulk arrays (``*2\\r\\n$3\\r\\nGET\\r\\n$1\\r\\nk\\r\\n``) and inline commands
+(``GET k\\r\\n``, with Redis's quoting rules) are accepted, as Redis accepts them. Every
+length is bounded by ``RespLimits``; a frame that breaks a bound or the grammar raises
+``RespProtocolError`` whose message is what Redis answers after ``-ERR Protocol error: ``.
+
+Client side: ``ReplyParser.feed(data)`` then ``next_reply()`` gives reply values:
+
+    Simple("OK")    +OK          Error("ERR x")  -ERR x       int          :12
+    bytes           $3 abc       None            $-1          list         *2 ...
+    NULL_ARRAY      *-1
+
+``encode_reply(value)`` is the inverse, so every value round-trips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+CRLF = b"\r\n"
+
+
+class RespProtocolError(Exception):
+    """The peer broke the protocol; the connection cannot continue."""
+
+
+class Simple(msgspec.Struct, frozen=True):
+    """A simple string reply (``+OK``)."""
+
+    text: str
+
+
+class Error(msgspec.Struct, frozen=True):
+    """An error reply; ``text`` includes the prefix word (``ERR ...``, ``NOTLEADER ...``)."""
+
+    text: str
+
+    @property
+    def prefix(self) -> str:
+        return self.text.split(" ", 1)[0]
+
+    @property
+    def message(self) -> str:
+        parts = self.text.split(" ", 1)
+        return parts[1] if len(parts) > 1 else ""
+
+
+class _NullArray:
+    """The null array (``*-1``), distinct from the null bulk string (``None``)."""
+
+    _instance: _NullArray | None = None
+
+    def __new__(cls) -> _NullArray:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NULL_ARRAY"
+
+
+NULL_ARRAY = _NullArray()
+
+ReplyValue = Simple | Error | int | bytes | None | list | _NullArray
+
+
+@dataclass(frozen=True)
+class RespLimits:
+    """Bounds on what one peer may make us buffer (Redis defaults in brackets)."""
+
+    max_bulk: int = 8 * 1024 * 1024
+    """Longest bulk string [proto-max-bulk-len 512 MiB]."""
+    max_array: int = 1024 * 1024
+    """Most elements in one multibulk request [1024*1024]."""
+    max_inline: int = 64 * 1024
+    """Longest inline command or length line [PROTO_INLINE_MAX_SIZE 64 KiB]."""
+    max_depth: int = 8
+    """Deepest nesting of arrays in a reply (reply parser only)."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_bulk", "max_array", "max_inline", "max_depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RespLimits.{name} must be >= 1")
+
+
+# -- serializer ---------------------------------------------------------------------
+
+
+def simple(text: str) -> bytes:
+    return b"+" + _line(text) + CRLF
+
+
+def error(text: str) -> bytes:
+    """An error reply; ``text`` starts with its prefix word (``ERR``, ``NOTLEADER``...)."""
+    return b"-" + _line(text) + CRLF
+
+
+def integer(number: int) -> bytes:
+    return b":%d\r\n" % number
+
+
+def bulk(data: bytes | None) -> bytes:
+    if data is None:
+        return b"$-1\r\n"
+    return b"$%d\r\n%b\r\n" % (len(data), data)
+
+
+def array(items: list[bytes] | None) -> bytes:
+    """An array of already-encoded replies (``None``: the null array)."""
+    if items is None:
+        return b"*-1\r\n"
+    return b"*%d\r\n" % len(items) + b"".join(items)
+
+
+def encode_reply(value: ReplyValue) -> bytes:
+    """Encode a reply value (see the module docstring for the mapping)."""
+    match value:
+        case Simple(text=text):
+            return simple(text)
+        case Error(text=text):
+            return error(text)
+        case bool():
+            return integer(int(value))
+        case int():
+            return integer(value)
+        case bytes() | None:
+            return bulk(value)
+        case list() | tuple():
+            return array([encode_reply(item) for item in value])
+        case _NullArray():
+            return b"*-1\r\n"
+    raise TypeError(f"cannot encode {type(value).__name__} as a RESP reply")
+
+
+def encode_command(args: list[bytes]) -> bytes:
+    """A request as a multibulk array of bulk strings (what clients send)."""
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args)
+
+
+def _line(text: str) -> bytes:
+    """Simple strings and errors cannot hold CR or LF (Redis maps them to spaces)."""
+    return text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
+
+
+def parse_int(raw: bytes) -> int | None:
+    """Strict decimal integer as Redis's string2ll accepts it, else ``None``."""
+    if not raw or len(raw) > 20:
+        return None
+    digits = raw[1:] if raw[:1] == b"-" else raw
+    if not digits.isdigit() or (len(digits) > 1 and digits[:1] == b"0"):
+        return None
+    return int(raw)
+
+
+# -- request parser -----------------------------------------------------------------
+
+
+class RespParser:
+    """Incremental parser of client requests (multibulk and inline).
+
+    Keeps at most one incomplete command: the arguments completed so far plus the bytes
+    of the one being read, each bounded by the limits.
+    """
+
+    def __init__(self, limits: RespLimits | None = None) -> None:
+        self.limits = limits or RespLimits()
+        self._buf = bytearray()
+        self._pos = 0
+        self._args: list[bytes] = []
+        self._remaining = 0  # arguments still to read of the current multibulk
+        self._bulk_len = -1  # length of the bulk being read, -1 before its header
+        self._failed: RespProtocolError | None = None
+
+    def feed(self, data: bytes) -> None:
+        if self._failed is None:
+            self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for the incomplete command (for the server's bound)."""
+        return len(self._buf) - self._pos + sum(len(a) for a in self._args)
+
+    def next_command(self) -> list[bytes] | None:
+        """The next complete command, or ``None`` when more bytes are needed.
+
+        Raises ``RespProtocolError`` on a malformed frame, and again on every later call.
+        """
+        if self._failed is not None:
+            raise self._failed
+        try:
+            command = self._next()
+        except RespProtocolError as exc:
+            self._failed = exc
+            raise
+        if self._pos > 65536 and self._pos * 2 > len(self._buf):
+            del self._buf[: self._pos]
+            self._pos = 0
+        return command
+
+    def _next(self) -> list[bytes] | None:
+        while True:
+            if self._remaining == 0:
+                if self._pos >= len(self._buf):
+                    return None
+                if self._buf[self._pos] == 0x2A:  # '*'
+                    count = self._read_count()
+                    if count is None:
+                        return None
+                    if count <= 0:
+                        continue  # Redis ignores empty multibulks
+                    self._remaining = count
+                    self._args = []
+                else:
+                    inline = self._read_inline()
+                    if inline is None:
+                        return None
+                    if inline:
+                        return inline
+                    continue  # empty line: ignored
+            if not self._read_bulks():
+                return None
+            args, self._args = self._args, []
+            return args
+
+    def _read_line(self, too_big: str) -> bytes | None:
+        end = self._buf.find(b"\r", self._pos)
+        if end < 0 or end + 1 >= len(self._buf):
+            if len(self._buf) - self._pos > self.limits.max_inline:
+                raise RespProtocolError(too_big)
+            return None
+        if end - self._pos > self.limits.max_inline:
+            raise RespProtocolError(too_big)
+        if self._buf[end + 1] != 0x0A:
+            raise RespProtocolError("expected LF after CR")
+        line = bytes(self._buf[self._pos : end])
+        self._pos = end + 2
+        return line
+
+    def _read_count(self) -> int | None:
+        line = self._read_line("too big mbulk count string")
+        if line is None:
+            return None
+        count = parse_int(line[1:])
+        if count is None or count > self.limits.max_array:
+            raise RespProtocolError("invalid multibulk length")
+        return count
+
+    def _read_bulks(self) -> bool:
+        """Read arguments of the current multibulk; ``True`` once all are in."""
+        while self._remaining > 0:
+            if self._bulk_len < 0:
+                if self._pos >= len(self._buf):
+                    return False
+                first = self._buf[self._pos]
+                if first != 0x24:  # '$'
+                    raise RespProtocolError(f"expected '$', got '{chr(first)}'")
+                line = self._read_line("too big bulk count string")
+                if line is None:
+                    return False
+                length = parse_int(line[1:])
+                if length is None or length < 0 or length > self.limits.max_bulk:
+                    raise RespProtocolError("invalid bulk length")
+                self._bulk_len = length
+            end = self._pos + self._bulk_len
+            if len(self._buf) < end + 2:
+                return False
+            if self._buf[end : end + 2] != CRLF:
+                raise RespProtocolError("expected CRLF after bulk string")
+            self._args.append(bytes(self._buf[self._pos : end]))
+            self._pos = end + 2
+            self._bulk_len = -1
+            self._remaining -= 1
+        return True
+
+    def _read_inline(self) -> list[bytes] | None:
+        end = self._buf.find(b"\n", self._pos)
+        if end < 0:
+            if len(self._buf) - self._pos > self.limits.max_inline:
+                raise RespProtocolError("too big inline request")
+            return None
+        if end - self._pos > self.limits.max_inline:
+            raise RespProtocolError("too big inline request")
+        line = bytes(self._buf[self._pos : end])
+        self._pos = end + 1
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        args = split_inline(line)
+        if args is None:
+            raise RespProtocolError("unbalanced quotes in request")
+        return args
+
+
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+_SPACE = b" \n\r\t\x0b\x0c\x00"
+_HEX = b"0123456789abcdefABCDEF"
+
+
+def split_inline(line: bytes) -> list[bytes] | None:
+    """Split an inline command the way Redis's ``sdssplitargs`` does: blanks separate
+    arguments; ``"..."`` understands ``\\n \\r \\t \\b \\a \\\\ \\" \\xHH``; ``'...'``
+    understands ``\\'``. A closing quote must be followed by a blank. ``None`` when
+    quotes are unbalanced."""
+    args: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in _SPACE:
+            i += 1
+        if i >= n:
+            return args
+        current = bytearray()
+        quote = 0
+        while True:
+            if i >= n:
+                if quote:
+                    return None
+                break
+            c = line[i]
+            if quote == 0x22:  # inside "..."
+                if c == 0x5C and i + 3 < n and line[i + 1] == 0x78 and line[i + 2] in _HEX and line[i + 3] in _HEX:
+                    current.append(int(line[i + 2 : i + 4], 16))
+                    i += 3
+                elif c == 0x5C and i + 1 < n:
+                    i += 1
+                    current.append(_ESCAPES.get(line[i], line[i]))
+                elif c == 0x22:
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        return None
+                    i += 1
+                    break
+                else:
+                    current.append(c)
+            elif quote == 0x27:  # inside '...'
+                if c == 0x5C and i + 1 < n and line[i + 1] == 0x27:
+                    i += 1
+                    current.append(0x27)
+                elif c == 0x27:
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        return None
+                    i += 1
+                    break
+                else:
+                    current.append(c)
+            elif c in _SPACE:
+                break
+            elif c in (0x22, 0x27):
+                quote = c
+            else:
+                current.append(c)
+            i += 1
+        args.append(bytes(current))
+
+
+# -- reply parser -------------------------------------------------------------------
+
+
+class ReplyParser:
+    """Incremental parser of server replies (what a client reads)."""
+
+    def __init__(self, limits: RespLimits | None = None) -> None:
+        self.limits = limits or RespLimits(max_bulk=512 * 1024 * 1024)
+        self._buf = bytearray()
+        self._pos = 0
+        self._stack: list[tuple[int, list]] = []  # (elements expected, elements so far)
+        self._failed: RespProtocolError | None = None
+
+    def feed(self, data: bytes) -> None:
+        if self._failed is None:
+            self._buf += data
+
+    def next_reply(self) -> ReplyValue | _Incomplete:
+        """The next complete reply, or ``INCOMPLETE`` when more bytes are needed
+        (``None`` is a valid reply: the null bulk string)."""
+        if self._failed is not None:
+            raise self._failed
+        try:
+            reply = self._next()
+        except RespProtocolError as exc:
+            self._failed = exc
+            raise
+        if self._pos > 65536 and self._pos * 2 > len(self._buf):
+            del self._buf[: self._pos]
+            self._pos = 0
+        return reply
+
+    def _next(self) -> ReplyValue | _Incomplete:
+        while True:
+            item = self._read_item()
+            if item is INCOMPLETE:
+                return INCOMPLETE
+            while True:
+                if not self._stack:
+                    return item
+                expected, items = self._stack[-1]
+                items.append(item)
+                if len(items) < expected:
+                    break
+                self._stack.pop()
+                item = items
+
+    def _read_item(self) -> ReplyValue | _Incomplete:
+        """One scalar, or an empty/null array, or push a non-empty array header."""
+        while True:
+            line = self._read_line()
+            if line is None:
+                return INCOMPLETE
+            kind, rest = line[:1], line[1:]
+            if kind == b"+":
+                return Simple(rest.decode("utf-8", "replace"))
+            if kind == b"-":
+                return Error(rest.decode("utf-8", "replace"))
+            if kind == b":":
+                number = parse_int(rest)
+                if number is None:
+                    raise RespProtocolError("invalid integer reply")
+                return number
+            if kind == b"$":
+                return self._read_bulk_body(line)
+            if kind == b"*":
+                count = parse_int(rest)
+                if count is None or count < -1 or count > self.limits.max_array:
+                    raise RespProtocolError("invalid multibulk length")
+                if count == -1:
+                    return NULL_ARRAY
+                if count == 0:
+                    return []
+                if len(self._stack) >= self.limits.max_depth:
+                    raise RespProtocolError("arrays nested too deeply")
+                self._stack.append((count, []))
+                continue
+            raise RespProtocolError(f"unknown reply type {kind!r}")
+
+    def _read_bulk_body(self, line: bytes) -> bytes | None | _Incomplete:
+        length = parse_int(line[1:])
+        if length is None or length < -1 or length > self.limits.max_bulk:
+            raise RespProtocolError("invalid bulk length")
+        if length == -1:
+            return None
+        end = self._pos + length
+        if len(self._buf) < end + 2:
+            self._pos -= len(line) + 2  # re-read the header when the body is in
+            return INCOMPLETE
+        if self._buf[end : end + 2] != CRLF:
+            raise RespProtocolError("expected CRLF after bulk string")
+        data = bytes(self._buf[self._pos : end])
+        self._pos = end + 2
+        return data
+
+    def _read_line(self) -> bytes | None:
+        end = self._buf.find(CRLF, self._pos)
+        if end < 0:
+            if len(self._buf) - self._pos > self.limits.max_inline:
+                raise RespProtocolError("reply line too long")
+            return None
+        if end - self._pos > self.limits.max_inline:
+            raise RespProtocolError("reply line too long")
+        line = bytes(self._buf[self._pos : end])
+        self._pos = end + 2
+        return line
+
+
+class _Incomplete:
+    def __repr__(self) -> str:
+        return "INCOMPLETE"
+
+
+INCOMPLETE = _Incomplete()

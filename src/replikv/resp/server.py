@@ -1,0 +1,186 @@
+"""The Redis front end's asyncio glue: sockets in, ``Session.execute`` per command, replies out.
+
+What may live here: accepting connections, reading with bounds and timeouts, writing
+replies in order, closing. The protocol is in ``resp.protocol``, the meaning of commands
+in ``resp.commands``/``resp.session``.
+
+Bounds: at most ``max_clients`` connections (the next gets ``-ERR max number of clients
+reached``, as Redis); one incomplete command of at most ``max_query_buffer`` bytes per
+connection; no reading while a connection's commands run, and replies wait in a buffer of
+at most ``max_output_buffer`` bytes, so a client that stops reading stalls only itself and
+is dropped after ``write_timeout`` seconds. A malformed frame gets
+``-ERR Protocol error: ...`` and the connection closes, as in Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import weakref
+from collections.abc import Callable
+
+from replikv.resp import protocol as p
+from replikv.resp.session import ServerContext, Session
+from replikv.runtime.service import NodeService
+
+log = logging.getLogger("replikv.resp")
+
+READ_CHUNK = 64 * 1024
+
+_SERVERS: weakref.WeakKeyDictionary[asyncio.Server, _Connections] = weakref.WeakKeyDictionary()
+
+
+def random_client_ids() -> Callable[[], int]:
+    """The default allocator: random positive 62-bit ids, unique across restarts with
+    overwhelming probability (a counter would reuse ids after a restart, and the session
+    table would then treat a new connection's requests as retries of an old one's)."""
+    return lambda: secrets.randbelow(2**62) + 1
+
+
+class _Connections:
+    def __init__(self) -> None:
+        self.writers: set[asyncio.StreamWriter] = set()
+
+
+async def serve_resp(
+    service: NodeService,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    max_clients: int = 10_000,
+    max_bulk: int = 8 * 1024 * 1024,
+    max_inline: int = 64 * 1024,
+    max_array: int = 1024 * 1024,
+    max_query_buffer: int = 64 * 1024 * 1024,
+    max_output_buffer: int = 1024 * 1024,
+    idle_timeout: float = 0.0,
+    write_timeout: float = 30.0,
+    client_ids: Callable[[], int] | None = None,
+    admin_from: str = "loopback",
+    scheme: str = "unknown",
+    default_read_level: str = "linearizable",
+) -> asyncio.Server:
+    """Serve RESP2 for ``service`` on ``host:port`` (port 0: any free port; read it from
+    ``server.sockets[0].getsockname()``). ``idle_timeout`` 0 keeps idle clients forever
+    (Redis ``timeout 0``). Stop with ``close_resp(server)``."""
+    limits = p.RespLimits(max_bulk=max_bulk, max_array=max_array, max_inline=max_inline)
+    if max_clients < 1 or max_query_buffer < 1 or max_output_buffer < 1:
+        raise ValueError("max_clients, max_query_buffer and max_output_buffer must be >= 1")
+    ctx = ServerContext(
+        service=service,
+        next_client_id=client_ids or random_client_ids(),
+        scheme=scheme,
+        max_clients=max_clients,
+        max_bulk=max_bulk,
+        idle_timeout_s=idle_timeout,
+        admin_from=admin_from,
+        default_read_level=default_read_level,
+    )
+    connections = _Connections()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.writers.add(writer)
+        try:
+            await _serve_connection(ctx, limits, reader, writer, max_query_buffer, max_output_buffer, write_timeout)
+        finally:
+            connections.writers.discard(writer)
+
+    server = await asyncio.start_server(on_connect, host, port, limit=READ_CHUNK)
+    ctx.port = server.sockets[0].getsockname()[1]
+    _SERVERS[server] = connections
+    return server
+
+
+async def close_resp(server: asyncio.Server) -> None:
+    """Stop listening and close every open connection of a ``serve_resp`` server."""
+    server.close()
+    connections = _SERVERS.get(server)
+    if connections is not None:
+        for writer in list(connections.writers):
+            writer.close()
+    await server.wait_closed()
+
+
+async def _serve_connection(
+    ctx: ServerContext,
+    limits: p.RespLimits,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    max_query_buffer: int,
+    max_output_buffer: int,
+    write_timeout: float,
+) -> None:
+    if ctx.connected >= ctx.max_clients:
+        writer.write(p.error("ERR max number of clients reached"))
+        await _close(writer, write_timeout)
+        return
+    ctx.connected += 1
+    peer = writer.get_extra_info("peername")
+    session = Session(ctx, peer[0] if isinstance(peer, tuple) else None)
+    parser = p.RespParser(limits)
+    writer.transport.set_write_buffer_limits(high=max_output_buffer)
+    try:
+        while not session.closing:
+            data = await _read(reader, ctx.idle_timeout_s)
+            if not data:
+                break
+            parser.feed(data)
+            await _run_commands(session, parser, writer, max_query_buffer, max_output_buffer, write_timeout)
+    except (ConnectionError, TimeoutError):
+        pass
+    except Exception:
+        log.exception("RESP connection from %s failed", peer)
+    finally:
+        ctx.connected -= 1
+        await _close(writer, write_timeout)
+
+
+async def _run_commands(
+    session: Session,
+    parser: p.RespParser,
+    writer: asyncio.StreamWriter,
+    max_query_buffer: int,
+    max_output_buffer: int,
+    write_timeout: float,
+) -> None:
+    """Execute every complete command buffered, in order; replies are batched and
+    flushed when the batch is large and when the buffered commands are done."""
+    out: list[bytes] = []
+    size = 0
+    try:
+        while not session.closing and (argv := parser.next_command()) is not None:
+            reply = await session.execute(argv)
+            out.append(reply)
+            size += len(reply)
+            if size >= max_output_buffer:
+                await _flush(writer, out, write_timeout)
+                out, size = [], 0
+        if parser.buffered > max_query_buffer:
+            raise p.RespProtocolError("query buffer limit exceeded")
+    except p.RespProtocolError as exc:
+        out.append(p.error(f"ERR Protocol error: {exc}"))
+        session.closing = True
+    await _flush(writer, out, write_timeout)
+
+
+async def _read(reader: asyncio.StreamReader, idle_timeout_s: float) -> bytes:
+    if idle_timeout_s <= 0:
+        return await reader.read(READ_CHUNK)
+    try:
+        return await asyncio.wait_for(reader.read(READ_CHUNK), idle_timeout_s)
+    except TimeoutError:
+        return b""  # idle: close silently, as Redis does
+
+
+async def _flush(writer: asyncio.StreamWriter, out: list[bytes], write_timeout: float) -> None:
+    if out:
+        writer.write(b"".join(out))
+        await asyncio.wait_for(writer.drain(), write_timeout)
+
+
+async def _close(writer: asyncio.StreamWriter, write_timeout: float) -> None:
+    writer.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(writer.wait_closed(), write_timeout)

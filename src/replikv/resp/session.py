@@ -1,0 +1,300 @@
+"""One client connection's state and the execution of its commands.
+
+What may live here: per-connection state (request identity, read level, name) and the
+dispatch of one parsed command to the ``NodeService``. No sockets: the server feeds
+argument lists and writes back the bytes returned, so this is testable without I/O.
+
+Request identity: a plain connection gets a ``client_id`` from the server's allocator
+and numbers its requests 1, 2, 3...; ``RKV client_id seq read_level CMD ...`` runs one
+command under an identity the client chose, so a retried write is applied at most once
+(Raft thesis §6.3; kv/sessions.py). Commands of one connection run one at a time, in
+order: the session table keeps only a client's latest request, and Redis clients expect
+a pipeline's commands to take effect in the order sent.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from replikv.core.errors import Timeout
+from replikv.core.requests import READ_LEVELS, Request
+from replikv.resp import info as infos
+from replikv.resp import protocol as p
+from replikv.resp.commands import (
+    COMMAND_TABLE,
+    INT64_MAX,
+    CommandError,
+    Render,
+    arity_ok,
+    build_data_command,
+    is_data_command,
+    render_error,
+    render_result,
+    unknown_command,
+    wrong_arity,
+)
+from replikv.runtime.service import NodeService
+
+log = logging.getLogger("replikv.resp")
+
+ADMIN_FROM = ("loopback", "any")
+
+
+@dataclass
+class ServerContext:
+    """What every session of one server shares."""
+
+    service: NodeService
+    next_client_id: Callable[[], int]
+    scheme: str = "unknown"
+    port: int = 0
+    max_clients: int = 10_000
+    max_bulk: int = 8 * 1024 * 1024
+    idle_timeout_s: float = 0.0
+    admin_from: str = "loopback"
+    default_read_level: str = "linearizable"
+    connected: int = 0
+
+    def __post_init__(self) -> None:
+        if self.admin_from not in ADMIN_FROM:
+            raise ValueError(f"admin_from must be one of {ADMIN_FROM}, not {self.admin_from!r}")
+        if self.default_read_level not in READ_LEVELS:
+            raise ValueError(f"read level must be one of {READ_LEVELS}, not {self.default_read_level!r}")
+
+    def facts(self) -> infos.FrontEndFacts:
+        return infos.FrontEndFacts(
+            node_id=self.service.node_id,
+            scheme=self.scheme,
+            port=self.port,
+            connected_clients=self.connected,
+            max_clients=self.max_clients,
+            max_bulk=self.max_bulk,
+            idle_timeout_s=self.idle_timeout_s,
+        )
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def _positive(raw: bytes, what: str) -> int:
+    number = p.parse_int(raw)
+    if number is None or not 0 < number <= INT64_MAX:
+        raise CommandError(f"ERR {what} must be a positive integer")
+    return number
+
+
+def _int64(raw: bytes) -> int:
+    number = p.parse_int(raw)
+    if number is None or not -(2**63) <= number <= INT64_MAX:
+        raise CommandError("ERR value is not an integer or out of range")
+    return number
+
+
+def _valid_name(raw: bytes) -> bool:
+    return all(0x21 <= b <= 0x7E for b in raw)
+
+
+class Session:
+    """The state of one connection; ``execute`` runs one command and returns its reply."""
+
+    def __init__(self, ctx: ServerContext, peer_host: str | None) -> None:
+        self.ctx = ctx
+        self.client_id = ctx.next_client_id()
+        self.seq = 0
+        self.read_level = ctx.default_read_level
+        self.name: bytes | None = None
+        self.closing = False
+        """Set by QUIT: the server flushes the reply and closes."""
+        self.peer_host = peer_host
+        self._wait_client = self.client_id
+        self._handlers: dict[str, Callable[[list[bytes]], Awaitable[bytes]]] = {
+            "ping": self._ping,
+            "echo": self._echo,
+            "quit": self._quit,
+            "wait": self._wait,
+            "role": self._role,
+            "info": self._info,
+            "readlevel": self._readlevel,
+            "command": self._command,
+            "config": self._config,
+            "client": self._client,
+            "hello": self._hello,
+            "select": self._select,
+            "rkv": self._rkv,
+            "rkvadmin": self._rkvadmin,
+        }
+
+    async def execute(self, argv: list[bytes]) -> bytes:
+        name = argv[0].decode("latin-1").lower()
+        command_info = COMMAND_TABLE.get(name)
+        if command_info is None:
+            return p.error(unknown_command(argv))
+        if not arity_ok(command_info, len(argv)):
+            return p.error(wrong_arity(name))
+        try:
+            if is_data_command(name):
+                data = build_data_command(argv)
+                self.seq += 1
+                request = Request(self.client_id, self.seq, data.command, self.read_level)
+                self._wait_client = self.client_id
+                return await self._run(request, data.render)
+            return await self._handlers[name](argv[1:])
+        except CommandError as exc:
+            return p.error(exc.text)
+
+    async def _run(self, request: Request, render: Render) -> bytes:
+        try:
+            result = await self.ctx.service.execute(request)
+        except Exception:
+            # The request may have reached the cluster: never a definite error here.
+            log.exception("service failed on request %s", request.id)
+            return render_error(Timeout())
+        return render_result(result, render)
+
+    # -- connection commands --------------------------------------------------------
+
+    async def _ping(self, args: list[bytes]) -> bytes:
+        if len(args) > 1:
+            raise CommandError(wrong_arity("ping"))
+        return p.bulk(args[0]) if args else p.simple("PONG")
+
+    async def _echo(self, args: list[bytes]) -> bytes:
+        return p.bulk(args[0])
+
+    async def _quit(self, args: list[bytes]) -> bytes:
+        self.closing = True
+        return p.simple("OK")
+
+    async def _select(self, args: list[bytes]) -> bytes:
+        if _int64(args[0]) != 0:
+            raise CommandError("ERR DB index is out of range")
+        return p.simple("OK")
+
+    async def _readlevel(self, args: list[bytes]) -> bytes:
+        if not args:
+            return p.bulk(self.read_level.encode())
+        level = args[0].decode("latin-1").lower()
+        if len(args) > 1:
+            raise CommandError(wrong_arity("readlevel"))
+        if level not in READ_LEVELS:
+            raise CommandError("ERR read level must be linearizable, lease or local")
+        self.read_level = level
+        return p.simple("OK")
+
+    async def _wait(self, args: list[bytes]) -> bytes:
+        replicas = _int64(args[0])
+        timeout_ms = _int64(args[1])
+        if timeout_ms < 0:
+            raise CommandError("ERR timeout is negative")
+        service = self.ctx.service
+        index = service.last_index_of(self._wait_client)
+        return p.integer(await service.wait_replicas(index, max(0, replicas), timeout_ms))
+
+    async def _role(self, args: list[bytes]) -> bytes:
+        return infos.role(self.ctx.service.status())
+
+    async def _info(self, args: list[bytes]) -> bytes:
+        sections = [a.decode("latin-1") for a in args]
+        return infos.info(sections, self.ctx.service.status(), self.ctx.facts())
+
+    async def _command(self, args: list[bytes]) -> bytes:
+        return infos.command(args)
+
+    async def _config(self, args: list[bytes]) -> bytes:
+        return infos.config(args, self.ctx.facts())
+
+    async def _hello(self, args: list[bytes]) -> bytes:
+        if args:
+            version = p.parse_int(args[0])
+            if version is None:
+                raise CommandError("ERR Protocol version is not an integer or out of range")
+            if version != 2:
+                raise CommandError("NOPROTO unsupported protocol version")
+        rest = args[1:]
+        name = self.name
+        while rest:
+            option = rest[0].upper()
+            if option == b"AUTH" and len(rest) >= 3:
+                if rest[1] != b"default":  # no users: the default user has no password
+                    raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+                rest = rest[3:]
+            elif option == b"SETNAME" and len(rest) >= 2:
+                if not _valid_name(rest[1]):
+                    raise CommandError("ERR Client names cannot contain spaces, newlines or special characters.")
+                name, rest = rest[1], rest[2:]
+            else:
+                raise CommandError(f"ERR Syntax error in HELLO option '{rest[0].decode('latin-1')}'")
+        self.name = name
+        return infos.hello(self.client_id, self.ctx.service.status())
+
+    async def _client(self, args: list[bytes]) -> bytes:
+        sub = args[0].decode("latin-1").lower()
+        rest = args[1:]
+        arity = {"id": 0, "getname": 0, "setname": 1, "setinfo": 2, "info": 0}
+        if sub not in arity:
+            raise CommandError(f"ERR unknown subcommand '{sub}'. Try CLIENT HELP.")
+        if len(rest) != arity[sub]:
+            raise CommandError(wrong_arity(f"client|{sub}"))
+        if sub == "id":
+            return p.integer(self.client_id)
+        if sub == "getname":
+            return p.bulk(self.name)
+        if sub == "info":
+            name = (self.name or b"").decode("latin-1")
+            line = f"id={self.client_id} addr={self.peer_host} name={name} readlevel={self.read_level}\n"
+            return p.bulk(line.encode())
+        if sub == "setname":
+            if not _valid_name(rest[0]):
+                raise CommandError("ERR Client names cannot contain spaces, newlines or special characters.")
+            self.name = rest[0] or None
+            return p.simple("OK")
+        if rest[0].upper() not in (b"LIB-NAME", b"LIB-VER"):
+            raise CommandError(f"ERR Unrecognized option '{rest[0].decode('latin-1')}'")
+        return p.simple("OK")
+
+    # -- replikv extensions ---------------------------------------------------------
+
+    async def _rkv(self, args: list[bytes]) -> bytes:
+        """``RKV client_id seq read_level CMD args...``: CMD under a client-chosen identity.
+        ``read_level`` may be ``-`` for the connection's level."""
+        client_id = _positive(args[0], "RKV client_id")
+        seq = _positive(args[1], "RKV seq")
+        level = args[2].decode("latin-1").lower()
+        if level == "-":
+            level = self.read_level
+        elif level not in READ_LEVELS:
+            raise CommandError("ERR read level must be linearizable, lease, local or -")
+        inner = args[3:]
+        name = inner[0].decode("latin-1").lower()
+        if not is_data_command(name):
+            raise CommandError(f"ERR RKV wraps only data commands, not '{name[:64]}'")
+        data = build_data_command(inner)
+        self._wait_client = client_id
+        return await self._run(Request(client_id, seq, data.command, level), data.render)
+
+    async def _rkvadmin(self, args: list[bytes]) -> bytes:
+        """``RKVADMIN verb args...``: operator commands, from loopback peers only unless
+        the server was started with ``admin_from="any"``."""
+        if self.ctx.admin_from != "any" and not is_loopback(self.peer_host):
+            raise CommandError(
+                "ERR RKVADMIN is accepted only from a loopback address (server option admin_from=any)"
+            )
+        verb = args[0].decode("latin-1").lower()
+        try:
+            answer = await self.ctx.service.admin(verb, [a.decode("latin-1") for a in args[1:]])
+        except ValueError as exc:
+            raise CommandError(f"ERR {exc}") from None
+        if "\n" in answer or "\r" in answer:
+            return p.bulk(answer.encode())
+        return p.simple(answer)
