@@ -1,0 +1,269 @@
+"""``NodeHost``: runs one sans-I/O replica on an asyncio loop.
+
+It feeds the replica its four inputs (DESIGN.md, the protocol contract):
+
+- ``Tick(now_ms)`` every ``config.tick_ms`` with monotonic milliseconds;
+- ``Receive(src, msg)`` for each message the transport delivers;
+- ``Submit(request)`` for each client request (``submit`` returns a future of the
+  ``Result``, resolved by the replica's ``Reply`` with the same (client_id, seq));
+- ``Persisted(seq)`` when the writer thread reports the WAL durable up to ``seq``.
+
+Every effect list goes through ``core.pipeline.EffectPipeline`` (the one implementation
+of save-before-send, shared with the simulator): ready effects run in order, a
+``Persist`` goes to the WAL writer, and what waited behind it runs once it is durable,
+*before* ``Persisted(seq)`` is fed back.
+
+Recovery: ``wal.recover()`` -> decode each payload with the record codec ->
+``spec.create(CreateArgs(..., recovered=records))`` (a pure fold, DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from replikv.core.errors import Result
+from replikv.core.io import (
+    Commit,
+    Effect,
+    Input,
+    Persist,
+    Persisted,
+    Receive,
+    Reply,
+    Send,
+    Submit,
+    Tick,
+    describe,
+)
+from replikv.core.pipeline import EffectPipeline
+from replikv.core.replica import CreateArgs, ProtocolSpec, Replica, Status
+from replikv.core.requests import Request, RequestId
+from replikv.kv.state_machine import KVStateMachine
+from replikv.runtime.writer import WalWriter
+
+log = logging.getLogger("replikv.host")
+trace = logging.getLogger("replikv.trace")
+
+SendFn = Callable[[int, Any], None]
+CommitFn = Callable[[int, Request], None]
+
+
+class HostStopped(Exception):
+    """The host stopped (shutdown or a fatal error) before the request was answered."""
+
+
+class NodeHost:
+    """One replica, its effect pipeline, its WAL writer and its ticker."""
+
+    def __init__(
+        self,
+        *,
+        spec: ProtocolSpec,
+        node: int,
+        members: tuple[int, ...],
+        config: Any,
+        wal: Any,
+        codec: Any,
+        send: SendFn,
+        rng: random.Random | None = None,
+        on_fatal: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.node = node
+        self.members = tuple(sorted(members))
+        self.config = config
+        self._wal = wal
+        self._codec = codec
+        self._send = send
+        self._rng = rng or random.Random()
+        self._on_fatal = on_fatal or (lambda exc: None)
+        self._pipeline = EffectPipeline()
+        self._waiters: dict[RequestId, list[asyncio.Future]] = {}
+        self._commit_listeners: list[CommitFn] = []
+        self._change_listeners: list[Callable[[], None]] = []
+        self._replica: Replica | None = None
+        self._writer: WalWriter | None = None
+        self._ticker: asyncio.Task | None = None
+        self._stopped = False
+        self.recovered_records = 0
+        self.counts = {"ticks": 0, "received": 0, "submitted": 0, "sent": 0, "commits": 0, "replies": 0}
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Rebuild the replica from the WAL. Raises ``CorruptStorage`` on a damaged WAL."""
+        payloads = self._wal.recover()
+        records = [self._codec.decode(p) for p in payloads]
+        self.recovered_records = len(records)
+        self._replica = self.spec.create(
+            CreateArgs(
+                node=self.node,
+                members=self.members,
+                config=self.config,
+                rng=self._rng,
+                state_machine=KVStateMachine(),
+                recovered=records,
+            )
+        )
+        log.info("node %s recovered %d records", self.node, len(records))
+
+    async def start(self) -> None:
+        if self._replica is None:
+            self.recover()
+        self._writer = WalWriter(self._wal, self._codec, self._durable, self._fatal)
+        self._ticker = asyncio.get_running_loop().create_task(self._tick_loop(), name="ticker")
+
+    async def stop(self) -> None:
+        """Stop ticking, flush the WAL, answer every waiter ``HostStopped``."""
+        self._stopped = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+        if self._writer is not None:
+            await self._writer.close()
+        for futures in self._waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(HostStopped("node is shutting down"))
+        self._waiters.clear()
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def submit(self, request: Request) -> asyncio.Future:
+        """Submit a request; the future resolves with the replica's ``Result`` for its id."""
+        future = asyncio.get_running_loop().create_future()
+        if self._stopped:
+            future.set_exception(HostStopped("node is shutting down"))
+            return future
+        self._waiters.setdefault(request.id, []).append(future)
+        future.add_done_callback(lambda f: self._forget(request.id, f))
+        self.counts["submitted"] += 1
+        self._handle(Submit(request))
+        return future
+
+    def receive(self, src: int, msg: Any) -> None:
+        if self._stopped:
+            return
+        self.counts["received"] += 1
+        self._handle(Receive(src, msg))
+
+    def tick(self) -> None:
+        self.counts["ticks"] += 1
+        self._handle(Tick(time.monotonic() * 1000.0))
+
+    # -- inspection -----------------------------------------------------------------------
+
+    @property
+    def replica(self) -> Replica:
+        assert self._replica is not None, "host not started"
+        return self._replica
+
+    def status(self) -> Status:
+        return self.replica.status()
+
+    @property
+    def pipeline(self) -> EffectPipeline:
+        return self._pipeline
+
+    @property
+    def writer(self) -> WalWriter | None:
+        return self._writer
+
+    def on_commit(self, listener: CommitFn) -> None:
+        self._commit_listeners.append(listener)
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Called after every handled input (to re-check ``wait_replicas`` conditions)."""
+        self._change_listeners.append(listener)
+
+    async def flush(self) -> None:
+        if self._writer is not None:
+            await self._writer.flush()
+
+    # -- the loop of the contract -----------------------------------------------------------
+
+    def _handle(self, inp: Input) -> None:
+        replica = self.replica
+        if trace.isEnabledFor(logging.DEBUG):
+            trace.debug("node %s <- %s", self.node, describe(inp))
+        try:
+            effects = replica.handle(inp)
+        except Exception as exc:  # an assertion in the replica: a bug, stop the node
+            log.exception("replica %s failed on %s", self.node, type(inp).__name__)
+            self._fatal(exc)
+            raise
+        self._run(self._pipeline.push(effects))
+        for listener in self._change_listeners:
+            listener()
+
+    def _run(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if trace.isEnabledFor(logging.DEBUG):
+                trace.debug("node %s -> %s", self.node, describe(effect))
+            match effect:
+                case Send(dst=dst, msg=msg):
+                    self.counts["sent"] += 1
+                    self._send(dst, msg)
+                case Persist():
+                    assert self._writer is not None, "persist before start"
+                    self._writer.submit(effect)
+                case Commit(index=index, request=request):
+                    self.counts["commits"] += 1
+                    for listener in self._commit_listeners:
+                        listener(index, request)
+                case Reply(request=request, result=result):
+                    self.counts["replies"] += 1
+                    self._resolve(request.id, result)
+
+    def _durable(self, seq: int) -> None:
+        self._run(self._pipeline.durable(seq))
+        self._handle(Persisted(seq))
+
+    def _resolve(self, request_id: RequestId, result: Result) -> None:
+        for future in self._waiters.pop(request_id, []):
+            if not future.done():
+                future.set_result(result)
+
+    def _forget(self, request_id: RequestId, future: asyncio.Future) -> None:
+        futures = self._waiters.get(request_id)
+        if futures and future in futures:
+            futures.remove(future)
+            if not futures:
+                del self._waiters[request_id]
+
+    def _fatal(self, exc: BaseException) -> None:
+        self._stopped = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+        self._on_fatal(exc)
+
+    async def _tick_loop(self) -> None:
+        interval = self.config.tick_ms / 1000.0
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.tick()
+            except Exception:
+                return  # already reported through _fatal
+
+
+class LastIndexTable:
+    """Bounded map client_id -> log index of its last committed write (Redis ``WAIT``)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._table: OrderedDict[int, int] = OrderedDict()
+        self._limit = limit
+
+    def record(self, client_id: int, index: int) -> None:
+        self._table[client_id] = index
+        self._table.move_to_end(client_id)
+        while len(self._table) > self._limit:
+            self._table.popitem(last=False)
+
+    def get(self, client_id: int) -> int:
+        return self._table.get(client_id, 0)

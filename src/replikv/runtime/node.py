@@ -1,0 +1,268 @@
+"""``Node``: a running replikv node, the ``NodeService`` its front ends call.
+
+It wires a ``NodeHost`` (the replica, its pipeline, WAL writer and ticker) to the
+``PeerTransport`` and adds what a node does beyond the protocol:
+
+- **Forwarding.** A request submitted here that the local replica answers with
+  ``NotLeader(hint)`` is forwarded to the hinted node as a ``Forward`` envelope over the
+  peer transport, with the *same* (client_id, seq), so a client's retry stays
+  exactly-once (Raft thesis §6.3). The hop is definite-safe: ``NotLeader`` says the
+  request did not happen, so trying elsewhere cannot apply it twice. When no leader is
+  known (an election), the node asks again every heartbeat until the request deadline.
+  A forward that gets no answer in time is ``Timeout`` (outcome unknown), never retried.
+- **Operator verbs** (``admin``): promote, partition, heal, add-node, remove-node,
+  transfer-leader, status.
+- **Redis WAIT** support: ``wait_replicas`` and ``last_index_of``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+import time
+from typing import Any
+
+import msgspec
+
+from replikv.core.commands import Command
+from replikv.core.errors import NotLeader, Result, Timeout
+from replikv.core.replica import ProtocolSpec, Status
+from replikv.core.requests import Request
+from replikv.runtime.host import HostStopped, LastIndexTable, NodeHost
+from replikv.runtime.transport import Address, PeerTransport, TransportSettings
+from replikv.runtime.wire import Forward, ForwardReply, WireCodec
+
+log = logging.getLogger("replikv.node")
+
+MAX_HOPS = 8
+"""Most forwarding attempts for one request (leader changes while it travels)."""
+
+
+class Node:
+    """One replikv node: host + transport + forwarding + operator verbs (``NodeService``)."""
+
+    def __init__(
+        self,
+        *,
+        node: int,
+        spec: ProtocolSpec,
+        replica_config: Any,
+        wal: Any,
+        peers: dict[int, Address],
+        listen: Address,
+        cluster_id: str = "replikv",
+        secret: bytes | None = None,
+        transport_settings: TransportSettings | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        from replikv.storage.codec import RecordCodec
+
+        self.node_id = node
+        self.spec = spec
+        self.config = replica_config
+        peers = {p: a for p, a in peers.items() if p != node}
+        self.members = tuple(sorted({node, *peers}))
+        self._fatal_error: BaseException | None = None
+        self._fatal_event = asyncio.Event()
+        self.host = NodeHost(
+            spec=spec,
+            node=node,
+            members=self.members,
+            config=replica_config,
+            wal=wal,
+            codec=RecordCodec(spec.records),
+            send=self._send,
+            rng=rng,
+            on_fatal=self._on_fatal,
+        )
+        self.transport = PeerTransport(
+            node=node,
+            listen=listen,
+            peers=peers,
+            codec=WireCodec(spec.messages),
+            cluster_id=cluster_id,
+            protocol=spec.name,
+            on_message=self._on_message,
+            secret=secret,
+            settings=transport_settings,
+        )
+        self._forward_ids = itertools.count(1)
+        self._forwards: dict[int, asyncio.Future] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._waits: list[tuple[int, int, asyncio.Future]] = []
+        self._last_index = LastIndexTable()
+        self._admin_seq = 0
+        self.host.on_commit(self._committed)
+        self.host.on_change(self._check_waits)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Read the WAL and rebuild the replica (raises ``CorruptStorage``)."""
+        self.host.recover()
+
+    async def start(self) -> None:
+        await self.transport.start()
+        await self.host.start()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: stop ticking, flush the WAL, close every socket."""
+        for task in list(self._tasks):
+            task.cancel()
+        await self.host.stop()
+        await self.transport.close()
+        for future in self._forwards.values():
+            if not future.done():
+                future.set_result(Timeout())
+        for _, _, future in self._waits:
+            if not future.done():
+                future.cancel()
+
+    async def wait_fatal(self) -> BaseException:
+        """Returns when the node hit an unrecoverable error (disk failure, replica bug)."""
+        await self._fatal_event.wait()
+        assert self._fatal_error is not None
+        return self._fatal_error
+
+    def _on_fatal(self, exc: BaseException) -> None:
+        self._fatal_error = exc
+        self._fatal_event.set()
+
+    # -- NodeService ----------------------------------------------------------------------
+
+    async def execute(self, request: Request) -> Result:
+        deadline = time.monotonic() + self.config.request_timeout_ms / 1000.0
+        target = self.node_id
+        result: Result = Timeout()
+        for _ in range(MAX_HOPS):
+            if target == self.node_id:
+                result = await self._local(request)
+            else:
+                result = await self._forward(target, request)
+            if not isinstance(result, NotLeader) or time.monotonic() >= deadline:
+                return result
+            hint = result.leader
+            if hint is None or hint == target:
+                # No leader known yet (an election): ask again after a heartbeat.
+                await asyncio.sleep(self.config.heartbeat_ms / 1000.0)
+                target = self.node_id
+            elif hint == self.node_id or hint in self.transport.peers():
+                target = hint
+            else:
+                return result
+        return result
+
+    def status(self) -> Status:
+        return self.host.status()
+
+    async def wait_replicas(self, index: int, replicas: int, timeout_ms: int) -> int:
+        count = self._replicas_at(index)
+        if count >= replicas or self.status().leader != self.node_id:
+            return count
+        future = asyncio.get_running_loop().create_future()
+        entry = (index, replicas, future)
+        self._waits.append(entry)
+        try:
+            timeout = None if timeout_ms <= 0 else timeout_ms / 1000.0
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(future), timeout)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waits.remove(entry)
+        return self._replicas_at(index)
+
+    def last_index_of(self, client_id: int) -> int:
+        return self._last_index.get(client_id)
+
+    async def admin(self, verb: str, args: list[str]) -> str:
+        from replikv.runtime.admin import run_admin
+
+        return await run_admin(self, verb, args)
+
+    # -- helpers for admin ------------------------------------------------------------------
+
+    async def submit_admin(self, command: Command, *, forward: bool) -> Result:
+        """Run an administrative command with this node's reserved client id (``-node``)."""
+        self._admin_seq = max(self._admin_seq + 1, time.time_ns() // 1000)
+        request = Request(client_id=-self.node_id, seq=self._admin_seq, command=command)
+        return await (self.execute(request) if forward else self._local(request))
+
+    def describe(self) -> dict[str, Any]:
+        """Everything ``RKVADMIN status`` reports, as plain data."""
+        status = msgspec.to_builtins(self.status())
+        writer = self.host.writer
+        out, into = self.transport.blocked
+        return {
+            "node": self.node_id,
+            "protocol": self.spec.name,
+            "status": status,
+            "digest": self.host.replica.state_machine().digest(),
+            "counts": dict(self.host.counts),
+            "wal": vars(writer.stats) if writer is not None else {},
+            "transport": self.transport.stats(),
+            "blocked": {"to": sorted(out), "from": sorted(into)},
+        }
+
+    # -- internals ----------------------------------------------------------------------
+
+    async def _local(self, request: Request) -> Result:
+        # The replica answers Timeout itself after request_timeout_ms; this bound only
+        # guards against a request it never answers.
+        limit = self.config.request_timeout_ms * 1.5 / 1000.0 + 1.0
+        try:
+            return await asyncio.wait_for(self.host.submit(request), limit)
+        except TimeoutError:
+            return Timeout()
+        except HostStopped:
+            return Timeout()
+
+    async def _forward(self, target: int, request: Request) -> Result:
+        forward_id = next(self._forward_ids)
+        future = asyncio.get_running_loop().create_future()
+        self._forwards[forward_id] = future
+        try:
+            self.transport.send(target, Forward(forward_id, request))
+            limit = self.config.request_timeout_ms * 1.5 / 1000.0 + 1.0
+            return await asyncio.wait_for(future, limit)
+        except TimeoutError:
+            return Timeout()
+        finally:
+            self._forwards.pop(forward_id, None)
+
+    def _send(self, dst: int, msg: Any) -> None:
+        self.transport.send(dst, msg)
+
+    def _on_message(self, src: int, msg: Any) -> None:
+        if isinstance(msg, Forward):
+            task = asyncio.get_running_loop().create_task(self._serve_forward(src, msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif isinstance(msg, ForwardReply):
+            future = self._forwards.get(msg.forward_id)
+            if future is not None and not future.done():
+                future.set_result(msg.result)
+        else:
+            self.host.receive(src, msg)
+
+    async def _serve_forward(self, src: int, forward: Forward) -> None:
+        """One hop only: the answer (even NotLeader) goes back to the node that asked."""
+        result = await self._local(forward.request)
+        self.transport.send(src, ForwardReply(forward.forward_id, result))
+
+    def _committed(self, index: int, request: Request) -> None:
+        self._last_index.record(request.client_id, index)
+
+    def _replicas_at(self, index: int) -> int:
+        status = self.status()
+        return sum(1 for peer, match in status.peers.items() if peer != self.node_id and match >= index)
+
+    def _check_waits(self) -> None:
+        if not self._waits:
+            return
+        for index, replicas, future in self._waits:
+            if not future.done() and self._replicas_at(index) >= replicas:
+                future.set_result(None)
+

@@ -1,0 +1,355 @@
+"""Peer transport over TCP: one outgoing connection per peer, frames of msgpack.
+
+Traffic from A to B always travels on A's outgoing connection to B; a connection
+accepted by the listener only ever carries messages *to* this node. So each link is
+one-directional after the handshake, and a one-way partition is simply "drop what goes
+out to X" or "drop what comes in from X".
+
+Bounds (STYLE.md: every queue has one): each peer's send queue holds at most
+``send_queue_frames`` frames; when full the *oldest* frame is dropped and counted
+(protocols tolerate loss, and the newest state is the most useful). Frames above
+``max_frame_bytes`` are refused on both sides. Reconnects back off exponentially with
+jitter, capped. Anything a peer does wrong (bad handshake, wrong secret, unknown node
+id, oversized or malformed frame) is logged and closes that connection only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from replikv.runtime.wire import (
+    NONCE_BYTES,
+    Challenge,
+    FrameDecoder,
+    FrameError,
+    Hello,
+    Refused,
+    Welcome,
+    WireCodec,
+    handshake_mac,
+    mac_ok,
+)
+
+log = logging.getLogger("replikv.transport")
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    max_frame_bytes: int = 128 << 20
+    send_queue_frames: int = 10_000
+    connect_timeout_s: float = 2.0
+    handshake_timeout_s: float = 2.0
+    backoff_min_s: float = 0.05
+    backoff_max_s: float = 2.0
+    read_chunk: int = 1 << 16
+
+
+class _Link:
+    """The outgoing side towards one peer: a bounded queue and the task that drains it."""
+
+    def __init__(self, peer: int, address: Address, limit: int) -> None:
+        self.peer = peer
+        self.address = address
+        self.queue: deque[bytes] = deque()
+        self.limit = limit
+        self.wakeup = asyncio.Event()
+        self.task: asyncio.Task | None = None
+        self.connected = False
+        self.dropped = 0
+        self.sent = 0
+
+    def put(self, frame: bytes) -> None:
+        if len(self.queue) >= self.limit:
+            self.queue.popleft()
+            self.dropped += 1
+        self.queue.append(frame)
+        self.wakeup.set()
+
+
+class PeerTransport:
+    """Sends scheme messages to peers and hands received ones to ``on_message(src, msg)``."""
+
+    def __init__(
+        self,
+        *,
+        node: int,
+        listen: Address,
+        peers: dict[int, Address],
+        codec: WireCodec,
+        cluster_id: str,
+        protocol: str,
+        on_message: Callable[[int, Any], None],
+        secret: bytes | None = None,
+        settings: TransportSettings | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.node = node
+        self._listen = listen
+        self._peers = {p: a for p, a in sorted(peers.items()) if p != node}
+        self._codec = codec
+        self._cluster_id = cluster_id
+        self._protocol = protocol
+        self._on_message = on_message
+        self._secret = secret or None
+        self.settings = settings or TransportSettings()
+        self._rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
+        self._links: dict[int, _Link] = {}
+        self._server: asyncio.Server | None = None
+        self._inbound: set[asyncio.Task] = set()
+        self._block_out: frozenset[int] = frozenset()
+        self._block_in: frozenset[int] = frozenset()
+        self.refused = 0
+        self.bad_frames = 0
+        self.blocked_drops = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        host, port = self._listen
+        self._server = await asyncio.start_server(self._accept, host, port)
+        for peer, address in self._peers.items():
+            self._open_link(peer, address)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None and self._server.sockets
+        return self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        tasks = [link.task for link in self._links.values() if link.task] + list(self._inbound)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+        self._links.clear()
+
+    # -- membership and partitions -------------------------------------------------------
+
+    def add_peer(self, peer: int, address: Address) -> None:
+        if peer == self.node:
+            return
+        old = self._links.pop(peer, None)
+        if old is not None and old.task is not None:
+            old.task.cancel()
+        self._peers[peer] = address
+        self._open_link(peer, address)
+
+    def remove_peer(self, peer: int) -> None:
+        self._peers.pop(peer, None)
+        link = self._links.pop(peer, None)
+        if link is not None and link.task is not None:
+            link.task.cancel()
+
+    def set_blocked(self, outgoing: set[int], incoming: set[int]) -> None:
+        """Drop traffic to ``outgoing`` and from ``incoming`` (a simulated partition)."""
+        self._block_out = frozenset(outgoing)
+        self._block_in = frozenset(incoming)
+        log.info("partition: blocking out=%s in=%s", sorted(outgoing), sorted(incoming))
+
+    @property
+    def blocked(self) -> tuple[frozenset[int], frozenset[int]]:
+        return self._block_out, self._block_in
+
+    def peers(self) -> dict[int, Address]:
+        return dict(self._peers)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def send(self, dst: int, msg: Any) -> None:
+        """Queue ``msg`` for ``dst``; never blocks (full queues drop their oldest frame)."""
+        if dst in self._block_out:
+            self.blocked_drops += 1
+            return
+        if dst == self.node:
+            asyncio.get_running_loop().call_soon(self._on_message, self.node, msg)
+            return
+        link = self._links.get(dst)
+        if link is None:
+            log.debug("no link to node %s; message dropped", dst)
+            return
+        frame = self._codec.frame(msg)
+        if len(frame) - 4 > self.settings.max_frame_bytes:
+            log.warning("message %s to node %s is over max_frame_bytes; dropped", type(msg).__name__, dst)
+            link.dropped += 1
+            return
+        link.put(frame)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "links": {
+                p: {"connected": link.connected, "queued": len(link.queue), "dropped": link.dropped, "sent": link.sent}
+                for p, link in sorted(self._links.items())
+            },
+            "refused": self.refused,
+            "bad_frames": self.bad_frames,
+            "blocked_drops": self.blocked_drops,
+        }
+
+    def _open_link(self, peer: int, address: Address) -> None:
+        link = _Link(peer, address, self.settings.send_queue_frames)
+        self._links[peer] = link
+        link.task = asyncio.get_running_loop().create_task(self._run_link(link), name=f"link-{peer}")
+
+    async def _run_link(self, link: _Link) -> None:
+        delay = self.settings.backoff_min_s
+        while True:
+            writer = None
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(*link.address), self.settings.connect_timeout_s
+                )
+                await self._dial_handshake(link.peer, reader, writer)
+                link.connected = True
+                delay = self.settings.backoff_min_s
+                log.info("connected to node %s at %s:%s", link.peer, *link.address)
+                await self._drain_link(link, reader, writer)
+            except asyncio.CancelledError:
+                raise
+            except (TimeoutError, OSError, FrameError, ConnectionError, asyncio.IncompleteReadError) as exc:
+                if link.connected:
+                    log.info("lost connection to node %s: %s", link.peer, exc or type(exc).__name__)
+                else:
+                    log.debug("cannot reach node %s: %s", link.peer, exc or type(exc).__name__)
+            finally:
+                link.connected = False
+                if writer is not None:
+                    writer.close()
+            # Exponential backoff with jitter in [delay/2, delay], capped.
+            await asyncio.sleep(delay * (0.5 + 0.5 * self._rng.random()))
+            delay = min(delay * 2, self.settings.backoff_max_s)
+
+    async def _drain_link(self, link: _Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        closed = asyncio.ensure_future(reader.read(1))  # the listener never writes after Welcome
+        try:
+            while True:
+                if not link.queue:
+                    link.wakeup.clear()
+                    waiter = asyncio.ensure_future(link.wakeup.wait())
+                    done, _ = await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                    if closed in done:
+                        waiter.cancel()
+                        raise ConnectionError("peer closed the connection")
+                    continue
+                batch = []
+                while link.queue and len(batch) < 256:
+                    batch.append(link.queue.popleft())
+                writer.write(b"".join(batch))
+                await writer.drain()
+                link.sent += len(batch)
+        finally:
+            closed.cancel()
+
+    async def _dial_handshake(self, peer: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = FrameDecoder(64 << 10)
+        challenge = await self._read_handshake(reader, decoder)
+        if not isinstance(challenge, Challenge):
+            raise FrameError(f"expected a challenge from node {peer}, got {type(challenge).__name__}")
+        nonce = os.urandom(NONCE_BYTES)
+        mac = handshake_mac(self._secret, "dial", challenge.nonce, self._cluster_id, self.node, self._protocol)
+        writer.write(self._codec.frame(Hello(self._cluster_id, self.node, self._protocol, nonce, mac)))
+        await writer.drain()
+        answer = await self._read_handshake(reader, decoder)
+        if isinstance(answer, Refused):
+            raise FrameError(f"node {peer} refused us: {answer.reason}")
+        if not isinstance(answer, Welcome) or answer.node != peer:
+            raise FrameError(f"unexpected handshake answer from {peer}: {answer!r}")
+        if not mac_ok(self._secret, ("listen", nonce, self._cluster_id, peer, self._protocol), answer.mac):
+            log.warning("node at %s:%s failed authentication (wrong secret?)", *writer.get_extra_info("peername")[:2])
+            raise FrameError(f"node {peer} failed authentication")
+
+    async def _read_handshake(self, reader: asyncio.StreamReader, decoder: FrameDecoder) -> Any:
+        async def one() -> Any:
+            while True:
+                frames = decoder.feed(await reader.read(4096) or _eof())
+                if frames:
+                    if len(frames) > 1 or decoder.buffered:
+                        raise FrameError("data after a handshake frame")
+                    return self._codec.decode_handshake(frames[0])
+
+        return await asyncio.wait_for(one(), self.settings.handshake_timeout_s)
+
+    # -- receiving -----------------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._inbound.add(task)
+        where = writer.get_extra_info("peername")
+        src = None
+        try:
+            src = await self._accept_handshake(reader, writer, where)
+            if src is not None:
+                await self._read_messages(src, reader)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except FrameError as exc:
+            self.bad_frames += 1
+            log.warning("closing connection from node %s (%s): %s", src, where, exc)
+        finally:
+            self._inbound.discard(task)
+            writer.close()
+
+    async def _accept_handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, where: Any) -> int | None:
+        nonce = os.urandom(NONCE_BYTES)
+        writer.write(self._codec.frame(Challenge(nonce)))
+        await writer.drain()
+        hello = await self._read_handshake(reader, FrameDecoder(64 << 10))
+        reason = self._check_hello(hello, nonce)
+        if reason is not None:
+            self.refused += 1
+            log.warning("refused peer connection from %s: %s", where, reason)
+            writer.write(self._codec.frame(Refused(reason)))
+            await writer.drain()
+            return None
+        mac = handshake_mac(self._secret, "listen", hello.nonce, self._cluster_id, self.node, self._protocol)
+        writer.write(self._codec.frame(Welcome(self.node, mac)))
+        await writer.drain()
+        return hello.node
+
+    def _check_hello(self, hello: Any, nonce: bytes) -> str | None:
+        if not isinstance(hello, Hello):
+            return f"expected hello, got {type(hello).__name__}"
+        if hello.cluster_id != self._cluster_id:
+            return f"cluster id {hello.cluster_id!r} is not ours ({self._cluster_id!r})"
+        if hello.protocol != self._protocol:
+            return f"protocol {hello.protocol!r} is not ours ({self._protocol!r})"
+        if hello.node not in self._peers:
+            return f"node {hello.node} is not a member"
+        if not mac_ok(self._secret, ("dial", nonce, hello.cluster_id, hello.node, hello.protocol), hello.mac):
+            return f"node {hello.node} failed authentication (wrong or missing secret)"
+        return None
+
+    async def _read_messages(self, src: int, reader: asyncio.StreamReader) -> None:
+        decoder = FrameDecoder(self.settings.max_frame_bytes)
+        while True:
+            data = await reader.read(self.settings.read_chunk)
+            if not data:
+                return
+            for payload in decoder.feed(data):
+                msg = self._codec.decode(payload)
+                if src in self._block_in:
+                    self.blocked_drops += 1
+                    continue
+                if src not in self._peers:
+                    raise FrameError(f"node {src} is no longer a member")
+                self._on_message(src, msg)
+
+
+def _eof() -> bytes:
+    raise ConnectionError("connection closed during the handshake")
