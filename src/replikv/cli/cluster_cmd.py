@@ -187,11 +187,11 @@ def _print_answers(answers: dict[int, str]) -> None:
 
 @cluster.command()
 @click.argument("ids")
-@click.option("--from", "from_ids", default=None, metavar="ID,...", help="Cut IDS off from these only (default: all others).")
+@click.option("--from", "from_ids", default=None, metavar="ID,...", help="One way: lose messages from these nodes to IDS (default: IDS cut off from all others, both ways).")
 @_data_dir_option
 @_operator_errors
 def partition(ids, from_ids, data_dir) -> None:
-    """Cut nodes IDS (comma-separated) off from the others, or from --from."""
+    """Cut nodes IDS (comma-separated) off from the others (both ways), or lose what --from sends them (one way)."""
     _print_answers(control.partition(data_dir, _id_list(ids), _id_list(from_ids) if from_ids else None))
 
 

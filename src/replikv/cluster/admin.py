@@ -27,6 +27,8 @@ class NodeStatus:
     last_index: int | None = None
     applied_index: int | None = None
     members: tuple[int, ...] = ()
+    digest: str | None = None
+    """The state machine's digest, when the node reports it (replicas converged?)."""
     peers: dict[int, int] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -61,6 +63,11 @@ def _int(value: Any) -> int | None:
 
 
 def _from_mapping(data: dict[str, Any]) -> NodeStatus:
+    """Read a status mapping: the replica's ``Status`` fields at the top level, or nested
+    under ``"status"`` beside node-level extras (digest, WAL and transport counters)."""
+    if isinstance(data.get("status"), dict):
+        data = {**data, **data["status"]}
+
     def pick(*names: str) -> Any:
         for name in names:
             if name in data and data[name] not in (None, ""):
@@ -86,6 +93,7 @@ def _from_mapping(data: dict[str, Any]) -> NodeStatus:
         applied_index=_int(pick("applied_index")),
         members=members,
         peers=peers,
+        digest=None if pick("digest") is None else str(pick("digest")),
         raw=data,
     )
 

@@ -39,7 +39,7 @@ class NodeRow:
             "id": self.id, "pid": self.pid, "client_port": self.client_port, "state": self.state,
             "role": status.role, "term": status.term, "leader": status.leader,
             "commit_index": status.commit_index, "last_index": status.last_index,
-            "applied_index": status.applied_index, "members": list(status.members),
+            "applied_index": status.applied_index, "members": list(status.members), "digest": status.digest,
             "lag": self.lag, "error": self.error,
         }
 
@@ -136,9 +136,10 @@ def _ids(ids: Sequence[int]) -> str:
 
 
 def partition(data_dir: str | os.PathLike[str], ids: Sequence[int], from_ids: Sequence[int] | None = None) -> dict[int, str]:
-    """Cut ``ids`` off from ``from_ids`` (default: every other member), both ways, by
-    telling every live node ``RKVADMIN partition <ids> [from <ids>]``. Down nodes are
-    skipped (reported), so a partition can be set up around a crashed node."""
+    """Tell every live node ``RKVADMIN partition <ids> [from <ids>]``; each applies its own
+    part. Without ``from_ids``: ``ids`` are cut off from every other member, both ways.
+    With ``from_ids``: one way, messages from ``from_ids`` to ``ids`` are lost. Rules add
+    up until ``heal``. Down nodes are skipped (and reported)."""
     state = load_state(data_dir)
     for node_id in [*ids, *(from_ids or ())]:
         state.node(node_id)
@@ -203,8 +204,11 @@ def add_node(data_dir: str | os.PathLike[str], node_id: int | None = None, learn
     manager.start_node(state, entry, manager.stored_prefix(leader))
     save_state(root, state)
     manager.wait_ready(state, [entry], ready_timeout_s)
-    args = [str(node_id), f"{state.host}:{entry.peer_port}"] + (["learner"] if learner else [])
-    answer = _send(state, leader, "add-node", *args)
+    address = f"{state.host}:{entry.peer_port}"
+    for member in state.members():
+        if member.id not in (node_id, leader.id) and manager.node_alive(member):
+            _send(state, member, "add-peer", str(node_id), address)  # so any future leader can reach it
+    answer = _send(state, leader, "add-node", str(node_id), address, *(["learner"] if learner else []))
     return entry, answer
 
 

@@ -1,0 +1,145 @@
+"""The cluster tooling against stand-in nodes (tests/cluster/fake_node.py): process
+management, the state file, error paths and the CLI, without any replication."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from click.testing import CliRunner
+from conftest import FAKE_NODE, free_base_port
+
+from replikv.cli.cluster_cmd import cluster
+from replikv.cluster import admin, control, manager, processes
+from replikv.cluster.state import ClusterError, load_state
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _up(root, nodes=3, **extra):
+    opts = manager.UpOptions(protocol="pb-sync", nodes=nodes, base_port=free_base_port(nodes),
+                             serve_prefix=FAKE_NODE, ready_timeout_s=15.0, **extra)
+    return manager.up(root, opts)
+
+
+def _cli(*args: str):
+    return CliRunner().invoke(cluster, list(args), catch_exceptions=False)
+
+
+def test_up_records_ports_pids_and_argv(cluster_dir) -> None:
+    state = _up(cluster_dir)
+    saved = load_state(cluster_dir)
+    assert [n.id for n in saved.nodes] == [1, 2, 3]
+    for node in saved.nodes:
+        assert node.client_port == state.base_port + node.id
+        assert node.peer_port == state.base_port + 100 + node.id
+        assert processes.is_alive(node.pid, node.data_dir)
+        assert admin.ping("127.0.0.1", node.client_port)
+        peers = node.argv[node.argv.index("--peers") + 1]
+        assert peers == ",".join(f"{m}=127.0.0.1:{state.base_port + 100 + m}" for m in (1, 2, 3) if m != node.id)
+
+
+def test_refuses_to_start_over_a_running_cluster(cluster_dir) -> None:
+    _up(cluster_dir)
+    with pytest.raises(ClusterError, match="already running"):
+        _up(cluster_dir)
+
+
+def test_stopped_cluster_of_another_protocol_is_not_reused(cluster_dir) -> None:
+    _up(cluster_dir)
+    manager.down(cluster_dir)
+    opts = manager.UpOptions(protocol="raft", nodes=3, base_port=free_base_port(), serve_prefix=FAKE_NODE)
+    with pytest.raises(ClusterError, match="stopped pb-sync cluster"):
+        manager.up(cluster_dir, opts)
+
+
+def test_node_that_exits_at_start_is_reported_with_its_log(cluster_dir) -> None:
+    with pytest.raises(ClusterError) as caught:
+        _up(cluster_dir, options={"fake": "exit"})
+    message = str(caught.value)
+    assert "exited during start-up (exit code 3)" in message
+    assert "refusing to start (asked to)" in message
+    assert not any(manager.node_alive(n) for n in load_state(cluster_dir).nodes)
+
+
+def test_node_that_never_answers_times_out_and_everything_is_stopped(cluster_dir) -> None:
+    opts = manager.UpOptions(protocol="pb-sync", nodes=2, base_port=free_base_port(2), serve_prefix=FAKE_NODE,
+                             options={"fake": "silent"}, ready_timeout_s=1.0)
+    with pytest.raises(ClusterError, match="did not answer PING .* within 1s"):
+        manager.up(cluster_dir, opts)
+    assert not any(manager.node_alive(n) for n in load_state(cluster_dir).nodes)
+
+
+def test_port_in_use_is_refused_before_anything_starts(cluster_dir) -> None:
+    base = free_base_port(3)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", base + 2))
+        holder.listen()
+        opts = manager.UpOptions(protocol="pb-sync", nodes=3, base_port=base, serve_prefix=FAKE_NODE)
+        with pytest.raises(ClusterError, match=f"client port {base + 2} .* already in use"):
+            manager.up(cluster_dir, opts)
+    assert not (cluster_dir / "cluster.json").exists()  # nothing recorded, nothing started
+
+
+def test_kill_restart_pause_resume_round_trip(cluster_dir) -> None:
+    _up(cluster_dir)
+    old_pid = load_state(cluster_dir).node(2).pid
+    assert manager.kill(cluster_dir, 2) == old_pid
+    states = {row.id: row.state for row in control.view(cluster_dir).rows}
+    assert states == {1: "up", 2: "down", 3: "up"}
+    with pytest.raises(ClusterError, match="node 2 is down"):
+        manager.kill(cluster_dir, 2)
+    entry = manager.restart(cluster_dir, 2)
+    assert entry.pid != old_pid and admin.ping("127.0.0.1", entry.client_port)
+    manager.pause(cluster_dir, 3)
+    assert {row.id: row.state for row in control.view(cluster_dir).rows}[3] == "paused"
+    manager.resume(cluster_dir, 3)
+    assert processes.wait_until(lambda: {r.id: r.state for r in control.view(cluster_dir).rows}[3] == "up", 5.0)
+
+
+def test_down_stops_everything_and_wipe_removes_only_what_it_wrote(cluster_dir) -> None:
+    _up(cluster_dir)
+    (cluster_dir / "notes.txt").write_text("mine")
+    entries = load_state(cluster_dir).nodes
+    outcome = manager.down(cluster_dir, wipe=True)
+    assert outcome == {1: "stopped", 2: "stopped", 3: "stopped"}
+    assert not any(processes.is_alive(e.pid, e.data_dir) for e in entries)
+    assert sorted(p.name for p in cluster_dir.iterdir()) == ["notes.txt"]
+
+
+def test_cli_status_partition_heal_kill_down(cluster_dir) -> None:
+    _up(cluster_dir)
+    where = ["--data-dir", str(cluster_dir)]
+    status = json.loads(_cli("status", "--json", *where).output)
+    assert status["leader"] == 1
+    assert [(n["id"], n["state"], n["role"]) for n in status["nodes"]] == [
+        (1, "up", "primary"), (2, "up", "backup"), (3, "up", "backup")]
+    table = _cli("status", *where).output
+    assert "primary" in table and "backup" in table
+    assert _cli("partition", "1", "--from", "2,3", *where).exit_code == 0
+    reported = admin.node_status("127.0.0.1", load_state(cluster_dir).node(2).client_port).raw["blocked"]
+    assert reported == "1 from 2,3"
+    assert _cli("heal", *where).exit_code == 0
+    assert admin.node_status("127.0.0.1", load_state(cluster_dir).node(2).client_port).raw["blocked"] == ""
+    assert _cli("kill", "3", *where).output.startswith("node 3 (pid ")
+    result = _cli("down", *where)
+    assert "node 3: not running" in result.output and "node 1: stopped" in result.output
+
+
+def test_cli_errors_are_clear(tmp_path) -> None:
+    missing = _cli("status", "--data-dir", str(tmp_path / "none"))
+    assert missing.exit_code == 1 and "no cluster in" in missing.output
+    bad = _cli("partition", "1,x", "--data-dir", str(tmp_path))
+    assert bad.exit_code == 2 and "not a comma-separated list of node ids" in bad.output
+
+
+def test_cli_unknown_and_down_ids(cluster_dir) -> None:
+    _up(cluster_dir, nodes=2)
+    where = ["--data-dir", str(cluster_dir)]
+    unknown = _cli("kill", "7", *where)
+    assert unknown.exit_code == 1 and "unknown node id 7" in unknown.output
+    manager.kill(cluster_dir, 2)
+    down = _cli("promote", "2", *where)
+    assert down.exit_code == 1 and "node 2 is down" in down.output
+    assert "node 1: OK" in _cli("heal", *where).output
