@@ -1,0 +1,209 @@
+"""The sans-I/O RESP2 parsers and serializer: byte-at-a-time feeding, limits, round trips,
+and garbage that may only ever raise the protocol's own error."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from replikv.resp import protocol as p
+from replikv.resp.protocol import (
+    INCOMPLETE,
+    NULL_ARRAY,
+    Error,
+    ReplyParser,
+    RespLimits,
+    RespParser,
+    RespProtocolError,
+    Simple,
+)
+
+
+def commands_of(data: bytes, *, chunk: int | None = None, limits: RespLimits | None = None) -> list[list[bytes]]:
+    """Feed ``data`` whole or ``chunk`` bytes at a time; collect every command."""
+    parser = RespParser(limits)
+    out: list[list[bytes]] = []
+    step = chunk or max(1, len(data))
+    for i in range(0, len(data), step):
+        parser.feed(data[i : i + step])
+        while (command := parser.next_command()) is not None:
+            out.append(command)
+    return out
+
+
+def replies_of(data: bytes, *, chunk: int | None = None) -> list:
+    parser = ReplyParser()
+    out = []
+    step = chunk or max(1, len(data))
+    for i in range(0, len(data), step):
+        parser.feed(data[i : i + step])
+        while (reply := parser.next_reply()) is not INCOMPLETE:
+            out.append(reply)
+    return out
+
+
+PIPELINE = (
+    b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\nv\r\nx\r\n"  # a value holding CR LF
+    b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+    b"*0\r\n"  # ignored, as Redis does
+    b"PING\r\n"
+    b"\r\n"  # empty inline: ignored
+    b"set \"a b\" 'c d'\n"  # inline, LF only, quotes
+    b"*1\r\n$0\r\n\r\n"  # one empty argument
+)
+EXPECTED = [[b"SET", b"k", b"v\r\nx"], [b"GET", b"k"], [b"PING"], [b"set", b"a b", b"c d"], [b""]]
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 2, 3, 7])
+def test_pipeline_of_multibulk_and_inline_commands_in_any_chunking(chunk: int | None) -> None:
+    assert commands_of(PIPELINE, chunk=chunk) == EXPECTED
+
+
+def test_incomplete_command_waits_for_more_bytes() -> None:
+    parser = RespParser()
+    parser.feed(b"*2\r\n$3\r\nGET\r\n$5\r\nab")
+    assert parser.next_command() is None
+    parser.feed(b"cde\r\n")
+    assert parser.next_command() == [b"GET", b"abcde"]
+    assert parser.next_command() is None
+
+
+@pytest.mark.parametrize(
+    ("line", "args"),
+    [
+        (b'SET k "a\\nb\\x41\\"" ', [b"SET", b"k", b'a\nbA"']),
+        (b"SET k 'it\\'s'", [b"SET", b"k", b"it's"]),
+        (b"  GET   k  ", [b"GET", b"k"]),
+        (b'ECHO ""', [b"ECHO", b""]),
+    ],
+)
+def test_inline_quoting_follows_redis(line: bytes, args: list[bytes]) -> None:
+    assert commands_of(line + b"\r\n") == [args]
+    assert commands_of(line + b"\r\n", chunk=1) == [args]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'SET k "open\r\n', "unbalanced quotes in request"),
+        (b'SET k "a"b\r\n', "unbalanced quotes in request"),
+        (b"*x\r\n", "invalid multibulk length"),
+        (b"*2\r\n:3\r\n", "expected '$', got ':'"),
+        (b"*1\r\n$-5\r\n", "invalid bulk length"),
+        (b"*1\r\n$3\r\nabcde\r\n", "expected CRLF after bulk string"),
+        (b"*1\r\n$01\r\na\r\n", "invalid bulk length"),
+        (b"*1\rx", "expected LF after CR"),
+    ],
+)
+def test_malformed_frames_raise_the_redis_message(data: bytes, message: str) -> None:
+    with pytest.raises(RespProtocolError, match=re.escape(message)):
+        commands_of(data)
+
+
+def test_limits_bound_every_length() -> None:
+    limits = RespLimits(max_bulk=10, max_array=3, max_inline=20)
+    assert commands_of(b"*3\r\n$10\r\n0123456789\r\n$0\r\n\r\n$0\r\n\r\n", limits=limits)
+    with pytest.raises(RespProtocolError, match="invalid bulk length"):
+        commands_of(b"*1\r\n$11\r\n", limits=limits)
+    with pytest.raises(RespProtocolError, match="invalid multibulk length"):
+        commands_of(b"*4\r\n", limits=limits)
+    with pytest.raises(RespProtocolError, match="too big inline request"):
+        commands_of(b"x" * 21, chunk=1, limits=limits)
+    with pytest.raises(RespProtocolError, match="too big mbulk count string"):
+        commands_of(b"*" + b"1" * 30, chunk=1, limits=limits)
+    with pytest.raises(RespProtocolError, match="too big bulk count string"):
+        commands_of(b"*1\r\n$" + b"1" * 30, chunk=1, limits=limits)
+
+
+def test_a_protocol_error_is_sticky_and_later_bytes_are_ignored() -> None:
+    parser = RespParser()
+    parser.feed(b"*1\r\n$3\r\nGET\r\n*z\r\n")
+    assert parser.next_command() == [b"GET"]
+    with pytest.raises(RespProtocolError):
+        parser.next_command()
+    parser.feed(b"*1\r\n$4\r\nPING\r\n")
+    with pytest.raises(RespProtocolError):
+        parser.next_command()
+
+
+def test_buffer_holds_only_the_incomplete_command() -> None:
+    parser = RespParser()
+    parser.feed(b"*1\r\n$4\r\nPING\r\n" * 1000 + b"*2\r\n$3\r\nGET\r\n$4\r\nab")
+    while parser.next_command() is not None:
+        pass
+    assert parser.buffered == len(b"GET") + len(b"ab")  # the header of "ab" is consumed
+
+
+# -- hypothesis: garbage, round trips ---------------------------------------------------
+
+args_strategy = st.lists(st.binary(max_size=40), min_size=1, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.integers(min_value=1, max_value=9))
+def test_garbage_only_ever_raises_the_protocol_error(data: bytes, chunk: int) -> None:
+    limits = RespLimits(max_bulk=64, max_array=8, max_inline=32)
+    try:
+        whole = commands_of(data, limits=limits)
+    except RespProtocolError:
+        whole = None
+    try:
+        pieces = commands_of(data, chunk=chunk, limits=limits)
+    except RespProtocolError:
+        pieces = None
+    if whole is not None:
+        assert pieces == whole  # chunking never changes what a valid stream means
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.integers(min_value=1, max_value=9))
+def test_reply_garbage_only_ever_raises_the_protocol_error(data: bytes, chunk: int) -> None:
+    try:
+        replies_of(data, chunk=chunk)
+    except RespProtocolError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(args_strategy, max_size=5), st.integers(min_value=1, max_value=13))
+def test_commands_round_trip(commands: list[list[bytes]], chunk: int) -> None:
+    data = b"".join(p.encode_command(c) for c in commands)
+    assert commands_of(data, chunk=chunk) == commands
+
+
+_line_text = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=20)
+scalar = st.one_of(
+    _line_text.map(Simple),
+    _line_text.map(lambda t: Error("ERR " + t)),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.binary(max_size=30),
+    st.none(),
+    st.just(NULL_ARRAY),
+)
+reply_strategy = st.recursive(scalar, lambda inner: st.lists(inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(reply_strategy, max_size=4), st.integers(min_value=1, max_value=11))
+def test_replies_round_trip(values: list, chunk: int) -> None:
+    data = b"".join(p.encode_reply(v) for v in values)
+    assert replies_of(data, chunk=chunk) == values
+
+
+def test_reply_parser_keeps_null_bulk_and_null_array_apart() -> None:
+    assert replies_of(b"$-1\r\n*-1\r\n*0\r\n$0\r\n\r\n", chunk=1) == [None, NULL_ARRAY, [], b""]
+
+
+def test_reply_parser_bounds_nesting() -> None:
+    parser = ReplyParser(RespLimits(max_depth=2))
+    parser.feed(b"*1\r\n*1\r\n*1\r\n:1\r\n")
+    with pytest.raises(RespProtocolError, match="nested"):
+        parser.next_reply()
+
+
+def test_simple_strings_and_errors_cannot_break_framing() -> None:
+    assert p.error("ERR bad\r\nthing") == b"-ERR bad  thing\r\n"
+    assert p.simple("a\nb") == b"+a b\r\n"
