@@ -22,6 +22,7 @@ from typing import Any
 from replikv.core.config import ReplicaConfig
 from replikv.core.errors import ConfigError
 from replikv.runtime.transport import Address, TransportSettings
+from replikv.schemes import get_spec
 
 FSYNC_POLICIES = ("always", "batch", "never")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -189,13 +190,11 @@ def _port(text: Any, what: str) -> int:
 
 
 def _build(raw: dict[str, Any], options: dict[str, Any]) -> NodeConfig:
-    from replikv import schemes
-
     node = raw["id"]
     if node < 1:
         raise ConfigError(f"--id must be >= 1, not {node}")
     try:
-        spec = schemes.get_spec(raw["protocol"])  # ConfigError names the known protocols
+        spec = get_spec(raw["protocol"])  # ConfigError names the known protocols
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"protocol {raw['protocol']!r} is not available in this build: {exc}") from None
     replica = spec.make_config(options)

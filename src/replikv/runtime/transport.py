@@ -67,6 +67,8 @@ class _Link:
         self.connected = False
         self.dropped = 0
         self.sent = 0
+        self.failures = 0
+        """Connection attempts that failed or ended (refused, unreachable, lost)."""
 
     def put(self, frame: bytes) -> None:
         if len(self.queue) >= self.limit:
@@ -193,7 +195,8 @@ class PeerTransport:
     def stats(self) -> dict[str, Any]:
         return {
             "links": {
-                p: {"connected": link.connected, "queued": len(link.queue), "dropped": link.dropped, "sent": link.sent}
+                p: {"connected": link.connected, "queued": len(link.queue), "dropped": link.dropped, "sent": link.sent,
+                    "failures": link.failures}
                 for p, link in sorted(self._links.items())
             },
             "refused": self.refused,
@@ -228,6 +231,7 @@ class PeerTransport:
                     log.debug("cannot reach node %s: %s", link.peer, exc or type(exc).__name__)
             finally:
                 link.connected = False
+                link.failures += 1
                 if writer is not None:
                     writer.close()
             # Exponential backoff with jitter in [delay/2, delay], capped.
