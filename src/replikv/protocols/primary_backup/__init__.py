@@ -1,0 +1,63 @@
+"""Primary/backup replication, asynchronous (``pb-async``) and synchronous (``pb-sync``).
+
+The chapter's two variants of log shipping: "the synchronous version requires two
+messages ("update" + "acknowledge receipt") while the asynchronous version could run
+with just one ("update")". One replica class serves both (``PBReplica``); the scheme
+name picks when a write is acknowledged.
+
+May import: ``replikv.core`` only.
+"""
+
+from __future__ import annotations
+
+from replikv.core.log import Entry
+from replikv.core.replica import CreateArgs, Promises, ProtocolSpec
+from replikv.protocols.primary_backup.config import PBConfig
+from replikv.protocols.primary_backup.messages import MESSAGES
+from replikv.protocols.primary_backup.records import EpochRecord, SnapshotRecord, TruncateRecord
+from replikv.protocols.primary_backup.replica import PBReplica
+
+RECORDS = (EpochRecord, Entry, TruncateRecord, SnapshotRecord)
+
+
+def create_async(args: CreateArgs) -> PBReplica:
+    return PBReplica(args, synchronous=False)
+
+
+def create_sync(args: CreateArgs) -> PBReplica:
+    return PBReplica(args, synchronous=True)
+
+
+PB_ASYNC = ProtocolSpec(
+    name="pb-async",
+    summary="asynchronous primary/backup: ack after the primary's own durable write (1n messages)",
+    config_type=PBConfig,
+    messages=MESSAGES,
+    records=RECORDS,  # type: ignore[arg-type]  # core.log.Entry is persisted as is
+    create=create_async,
+    promises=Promises(
+        linearizable_writes=False,
+        linearizable_reads=False,
+        partition_tolerant=False,
+        available_with_one_down=True,
+    ),
+    leader_word="primary",
+)
+
+PB_SYNC = ProtocolSpec(
+    name="pb-sync",
+    summary="synchronous primary/backup: ack after every backup's durable ack (N-of-N, 2n messages)",
+    config_type=PBConfig,
+    messages=MESSAGES,
+    records=RECORDS,  # type: ignore[arg-type]
+    create=create_sync,
+    promises=Promises(
+        linearizable_writes=True,
+        linearizable_reads=False,
+        partition_tolerant=False,
+        available_with_one_down=False,
+    ),
+    leader_word="primary",
+)
+
+__all__ = ["PB_ASYNC", "PB_SYNC", "PBConfig", "PBReplica", "create_async", "create_sync"]

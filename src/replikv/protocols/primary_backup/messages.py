@@ -1,0 +1,92 @@
+"""Peer messages of primary/backup replication.
+
+The chapter counts messages per write: asynchronous P/B needs one ("update"),
+synchronous P/B two ("update" + "ack"). Here ``Append`` is the update and ``AppendAck``
+the synchronous ack (sent only by pb-sync backups, only after their ``Persist``).
+Liveness and progress ride on ``Heartbeat``/``HeartbeatReply`` (``heartbeat = True``,
+counted apart). Every message carries the sender's epoch: a lower epoch is fenced off
+and answered with ``Stale``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from replikv.core.log import Entry
+from replikv.core.messages import Message
+
+
+class Append(Message, frozen=True, tag="pb.Append"):
+    """Primary -> backup: ``entries`` follow ``prev_index``/``prev_epoch`` in the primary's
+    log; ``last_index`` is the primary's last index when sent; ``commit_index`` piggy-backs
+    what is committed (pb-sync) or durable at the primary (pb-async)."""
+
+    epoch: int
+    prev_index: int
+    prev_epoch: int
+    entries: tuple[Entry, ...]
+    last_index: int
+    commit_index: int
+
+
+class AppendAck(Message, frozen=True, tag="pb.AppendAck"):
+    """pb-sync backup -> primary: my log matches yours and is durable up to ``index``."""
+
+    asserts_durable: ClassVar[bool] = True
+    epoch: int
+    index: int
+
+
+class AppendReject(Message, frozen=True, tag="pb.AppendReject"):
+    """Backup -> primary: the append did not fit (gap or conflict). ``index``/``index_epoch``
+    is where my log might match yours; ``floor`` is my snapshot index (I cannot go lower)."""
+
+    epoch: int
+    index: int
+    index_epoch: int
+    floor: int
+
+
+class Heartbeat(Message, frozen=True, tag="pb.Heartbeat"):
+    """Primary -> backup liveness probe; also checks the backup holds ``prev_index``."""
+
+    heartbeat: ClassVar[bool] = True
+    epoch: int
+    prev_index: int
+    prev_epoch: int
+    last_index: int
+    commit_index: int
+
+
+class HeartbeatReply(Message, frozen=True, tag="pb.HeartbeatReply"):
+    """Backup -> primary: progress. ``ok``: I hold ``index`` (= your prev) and my log matches
+    up to it; otherwise ``index``/``index_epoch``/``floor`` as in ``AppendReject``.
+    ``durable_index``: how far my log is known durable."""
+
+    heartbeat: ClassVar[bool] = True
+    epoch: int
+    ok: bool
+    index: int
+    index_epoch: int
+    floor: int
+    durable_index: int
+
+
+class InstallSnapshot(Message, frozen=True, tag="pb.InstallSnapshot"):
+    """Primary -> backup that needs entries the primary compacted (or diverged below its
+    own snapshot): the state machine at ``index`` (an entry of ``snapshot_epoch``)."""
+
+    epoch: int
+    index: int
+    snapshot_epoch: int
+    data: bytes
+    commit_index: int
+
+
+class Stale(Message, frozen=True, tag="pb.Stale"):
+    """Answer to a message from an older epoch: the current epoch is ``epoch``."""
+
+    epoch: int
+
+
+MESSAGES = (Append, AppendAck, AppendReject, Heartbeat, HeartbeatReply, InstallSnapshot, Stale)

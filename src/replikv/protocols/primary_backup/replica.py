@@ -1,0 +1,287 @@
+"""The primary/backup replica: shared state, the single entry point, and the helpers
+both roles use (persisting, applying, truncating, compacting).
+
+Role-specific rules live in ``primary.py`` (ordering writes, shipping them, committing)
+and ``backup.py`` (accepting entries in order, fencing old epochs, failover); recovery
+is the pure fold in ``recovery.py``. One class serves both variants: ``synchronous``
+picks the chapter's "2n" scheme (reply after every backup's durable ack) over the "1n"
+one (reply after the primary's own durable write).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from replikv.core.admission import admit
+from replikv.core.commands import Promote, is_admin, is_read
+from replikv.core.errors import BadRequest, NotLeader, Result
+from replikv.core.io import (
+    Commit,
+    Effect,
+    Input,
+    Persist,
+    Persisted,
+    Receive,
+    Reply,
+    Send,
+    Submit,
+    Tick,
+)
+from replikv.core.log import Entry, ReplicatedLog
+from replikv.core.messages import Message, Record
+from replikv.core.replica import CreateArgs, StateMachine, Status
+from replikv.core.requests import Request, RequestId
+from replikv.protocols.primary_backup import recovery
+from replikv.protocols.primary_backup.backup import BackupRole
+from replikv.protocols.primary_backup.config import PBConfig
+from replikv.protocols.primary_backup.epochs import owner
+from replikv.protocols.primary_backup.primary import PrimaryRole
+from replikv.protocols.primary_backup.records import EpochRecord, SnapshotRecord, TruncateRecord
+
+if TYPE_CHECKING:
+    import random
+
+PRIMARY = "primary"
+BACKUP = "backup"
+
+
+class PBReplica(PrimaryRole, BackupRole):
+    """One member of a primary/backup group (asynchronous or synchronous)."""
+
+    def __init__(self, args: CreateArgs, synchronous: bool) -> None:
+        assert isinstance(args.config, PBConfig), "primary/backup needs a PBConfig"
+        assert args.node in args.members, "a replica must be one of the members"
+        self._node = args.node
+        self._members: tuple[int, ...] = tuple(sorted(args.members))
+        self._backups: tuple[int, ...] = ()
+        self._config: PBConfig = args.config
+        self._rng: random.Random = args.rng
+        self._sm: StateMachine = args.state_machine
+        self._sync = synchronous
+        self._empty_snapshot = self._sm.snapshot()
+        self._snapshot_data = self._empty_snapshot
+        self._log = ReplicatedLog()
+        self._epoch = 1
+        self._epoch_persisted = False
+        self._primary = self._members[0]
+        self._role = BACKUP
+        self._commit_index = 0
+        self._applied_index = 0
+        self._out: list[Effect] = []
+        self._persist_seq = 0
+        self._unsynced: deque[tuple[int, int]] = deque()  # (seq, log last index at that seq)
+        self._durable_index = 0
+        self._now: float | None = None
+        # primary state
+        self._next: dict[int, int] = {}
+        self._match: dict[int, int] = {}
+        self._inflight: dict[int, deque[int]] = {}
+        self._need_snapshot: dict[int, bool] = {}
+        self._heard: dict[int, float | None] = {}
+        self._pending: dict[int, list[tuple[Request, float | None]]] = {}
+        self._pending_ids: dict[RequestId, int] = {}
+        self._last_heartbeat: float | None = None
+        # backup state
+        self._verified = 0
+        self._learned_commit = 0
+        self._primary_heard: float | None = None
+        self._resume_as_primary = False
+        recovery.fold(self, args.recovered)
+
+    # -- the Replica protocol ---------------------------------------------------------
+
+    def handle(self, inp: Input) -> list[Effect]:
+        if self._resume_as_primary:
+            self._resume_as_primary = False
+            self._become_primary()
+        match inp:
+            case Tick(now_ms=now):
+                self._now = now
+                self._tick()
+            case Receive(src=src, msg=msg):
+                if src in self._members and src != self._node:
+                    self._receive(src, msg)
+            case Submit(request=request):
+                self._submit(request)
+            case Persisted(seq=seq):
+                self._persisted(seq)
+        out, self._out = self._out, []
+        return out
+
+    def status(self) -> Status:
+        return Status(
+            node=self._node,
+            role=self._role,
+            term=self._epoch,
+            leader=self._primary,
+            commit_index=self._commit_index,
+            applied_index=self._applied_index,
+            last_index=self._log.last_index,
+            members=self._members,
+            peers=dict(sorted(self._match.items())) if self._role == PRIMARY else {},
+        )
+
+    def durable_state(self) -> tuple:
+        """Epoch, snapshot point and the (index, epoch) of every log entry."""
+        entries = tuple((e.index, e.term) for e in self._log.entries())
+        return (self._epoch, self._log.base_index, self._log.base_term, entries)
+
+    def state_machine(self) -> StateMachine:
+        return self._sm
+
+    @property
+    def synchronous(self) -> bool:
+        return self._sync
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if self._role == PRIMARY:
+            self._primary_tick()
+        else:
+            self._backup_tick()
+
+    def _receive(self, src: int, msg: Message) -> None:
+        if self._role == PRIMARY:
+            self._primary_receive(src, msg)
+        else:
+            self._backup_receive(src, msg)
+
+    def _submit(self, request: Request) -> None:
+        error = admit(request, self._config)
+        if error is not None:
+            self._reply(request, error)
+        elif isinstance(request.command, Promote):
+            self._on_promote(request)
+        elif is_admin(request.command):
+            self._reply(request, BadRequest("primary/backup does not support membership changes"))
+        elif is_read(request.command):
+            if request.read_level == "local" or self._role == PRIMARY:
+                self._reply(request, self._sm.read(request))
+            else:
+                self._reply(request, NotLeader(self._primary))
+        elif self._role != PRIMARY:
+            self._reply(request, NotLeader(self._primary))
+        else:
+            self._submit_write(request)
+
+    # -- shared helpers ---------------------------------------------------------------
+
+    def _send(self, dst: int, msg: Message) -> None:
+        self._out.append(Send(dst, msg))
+
+    def _reply(self, request: Request, result: Result) -> None:
+        self._out.append(Reply(request, result))
+
+    def _persist(self, records: list[Record], replace: bool = False) -> None:
+        self._persist_seq += 1
+        self._unsynced.append((self._persist_seq, self._log.last_index))
+        self._out.append(Persist(self._persist_seq, tuple(records), replace))
+
+    def _persist_epoch(self) -> None:
+        self._epoch_persisted = True
+        self._persist([EpochRecord(self._epoch, self._primary)])
+
+    def _persisted(self, seq: int) -> None:
+        while self._unsynced and self._unsynced[0][0] <= seq:
+            _, index = self._unsynced.popleft()
+            self._durable_index = index
+        if self._role == PRIMARY:
+            self._advance_commit()
+
+    def _adopt_epoch(self, epoch: int) -> None:
+        """Take a newer epoch as a backup (persisted first: fencing survives a crash)."""
+        assert epoch > self._epoch
+        was_primary = self._role == PRIMARY
+        self._epoch = epoch
+        self._primary = owner(epoch, self._members)
+        self._role = BACKUP
+        if was_primary:
+            self._step_down()
+        self._verified = self._applied_index
+        self._primary_heard = self._now
+        self._persist_epoch()
+
+    def _apply_to(self, index: int) -> None:
+        """Apply log entries up to ``index`` in order, emit ``Commit``, answer waiters."""
+        index = min(index, self._log.last_index)
+        while self._applied_index < index:
+            entry = self._log.entry(self._applied_index + 1)
+            result = self._sm.apply(entry.request)
+            self._applied_index = entry.index
+            self._out.append(Commit(entry.index, entry.request))
+            for request, _ in self._pending.pop(entry.index, ()):
+                self._pending_ids.pop(request.id, None)
+                self._reply(request, result)
+        self._maybe_compact()
+
+    def _truncate_after(self, index: int) -> None:
+        """Drop entries above ``index`` (a divergent suffix); roll the state machine back
+        if it had applied any of them (possible only in pb-async or for a deposed primary)."""
+        assert index >= self._log.base_index, "never truncate into the snapshot"
+        if index >= self._log.last_index:
+            return
+        self._log.truncate_after(index)
+        self._durable_index = min(self._durable_index, index)
+        self._unsynced = deque((seq, min(last, index)) for seq, last in self._unsynced)
+        self._verified = min(self._verified, index)
+        self._commit_index = min(self._commit_index, index)
+        if self._applied_index > index:
+            self._rebuild_state(index)
+
+    def _rebuild_state(self, index: int) -> None:
+        """Restore the last snapshot and re-apply entries up to ``index`` (already
+        committed once at these same indexes, so no new ``Commit`` effects)."""
+        self._sm.restore(self._snapshot_data)
+        for position in range(self._log.base_index + 1, index + 1):
+            self._sm.apply(self._log.entry(position).request)
+        self._applied_index = index
+
+    def _maybe_compact(self) -> None:
+        """Snapshot once ``snapshot_threshold`` applied entries follow the last snapshot, and
+        restate the durable state as snapshot + the entries after it (Raft §7)."""
+        threshold = self._config.snapshot_threshold
+        if threshold <= 0 or self._applied_index - self._log.base_index < threshold:
+            return
+        index = self._applied_index
+        epoch_at = self._log.term_at(index)
+        assert epoch_at is not None
+        self._snapshot_data = self._sm.snapshot()
+        self._log.compact(index, epoch_at)
+        records: list[Record] = [
+            EpochRecord(self._epoch, self._primary),
+            SnapshotRecord(index, epoch_at, self._snapshot_data),
+            *self._log.entries(),
+        ]
+        self._epoch_persisted = True
+        self._persist(records, replace=True)
+
+    def _install_snapshot(self, index: int, epoch_at: int, data: bytes) -> None:
+        """Replace everything with a snapshot from the primary (catch-up, or a reset when
+        this log diverged below its own snapshot)."""
+        self._sm.restore(data)
+        self._snapshot_data = data
+        self._log = ReplicatedLog(index, epoch_at)
+        self._applied_index = self._commit_index = self._verified = index
+        self._durable_index = min(self._durable_index, index)
+        self._unsynced = deque((seq, min(last, index)) for seq, last in self._unsynced)
+        self._epoch_persisted = True
+        records: list[Record] = [EpochRecord(self._epoch, self._primary), SnapshotRecord(index, epoch_at, data)]
+        self._persist(records, replace=True)
+
+    def _append_entries(self, entries: list[Entry]) -> list[Record]:
+        """Append ``entries`` (in order, after a verified prefix) skipping the ones held
+        already, replacing a conflicting suffix. Returns the records to persist."""
+        records: list[Record] = []
+        for entry in entries:
+            if entry.index <= self._log.base_index:
+                continue
+            if entry.index <= self._log.last_index:
+                if self._log.term_at(entry.index) == entry.term:
+                    continue
+                self._truncate_after(entry.index - 1)
+                records.append(TruncateRecord(entry.index - 1))
+            self._log.append(entry)
+            records.append(entry)
+        return records
