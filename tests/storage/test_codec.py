@@ -159,7 +159,9 @@ def test_read_image_names_the_place_and_file_offset() -> None:
     with pytest.raises(CorruptStorage) as info:
         read_image(bytes(data), "/data/wal-1.log", 1 << 20)
     message = str(info.value)
-    assert message.startswith(f"/data/wal-1.log: bad record at offset {len(MAGIC) + len(frame(PAYLOADS[0]))}:")
+    assert message.startswith(
+        f"/data/wal-1.log: bad record at offset {len(MAGIC) + len(frame(PAYLOADS[0]))}:"
+    )
     assert "refuses to start" in message and "catch up from its peers" in message
 
 

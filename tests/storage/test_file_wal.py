@@ -32,7 +32,9 @@ class FakeClock:
         return self.now
 
 
-def test_group_commit_is_one_write_and_one_fsync(tmp_path: Path, count_fsyncs: Callable[[], int]) -> None:
+def test_group_commit_is_one_write_and_one_fsync(
+    tmp_path: Path, count_fsyncs: Callable[[], int]
+) -> None:
     with FileWAL(tmp_path) as wal:
         wal.recover()
         before = count_fsyncs()
@@ -44,7 +46,9 @@ def test_group_commit_is_one_write_and_one_fsync(tmp_path: Path, count_fsyncs: C
         assert len(wal.recover()) == 65
 
 
-def test_replace_fsyncs_the_file_and_the_directory(tmp_path: Path, count_fsyncs: Callable[[], int]) -> None:
+def test_replace_fsyncs_the_file_and_the_directory(
+    tmp_path: Path, count_fsyncs: Callable[[], int]
+) -> None:
     with FileWAL(tmp_path) as wal:
         wal.recover()
         before = count_fsyncs()
@@ -53,7 +57,9 @@ def test_replace_fsyncs_the_file_and_the_directory(tmp_path: Path, count_fsyncs:
         assert [p.name for p in sorted(tmp_path.iterdir())] == ["LOCK", "wal-0000000000000002.log"]
 
 
-def test_policy_never_does_not_fsync_on_the_write_path(tmp_path: Path, count_fsyncs: Callable[[], int]) -> None:
+def test_policy_never_does_not_fsync_on_the_write_path(
+    tmp_path: Path, count_fsyncs: Callable[[], int]
+) -> None:
     with FileWAL(tmp_path, fsync="never") as wal:
         wal.recover()
         before = count_fsyncs()
@@ -67,7 +73,9 @@ def test_policy_never_does_not_fsync_on_the_write_path(tmp_path: Path, count_fsy
         assert wal.recover() == [b"y", b"z"]
 
 
-def test_policy_batch_fsyncs_at_most_every_batch_ms(tmp_path: Path, count_fsyncs: Callable[[], int]) -> None:
+def test_policy_batch_fsyncs_at_most_every_batch_ms(
+    tmp_path: Path, count_fsyncs: Callable[[], int]
+) -> None:
     clock = FakeClock()
     wal = FileWAL(tmp_path, fsync="batch", batch_ms=10, clock=clock)
     wal.recover()
@@ -91,7 +99,9 @@ def test_policy_batch_fsyncs_at_most_every_batch_ms(tmp_path: Path, count_fsyncs
         assert again.recover() == [b"a", b"b", b"c", b"d"]
 
 
-def test_torn_tail_at_every_byte_of_the_last_record(tmp_path: Path, count_fsyncs: Callable[[], int]) -> None:
+def test_torn_tail_at_every_byte_of_the_last_record(
+    tmp_path: Path, count_fsyncs: Callable[[], int]
+) -> None:
     path = written(tmp_path)
     whole = path.read_bytes()
     last = len(frame(RECORDS[-1]))
@@ -137,13 +147,19 @@ def test_oversized_length_field_refuses_to_start(tmp_path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(MAGIC) : len(MAGIC) + 4] = (2000).to_bytes(4, "little")
     path.write_bytes(bytes(data))
-    with FileWAL(tmp_path, max_record_bytes=1000) as wal, pytest.raises(CorruptStorage, match="exceeds max_record_bytes=1000"):
+    with (
+        FileWAL(tmp_path, max_record_bytes=1000) as wal,
+        pytest.raises(CorruptStorage, match="exceeds max_record_bytes=1000"),
+    ):
         wal.recover()
 
 
 def test_a_file_that_is_not_a_wal_refuses_to_start(tmp_path: Path) -> None:
     (tmp_path / "wal-0000000000000001.log").write_bytes(b"hello")
-    with FileWAL(tmp_path) as wal, pytest.raises(CorruptStorage, match="offset 0: not a replikv WAL"):
+    with (
+        FileWAL(tmp_path) as wal,
+        pytest.raises(CorruptStorage, match="offset 0: not a replikv WAL"),
+    ):
         wal.recover()
 
 

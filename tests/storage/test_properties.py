@@ -15,7 +15,9 @@ from replikv.core.errors import CorruptStorage
 from replikv.storage import MAGIC, FileWAL, MemoryWAL, frame
 from replikv.storage.codec import read_image
 
-payload = st.binary(max_size=64) | st.builds(lambda n, b: bytes([b]) * n, st.integers(0, 300), st.integers(0, 255))
+payload = st.binary(max_size=64) | st.builds(
+    lambda n, b: bytes([b]) * n, st.integers(0, 300), st.integers(0, 255)
+)
 batch = st.lists(payload, max_size=8)
 
 
@@ -97,7 +99,9 @@ def _image(payloads: list[bytes]) -> bytes:
 
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(payloads=st.lists(payload, max_size=10), data=st.data())
-def test_any_cut_recovers_exactly_the_whole_records_before_it(payloads: list[bytes], data: st.DataObject) -> None:
+def test_any_cut_recovers_exactly_the_whole_records_before_it(
+    payloads: list[bytes], data: st.DataObject
+) -> None:
     image = _image(payloads)
     cut = data.draw(st.integers(len(MAGIC), len(image)), label="cut")
     whole, end = 0, len(MAGIC)
@@ -111,15 +115,21 @@ def test_any_cut_recovers_exactly_the_whole_records_before_it(payloads: list[byt
     assert state.good_length == end
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(payloads=st.lists(payload, min_size=1, max_size=6), data=st.data())
-def test_a_flipped_byte_is_never_silently_accepted(payloads: list[bytes], data: st.DataObject) -> None:
+def test_a_flipped_byte_is_never_silently_accepted(
+    payloads: list[bytes], data: st.DataObject
+) -> None:
     """A damaged record before the last one always stops recovery; damage in the last
     one can only look like a torn write (it is dropped, nothing else is)."""
     image = bytearray(_image(payloads))
     index = data.draw(st.integers(0, len(payloads) - 1), label="record")
     start = len(MAGIC) + sum(len(frame(p)) for p in payloads[:index])
-    position = data.draw(st.integers(start, start + len(frame(payloads[index])) - 1), label="position")
+    position = data.draw(
+        st.integers(start, start + len(frame(payloads[index])) - 1), label="position"
+    )
     image[position] ^= data.draw(st.integers(1, 255), label="mask")
     try:
         state = read_image(bytes(image), "img", 1 << 20)
@@ -131,9 +141,16 @@ def test_a_flipped_byte_is_never_silently_accepted(payloads: list[bytes], data: 
 
 
 @pytest.mark.parametrize("kind", ["file", "memory"])
-@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(ops=st.lists(st.tuples(st.sampled_from(["append", "replace"]), batch), max_size=12))
-def test_any_appends_and_replaces_then_recover(kind: str, ops: list[tuple[str, list[bytes]]], tmp_path: Path) -> None:
+def test_any_appends_and_replaces_then_recover(
+    kind: str, ops: list[tuple[str, list[bytes]]], tmp_path: Path
+) -> None:
     directory = Path(tempfile.mkdtemp(dir=tmp_path))
     wal: FileWAL | MemoryWAL = FileWAL(directory, fsync="never") if kind == "file" else MemoryWAL()
     wal.recover()

@@ -197,7 +197,9 @@ def read_image(data: bytes, where: str, max_record_bytes: int) -> ImageState:
     short or wrong magic is corruption too.
     """
     if data[: len(MAGIC)] != MAGIC:
-        raise CorruptStorage(refuse_message(where, 0, f"not a replikv WAL (magic {bytes(data[:8])!r})"))
+        raise CorruptStorage(
+            refuse_message(where, 0, f"not a replikv WAL (magic {bytes(data[:8])!r})")
+        )
     result = scan(memoryview(data)[len(MAGIC) :], max_record_bytes, base_offset=len(MAGIC))
     problem = result.problem
     if problem is not None and problem.kind == "corrupt":

@@ -105,7 +105,9 @@ class FileWAL:
             self.directory.mkdir(parents=True)
         except FileExistsError:
             if not self.directory.is_dir():
-                raise NotADirectoryError(f"{self.directory}: exists and is not a directory") from None
+                raise NotADirectoryError(
+                    f"{self.directory}: exists and is not a directory"
+                ) from None
             return
         fsync_directory(self.directory.resolve().parent)
 

@@ -24,7 +24,9 @@ def write_persists(wal: WAL, codec: RecordCodec, persists: Sequence[Persist]) ->
     if not persists:
         return 0
     seqs = [persist.seq for persist in persists]
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), f"persist seqs out of order: {seqs}"
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), (
+        f"persist seqs out of order: {seqs}"
+    )
     last_replace = max((i for i, p in enumerate(persists) if p.replace), default=None)
     start = 0 if last_replace is None else last_replace
     payloads = [codec.encode(record) for persist in persists[start:] for record in persist.records]
