@@ -1,0 +1,134 @@
+"""Real ``replikv serve`` processes driven through ``replikv cluster`` (a separate
+process, as from another shell), redis-cli and redis-benchmark. Every call has a
+timeout; the ``cluster_dir`` fixture kills every recorded process group at the end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+from conftest import free_base_port
+
+from replikv import schemes
+from replikv.cli.main import cli
+from replikv.cluster import admin, processes
+from replikv.cluster.state import load_state
+
+pytestmark = [pytest.mark.process, pytest.mark.timeout(120)]
+
+needs_serve = pytest.mark.skipif("serve" not in cli.commands, reason="`replikv serve` is not built yet")
+needs_redis_cli = pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli not installed (Debian: redis-tools)")
+
+
+def _needs(protocol: str):
+    return pytest.mark.skipif(protocol not in schemes.available(), reason=f"{protocol} is not built yet")
+
+
+def replikv(*args: str, check: bool = True, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    done = subprocess.run([*processes.serve_prefix(), *args], capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert done.returncode == 0, f"replikv {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def redis_cli(port: int, *args: str) -> str:
+    done = subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _up(root, protocol: str, nodes: int = 3) -> list[int]:
+    base = free_base_port(nodes)
+    replikv("cluster", "up", "--protocol", protocol, "--nodes", str(nodes), "--base-port", str(base),
+            "--data-dir", str(root), "--timeout", "30")
+    return [base + i for i in range(1, nodes + 1)]
+
+
+def _status(root) -> dict:
+    return json.loads(replikv("cluster", "status", "--json", "--data-dir", str(root)).stdout)
+
+
+def _converged(root, expected_up: int) -> bool:
+    nodes = [n for n in _status(root)["nodes"] if n["state"] == "up"]
+    applied = {n["applied_index"] for n in nodes}
+    digests = {n["digest"] for n in nodes}
+    return len(nodes) == expected_up and len(applied) == 1 and len(digests) == 1
+
+
+@needs_serve
+@needs_redis_cli
+@_needs("pb-sync")
+def test_up_status_kill_restart_down_round_trip_pb_sync(cluster_dir) -> None:
+    ports = _up(cluster_dir, "pb-sync")
+    status = _status(cluster_dir)
+    assert [n["state"] for n in status["nodes"]] == ["up", "up", "up"]
+    assert [n["role"] for n in status["nodes"]].count("primary") == 1
+    primary = status["leader"]
+    assert redis_cli(ports[primary - 1], "SET", "before", "1") == "OK"
+
+    victim = next(n for n in (1, 2, 3) if n != primary)
+    assert f"node {victim} (pid" in replikv("cluster", "kill", str(victim), "--data-dir", str(cluster_dir)).stdout
+    states = {n["id"]: n["state"] for n in _status(cluster_dir)["nodes"]}
+    assert states[victim] == "down" and list(states.values()).count("up") == 2
+
+    replikv("cluster", "restart", str(victim), "--data-dir", str(cluster_dir))
+    assert processes.wait_until(lambda: _converged(cluster_dir, 3), 20.0, 0.2), _status(cluster_dir)
+    assert redis_cli(ports[victim - 1], "GET", "before") == "1"
+
+    entries = load_state(cluster_dir).nodes
+    out = replikv("cluster", "down", "--data-dir", str(cluster_dir)).stdout
+    assert all(f"node {i}: " in out for i in (1, 2, 3))
+    assert not any(processes.is_alive(e.pid, e.data_dir) for e in entries)
+    assert all(not admin.ping("127.0.0.1", port, 0.3) for port in ports)
+    again = replikv("cluster", "status", "--json", "--data-dir", str(cluster_dir))
+    assert [n["state"] for n in json.loads(again.stdout)["nodes"]] == ["down", "down", "down"]
+
+
+@needs_serve
+@needs_redis_cli
+@_needs("pb-sync")
+def test_partition_and_heal_through_the_cli(cluster_dir) -> None:
+    ports = _up(cluster_dir, "pb-sync")
+    where = ["--data-dir", str(cluster_dir)]
+    replikv("cluster", "partition", "3", *where)
+    blocked = {i: admin.node_status("127.0.0.1", ports[i - 1]).raw["blocked"] for i in (1, 2, 3)}
+    assert blocked[3] == {"to": [1, 2], "from": [1, 2]}
+    assert blocked[1] == {"to": [3], "from": [3]} and blocked[2] == {"to": [3], "from": [3]}
+    replikv("cluster", "heal", *where)
+    for i in (1, 2, 3):
+        assert admin.node_status("127.0.0.1", ports[i - 1]).raw["blocked"] == {"to": [], "from": []}
+    primary = _status(cluster_dir)["leader"]
+    assert redis_cli(ports[primary - 1], "SET", "after-heal", "yes") == "OK"
+    assert processes.wait_until(lambda: _converged(cluster_dir, 3), 20.0, 0.2), _status(cluster_dir)
+
+
+@needs_serve
+@needs_redis_cli
+@pytest.mark.parametrize("protocol", [pytest.param(p, marks=_needs(p)) for p in ("pb-sync", "pb-async")])
+def test_redis_cli_set_and_get_on_every_node(cluster_dir, protocol: str) -> None:
+    ports = _up(cluster_dir, protocol)
+    for i, port in enumerate(ports, start=1):
+        assert redis_cli(port, "SET", f"key-{i}", f"value from node {i}") == "OK"
+    for port in ports:
+        for i in range(1, len(ports) + 1):
+            assert redis_cli(port, "GET", f"key-{i}") == f"value from node {i}"
+    assert redis_cli(ports[0], "GET", "never-written") == ""
+
+
+@needs_serve
+@_needs("pb-sync")
+@pytest.mark.skipif(shutil.which("redis-benchmark") is None, reason="redis-benchmark not installed (Debian: redis-tools)")
+def test_redis_benchmark_runs_without_errors(cluster_dir) -> None:
+    ports = _up(cluster_dir, "pb-sync")
+    primary = _status(cluster_dir)["leader"]
+    done = subprocess.run(
+        ["redis-benchmark", "-p", str(ports[primary - 1]), "-t", "set,get", "-n", "20000", "-c", "20", "-q"],
+        capture_output=True, text=True, timeout=100,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "error" not in output.lower(), output
+    rates = {line.split(":")[0]: line for line in output.splitlines() if "requests per second" in line}
+    assert set(rates) == {"SET", "GET"}, output
