@@ -142,29 +142,56 @@ def test_buffer_holds_only_the_incomplete_command() -> None:
 args_strategy = st.lists(st.binary(max_size=40), min_size=1, max_size=6)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=200), st.integers(min_value=1, max_value=9))
-def test_garbage_only_ever_raises_the_protocol_error(data: bytes, chunk: int) -> None:
-    limits = RespLimits(max_bulk=64, max_array=8, max_inline=32)
+def outcome(parse, data: bytes, chunk: int | None) -> tuple[list, str | None]:
+    """What a stream means: the items before any error, and the error's message. Any
+    exception other than ``RespProtocolError`` escapes and fails the test."""
+    items: list = []
     try:
-        whole = commands_of(data, limits=limits)
-    except RespProtocolError:
-        whole = None
-    try:
-        pieces = commands_of(data, chunk=chunk, limits=limits)
-    except RespProtocolError:
-        pieces = None
-    if whole is not None:
-        assert pieces == whole  # chunking never changes what a valid stream means
+        parse(data, chunk=chunk, sink=items)
+    except RespProtocolError as exc:
+        return items, str(exc)
+    return items, None
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=200), st.integers(min_value=1, max_value=9))
-def test_reply_garbage_only_ever_raises_the_protocol_error(data: bytes, chunk: int) -> None:
-    try:
-        replies_of(data, chunk=chunk)
-    except RespProtocolError:
-        pass
+def _commands_into(data: bytes, *, chunk: int | None, sink: list) -> None:
+    parser = RespParser(RespLimits(max_bulk=64, max_array=8, max_inline=32))
+    step = chunk or max(1, len(data))
+    for i in range(0, len(data), step):
+        parser.feed(data[i : i + step])
+        while (command := parser.next_command()) is not None:
+            sink.append(command)
+
+
+def _replies_into(data: bytes, *, chunk: int | None, sink: list) -> None:
+    parser = ReplyParser(RespLimits(max_bulk=64, max_array=8, max_inline=32))
+    step = chunk or max(1, len(data))
+    for i in range(0, len(data), step):
+        parser.feed(data[i : i + step])
+        while (reply := parser.next_reply()) is not INCOMPLETE:
+            sink.append(reply)
+
+
+garbage = st.one_of(
+    st.binary(max_size=200),
+    # garbage near the grammar: fragments of valid frames glued at random
+    st.lists(
+        st.sampled_from([b"*", b"$", b"+", b"-", b":", b"\r\n", b"\r", b"\n", b"1", b"3", b"-1", b"0",
+                         b"99", b"x", b'"', b"'", b"\\", b" ", b"\x00"]),
+        max_size=60,
+    ).map(b"".join),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(garbage, st.integers(min_value=1, max_value=9))
+def test_garbage_requests_raise_only_the_protocol_error_whatever_the_chunking(data: bytes, chunk: int) -> None:
+    assert outcome(_commands_into, data, chunk) == outcome(_commands_into, data, None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(garbage, st.integers(min_value=1, max_value=9))
+def test_garbage_replies_raise_only_the_protocol_error_whatever_the_chunking(data: bytes, chunk: int) -> None:
+    assert outcome(_replies_into, data, chunk) == outcome(_replies_into, data, None)
 
 
 @settings(max_examples=200, deadline=None)
