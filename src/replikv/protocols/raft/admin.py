@@ -1,0 +1,181 @@
+"""Administrative requests at the leader: single-server membership changes (thesis
+ch. 4) and leadership transfer (thesis §3.10).
+
+Membership procedure (one change at a time, thesis §4.1):
+
+- A change is refused with ``Unavailable`` (definite: nothing was appended) while an
+  earlier change is uncommitted, before the leader has committed an entry of its own
+  term (thesis §4.1, the fix for the single-server-change bug), or during a promotion.
+- ``AddServer(n, learner=True)`` appends a learner entry; Ok once it commits.
+- ``AddServer(n, learner=False)`` for a node that is not yet a voter first makes it a
+  learner (an internal entry) unless it already is one, waits until its log has caught
+  up with the leader's commit index (thesis §4.2.1, "catching up new servers"), then
+  appends the promotion with the client's own request; Ok when that commits. If it does
+  not catch up within ``request_timeout_ms`` the client gets ``Timeout`` (the learner
+  entry may remain; repeat the request to finish). Learners added with
+  ``learner=True`` are never promoted automatically.
+- ``RemoveServer(n)``; a leader that removed itself keeps leading (without counting
+  itself) until the entry commits, then steps down (thesis §4.2.2).
+- A change takes effect on every server as soon as it is in its log (thesis §4.1).
+
+Leadership transfer (thesis §3.10): the leader stops accepting writes (``NotLeader``
+with the target as hint), brings the target up to date, sends ``TimeoutNow``; the
+target campaigns at once, without pre-vote, and voters ignore leader stickiness for it.
+The request is answered Ok when the leader steps down because of the target's higher
+term, ``Timeout`` if an election timeout passes first (the transfer is then aborted).
+
+A mixin of ``RaftReplica``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from replikv.core.commands import AddServer, Promote, RemoveServer, TransferLeader
+from replikv.core.errors import BadRequest, Ok, Timeout, Unavailable
+from replikv.core.requests import Request
+from replikv.protocols.raft import messages as m
+from replikv.protocols.raft.progress import Progress
+
+_INTERNAL_CLIENT = -1
+
+
+@dataclass(slots=True)
+class Transfer:
+    target: int
+    request: Request
+    deadline_ms: float
+    sent: bool = False
+
+
+class AdminMixin:
+    def _submit_admin(self, request: Request) -> None:
+        command = request.command
+        match command:
+            case TransferLeader(node=node):
+                self._start_transfer(request, node)
+            case Promote():
+                self._reply(request, BadRequest("raft elects its leader; use TransferLeader"))
+            case AddServer() | RemoveServer():
+                self._change_membership(request)
+
+    # -- membership -------------------------------------------------------------------------
+
+    def _change_blocked(self) -> str | None:
+        if not self._term_committed():
+            return "leader has not committed an entry of its term yet"
+        if self._configs.last_change_index > self.commit_index or self._promotion is not None:
+            return "a configuration change is in progress"
+        if self._transfer is not None:
+            return "a leadership transfer is in progress"
+        return None
+
+    def _change_membership(self, request: Request) -> None:
+        command = request.command
+        voters, learners = self.voters, self.learners
+        if isinstance(command, RemoveServer):
+            if command.node not in voters and command.node not in learners:
+                self._reply(request, Ok(None))
+                return
+            if voters == (command.node,):
+                self._reply(request, BadRequest("cannot remove the last voter"))
+                return
+        elif command.node in voters:
+            result = BadRequest(f"node {command.node} is a voter") if command.learner else Ok(None)
+            self._reply(request, result)
+            return
+        elif command.learner and command.node in learners:
+            self._reply(request, Ok(None))
+            return
+        blocked = self._change_blocked()
+        if blocked is not None:
+            self._reply(request, Unavailable(blocked))
+            return
+        if isinstance(command, AddServer) and not command.learner:
+            if command.node not in learners:
+                learner = Request(_INTERNAL_CLIENT, 0, AddServer(command.node, learner=True))
+                self._proposals.append(learner)
+            self._promotion = (command.node, request, self._now)
+            self._flush_proposals()
+            self._peer_caught_up(command.node)
+            return
+        self._proposals.append(request)
+        self._flush_proposals()
+
+    def _peer_caught_up(self, peer: int) -> None:
+        """Promote a learner being added as a voter once its log reaches our commit index
+        and its learner entry is committed (thesis §4.2.1)."""
+        if self._promotion is not None and self._promotion[0] == peer:
+            pr = self.progress.get(peer)
+            learner_committed = self._configs.last_change_index <= self.commit_index
+            if pr is not None and learner_committed and pr.match >= self.commit_index:
+                _node, request, _since = self._promotion
+                self._promotion = None
+                self._proposals.append(request)
+                self._flush_proposals()
+        if self._transfer is not None and self._transfer.target == peer:
+            self._maybe_timeout_now()
+
+    def _config_changed(self) -> None:
+        """The configuration in our log changed: track progress for exactly its members."""
+        if self.role != "leader":
+            return
+        members = set(self._peers())
+        for peer in sorted(members - set(self.progress)):
+            self.progress[peer] = Progress(next=self.log.last_index + 1, heard_ms=self._now)
+        for peer in sorted(set(self.progress) - members):
+            del self.progress[peer]
+
+    def _config_committed(self, index: int) -> None:
+        """A configuration entry committed: a leader no longer in it steps down
+        (thesis §4.2.2); a pending promotion may proceed."""
+        if self._promotion is not None:
+            self._peer_caught_up(self._promotion[0])
+        if (
+            self.role == "leader"
+            and index >= self._configs.last_change_index
+            and not self._is_voter()
+        ):
+            self._become_follower(self.term, None)
+
+    def _admin_tick(self) -> None:
+        if self._promotion is not None:
+            node, request, since = self._promotion
+            if self._now - since >= self.config.request_timeout_ms:
+                self._promotion = None
+                self._reply(request, Timeout())
+            else:
+                self._peer_caught_up(node)
+        if self._transfer is not None and self._now >= self._transfer.deadline_ms:
+            self._reply(self._transfer.request, Timeout())
+            self._transfer = None
+
+    # -- leadership transfer ------------------------------------------------------------------
+
+    def _start_transfer(self, request: Request, target: int) -> None:
+        if target == self.node:
+            self._reply(request, Ok(None))
+            return
+        if target not in self.voters:
+            self._reply(request, BadRequest(f"node {target} is not a voter"))
+            return
+        if self._transfer is not None:
+            self._reply(request, Unavailable("a leadership transfer is in progress"))
+            return
+        self._flush_proposals()
+        deadline = self._now + self.config.election_timeout_ms
+        self._transfer = Transfer(target, request, deadline)
+        self._maybe_timeout_now()
+
+    def _maybe_timeout_now(self) -> None:
+        transfer = self._transfer
+        if transfer is None or transfer.sent:
+            return
+        pr = self.progress.get(transfer.target)
+        if pr is None:
+            return
+        if pr.match >= self.log.last_index:
+            transfer.sent = True
+            self._send(transfer.target, m.TimeoutNow(self.term))
+        else:
+            self._send_appends(transfer.target, probe_empty=True)

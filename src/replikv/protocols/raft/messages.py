@@ -1,0 +1,140 @@
+"""Raft peer messages (Raft §5, §6, §7; thesis §3.10, §6.4, §9.6).
+
+What may live here: frozen, tagged msgspec structs, one per message kind, and nothing
+that acts on them. ``asserts_durable`` marks acknowledgements that may only leave a node
+after the ``Persist`` that made them true (vote granted, append ack, snapshot ack);
+``heartbeat`` marks liveness traffic that carries no writes.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from replikv.core.log import Entry
+from replikv.core.messages import Message
+
+
+class PreVote(Message, frozen=True):
+    """Would you vote for me in ``term`` (= my term + 1)? Changes no state (thesis §9.6)."""
+
+    term: int
+    last_log_index: int
+    last_log_term: int
+
+
+class PreVoteReply(Message, frozen=True):
+    """Answer to ``PreVote``; ``term`` echoes the asked term when granted, else the
+    voter's own term."""
+
+    term: int
+    granted: bool
+
+
+class RequestVote(Message, frozen=True):
+    """Candidate asks for a vote (Raft §5.2). ``transfer`` is set by a candidate started by
+    ``TimeoutNow``: voters then skip the leader-stickiness check (thesis §3.10, §4.2.3)."""
+
+    term: int
+    last_log_index: int
+    last_log_term: int
+    transfer: bool = False
+
+
+class RequestVoteReply(Message, frozen=True):
+    """Vote answer. Sent only after the voter's term and vote are durable (Raft §5.2,
+    Figure 2 "persistent state ... updated on stable storage before responding")."""
+
+    asserts_durable: ClassVar[bool] = True
+    term: int
+    granted: bool
+
+
+class AppendEntries(Message, frozen=True):
+    """Replicate ``entries`` after (``prev_index``, ``prev_term``) (Raft §5.3)."""
+
+    term: int
+    prev_index: int
+    prev_term: int
+    entries: tuple[Entry, ...]
+    commit_index: int
+
+
+class AppendReply(Message, frozen=True):
+    """Answer to ``AppendEntries``. On success ``match_index`` is the last index known to
+    match the leader (durable: sent after the follower's Persist). On rejection
+    ``reject_index`` is the rejected ``prev_index`` and (``conflict_term``,
+    ``conflict_index``) the fast-backtracking hint (Raft §5.3, the optimisation at the end
+    of the section): the term of the follower's entry at ``prev_index`` and the first
+    index it holds of that term, or ``conflict_term = 0`` and its last index + 1."""
+
+    asserts_durable: ClassVar[bool] = True
+    term: int
+    success: bool
+    match_index: int = 0
+    reject_index: int = 0
+    conflict_term: int = 0
+    conflict_index: int = 0
+
+
+class Heartbeat(Message, frozen=True):
+    """Leader liveness and commit propagation (Raft §5.2), and a read-index round
+    (thesis §6.4): followers echo ``round``. ``commit_index`` is capped at what the
+    follower is known to hold, since a heartbeat carries no consistency check."""
+
+    heartbeat: ClassVar[bool] = True
+    term: int
+    commit_index: int
+    round: int
+
+
+class HeartbeatReply(Message, frozen=True):
+    heartbeat: ClassVar[bool] = True
+    term: int
+    round: int
+    last_index: int
+
+
+class InstallSnapshot(Message, frozen=True):
+    """One chunk of the leader's snapshot (Raft §7). ``offset`` is where ``data`` goes;
+    ``done`` marks the last chunk. The configuration travels with the snapshot
+    (thesis §5.1: "the latest configuration as of the last included index")."""
+
+    term: int
+    last_index: int
+    last_term: int
+    voters: tuple[int, ...]
+    learners: tuple[int, ...]
+    offset: int
+    data: bytes
+    done: bool
+
+
+class InstallSnapshotReply(Message, frozen=True):
+    """Chunk received. When ``done`` the snapshot is installed and durable."""
+
+    asserts_durable: ClassVar[bool] = True
+    term: int
+    last_index: int
+    next_offset: int
+    done: bool
+
+
+class TimeoutNow(Message, frozen=True):
+    """Start an election now, skipping pre-vote (leadership transfer, thesis §3.10)."""
+
+    term: int
+
+
+MESSAGES: tuple[type[Message], ...] = (
+    PreVote,
+    PreVoteReply,
+    RequestVote,
+    RequestVoteReply,
+    AppendEntries,
+    AppendReply,
+    Heartbeat,
+    HeartbeatReply,
+    InstallSnapshot,
+    InstallSnapshotReply,
+    TimeoutNow,
+)

@@ -1,0 +1,244 @@
+"""Log replication (Raft §5.3) and the commit rule (§5.4.2), with batching and
+pipelining.
+
+Leader side: client writes are buffered and appended as one batch (one Persist, and up
+to ``max_batch`` entries per AppendEntries); the leader sends first and persists its own
+copy after (§10.2.1: the leader's disk write runs in parallel with replication), and
+counts itself toward a quorum only for entries ``Persisted`` says are durable. Each
+follower is driven by its ``Progress`` (probe / replicate / snapshot).
+
+Follower side: the consistency check on (prev_index, prev_term), truncation of a
+conflicting suffix, and an acknowledgement sent only after the Persist of what it
+acknowledges (it follows the Persist in the effect stream).
+
+A mixin of ``RaftReplica``.
+"""
+
+from __future__ import annotations
+
+from replikv.core.quorum import quorum_index
+from replikv.protocols.raft import messages as m
+from replikv.protocols.raft.progress import PROBE, REPLICATE, SNAPSHOT
+
+_LEADER = "leader"
+_FOLLOWER = "follower"
+
+
+class ReplicationMixin:
+    # -- leader: proposing ------------------------------------------------------------------
+
+    def _flush_due(self) -> bool:
+        """Ship buffered writes now, or let them gather while replication is in flight?
+        With ``batch`` off every write ships at once; with it on, writes wait only while
+        some peer has unacknowledged appends (they ship with the next ack or tick)."""
+        if not self.config.batch or len(self._proposals) >= self.config.max_batch:
+            return True
+        return not any(pr.inflight for pr in self.progress.values())
+
+    def _flush_proposals(self) -> None:
+        if not self._proposals or self.role != _LEADER:
+            return
+        proposals, self._proposals = self._proposals, []
+        entries = []
+        for request in proposals:
+            entry = self._new_entry(request)
+            self._append_local(entry)
+            entries.append(entry)
+            if request.client_id >= 0:
+                self._pending[entry.index] = (request, self._now)
+        for peer in sorted(self.progress):
+            self._send_appends(peer)
+        self._persist_entries(tuple(entries))
+        self._advance_commit()
+
+    # -- leader: sending --------------------------------------------------------------------
+
+    def _send_appends(self, peer: int, probe_empty: bool = False) -> None:
+        """Send what the flow control of ``peer`` allows: one probe, or batches up to
+        ``max_inflight`` in flight, or a snapshot when ``next`` was compacted (Raft §7)."""
+        pr = self.progress.get(peer)
+        if pr is None or pr.state == SNAPSHOT:
+            return
+        while True:
+            if pr.next <= self.log.base_index:
+                self._start_snapshot(peer)
+                return
+            if pr.state == PROBE and pr.inflight:
+                return
+            if pr.state == REPLICATE and len(pr.inflight) >= self.config.max_inflight:
+                return
+            entries = (
+                tuple(self.log.slice(pr.next, self.config.max_batch))
+                if pr.next <= self.log.last_index
+                else ()
+            )
+            if not entries and not (pr.state == PROBE and probe_empty):
+                return
+            prev = pr.next - 1
+            prev_term = self.log.term_at(prev)
+            assert prev_term is not None
+            self._send(
+                peer, m.AppendEntries(self.term, prev, prev_term, entries, self.commit_index)
+            )
+            pr.inflight.append((prev + len(entries), self._now))
+            if pr.state == PROBE:
+                return
+            pr.next = prev + len(entries) + 1
+
+    def _retransmit(self) -> None:
+        """Recover from lost messages: an unanswered probe or a stalled pipeline goes back
+        to probing from ``match + 1``; a stalled snapshot chunk is sent again."""
+        patience = 2 * self.config.heartbeat_ms
+        for peer, pr in sorted(self.progress.items()):
+            if pr.state == SNAPSHOT:
+                if self._now - pr.snapshot_sent_ms >= patience:
+                    self._send_snapshot_chunk(peer)
+                continue
+            if pr.inflight and self._now - pr.inflight[0][1] >= patience:
+                pr.become_probe(pr.match + 1)
+            self._send_appends(peer, probe_empty=pr.match < self.log.last_index)
+
+    # -- leader: replies --------------------------------------------------------------------
+
+    def _leader_progress(self, src: int, term: int) -> object:
+        """The Progress of ``src`` if this reply is for our current leadership."""
+        if term > self.term:
+            self._become_follower(term, None, by=src)
+            return None
+        if self.role != _LEADER or term != self.term:
+            return None
+        pr = self.progress.get(src)
+        if pr is not None:
+            pr.heard_ms = self._now
+        return pr
+
+    def _on_append_reply(self, src: int, msg: m.AppendReply) -> None:
+        pr = self._leader_progress(src, msg.term)
+        if pr is None:
+            return
+        if msg.success:
+            if pr.state == PROBE:
+                pr.inflight.clear()
+            moved = pr.acknowledge(msg.match_index)
+            if pr.state == PROBE and msg.match_index >= pr.match:
+                pr.become_replicate()
+            if moved:
+                self._advance_commit()
+                self._peer_caught_up(src)
+            self._send_appends(src)
+            return
+        if msg.reject_index <= pr.match:
+            return  # stale: we already know the follower matches beyond it
+        pr.become_probe(min(self._backtrack(msg), msg.reject_index))
+        self._send_appends(src, probe_empty=True)
+
+    def _backtrack(self, msg: m.AppendReply) -> int:
+        """Next index to try after a rejection, from the follower's hint (Raft §5.3): past
+        our last entry of ``conflict_term`` if we have that term, else its first index."""
+        if msg.conflict_term > 0:
+            index = min(msg.reject_index, self.log.last_index)
+            while index > self.log.base_index:
+                term = self.log.term_at(index)
+                if term == msg.conflict_term:
+                    return index + 1
+                if term is not None and term < msg.conflict_term:
+                    break
+                index -= 1
+        return max(msg.conflict_index, 1)
+
+    def _advance_commit(self) -> None:
+        """Commit the highest index a majority of voters hold, only if it is of the
+        current term (Raft §5.4.2 and Figure 8); older entries commit with it."""
+        if self.role != _LEADER:
+            return
+        match = {p: pr.match for p, pr in self.progress.items()}
+        match[self.node] = self.durable_index
+        index = quorum_index(match, self.voters)
+        if index > self.commit_index and self.log.term_at(index) == self.term:
+            self._set_commit(index)
+
+    # -- follower ---------------------------------------------------------------------------
+
+    def _follow(self, term: int, leader: int) -> None:
+        """A current leader spoke: follow it and restart the election timer (Raft §5.2)."""
+        if term > self.term or self.role != _FOLLOWER:
+            assert not (self.role == _LEADER and term == self.term), "two leaders in one term"
+            self._become_follower(term, leader)
+        self.leader = leader
+        self._leader_contact_ms = self._now
+        self._reset_election_timer()
+
+    def _on_append(self, src: int, msg: m.AppendEntries) -> None:
+        if msg.term < self.term:
+            self._send(src, m.AppendReply(self.term, False, reject_index=msg.prev_index))
+            return
+        self._follow(msg.term, src)
+        prev, prev_term, entries = msg.prev_index, msg.prev_term, msg.entries
+        if prev < self.log.base_index:
+            # the start is inside our snapshot: committed, hence equal to the leader's (§7)
+            skip = self.log.base_index - prev
+            if len(entries) <= skip:
+                self._send(src, m.AppendReply(self.term, True, match_index=prev + len(entries)))
+                return
+            entries = entries[skip:]
+            prev, prev_term = self.log.base_index, self.log.base_term
+        if self.log.term_at(prev) != prev_term:
+            self._reject_append(src, prev, msg.prev_index)
+            return
+        self._store_entries(entries)
+        match = prev + len(entries)
+        self._set_commit(min(msg.commit_index, match))
+        self._send(src, m.AppendReply(self.term, True, match_index=match))
+
+    def _store_entries(self, entries: tuple) -> None:
+        """Append what is new; a conflicting entry truncates it and all after it (§5.3)."""
+        for position, entry in enumerate(entries):
+            existing = self.log.term_at(entry.index)
+            if existing == entry.term:
+                continue
+            if existing is not None:
+                self._truncate_after(entry.index - 1)
+            new = entries[position:]
+            for item in new:
+                self._append_local(item)
+            self._persist_entries(tuple(new))
+            return
+
+    def _reject_append(self, src: int, prev: int, reject_index: int) -> None:
+        """Consistency check failed: send the fast-backtracking hint (Raft §5.3)."""
+        if prev > self.log.last_index:
+            hint = m.AppendReply(
+                self.term, False, reject_index=reject_index, conflict_index=self.log.last_index + 1
+            )
+        else:
+            conflict_term = self.log.term_at(prev)
+            assert conflict_term is not None
+            first = prev
+            while first - 1 > self.log.base_index and self.log.term_at(first - 1) == conflict_term:
+                first -= 1
+            hint = m.AppendReply(
+                self.term,
+                False,
+                reject_index=reject_index,
+                conflict_term=conflict_term,
+                conflict_index=first,
+            )
+        self._send(src, hint)
+
+    def _on_heartbeat(self, src: int, msg: m.Heartbeat) -> None:
+        if msg.term < self.term:
+            self._send(src, m.HeartbeatReply(self.term, msg.round, self.log.last_index))
+            return
+        self._follow(msg.term, src)
+        # the leader caps commit_index at what it knows we hold (no consistency check here)
+        self._set_commit(min(msg.commit_index, self.log.last_index))
+        self._send(src, m.HeartbeatReply(self.term, msg.round, self.log.last_index))
+
+    def _on_heartbeat_reply(self, src: int, msg: m.HeartbeatReply) -> None:
+        pr = self._leader_progress(src, msg.term)
+        if pr is None:
+            return
+        pr.round = max(pr.round, msg.round)
+        self._update_confirmed_round()
+        if pr.match < self.log.last_index and not pr.inflight:
+            self._send_appends(src, probe_empty=True)

@@ -1,0 +1,164 @@
+"""Snapshots and log compaction (Raft §7).
+
+Once ``snapshot_threshold`` applied entries follow the last snapshot, the replica
+snapshots its state machine at the applied index and restates its whole durable state
+in one ``Persist(replace=True)``: ``(TermVote, SnapshotRecord, LogAppend(rest))``, so
+storage swaps it in atomically and drops everything older.
+
+A follower whose ``next`` index the leader has compacted away gets the snapshot in
+chunks of at most ``snapshot_chunk_bytes`` (InstallSnapshot). On the last chunk it keeps
+the log entries that follow the snapshot if its entry at the snapshot index has the
+snapshot's term, and discards its whole log otherwise (§7, "If existing log entry has
+same index and term as snapshot's last included entry, retain log entries following
+it"). It acknowledges after its own replace-Persist.
+
+A mixin of ``RaftReplica``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from replikv.core.log import ReplicatedLog
+from replikv.protocols.raft import messages as m
+from replikv.protocols.raft.progress import SNAPSHOT
+from replikv.protocols.raft.records import LogAppend, SnapshotRecord, TermVote
+
+
+class SnapshotMixin:
+    def _maybe_snapshot(self) -> None:
+        threshold = self.config.snapshot_threshold
+        if threshold and self.applied_index - self.log.base_index >= threshold:
+            self._take_snapshot()
+
+    def _take_snapshot(self) -> None:
+        index = self.applied_index
+        term = self.log.term_at(index)
+        assert term is not None
+        voters, learners = self._configs.at(index)
+        self._snapshot = SnapshotRecord(index, term, voters, learners, self._sm.snapshot())
+        self.log.compact(index, term)
+        self._configs.compacted(index)
+        self._persist_whole_state()
+
+    def _persist_whole_state(self) -> None:
+        assert self._snapshot is not None
+        records = (
+            TermVote(self.term, self.voted_for),
+            self._snapshot,
+            LogAppend(tuple(self.log.entries())),
+        )
+        self._persist(records, replace=True, log_changed=True)
+
+    # -- leader ---------------------------------------------------------------------------
+
+    def _start_snapshot(self, peer: int) -> None:
+        assert self._snapshot is not None, "log compacted without a snapshot"
+        pr = self.progress[peer]
+        pr.state = SNAPSHOT
+        pr.inflight.clear()
+        pr.snapshot_index = self._snapshot.last_index
+        pr.snapshot_offset = 0
+        pr.snapshot_data = self._snapshot.data
+        self._send_snapshot_chunk(peer)
+
+    def _send_snapshot_chunk(self, peer: int) -> None:
+        pr = self.progress[peer]
+        snap = self._snapshot
+        if snap is None or snap.last_index != pr.snapshot_index:
+            # a newer snapshot replaced the one being sent: start over with it
+            pr.become_probe(pr.match + 1)
+            self._send_appends(peer, probe_empty=True)
+            return
+        start = pr.snapshot_offset
+        chunk = pr.snapshot_data[start : start + self.config.snapshot_chunk_bytes]
+        done = start + len(chunk) >= len(pr.snapshot_data)
+        msg = m.InstallSnapshot(
+            self.term,
+            snap.last_index,
+            snap.last_term,
+            snap.voters,
+            snap.learners,
+            start,
+            chunk,
+            done,
+        )
+        pr.snapshot_sent_ms = self._now
+        self._send(peer, msg)
+
+    def _on_snapshot_reply(self, src: int, msg: m.InstallSnapshotReply) -> None:
+        pr = self._leader_progress(src, msg.term)
+        if pr is None:
+            return
+        if msg.done:
+            moved = pr.acknowledge(msg.last_index)
+            if pr.state == SNAPSHOT:
+                pr.become_probe(pr.match + 1)
+            if moved:
+                self._advance_commit()
+                self._peer_caught_up(src)
+            self._send_appends(src, probe_empty=True)
+            return
+        if (
+            pr.state == SNAPSHOT
+            and msg.last_index == pr.snapshot_index
+            and msg.next_offset > pr.snapshot_offset
+        ):
+            pr.snapshot_offset = msg.next_offset
+            self._send_snapshot_chunk(src)
+
+    # -- follower -------------------------------------------------------------------------
+
+    def _on_install_snapshot(self, src: int, msg: m.InstallSnapshot) -> None:
+        if msg.term < self.term:
+            self._send(src, m.InstallSnapshotReply(self.term, msg.last_index, 0, False))
+            return
+        self._follow(msg.term, src)
+        if msg.last_index <= self.commit_index:
+            # we already hold (committed) everything it covers
+            self._incoming = None
+            self._send(src, m.InstallSnapshotReply(self.term, msg.last_index, len(msg.data), True))
+            return
+        if msg.offset == 0:
+            self._incoming = (msg.last_index, msg.last_term, bytearray())
+        incoming = self._incoming
+        if (
+            incoming is None
+            or incoming[:2] != (msg.last_index, msg.last_term)
+            or msg.offset != len(incoming[2])
+        ):
+            have = (
+                len(incoming[2])
+                if incoming and incoming[:2] == (msg.last_index, msg.last_term)
+                else 0
+            )
+            self._send(src, m.InstallSnapshotReply(self.term, msg.last_index, have, False))
+            return
+        incoming[2].extend(msg.data)
+        if not msg.done:
+            self._send(
+                src, m.InstallSnapshotReply(self.term, msg.last_index, len(incoming[2]), False)
+            )
+            return
+        self._incoming = None
+        self._install(
+            SnapshotRecord(
+                msg.last_index, msg.last_term, msg.voters, msg.learners, bytes(incoming[2])
+            )
+        )
+        self._send(src, m.InstallSnapshotReply(self.term, msg.last_index, len(incoming[2]), True))
+
+    def _install(self, snap: SnapshotRecord) -> None:
+        if self.log.term_at(snap.last_index) == snap.last_term:
+            self.log.compact(snap.last_index, snap.last_term)
+            self._configs.compacted(snap.last_index)
+            self._configs.base = (snap.voters, snap.learners)
+        else:
+            self.log = ReplicatedLog(snap.last_index, snap.last_term)
+            self._configs.reset((snap.voters, snap.learners))
+        self._sm.restore(snap.data)
+        self.commit_index = self.applied_index = snap.last_index
+        self.durable_index = min(self.durable_index, snap.last_index)
+        self._unsynced = deque((seq, min(last, snap.last_index)) for seq, last in self._unsynced)
+        self._snapshot = snap
+        self._persist_whole_state()

@@ -1,0 +1,232 @@
+"""A small deterministic cluster for multi-node Raft tests.
+
+Each node runs its replica through its own ``EffectPipeline``, exactly as the hosts do:
+Persists go to an in-memory disk and become durable when the harness syncs the node
+(``pipeline.durable(seq)`` then ``Persisted(seq)``). Messages travel through one FIFO
+queue; links can be cut (one-way or both ways) and messages dropped by a predicate.
+Everything is driven by explicit calls: no threads, no clocks, no unseeded randomness.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from replikv.core import (
+    Commit,
+    EffectPipeline,
+    Persist,
+    Persisted,
+    Receive,
+    Reply,
+    Request,
+    Send,
+    Status,
+    Submit,
+    Tick,
+)
+from replikv.core.replica import CreateArgs
+from replikv.kv import KVStateMachine
+from replikv.protocols.raft import RAFT, RaftConfig, RaftReplica
+
+FAST = {"tick_ms": 10.0, "heartbeat_ms": 20.0, "election_timeout_ms": 100.0}
+
+
+@dataclass
+class Node:
+    id: int
+    replica: RaftReplica
+    pipeline: EffectPipeline = field(default_factory=EffectPipeline)
+    disk: list = field(default_factory=list)
+    unsynced: list[Persist] = field(default_factory=list)
+    up: bool = True
+
+
+class Cluster:
+    def __init__(
+        self,
+        n: int = 3,
+        seed: int = 0,
+        members: tuple[int, ...] | None = None,
+        auto_sync: bool = True,
+        **options,
+    ) -> None:
+        self.seed = seed
+        self.config: RaftConfig = RAFT.make_config({**FAST, **options})
+        self.members = members or tuple(range(1, n + 1))
+        self.now = 0.0
+        self.auto_sync = auto_sync
+        self.queue: deque[tuple[int, int, object]] = deque()
+        self.cut: set[tuple[int, int]] = set()
+        self.drop: Callable[[int, int, object], bool] | None = None
+        self.replies: dict[tuple[int, int], object] = {}
+        self.reply_log: list[Reply] = []
+        self.commits: dict[int, list[Commit]] = {}
+        self.sent: list[tuple[int, int, object]] = []
+        self.leaders_by_term: dict[int, set[int]] = {}
+        self.nodes: dict[int, Node] = {}
+        for node_id in self.members:
+            self.add_node(node_id)
+
+    # -- nodes ---------------------------------------------------------------------------
+
+    def _create(self, node_id: int, recovered: tuple = ()) -> RaftReplica:
+        args = CreateArgs(
+            node=node_id,
+            members=self.members,
+            config=self.config,
+            rng=random.Random(f"{self.seed}:{node_id}"),
+            state_machine=KVStateMachine(),
+            recovered=recovered,
+        )
+        return RAFT.create(args)
+
+    def add_node(self, node_id: int) -> Node:
+        node = Node(node_id, self._create(node_id))
+        self.nodes[node_id] = node
+        self.commits.setdefault(node_id, [])
+        return node
+
+    def crash(self, node_id: int) -> None:
+        node = self.nodes[node_id]
+        node.up = False
+        node.unsynced.clear()
+        self.queue = deque(item for item in self.queue if item[1] != node_id)
+
+    def restart(self, node_id: int) -> None:
+        node = self.nodes[node_id]
+        node.replica = self._create(node_id, tuple(node.disk))
+        node.pipeline = EffectPipeline()
+        node.up = True
+        self.input(node_id, Tick(self.now))
+
+    # -- effects ---------------------------------------------------------------------------
+
+    def input(self, node_id: int, inp) -> list:
+        node = self.nodes[node_id]
+        if not node.up:
+            return []
+        effects = node.replica.handle(inp)
+        self._observe(node)
+        self._execute(node, node.pipeline.push(effects))
+        return effects
+
+    def _observe(self, node: Node) -> None:
+        status = node.replica.status()
+        if status.role == "leader":
+            self.leaders_by_term.setdefault(status.term, set()).add(node.id)
+
+    def _execute(self, node: Node, effects: list) -> None:
+        for effect in effects:
+            match effect:
+                case Send(dst=dst, msg=msg):
+                    self.sent.append((node.id, dst, msg))
+                    self.queue.append((node.id, dst, msg))
+                case Persist():
+                    node.unsynced.append(effect)
+                case Commit():
+                    self.commits[node.id].append(effect)
+                case Reply(request=request, result=result):
+                    self.replies[request.id] = result
+                    self.reply_log.append(effect)
+
+    def sync(self, node_id: int) -> None:
+        """Make every written Persist of ``node_id`` durable."""
+        node = self.nodes[node_id]
+        while node.up and node.unsynced:
+            batch, node.unsynced = node.unsynced, []
+            for persist in batch:
+                node.disk = list(persist.records) if persist.replace else node.disk + list(persist.records)
+            seq = batch[-1].seq
+            self._execute(node, node.pipeline.durable(seq))
+            self.input(node_id, Persisted(seq))
+
+    def sync_all(self) -> None:
+        for node_id in sorted(self.nodes):
+            self.sync(node_id)
+
+    # -- driving -------------------------------------------------------------------------
+
+    def deliver(self, limit: int = 100_000) -> int:
+        """Deliver queued messages (and sync disks when ``auto_sync``) until quiet."""
+        delivered = 0
+        if self.auto_sync:
+            self.sync_all()
+        while self.queue and delivered < limit:
+            src, dst, msg = self.queue.popleft()
+            delivered += 1
+            if (src, dst) in self.cut or not self.nodes[dst].up:
+                continue
+            if self.drop is not None and self.drop(src, dst, msg):
+                continue
+            self.input(dst, Receive(src, msg))
+            if self.auto_sync:
+                self.sync(dst)
+        return delivered
+
+    def tick(self) -> None:
+        self.now += self.config.tick_ms
+        for node_id in sorted(self.nodes):
+            self.input(node_id, Tick(self.now))
+        if self.auto_sync:
+            self.sync_all()
+
+    def run(self, ms: float) -> None:
+        end = self.now + ms
+        while self.now < end:
+            self.tick()
+            self.deliver()
+
+    def run_until(self, predicate: Callable[[], bool], ms: float = 5_000) -> None:
+        end = self.now + ms
+        while not predicate():
+            assert self.now < end, "condition not reached in time"
+            self.tick()
+            self.deliver()
+
+    def submit(self, node_id: int, request: Request) -> None:
+        self.input(node_id, Submit(request))
+
+    def submit_and_wait(self, node_id: int, request: Request, ms: float = 3_000):
+        self.submit(node_id, request)
+        self.deliver()
+        self.run_until(lambda: request.id in self.replies, ms)
+        return self.replies[request.id]
+
+    # -- partitions ------------------------------------------------------------------------
+
+    def isolate(self, node_id: int) -> None:
+        for other in self.nodes:
+            if other != node_id:
+                self.cut |= {(node_id, other), (other, node_id)}
+
+    def heal(self) -> None:
+        self.cut.clear()
+
+    # -- inspection ------------------------------------------------------------------------
+
+    def status(self, node_id: int) -> Status:
+        return self.nodes[node_id].replica.status()
+
+    def leader(self) -> int | None:
+        best = None
+        for node_id, node in sorted(self.nodes.items()):
+            status = node.replica.status()
+            if node.up and status.role == "leader" and (best is None or status.term > best[1]):
+                best = (node_id, status.term)
+        return best[0] if best else None
+
+    def elect(self, ms: float = 3_000) -> int:
+        self.run_until(lambda: self.leader() is not None, ms)
+        leader = self.leader()
+        assert leader is not None
+        return leader
+
+    def data(self, node_id: int) -> dict[str, str]:
+        return self.nodes[node_id].replica.state_machine().items()
+
+    def assert_one_leader_per_term(self) -> None:
+        for term, leaders in self.leaders_by_term.items():
+            assert len(leaders) == 1, f"term {term} had leaders {sorted(leaders)}"
