@@ -1,0 +1,223 @@
+"""Write paths, effect by effect: when each variant persists, sends, acks and replies."""
+
+from __future__ import annotations
+
+import random
+
+from replikv.core import (
+    CreateArgs,
+    Get,
+    NotLeader,
+    Ok,
+    Persisted,
+    Receive,
+    Request,
+    Set,
+    Submit,
+    Tick,
+    Timeout,
+    Unavailable,
+)
+from replikv.core.io import Commit, Persist, Reply, Send
+from replikv.kv import KVStateMachine
+from replikv.protocols.primary_backup import PB_ASYNC, PB_SYNC
+from replikv.protocols.primary_backup.messages import (
+    Append,
+    AppendAck,
+    Heartbeat,
+    HeartbeatReply,
+)
+
+from .harness import Cluster
+
+MEMBERS = (1, 2, 3)
+
+
+def make(spec, node: int, **options):
+    config = spec.make_config(options)
+    return spec.create(CreateArgs(node, MEMBERS, config, random.Random(node), KVStateMachine()))
+
+
+def write(seq: int, key: str = "k", value: str = "v") -> Request:
+    return Request(client_id=7, seq=seq, command=Set(key, value))
+
+
+def kinds(effects) -> list[str]:
+    return [type(e).__name__ if not isinstance(e, Send) else f"Send({type(e.msg).__name__}->{e.dst})" for e in effects]
+
+
+def test_async_primary_sends_before_persisting_and_replies_only_after_persisted() -> None:
+    primary = make(PB_ASYNC, 1)
+    primary.handle(Tick(0))
+    request = write(1)
+    effects = primary.handle(Submit(request))
+    assert kinds(effects) == ["Persist", "Send(Append->2)", "Send(Append->3)", "Persist"]
+    assert not any(isinstance(e, Reply) for e in effects)
+    entry_persist = effects[-1]
+    assert isinstance(entry_persist, Persist) and entry_persist.records[0].request == request
+    after = primary.handle(Persisted(entry_persist.seq))
+    assert after == [Commit(1, request), Reply(request, Ok(True))]
+
+
+def test_async_backup_persists_and_applies_without_acking_the_write() -> None:
+    backup = make(PB_ASYNC, 2)
+    request = write(1)
+    primary = make(PB_ASYNC, 1)
+    primary.handle(Tick(0))
+    append = next(e.msg for e in primary.handle(Submit(request)) if isinstance(e, Send) and e.dst == 2)
+    effects = backup.handle(Receive(1, append))
+    assert [type(e) for e in effects] == [Persist, Commit]
+    assert backup.state_machine().get("k") == "v"
+    assert not any(isinstance(e, Send) for e in effects)
+
+
+def test_async_steady_state_costs_one_message_per_backup_per_write() -> None:
+    cluster = Cluster("pb-async")
+    cluster.tick()
+    before = len(cluster.sent)
+    for seq in range(1, 21):
+        cluster.submit(1, write(seq, value=str(seq)))
+    carrying = [m for _, _, m in cluster.sent[before:] if not type(m).heartbeat]
+    assert len(carrying) == 20 * 2
+    assert all(isinstance(m, Append) for m in carrying)
+    assert cluster.data(2) == cluster.data(3) == {"k": "20"}
+
+
+def test_sync_backup_acks_only_behind_its_persist() -> None:
+    primary = make(PB_SYNC, 1)
+    backup = make(PB_SYNC, 2)
+    primary.handle(Tick(0))
+    append = next(e.msg for e in primary.handle(Submit(write(1))) if isinstance(e, Send) and e.dst == 2)
+    effects = backup.handle(Receive(1, append))
+    assert kinds(effects) == ["Persist", "Send(AppendAck->1)"]
+    assert type(effects[1].msg).asserts_durable
+    assert backup.state_machine().get("k") is None  # not committed yet: not applied
+
+
+def test_sync_primary_replies_only_after_every_backup_acked() -> None:
+    primary = make(PB_SYNC, 1)
+    primary.handle(Tick(0))
+    request = write(1)
+    effects = primary.handle(Submit(request))
+    own = [e for e in effects if isinstance(e, Persist)][-1]
+    assert not any(isinstance(e, Reply) for e in primary.handle(Persisted(own.seq)))
+    assert primary.handle(Receive(2, AppendAck(1, 1))) == []
+    assert primary.handle(Receive(3, AppendAck(1, 1))) == [Commit(1, request), Reply(request, Ok(True))]
+
+
+def test_sync_primary_waits_for_its_own_durable_copy_too() -> None:
+    primary = make(PB_SYNC, 1)
+    primary.handle(Tick(0))
+    request = write(1)
+    own = [e for e in primary.handle(Submit(request)) if isinstance(e, Persist)][-1]
+    assert primary.handle(Receive(2, AppendAck(1, 1))) == []
+    assert primary.handle(Receive(3, AppendAck(1, 1))) == []
+    assert primary.handle(Persisted(own.seq)) == [Commit(1, request), Reply(request, Ok(True))]
+
+
+def test_sync_commit_index_is_piggy_backed_on_the_next_append_and_heartbeat() -> None:
+    cluster = Cluster("pb-sync")
+    cluster.tick()
+    cluster.submit(1, write(1, value="a"))
+    assert cluster.status(1).commit_index == 1
+    assert cluster.data(2) == {}  # backups learn the commit index later
+    start = len(cluster.sent)
+    cluster.submit(1, write(2, value="b"))
+    appends = [m for _, _, m in cluster.sent[start:] if isinstance(m, Append)]
+    assert appends and all(m.commit_index == 1 for m in appends)
+    assert cluster.data(2) == {"k": "a"}
+    cluster.tick(cluster.config.heartbeat_ms)
+    beats = [m for _, _, m in cluster.sent[start:] if isinstance(m, Heartbeat)]
+    assert beats[-1].commit_index == 2
+    assert cluster.data(2) == cluster.data(3) == {"k": "b"}
+
+
+def test_sync_steady_state_costs_two_messages_per_backup_per_write() -> None:
+    cluster = Cluster("pb-sync")
+    cluster.tick()
+    before = len(cluster.sent)
+    for seq in range(1, 21):
+        cluster.submit(1, write(seq, value=str(seq)))
+    carrying = [m for _, _, m in cluster.sent[before:] if not type(m).heartbeat]
+    assert len(carrying) == 20 * 2 * 2
+    assert {type(m) for m in carrying} == {Append, AppendAck}
+
+
+def test_sync_refuses_new_writes_with_unavailable_when_a_backup_is_down() -> None:
+    cluster = Cluster("pb-sync")
+    cluster.tick()
+    cluster.crash(3)
+    cluster.tick(cluster.config.failure_timeout_ms - cluster.config.tick_ms)
+    cluster.submit(1, write(1))
+    assert cluster.results(write(1)) == []  # appended, waiting for node 3
+    cluster.tick(2 * cluster.config.tick_ms)
+    request = write(2, value="w")
+    cluster.submit(1, request)
+    assert cluster.results(request) == [Unavailable("backup 3 is down; pb-sync needs every replica")]
+    assert cluster.status(1).last_index == 1  # the refused write was not appended
+    cluster.tick(cluster.config.request_timeout_ms)
+    assert cluster.results(write(1)) == [Timeout()]  # indefinite: it may still commit
+
+
+def test_sync_reads_at_the_primary_go_on_with_a_backup_down() -> None:
+    cluster = Cluster("pb-sync")
+    cluster.tick()
+    cluster.submit(1, write(1, value="x"))
+    cluster.crash(2)
+    cluster.tick(cluster.config.failure_timeout_ms * 2)
+    read = Request(client_id=8, seq=1, command=Get("k"))
+    cluster.submit(1, read)
+    assert cluster.results(read) == [Ok("x")]
+
+
+def test_reads_and_writes_at_a_backup_answer_not_leader_with_the_primary_hint() -> None:
+    backup = make(PB_ASYNC, 2)
+    read = Request(client_id=8, seq=1, command=Get("k"))
+    assert backup.handle(Submit(read)) == [Reply(read, NotLeader(1))]
+    assert backup.handle(Submit(write(1))) == [Reply(write(1), NotLeader(1))]
+
+
+def test_local_reads_are_served_by_any_replica_from_its_own_state() -> None:
+    cluster = Cluster("pb-async")
+    cluster.tick()
+    cluster.submit(1, write(1, value="x"))
+    read = Request(client_id=8, seq=1, command=Get("k"), read_level="local")
+    cluster.submit(3, read)
+    assert cluster.results(read) == [Ok("x")]
+
+
+def test_oversized_value_is_a_bad_request_and_appends_nothing() -> None:
+    primary = make(PB_ASYNC, 1, max_value_bytes=4)
+    request = write(1, value="12345")
+    (reply,) = primary.handle(Submit(request))
+    assert type(reply.result).__name__ == "BadRequest"
+    assert primary.status().last_index == 0
+
+
+def test_max_pending_bounds_waiting_writes_with_unavailable() -> None:
+    primary = make(PB_SYNC, 1, max_pending=2)
+    primary.handle(Tick(0))
+    primary.handle(Submit(write(1)))
+    primary.handle(Submit(write(2)))
+    effects = primary.handle(Submit(write(3)))
+    assert effects == [Reply(write(3), Unavailable("too many pending writes"))]
+
+
+def test_a_retried_pending_write_is_not_appended_twice() -> None:
+    primary = make(PB_SYNC, 1)
+    primary.handle(Tick(0))
+    primary.handle(Submit(write(1)))
+    assert primary.handle(Submit(write(1))) == []
+    assert primary.status().last_index == 1
+
+
+def test_heartbeat_replies_carry_async_progress_to_the_primary() -> None:
+    cluster = Cluster("pb-async")
+    cluster.tick()
+    cluster.submit(1, write(1))
+    cluster.submit(1, write(2))
+    assert cluster.status(1).peers == {2: 0, 3: 0}
+    cluster.tick(cluster.config.heartbeat_ms)
+    assert cluster.status(1).peers == {2: 2, 3: 2}
+    replies = [m for _, _, m in cluster.sent if isinstance(m, HeartbeatReply)]
+    assert replies and all(type(m).heartbeat for m in replies)
