@@ -1,0 +1,179 @@
+"""The asyncio RESP server over real loopback sockets (port 0, every wait bounded), and
+redis-py (asyncio) against it."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as redis
+
+from replikv.resp.server import close_resp, serve_resp
+from replikv.resp.testing import FakeCluster
+
+LIMIT_S = 10
+
+
+def with_server(body: Callable[..., Awaitable[None]], size: int = 1, **options: object) -> FakeCluster:
+    """Start a server on the leader of a fake cluster, run ``body(cluster, port)``, stop."""
+    cluster = FakeCluster(size)
+
+    async def main() -> None:
+        ids = itertools.count(1)
+        server = await serve_resp(cluster.nodes[1], port=0, client_ids=lambda: next(ids), **options)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            await asyncio.wait_for(body(cluster, port), LIMIT_S)
+        finally:
+            await asyncio.wait_for(close_resp(server), LIMIT_S)
+
+    asyncio.run(main())
+    return cluster
+
+
+async def read_until_eof(reader: asyncio.StreamReader) -> bytes:
+    return await asyncio.wait_for(reader.read(-1), LIMIT_S)
+
+
+async def read_exactly(reader: asyncio.StreamReader, expected: bytes) -> None:
+    assert await asyncio.wait_for(reader.readexactly(len(expected)), LIMIT_S) == expected
+
+
+async def until_connected_clients(port: int, count: int) -> None:
+    """Poll INFO on a connection of its own until the server counts ``count`` clients."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while True:
+            writer.write(b"INFO clients\r\n")
+            header = await reader.readline()
+            body = await reader.readexactly(int(header[1:]) + 2)
+            if f"connected_clients:{count}\r\n".encode() in body:
+                return
+            await asyncio.sleep(0.02)
+    finally:
+        writer.close()
+
+
+def test_pipelined_commands_are_answered_in_order_even_sent_byte_by_byte() -> None:
+    async def body(cluster: FakeCluster, port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        request = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n1\r\nINCR k\r\nGET k\r\nPING\r\n"
+        for i in range(len(request)):
+            writer.write(request[i : i + 1])
+            await writer.drain()
+        await read_exactly(reader, b"+OK\r\n:2\r\n$1\r\n2\r\n+PONG\r\n")
+        writer.write(b"*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n" * 100 + b"QUIT\r\nGET k\r\n")
+        expected = b"".join(b":%d\r\n" % n for n in range(3, 103)) + b"+OK\r\n"
+        assert await read_until_eof(reader) == expected  # nothing after QUIT is run
+        writer.close()
+
+    cluster = with_server(body)
+    assert cluster.state_machine.get("k") == "102"
+
+
+def test_malformed_frame_gets_an_error_then_close_and_the_server_lives_on() -> None:
+    async def body(cluster: FakeCluster, port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"PING\r\n*1\r\n$x\r\nPING\r\n")
+        assert await read_until_eof(reader) == b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"*1\r\n$99999999999\r\n")
+        assert await read_until_eof(reader) == b"-ERR Protocol error: invalid bulk length\r\n"
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"PING\r\n")
+        await read_exactly(reader, b"+PONG\r\n")
+        writer.close()
+
+    with_server(body, max_bulk=1024)
+
+
+def test_query_buffer_and_inline_limits_close_the_connection() -> None:
+    async def body(cluster: FakeCluster, port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000\r\n" + b"x" * 600)
+        assert await read_until_eof(reader) == b"-ERR Protocol error: query buffer limit exceeded\r\n"
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"x" * 300)
+        assert await read_until_eof(reader) == b"-ERR Protocol error: too big inline request\r\n"
+        writer.close()
+
+    cluster = with_server(body, max_query_buffer=512, max_inline=256)
+    assert cluster.state_machine.get("k") is None
+
+
+def test_max_clients_and_idle_timeout() -> None:
+    async def body(cluster: FakeCluster, port: int) -> None:
+        r1, w1 = await asyncio.open_connection("127.0.0.1", port)
+        w1.write(b"PING\r\n")
+        await read_exactly(r1, b"+PONG\r\n")
+        r2, w2 = await asyncio.open_connection("127.0.0.1", port)
+        assert await read_until_eof(r2) == b"-ERR max number of clients reached\r\n"
+        w2.close()
+        assert await read_until_eof(r1) == b""  # idle: closed silently
+        w1.close()
+
+    with_server(body, max_clients=1, idle_timeout=0.2)
+
+
+def test_a_client_that_stops_reading_is_dropped_not_buffered_forever() -> None:
+    value = b"v" * 100_000
+    requests = 400
+
+    async def body(cluster: FakeCluster, port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1024)
+        writer.transport.pause_reading()
+        writer.write(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n%b\r\n" % (len(value), value))
+        writer.write(b"GET k\r\n" * requests)
+        await asyncio.wait_for(writer.drain(), LIMIT_S)
+        # The server is now blocked writing replies nobody reads; it must give up.
+        await asyncio.wait_for(until_connected_clients(port, 1), LIMIT_S)  # only the poller left
+        writer.transport.resume_reading()
+        received = len(await read_until_eof(reader))
+        assert received < requests * len(value)
+        writer.close()
+
+    with_server(body, max_output_buffer=64 * 1024, write_timeout=0.1, max_bulk=1 << 20)
+
+
+def test_redis_py_against_the_server() -> None:
+    async def body(cluster: FakeCluster, port: int) -> None:
+        r = redis.Redis(host="127.0.0.1", port=port, protocol=2, socket_timeout=LIMIT_S)
+        try:
+            assert await r.ping() is True
+            assert await r.set("a", "1") is True
+            assert await r.get("a") == b"1"
+            assert await r.set("a", "2", nx=True) is None
+            assert await r.set("a", "2", get=True) == b"1"
+            assert await r.incr("n") == 1 and await r.incrby("n", 9) == 10 and await r.decr("n") == 9
+            assert await r.mset({"x": "1", "y": b"\x00\xff"}) is True
+            assert await r.mget("x", "y", "z") == [b"1", b"\x00\xff", None]
+            assert await r.exists("x", "y", "z") == 2
+            assert await r.delete("x", "y", "z") == 2
+            async with r.pipeline(transaction=False) as pipe:
+                pipe.set("p", "0")
+                for _ in range(10):
+                    pipe.incr("p")
+                pipe.get("p")
+                assert await pipe.execute() == [True, *range(1, 11), b"10"]
+            assert await r.wait(2, 100) == 2
+            info = await r.info()
+            assert info["role"] == "master" and info["connected_slaves"] == 2 and info["node_id"] == 1
+            assert info["peer0"] == {"node": 2, "match_index": cluster.index, "lag": 0}
+            assert (await r.info("server"))["redis_version"] == "7.0.0"
+            assert await r.execute_command("CAS", "a", "2", "3") == 1
+            assert await r.config_get("save") == {"save": ""}
+            assert await r.client_setname("tester") is True and await r.client_getname() == "tester"
+            try:
+                await r.execute_command("EXPIRE", "a", "10")
+                raise AssertionError("EXPIRE must be refused")
+            except redis.ResponseError as exc:
+                assert str(exc).startswith("unknown command 'EXPIRE'")
+        finally:
+            await r.aclose()
+
+    cluster = with_server(body, size=3, scheme="fake")
+    assert cluster.state_machine.get("a") == "3"
