@@ -128,8 +128,12 @@ def is_mutation(op: Operation) -> bool:
 
 
 def show_value(value: Any) -> str:
+    """A value as a reader expects it: ``null``, ``5`` (also for the text "5", the
+    same value here), ``'abc'``."""
     if value is None:
         return "null"
+    if isinstance(value, str) and value.lstrip("-").isdigit() and str(int(value)) == value:
+        return value
     return repr(value) if isinstance(value, str) else str(value)
 
 
