@@ -130,6 +130,7 @@ class Cluster:
         self.down.discard(node)
         self.nodes[node] = self._make(node, self.nodes[node].durable)
         self.feed(node, Tick(self.now))
+        self.settle()
 
     def partition(self, *groups: tuple[int, ...]) -> None:
         self.cut = {(a, b) for g in groups for h in groups if g is not h for a in g for b in h}

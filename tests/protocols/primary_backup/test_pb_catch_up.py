@@ -1,0 +1,91 @@
+"""A backup that fell behind (lost messages, restart, compaction) catches up."""
+
+from __future__ import annotations
+
+from replikv.core import Request, Set
+from replikv.protocols.primary_backup.messages import AppendReject, HeartbeatReply, InstallSnapshot
+from replikv.protocols.primary_backup.records import SnapshotRecord
+
+from .harness import Cluster
+
+
+def write(seq: int, value: str | None = None, key: str = "k") -> Request:
+    return Request(client_id=7, seq=seq, command=Set(key, value if value is not None else str(seq)))
+
+
+def test_backup_names_its_position_on_a_gap_and_the_primary_resends_from_there() -> None:
+    for scheme in ("pb-async", "pb-sync"):
+        cluster = Cluster(scheme)
+        cluster.tick()
+        cluster.partition((1, 2), (3,))
+        for seq in range(1, 4):
+            cluster.submit(1, write(seq))
+        cluster.heal()
+        cluster.submit(1, write(4))  # arrives at 3 after a gap of three entries
+        rejects = [m for src, _, m in cluster.sent if src == 3 and isinstance(m, AppendReject)]
+        assert rejects and rejects[0].index == 0
+        assert cluster.status(3).last_index == 4
+        cluster.tick(cluster.config.heartbeat_ms)
+        assert cluster.data(3) == cluster.data(1) == {"k": "4"}, scheme
+
+
+def test_lost_appends_are_repaired_by_the_next_heartbeat() -> None:
+    cluster = Cluster("pb-async")
+    cluster.tick()
+    cluster.partition((1, 2), (3,))
+    cluster.submit(1, write(1))
+    cluster.heal()
+    assert cluster.status(3).last_index == 0
+    cluster.tick(cluster.config.heartbeat_ms)
+    nacks = [m for src, _, m in cluster.sent if src == 3 and isinstance(m, HeartbeatReply) and not m.ok]
+    assert nacks, "the heartbeat exposed the gap"
+    assert cluster.data(3) == {"k": "1"}
+
+
+def test_restarted_backup_catches_up_from_its_durable_log() -> None:
+    cluster = Cluster("pb-sync")
+    cluster.tick()
+    cluster.submit(1, write(1))
+    cluster.crash(2)
+    cluster.restart(2)
+    assert cluster.status(2).last_index == 1
+    cluster.submit(1, write(2))
+    cluster.tick(cluster.config.heartbeat_ms)
+    assert cluster.data(2) == {"k": "2"}
+
+
+def test_backup_behind_a_compacted_primary_is_caught_up_by_snapshot() -> None:
+    cluster = Cluster("pb-async", snapshot_threshold=5)
+    cluster.tick()
+    cluster.crash(3)
+    for seq in range(1, 13):
+        cluster.submit(1, write(seq, key=f"k{seq}"))
+    primary = cluster.status(1)
+    assert cluster.replica(1)._log.base_index == 10
+    assert isinstance(cluster.nodes[1].durable[1], SnapshotRecord)  # replace restated the state
+    cluster.restart(3)
+    cluster.tick(cluster.config.heartbeat_ms * 2)
+    snapshots = [m for _, dst, m in cluster.sent if dst == 3 and isinstance(m, InstallSnapshot)]
+    assert len(snapshots) == 1 and snapshots[0].index == 10
+    assert cluster.data(3) == cluster.data(1)
+    assert cluster.status(3).last_index == primary.last_index == 12
+    assert any(isinstance(r, SnapshotRecord) for r in cluster.nodes[3].durable)
+
+
+def test_sync_backup_installs_a_snapshot_and_acks_it() -> None:
+    cluster = Cluster("pb-sync", snapshot_threshold=3)
+    cluster.tick()
+    cluster.partition((1, 2), (3,))
+    for seq in range(1, 3):
+        cluster.submit(1, write(seq, key=f"k{seq}"))
+    cluster.heal()
+    cluster.tick(cluster.config.heartbeat_ms)  # 3 catches up and the writes commit
+    for seq in range(3, 8):
+        cluster.submit(1, write(seq, key=f"k{seq}"))
+    cluster.crash(3)
+    cluster.nodes[3].durable = []  # a replacement disk: only a snapshot can catch it up
+    cluster.restart(3)
+    cluster.tick(cluster.config.heartbeat_ms * 2)
+    assert any(dst == 3 and isinstance(m, InstallSnapshot) for _, dst, m in cluster.sent)
+    assert cluster.status(1).peers[3] == cluster.status(1).last_index
+    assert cluster.data(3) == cluster.data(1)
