@@ -8,15 +8,20 @@ them); replikv facts the Redis shapes cannot hold are extra ``key:value`` lines 
 from __future__ import annotations
 
 import fnmatch
+import importlib.metadata
 from dataclasses import dataclass
 
-from replikv import __version__
 from replikv.core.replica import Status
 from replikv.resp import protocol as p
 from replikv.resp.commands import COMMAND_TABLE, CommandError, CommandInfo
 
 REDIS_VERSION = "7.0.0"
 """The Redis version we report: the command set we imitate is Redis 7's (RESP2)."""
+
+try:
+    VERSION = importlib.metadata.version("replikv")
+except importlib.metadata.PackageNotFoundError:  # running from a source tree
+    VERSION = "unknown"
 
 LEADER_ROLES = ("leader", "primary", "coordinator", "master")
 INFO_SECTIONS = ("server", "clients", "replication")
@@ -56,7 +61,7 @@ def info(sections: list[str], status: Status, facts: FrontEndFacts) -> bytes:
 def _server(status: Status, facts: FrontEndFacts) -> list[tuple[str, object]]:
     return [
         ("redis_version", REDIS_VERSION),
-        ("replikv_version", __version__),
+        ("replikv_version", VERSION),
         ("redis_mode", "standalone"),
         ("replication_scheme", facts.scheme),
         ("resp_protocol", 2),
