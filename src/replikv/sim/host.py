@@ -1,0 +1,275 @@
+"""One simulated node: a replica driven through the ``EffectPipeline``, a disk, a clock.
+
+What may live here: the host loop of DESIGN.md ("save before send is data") for one node
+in virtual time, and the node-level faults (crash, restart, pause, resume, clock drift).
+Exactly what the asyncio runtime does, with the network, disk and clock simulated:
+
+    ready = pipeline.push(replica.handle(inp)); run ready effects in order;
+    Persist -> disk write (write + fsync latency); when durable:
+    run pipeline.durable(seq), then feed Persisted(seq) and run its effects the same way.
+
+A crash loses the replica object, its pipeline, undurable writes and messages in flight
+to it; a restart rebuilds the replica with ``spec.create(..., recovered=<durable records>)``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from replikv.core.io import Commit, Input, Persist, Persisted, Receive, Reply, Send, Submit, Tick
+from replikv.core.pipeline import EffectPipeline
+from replikv.core.replica import CreateArgs, Replica, Status
+from replikv.core.requests import Request
+from replikv.kv.state_machine import KVStateMachine
+from replikv.sim.disk import Disk
+from replikv.sim.engine import message_fields
+
+if TYPE_CHECKING:
+    from replikv.sim.simulation import Simulation
+
+LEADER_ROLES = ("leader", "primary")
+
+
+class Host:
+    def __init__(self, sim: Simulation, node: int, first_tick_ms: float) -> None:
+        self.sim = sim
+        self.node = node
+        self.disk = Disk()
+        self.replica: Replica | None = None
+        self.pipeline = EffectPipeline()
+        self.up = False
+        self.paused = False
+        self.refused = False
+        """The disk was corrupt at restart: the node stays down (DESIGN.md "Storage")."""
+        self.incarnation = 0
+        self.status: Status | None = None
+        self._queue: deque[tuple[str, Any]] = deque()
+        self._rate = 1.0
+        self._base_real = 0.0
+        self._base_local = 0.0
+        self._first_tick_ms = first_tick_ms
+        self._emitted_seq = 0
+        self._requires: dict[int, int] = {}
+        self.inputs = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> bool:
+        """Boot (or reboot) from the durable records. False if the disk is corrupt."""
+        sim = self.sim
+        if self.disk.corrupt:
+            self.refused = True
+            sim.emit("restart-refused", node=self.node, why="corrupt record before the tail")
+            return False
+        self.incarnation += 1
+        rng = sim.rng_factory(f"{sim.seed}:node:{self.node}:{self.incarnation}")
+        args = CreateArgs(
+            node=self.node,
+            members=sim.members,
+            config=sim.config,
+            rng=rng,
+            state_machine=KVStateMachine(),
+            recovered=tuple(self.disk.records),
+        )
+        self.replica = sim.spec.create(args)
+        self.pipeline = EffectPipeline()
+        self._emitted_seq = 0
+        self._requires = {}
+        self._queue.clear()
+        self.up = True
+        self.paused = False
+        self.status = None
+        if self.incarnation > 1:
+            sim.emit("restart", node=self.node, records=len(self.disk.records))
+        first = self._first_tick_ms if self.incarnation == 1 else self._tick_interval()
+        sim.engine.after(first, self._tick, self.incarnation)
+        self._note_status()
+        return True
+
+    def crash(self, torn: int = 0, bitflip: bool = False) -> None:
+        if not self.up:
+            return
+        self.up = False
+        self.paused = False
+        self.replica = None
+        self._queue.clear()
+        self.pipeline.reset()
+        self.disk.crash(torn, bitflip)
+        self.status = None
+        self.sim.emit("crash", node=self.node, torn=torn, bitflip=bitflip)
+
+    def pause(self) -> None:
+        if self.up and not self.paused:
+            self.paused = True
+            self.sim.emit("pause", node=self.node)
+
+    def resume(self) -> None:
+        if not (self.up and self.paused):
+            return
+        self.paused = False
+        self.sim.emit("resume", node=self.node, queued=len(self._queue))
+        incarnation = self.incarnation
+        while self._queue and self.up and not self.paused and incarnation == self.incarnation:
+            kind, item = self._queue.popleft()
+            if kind == "durable":
+                self._durable_now(item)
+            else:
+                self._feed(item)
+
+    # -- clock -------------------------------------------------------------------------
+
+    def local_now(self) -> float:
+        return self._base_local + (self.sim.engine.now - self._base_real) * self._rate
+
+    def set_clock_rate(self, rate: float) -> None:
+        """Clock drift: from now on the node's clock runs at ``rate`` x real time."""
+        self._base_local = self.local_now()
+        self._base_real = self.sim.engine.now
+        self._rate = rate
+
+    def _tick_interval(self) -> float:
+        return self.sim.config.tick_ms / self._rate
+
+    def _tick(self, incarnation: int) -> None:
+        if incarnation != self.incarnation or not self.up:
+            return
+        self.sim.engine.after(self._tick_interval(), self._tick, incarnation)
+        if not self.paused:
+            self._feed(Tick(round(self.local_now(), 3)))
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def receive(self, src: int, msg: Any, incarnation: int, skip_triggers: bool = False) -> None:
+        """A peer message arrives (``incarnation``: ours when it was sent)."""
+        sim = self.sim
+        if not self.up or incarnation != self.incarnation:
+            sim.note_drop(src, self.node, type(msg).__name__, "node down")
+            return
+        if self.paused:
+            self._queue.append(("input", Receive(src, msg)))
+            return
+        if sim.trace is not None:
+            sim.emit("deliver", src=src, dst=self.node, msg=type(msg).__name__, **message_fields(msg))
+        copies = 1
+        if not skip_triggers and sim.nemesis.has_triggers:
+            fired = sim.nemesis.on_message(self.node, src, "receive", msg)
+            if fired is not None:
+                verdict = sim.nemesis.apply_message_trigger(fired, self.node, src, msg)
+                if verdict == "stop":
+                    return
+                if verdict == "delay":
+                    sim.engine.after(fired.delay_ms, self._delayed_receive, src, msg, incarnation)
+                    return
+                if verdict == "duplicate":
+                    copies = 2
+                if not self.up or incarnation != self.incarnation:
+                    return
+        for _ in range(copies):
+            self._feed(Receive(src, msg))
+
+    def _delayed_receive(self, src: int, msg: Any, incarnation: int) -> None:
+        self.receive(src, msg, incarnation, skip_triggers=True)
+
+    def submit(self, request: Request, incarnation: int | None = None) -> bool:
+        """A client request arrives. False if the node is down (the request is lost)."""
+        if not self.up or (incarnation is not None and incarnation != self.incarnation):
+            return False
+        if self.paused:
+            self._queue.append(("input", Submit(request)))
+        else:
+            self._feed(Submit(request))
+        return True
+
+    def _durable(self, incarnation: int, seq: int) -> None:
+        if incarnation != self.incarnation or not self.up:
+            return
+        self.disk.complete(seq)
+        if self.paused:
+            self._queue.append(("durable", seq))
+        else:
+            self._durable_now(seq)
+
+    def _durable_now(self, seq: int) -> None:
+        sim = self.sim
+        if sim.trace is not None:
+            sim.emit("durable", node=self.node, seq=seq)
+        incarnation = self.incarnation
+        self._execute(self.pipeline.durable(seq), incarnation)
+        if self.up and incarnation == self.incarnation:
+            self._feed(Persisted(seq))
+
+    def _feed(self, inp: Input) -> None:
+        assert self.replica is not None
+        self.inputs += 1
+        effects = self.replica.handle(inp)
+        self._note_status()
+        if not effects:
+            return
+        for effect in effects:
+            if type(effect) is Persist:
+                self._emitted_seq = effect.seq
+            elif type(effect) is Send and effect.msg.asserts_durable and self._emitted_seq:
+                self._requires[id(effect)] = self._emitted_seq
+        self._execute(self.pipeline.push(effects), self.incarnation)
+
+    def _note_status(self) -> None:
+        assert self.replica is not None
+        status = self.replica.status()
+        old = self.status
+        self.status = status
+        if old is None or old.role != status.role or old.term != status.term:
+            self.sim.on_role(self.node, status)
+
+    # -- effects -----------------------------------------------------------------------
+
+    def _execute(self, effects: list, incarnation: int) -> None:
+        sim = self.sim
+        for effect in effects:
+            if not self.up or incarnation != self.incarnation:
+                return  # crashed by a trigger half way: the rest never ran
+            kind = type(effect)
+            if kind is Send:
+                self._send(effect)
+            elif kind is Persist:
+                self._persist(effect)
+            elif kind is Reply:
+                sim.route_reply(self.node, effect.request, effect.result)
+            elif kind is Commit:
+                sim.on_commit(self.node, effect)
+            else:  # pragma: no cover - the contract has four effects
+                raise AssertionError(f"unknown effect {effect!r}")
+
+    def _send(self, effect: Send) -> None:
+        sim = self.sim
+        msg = effect.msg
+        required = self._requires.pop(id(effect), 0) if msg.asserts_durable else 0
+        assert required <= self.pipeline.durable_seq, (
+            f"node {self.node} sent {type(msg).__name__} (asserts durable state) before persist "
+            f"{required} was durable (durable up to {self.pipeline.durable_seq})"
+        )
+        extra = 0.0
+        copies = 1
+        if sim.nemesis.has_triggers:
+            fired = sim.nemesis.on_message(self.node, effect.dst, "send", msg)
+            if fired is not None:
+                verdict = sim.nemesis.apply_message_trigger(fired, self.node, effect.dst, msg)
+                if verdict == "stop":
+                    return
+                if verdict == "delay":
+                    extra = fired.delay_ms
+                elif verdict == "duplicate":
+                    copies = 2
+        for _ in range(copies):
+            sim.send_peer(self.node, effect.dst, msg, extra)
+
+    def _persist(self, effect: Persist) -> None:
+        sim = self.sim
+        if sim.trace is not None:
+            sim.emit("persist", node=self.node, seq=effect.seq, records=len(effect.records), replace=effect.replace)
+        sim.activity()
+        disk_spec = sim.scenario.disk
+        latency = disk_spec.write.sample(sim.disk_rng) + disk_spec.fsync.sample(sim.disk_rng)
+        latency *= sim.network.slow.get(self.node, 1.0)
+        done = self.disk.write(sim.engine.now, effect.seq, effect.records, effect.replace, round(latency, 3))
+        sim.engine.at(done, self._durable, self.incarnation, effect.seq)

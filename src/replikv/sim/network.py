@@ -1,0 +1,117 @@
+"""The simulated network: latency, loss, duplication, reordering, partitions, slow nodes.
+
+What may live here: link state and the decision of when (and whether) a payload sent
+from one endpoint arrives at another. Endpoints are ints: nodes are ``1..N``, clients
+are negative (``-1`` is client slot 0). Partitions are checked when a message is sent
+and again when it would arrive, so a partitioned link delivers nothing, including what
+was in flight when the partition began. Jitter in the latency distribution is what
+reorders messages; ``reorder`` adds an extra random delay to a fraction of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from replikv.sim.distributions import Distribution
+from replikv.sim.engine import Engine, Trace
+from replikv.sim.scenario import NetworkSpec
+
+if TYPE_CHECKING:
+    import random
+
+Deliver = Callable[[int, int, Any, int], None]
+"""``deliver(src, dst, payload, dst_incarnation_at_send)``"""
+
+
+def endpoint_name(endpoint: int) -> int | str:
+    """How an endpoint appears in traces: node ids as ints, clients as ``"c1"``..."""
+    return endpoint if endpoint > 0 else f"c{-endpoint}"
+
+
+class Network:
+    def __init__(
+        self,
+        engine: Engine,
+        spec: NetworkSpec,
+        rng: random.Random,
+        trace: Trace | None,
+        deliver: Deliver,
+        incarnation: Callable[[int], int],
+    ) -> None:
+        self._engine = engine
+        self._spec = spec
+        self._rng = rng
+        self._trace = trace
+        self._deliver = deliver
+        self._incarnation = incarnation
+        self.blocked: set[tuple[int, int]] = set()
+        """Directed links that deliver nothing: ``(src, dst)``."""
+        self.slow: dict[int, float] = {}
+        self.link_latency: dict[tuple[int, int], Distribution] = {}
+        self.link_loss: dict[tuple[int, int], float] = {}
+        self.link_dup: dict[tuple[int, int], float] = {}
+        self.reset_rates()
+        self.dropped = 0
+        self.duplicated = 0
+
+    def reset_rates(self) -> None:
+        """Back to the scenario's ``[network]`` defaults (end of the fault window)."""
+        spec = self._spec
+        self.latency: Distribution = spec.latency
+        self.client_latency: Distribution = spec.client_latency or spec.latency
+        self.loss = spec.loss
+        self.dup = spec.dup
+        self.reorder = spec.reorder
+
+    def heal(self) -> None:
+        self.blocked.clear()
+
+    def block(self, src: int, dst: int) -> None:
+        if src != dst:
+            self.blocked.add((src, dst))
+
+    def send(self, src: int, dst: int, payload: Any, label: str, extra_delay: float = 0.0) -> None:
+        """Send ``payload``; it is delivered, dropped, or duplicated per the link's state."""
+        link = (src, dst)
+        if link in self.blocked:
+            self._drop(src, dst, label, "partition")
+            return
+        rng = self._rng
+        loss = self.link_loss.get(link, self.loss)
+        if loss and rng.random() < loss:
+            self._drop(src, dst, label, "loss")
+            return
+        copies = 1
+        dup = self.link_dup.get(link, self.dup)
+        if dup and rng.random() < dup:
+            copies = 2
+            self.duplicated += 1
+        incarnation = self._incarnation(dst)
+        for _ in range(copies):
+            delay = self.delay(src, dst) + extra_delay
+            self._engine.at(self._engine.now + delay, self._arrive, src, dst, payload, label, incarnation)
+
+    def delay(self, src: int, dst: int) -> float:
+        dist = self.link_latency.get((src, dst))
+        if dist is None:
+            dist = self.latency if src > 0 and dst > 0 else self.client_latency
+        delay = dist.sample(self._rng)
+        if self.reorder and self._rng.random() < self.reorder:
+            delay += self._spec.reorder_ms * self._rng.random()
+        if self.slow:
+            delay *= self.slow.get(src, 1.0) * self.slow.get(dst, 1.0)
+        return round(delay, 3)
+
+    def _arrive(self, src: int, dst: int, payload: Any, label: str, incarnation: int) -> None:
+        if (src, dst) in self.blocked:
+            self._drop(src, dst, label, "partition")
+            return
+        self._deliver(src, dst, payload, incarnation)
+
+    def _drop(self, src: int, dst: int, label: str, why: str) -> None:
+        self.dropped += 1
+        if self._trace is not None:
+            self._trace.emit(
+                self._engine.now, "drop", src=endpoint_name(src), dst=endpoint_name(dst), msg=label, why=why
+            )

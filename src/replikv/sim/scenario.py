@@ -1,0 +1,371 @@
+"""Scenario files: what to run, with which workload, under which faults (docs/scenarios.md).
+
+What may live here: the frozen msgspec structs a scenario TOML file is converted into
+(unknown keys are errors that name their path), node selectors, and the loader for
+built-in and user files. Nothing here runs anything.
+
+Nodes are named by id (``2``) or by role resolved when the fault fires (``"primary"``,
+``"leader"``, ``"backup:1"`` = first non-leader by id), so one file serves every scheme.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+import tomllib
+from typing import Any, Literal
+
+import msgspec
+
+from replikv.sim.distributions import Constant, Distribution, Uniform, validate
+
+Selector = int | str
+_SELECTOR = re.compile(r"^(primary|leader|self|peer|any|(backup|follower):[1-9][0-9]*)$")
+
+
+class ScenarioError(ValueError):
+    """A scenario file is wrong; the message names the file and the bad key."""
+
+
+class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+# -- faults on a timetable (tag: ``action``) -------------------------------------------
+
+
+class _Fault(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, tag_field="action"):
+    at_ms: float = 0.0
+
+
+class Crash(_Fault, frozen=True, tag="crash"):
+    """Crash ``node``: memory, pipeline, undurable writes and messages in flight to it are lost.
+    ``torn`` drops that many records from the durable tail; ``bitflip`` corrupts a record
+    before the tail so the node refuses to restart."""
+
+    node: Selector
+    torn: int = 0
+    bitflip: bool = False
+
+
+class Restart(_Fault, frozen=True, tag="restart"):
+    node: Selector = "any"
+    """``any`` restarts every crashed node."""
+
+
+class Pause(_Fault, frozen=True, tag="pause"):
+    node: Selector
+
+
+class Resume(_Fault, frozen=True, tag="resume"):
+    node: Selector = "any"
+
+
+class Partition(_Fault, frozen=True, tag="partition"):
+    """Nodes in different groups cannot talk (both ways). Nodes in no group form one more
+    group. ``clients``: ``majority`` (the largest group), ``all``, ``none`` or a group
+    number (0-based)."""
+
+    groups: list[list[Selector]]
+    clients: int | str = "majority"
+
+
+class Isolate(_Fault, frozen=True, tag="isolate"):
+    """Cut ``node`` from every other node, and from clients unless ``clients = "all"``."""
+
+    node: Selector
+    clients: str = "majority"
+
+
+class OneWay(_Fault, frozen=True, tag="one-way"):
+    """Drop every message from ``src`` nodes to ``dst`` nodes (not the other way)."""
+
+    src: list[Selector]
+    dst: list[Selector]
+
+
+class Heal(_Fault, frozen=True, tag="heal"):
+    """Remove every partition (node-node and client-node links)."""
+
+
+class SetNetwork(_Fault, frozen=True, tag="network"):
+    """Change the default link behaviour from now on (unset fields stay)."""
+
+    loss: float | None = None
+    dup: float | None = None
+    reorder: float | None = None
+    latency: Distribution | None = None
+
+
+class LinkLatency(_Fault, frozen=True, tag="link-latency"):
+    src: Selector
+    dst: Selector
+    latency: Distribution
+    symmetric: bool = True
+
+
+class Slow(_Fault, frozen=True, tag="slow"):
+    """Multiply the latency of every link of ``node`` and of its disk by ``factor``."""
+
+    node: Selector
+    factor: float
+
+
+class ClockDrift(_Fault, frozen=True, tag="clock-drift"):
+    """The node's clock runs at ``rate`` (1.1 = 10% fast): its Tick times and tick spacing."""
+
+    node: Selector
+    rate: float
+
+
+class PromoteNode(_Fault, frozen=True, tag="promote"):
+    """Operator failover: Submit ``Promote`` to ``node``. Skipped when ``unless_leader`` and
+    some up node already claims to lead in the highest generation seen among up nodes."""
+
+    node: Selector
+    unless_leader: bool = True
+
+
+class AddNode(_Fault, frozen=True, tag="add-node"):
+    """Start a fresh node (next free id unless given) and Submit ``AddServer`` to the leader."""
+
+    node: int | None = None
+    learner: bool = False
+
+
+class RemoveNode(_Fault, frozen=True, tag="remove-node"):
+    """Submit ``RemoveServer(node)`` to the leader."""
+
+    node: Selector
+
+
+Fault = (
+    Crash | Restart | Pause | Resume | Partition | Isolate | OneWay | Heal | SetNetwork
+    | LinkLatency | Slow | ClockDrift | PromoteNode | AddNode | RemoveNode
+)
+
+
+# -- faults triggered by events --------------------------------------------------------
+
+
+class Trigger(_Strict, frozen=True, kw_only=True):
+    """When ``node`` sends/receives a matching message for the ``nth`` time (counting from
+    ``after_ms``, default the fault window's start), do ``action`` once.
+
+    ``crash`` crashes ``target`` (``self`` = the node where it happened, ``peer`` = the
+    other end, or a selector) before that input's effects run (receive) or before the
+    message leaves (send). ``drop``/``delay``/``duplicate`` act on the message itself.
+    ``then`` are timetable faults scheduled ``at_ms`` after the trigger fired."""
+
+    node: Selector = "any"
+    dir: Literal["send", "receive"] = "receive"
+    msg: str | list[str] | None = None
+    msg_flag: Literal["asserts_durable", "heartbeat", "not_heartbeat"] | None = None
+    peer: Selector = "any"
+    nth: int = 1
+    after_ms: float | None = None
+    action: Literal["crash", "drop", "delay", "duplicate"]
+    target: Selector = "self"
+    delay_ms: float = 0.0
+    torn: int = 0
+    bitflip: bool = False
+    then: list[Fault] = []
+
+
+# -- the rest of a scenario ------------------------------------------------------------
+
+
+class RunSpec(_Strict, frozen=True):
+    nodes: int = 3
+    ops: int | None = 200
+    """Total client operations (invocations); ``None``: bounded by ``duration_ms``."""
+    duration_ms: float | None = None
+    """Clients stop invoking at this virtual time."""
+    fault_start_ms: float | None = None
+    fault_end_ms: float | None = None
+    """At the end of the fault window everything is healed, restarted and resumed."""
+    quiet_ms: float | None = None
+    """Quiescence: this long with nothing but ticks and heartbeats (default 3 x election timeout)."""
+    max_quiesce_ms: float = 30_000.0
+    max_time_ms: float = 600_000.0
+
+
+class WorkloadSpec(_Strict, frozen=True):
+    clients: int = 5
+    keys: int = 4
+    """Keys in use at once; each is retired after ``ops_per_key`` ops for a fresh one."""
+    ops_per_key: int = 50
+    mix: dict[str, float] = msgspec.field(default_factory=lambda: {"read": 0.5, "write": 0.4, "cas": 0.1})
+    read_level: Literal["linearizable", "lease", "local"] = "linearizable"
+    timeout_ms: float = 1500.0
+    think_ms: float = 1.0
+    mode: Literal["closed", "open"] = "closed"
+    interval_ms: float = 20.0
+    """Open loop: each client starts an op every ``interval_ms`` (or when the last ends)."""
+    redirect_ms: float = 5.0
+    """Pause before retrying at another node after NotLeader without a useful hint."""
+
+
+class LinkSpec(_Strict, frozen=True):
+    src: Selector
+    dst: Selector
+    latency: Distribution | None = None
+    loss: float | None = None
+    dup: float | None = None
+    symmetric: bool = True
+
+
+class NetworkSpec(_Strict, frozen=True):
+    latency: Distribution = Uniform(min=0.5, max=1.5)
+    client_latency: Distribution | None = None
+    loss: float = 0.0
+    dup: float = 0.0
+    reorder: float = 0.0
+    """Probability that a message gets an extra delay of up to ``reorder_ms``."""
+    reorder_ms: float = 10.0
+    links: list[LinkSpec] = []
+
+
+class DiskSpec(_Strict, frozen=True):
+    write: Distribution = Constant(ms=0.05)
+    fsync: Distribution = Uniform(min=0.3, max=1.0)
+
+
+class ChecksSpec(_Strict, frozen=True):
+    leader_per_term: bool = True
+    linearizable: bool = True
+    max_steps: int = 200_000
+
+
+class Scenario(_Strict, frozen=True):
+    name: str = "custom"
+    description: str = ""
+    run: RunSpec = RunSpec()
+    protocol: dict[str, Any] = {}
+    """Options for ``spec.make_config``; a sub-table named after a scheme applies to it only."""
+    workload: WorkloadSpec = WorkloadSpec()
+    network: NetworkSpec = NetworkSpec()
+    disk: DiskSpec = DiskSpec()
+    faults: list[Fault] = []
+    triggers: list[Trigger] = []
+    checks: ChecksSpec = ChecksSpec()
+
+
+MIX_OPS = ("read", "write", "cas", "delete", "incr")
+ALIASES = {"leader-crash": "primary-crash"}
+
+
+def check_selector(value: Selector, where: str) -> None:
+    if isinstance(value, int):
+        if value < 1:
+            raise ScenarioError(f"{where}: node ids start at 1, got {value}")
+    elif not _SELECTOR.match(value):
+        raise ScenarioError(
+            f"{where}: bad node {value!r}; use an id, primary, leader, backup:K, follower:K, self, peer or any"
+        )
+
+
+def _validate(s: Scenario) -> None:
+    if s.run.nodes < 1:
+        raise ScenarioError("run.nodes: must be >= 1")
+    if s.run.ops is None and s.run.duration_ms is None:
+        raise ScenarioError("run: give ops or duration_ms (or both)")
+    lo, hi = s.run.fault_start_ms, s.run.fault_end_ms
+    if (lo is None) != (hi is None) or (lo is not None and hi is not None and hi < lo):
+        raise ScenarioError("run: fault_start_ms and fault_end_ms go together, start <= end")
+    w = s.workload
+    if w.clients < 1 or w.keys < 1 or w.ops_per_key < 1:
+        raise ScenarioError("workload: clients, keys and ops_per_key must be >= 1")
+    for op, weight in w.mix.items():
+        if op not in MIX_OPS:
+            raise ScenarioError(f"workload.mix: unknown op {op!r}; choose from {', '.join(MIX_OPS)}")
+        if weight < 0:
+            raise ScenarioError(f"workload.mix.{op}: weight must be >= 0")
+    if sum(w.mix.values()) <= 0:
+        raise ScenarioError("workload.mix: weights must not all be zero")
+    n = s.network
+    for name in ("loss", "dup", "reorder"):
+        if not 0 <= getattr(n, name) < 1:
+            raise ScenarioError(f"network.{name}: must be in [0, 1)")
+    validate(n.latency, "network.latency")
+    if n.client_latency is not None:
+        validate(n.client_latency, "network.client_latency")
+    for i, link in enumerate(n.links):
+        check_selector(link.src, f"network.links[{i}].src")
+        check_selector(link.dst, f"network.links[{i}].dst")
+        if link.latency is not None:
+            validate(link.latency, f"network.links[{i}].latency")
+    validate(s.disk.write, "disk.write")
+    validate(s.disk.fsync, "disk.fsync")
+    for i, fault in enumerate(s.faults):
+        _validate_fault(fault, f"faults[{i}]")
+    for i, trig in enumerate(s.triggers):
+        where = f"triggers[{i}]"
+        for name in ("node", "peer", "target"):
+            check_selector(getattr(trig, name), f"{where}.{name}")
+        if trig.nth < 1:
+            raise ScenarioError(f"{where}.nth: must be >= 1")
+        for j, fault in enumerate(trig.then):
+            _validate_fault(fault, f"{where}.then[{j}]")
+
+
+def _validate_fault(fault: Fault, where: str) -> None:
+    for name in ("node", "src", "dst"):
+        value = getattr(fault, name, None)
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None:
+                check_selector(item, f"{where}.{name}")
+    if isinstance(fault, Partition):
+        for g, group in enumerate(fault.groups):
+            for item in group:
+                check_selector(item, f"{where}.groups[{g}]")
+    if isinstance(fault, Slow | ClockDrift) and getattr(fault, "factor", getattr(fault, "rate", 1)) <= 0:
+        raise ScenarioError(f"{where}: factor/rate must be > 0")
+    if isinstance(fault, LinkLatency):
+        validate(fault.latency, f"{where}.latency")
+    if fault.at_ms < 0:
+        raise ScenarioError(f"{where}.at_ms: must be >= 0")
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    """Parse TOML text into a validated ``Scenario``; errors name ``source`` and the key."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        scenario = msgspec.convert(raw, Scenario)
+    except msgspec.ValidationError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
+    try:
+        _validate(scenario)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
+    except ValueError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
+    return scenario
+
+
+def builtin_names() -> list[str]:
+    """Every shipped scenario (files in ``replikv/sim/scenarios``) plus aliases."""
+    folder = importlib.resources.files("replikv.sim").joinpath("scenarios")
+    names = [p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml")]
+    return sorted(names + [a for a, target in ALIASES.items() if target in names])
+
+
+def load_builtin(name: str) -> Scenario:
+    target = ALIASES.get(name, name)
+    path = importlib.resources.files("replikv.sim").joinpath("scenarios", f"{target}.toml")
+    if not path.is_file():
+        raise ScenarioError(f"unknown scenario {name!r}; built-in: {', '.join(builtin_names())}")
+    scenario = parse_scenario(path.read_text(encoding="utf-8"), f"scenario {target}")
+    if name != target:
+        scenario = msgspec.structs.replace(scenario, name=name)
+    return scenario
+
+
+def protocol_options(scenario: Scenario, protocol: str) -> dict[str, Any]:
+    """The ``[protocol]`` options for one scheme: common scalars + that scheme's sub-table."""
+    common = {k: v for k, v in scenario.protocol.items() if not isinstance(v, dict)}
+    specific = scenario.protocol.get(protocol, {})
+    return {**common, **(specific if isinstance(specific, dict) else {})}
