@@ -30,6 +30,10 @@ class ToyAppend(Message, frozen=True):
     commit: int
 
 
+class ToyCommit(Message, frozen=True):
+    commit: int
+
+
 class ToyAck(Message, frozen=True):
     asserts_durable: ClassVar[bool] = True
     index: int
@@ -56,12 +60,16 @@ class ToyReplica:
     def handle(self, inp):
         match inp:
             case Tick(now_ms=now):
+                if not self.now:  # first tick: start the clocks of earlier requests here
+                    self.submitted_at = dict.fromkeys(self.submitted_at, now)
                 self.now = now
                 self._expire()
             case Submit(request=r):
                 self._submit(r)
             case Receive(src=src, msg=ToyAppend() as m):
                 self._append(src, m)
+            case Receive(msg=ToyCommit(commit=c)):
+                self._advance(min(c, len(self.log)))
             case Receive(src=src, msg=ToyAck(index=i)):
                 self.acks.setdefault(i, set()).add(src)
                 self._leader_commit()
@@ -105,6 +113,9 @@ class ToyReplica:
             index += 1
         if index > self.commit:
             self._advance(index, reply=True)
+            for peer in self.members:
+                if peer != self.node:
+                    self.out.append(Send(peer, ToyCommit(index)))
 
     def _advance(self, index: int, reply: bool = False) -> None:
         while self.applied < index:
@@ -144,7 +155,7 @@ TOY = ProtocolSpec(
     name="toy",
     summary="test double: fixed leader, N-of-N acks",
     config_type=ReplicaConfig,
-    messages=(ToyAppend, ToyAck),
+    messages=(ToyAppend, ToyAck, ToyCommit),
     records=(ToyEntry,),
     create=ToyReplica,
     promises=Promises(True, True, True, False),

@@ -107,7 +107,7 @@ class PeerTransport:
         self._rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
         self._links: dict[int, _Link] = {}
         self._server: asyncio.Server | None = None
-        self._inbound: set[asyncio.Task] = set()
+        self._inbound: dict[asyncio.Task, asyncio.StreamWriter] = {}
         self._block_out: frozenset[int] = frozenset()
         self._block_in: frozenset[int] = frozenset()
         self.refused = 0
@@ -130,9 +130,14 @@ class PeerTransport:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        tasks = [link.task for link in self._links.values() if link.task] + list(self._inbound)
+        # Inbound handlers end when their socket closes (cancelling them upsets the
+        # stream callback of Python 3.11); outgoing links are cancelled.
+        for writer in self._inbound.values():
+            writer.close()
+        tasks = [link.task for link in self._links.values() if link.task]
         for task in tasks:
             task.cancel()
+        tasks += list(self._inbound)
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -293,7 +298,7 @@ class PeerTransport:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._inbound.add(task)
+        self._inbound[task] = writer
         where = writer.get_extra_info("peername")
         src = None
         try:
@@ -306,7 +311,7 @@ class PeerTransport:
             self.bad_frames += 1
             log.warning("closing connection from node %s (%s): %s", src, where, exc)
         finally:
-            self._inbound.discard(task)
+            self._inbound.pop(task, None)
             writer.close()
 
     async def _accept_handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, where: Any) -> int | None:

@@ -1,0 +1,149 @@
+"""Three in-process nodes on loopback: commit, forwarding, WAIT, admin verbs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from rt_helpers import free_ports, run, until
+from rt_toy import TOY
+
+from replikv.core.commands import Get, Incr, Set
+from replikv.core.config import ReplicaConfig
+from replikv.core.errors import Ok, Timeout
+from replikv.core.requests import Request
+from replikv.runtime.admin import partition_rules
+from replikv.runtime.node import Node
+from replikv.runtime.transport import TransportSettings
+from replikv.storage import MemoryWAL
+
+CONFIG = ReplicaConfig(tick_ms=5, heartbeat_ms=10, election_timeout_ms=50, request_timeout_ms=500)
+
+
+async def _cluster(spec=TOY, config=CONFIG, n: int = 3, wals=None) -> list[Node]:
+    ports = free_ports(n)
+    addresses = {i + 1: ("127.0.0.1", ports[i]) for i in range(n)}
+    nodes = []
+    for i in range(1, n + 1):
+        node = Node(node=i, spec=spec, replica_config=config, wal=(wals or {}).get(i) or MemoryWAL(),
+                    peers=addresses, listen=addresses[i],
+                    transport_settings=TransportSettings(backoff_min_s=0.01, backoff_max_s=0.1))
+        node.recover()
+        await node.start()
+        nodes.append(node)
+    return nodes
+
+
+async def _stop(nodes: list[Node]) -> None:
+    for node in nodes:
+        await node.stop()
+
+
+def test_a_write_to_a_follower_is_forwarded_and_commits_everywhere() -> None:
+    async def scenario() -> None:
+        nodes = await _cluster()
+        try:
+            result = await nodes[2].execute(Request(42, 1, Set("k", "v")))  # node 3 is a follower
+            assert result == Ok(True)
+            assert await nodes[0].execute(Request(42, 2, Get("k"))) == Ok("v")
+            # the follower's linearizable read is forwarded to the leader too
+            assert await nodes[1].execute(Request(42, 3, Get("k"))) == Ok("v")
+            await until(lambda: all(n.host.replica.state_machine().get("k") == "v" for n in nodes[1:]),
+                        what="followers to apply the write")
+            assert nodes[0].last_index_of(42) == 1
+            assert await nodes[0].wait_replicas(1, 2, 1000) == 2
+            digests = {n.host.replica.state_machine().digest() for n in nodes}
+            assert len(digests) == 1
+        finally:
+            await _stop(nodes)
+
+    run(scenario())
+
+
+def test_a_retried_forwarded_write_applies_once() -> None:
+    async def scenario() -> None:
+        nodes = await _cluster()
+        try:
+            request = Request(5, 1, Set("k", "1"))
+            first, again = await asyncio.gather(nodes[1].execute(request), nodes[2].execute(request))
+            assert first == again == Ok(True)
+            incr = Request(5, 2, Incr("n"))
+            assert await nodes[1].execute(incr) == Ok(1)
+            assert await nodes[2].execute(incr) == Ok(1)  # a retry of the same (client, seq)
+            assert await nodes[0].execute(Request(5, 3, Get("n"))) == Ok("1")
+        finally:
+            await _stop(nodes)
+
+    run(scenario())
+
+
+def test_a_partitioned_leader_times_out_writes_and_heals() -> None:
+    async def scenario() -> None:
+        nodes = await _cluster()
+        try:
+            for node in nodes:
+                await node.admin("partition", ["3"])
+            assert await nodes[0].execute(Request(1, 1, Set("k", "v"))) == Timeout()  # N-of-N: 3 is cut off
+            status = json.loads(await nodes[0].admin("status", []))
+            assert status["blocked"] == {"to": [3], "from": [3]}
+            for node in nodes:
+                assert await node.admin("heal", []) == "OK"
+            assert json.loads(await nodes[0].admin("status", []))["blocked"] == {"to": [], "from": []}
+            before = nodes[2].host.counts["received"]
+            await nodes[0].execute(Request(1, 2, Set("k", "w")))  # the toy has no catch-up: 3 just hears it
+            await until(lambda: nodes[2].host.counts["received"] > before, what="node 3 to hear the leader again")
+        finally:
+            await _stop(nodes)
+
+    run(scenario())
+
+
+def test_admin_rejects_unknown_verbs_and_bad_arguments() -> None:
+    async def scenario() -> None:
+        nodes = await _cluster(n=1)
+        try:
+            with pytest.raises(ValueError, match="unknown admin verb"):
+                await nodes[0].admin("explode", [])
+            with pytest.raises(ValueError, match="usage"):
+                await nodes[0].admin("transfer-leader", [])
+            with pytest.raises(ValueError, match="integer"):
+                await nodes[0].admin("partition", ["x"])
+            with pytest.raises(ValueError, match="unknown node"):
+                await nodes[0].admin("partition", ["9"])
+        finally:
+            await _stop(nodes)
+
+    run(scenario())
+
+
+def test_restart_recovers_from_the_wal_and_catches_nothing_up_twice() -> None:
+    async def scenario() -> None:
+        wals = {i: MemoryWAL() for i in (1, 2, 3)}
+        nodes = await _cluster(wals=wals)
+        for seq in range(1, 6):
+            assert await nodes[0].execute(Request(9, seq, Set(f"k{seq}", "x"))) == Ok(True)
+        await _stop(nodes)
+        images = {i: MemoryWAL(w.image) for i, w in wals.items()}
+        nodes = await _cluster(wals=images)
+        try:
+            assert await nodes[0].execute(Request(9, 6, Get("k5"))) == Ok("x")
+            assert nodes[0].host.recovered_records == 5
+        finally:
+            await _stop(nodes)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("me", "group", "sources", "expected"),
+    [
+        (1, {1}, None, ({2, 3}, {2, 3})),
+        (2, {1}, None, ({1}, {1})),
+        (1, {1, 2}, {3}, (set(), {3})),
+        (3, {1, 2}, {3}, ({1, 2}, set())),
+        (2, {1}, {3}, (set(), set())),
+    ],
+)
+def test_partition_rules_give_each_node_its_part(me, group, sources, expected) -> None:
+    assert partition_rules(me, (1, 2, 3), group, sources) == expected
