@@ -95,22 +95,25 @@ class ElectionMixin:
         self._count_votes()
 
     def _on_request_vote(self, src: int, msg: m.RequestVote) -> None:
-        """Raft §5.2 / §5.4.1; term and vote are persisted before the reply (Figure 2)."""
+        """Raft §5.2 / §5.4.1; term and vote are persisted (one record) before the reply
+        (Figure 2: "updated on stable storage before responding to RPCs")."""
+        changed = False
         if msg.term > self.term:
             if self.config.check_quorum and not msg.transfer and self._heard_from_leader_recently():
                 return  # leader stickiness (thesis §4.2.3): a live leader is not deposed
-            self._become_follower(msg.term, None, by=src)
+            self._become_follower(msg.term, None, by=src, persist=False)
+            changed = True
         if msg.term < self.term:
             self._send(src, m.RequestVoteReply(self.term, False))
             return
-        grant = self.voted_for in (None, src) and self._log_up_to_date(
-            msg.last_log_index, msg.last_log_term
-        )
-        if grant and self.voted_for is None:
-            self.voted_for = src
-            self._persist_term_vote()
+        up_to_date = self._log_up_to_date(msg.last_log_index, msg.last_log_term)
+        grant = self.voted_for in (None, src) and up_to_date
         if grant:
+            changed = changed or self.voted_for is None
+            self.voted_for = src
             self._reset_election_timer()
+        if changed:
+            self._persist_term_vote()
         self._send(src, m.RequestVoteReply(self.term, grant))
 
     def _on_vote_reply(self, src: int, msg: m.RequestVoteReply) -> None:

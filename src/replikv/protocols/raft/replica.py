@@ -261,8 +261,11 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
 
     # -- roles -------------------------------------------------------------------------
 
-    def _become_follower(self, term: int, leader: int | None, by: int | None = None) -> None:
-        """Step down to follower in ``term`` (Raft §5.1: a higher term wins)."""
+    def _become_follower(
+        self, term: int, leader: int | None, by: int | None = None, persist: bool = True
+    ) -> None:
+        """Step down to follower in ``term`` (Raft §5.1: a higher term wins). With
+        ``persist=False`` the caller persists the new term itself (with its vote)."""
         if self.role == LEADER:
             self._abandon_leadership(by)
         self.role = FOLLOWER
@@ -270,7 +273,8 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
         self._votes = {}
         if term > self.term:
             self.term, self.voted_for = term, None
-            self._persist_term_vote()
+            if persist:
+                self._persist_term_vote()
         self._reset_election_timer()
 
     def _abandon_leadership(self, by: int | None) -> None:
