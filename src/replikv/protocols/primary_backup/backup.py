@@ -68,8 +68,8 @@ class BackupRole:
         log = self._log
         if prev_index > log.last_index:
             return False, log.last_index, log.last_term
-        if prev_index < log.base_index:
-            return False, log.base_index, log.base_term
+        if prev_index <= log.base_index and log.base_term != prev_epoch or prev_index < log.base_index:
+            return False, log.base_index, log.base_term  # the primary sends a snapshot if needed
         held = log.term_at(prev_index)
         assert held is not None
         if held == prev_epoch:

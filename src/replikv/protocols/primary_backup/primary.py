@@ -258,10 +258,10 @@ class PrimaryRole:
         from there (catch-up after a gap, a restart or a divergent suffix)."""
         log = self._log
         self._inflight[backup].clear()
-        if index >= log.last_index:
+        if index < log.base_index or floor > log.last_index:
+            self._need_snapshot[backup] = True  # compacted here, or its snapshot passes our end
+        elif index > log.last_index:
             self._next[backup] = log.last_index + 1
-        elif index < log.base_index:
-            self._need_snapshot[backup] = True
         elif log.term_at(index) == index_epoch:
             self._next[backup] = index + 1
         elif index <= floor:
