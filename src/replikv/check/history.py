@@ -119,6 +119,9 @@ class _Pairing:
     def feed(self, position: int, event: HistoryEvent, line: int | None) -> None:
         if not math.isfinite(event.time):
             raise HistoryError(f"time must be a finite number of ms, not {event.time}", line)
+        if not _plain_value(event.value) and not (
+                isinstance(event.value, list) and all(_plain_value(v) for v in event.value)):
+            raise HistoryError(f"values are ints, strings or null, not {event.value!r}", line)
         if event.type == "invoke":
             self._invoke(position, event, line)
         else:
@@ -172,6 +175,11 @@ class _Pairing:
         pairs.extend((pos, _operation(inv, None)) for pos, inv in self.outstanding.values())
         pairs.sort(key=lambda pair: pair[0])
         return [msgspec.structs.replace(op, index=i) for i, (_, op) in enumerate(pairs)]
+
+
+def _plain_value(value: Any) -> bool:
+    return value is None or isinstance(value, str) or (
+        isinstance(value, int) and not isinstance(value, bool))
 
 
 def _operation(invoke: HistoryEvent, done: HistoryEvent | None) -> Operation:
