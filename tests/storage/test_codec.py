@@ -190,3 +190,28 @@ def test_record_codec_refuses_foreign_records() -> None:
         RecordCodec((TermVote,)).encode(Other(x=1))
     with pytest.raises(TypeError):
         RecordCodec((int,))  # type: ignore[arg-type]
+
+
+def test_frame_all_marks_every_record_but_the_last_as_continued() -> None:
+    data = frame_all([b"a", b"b", b"c"])
+    types = [data[i * (HEADER_SIZE + 1) + HEADER_SIZE - 1] for i in range(3)]
+    assert types == [2, 2, 1]
+    assert scan(data).payloads == [b"a", b"b", b"c"]
+
+
+def test_an_append_cut_anywhere_is_dropped_whole() -> None:
+    head = frame_all([b"kept-1", b"kept-2"])
+    group = frame_all([b"one", b"two", b"three"])
+    for cut in range(1, len(group)):
+        result = scan(head + group[:cut])
+        assert (result.payloads, result.good_length) == ([b"kept-1", b"kept-2"], len(head)), cut
+        assert result.problem is not None and result.problem.kind == "torn"
+        assert result.problem.offset == len(head)
+
+
+def test_damage_inside_an_earlier_append_is_corruption() -> None:
+    group = bytearray(frame_all([b"one", b"two", b"three"]))
+    group[HEADER_SIZE + 1] ^= 0x40  # the payload of "one"
+    result = scan(bytes(group) + frame_all([b"later"]))
+    assert result.problem is not None and result.problem.kind == "corrupt"
+    assert result.problem.offset == 0

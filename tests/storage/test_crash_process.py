@@ -91,6 +91,16 @@ class LineReader:
             self._buffer += chunk
 
 
+def _boundaries(start: int, upto: int) -> set[int]:
+    """Record counts at which the writer's appends end (its k-th append adds 1 + k % 5)."""
+    counts, count, k = {start}, start, 0
+    while count < upto:
+        count += 1 + k % 5
+        counts.add(count)
+        k += 1
+    return counts
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
@@ -102,6 +112,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_append(tmp_path: Path) -> None
     deadline = time.monotonic() + DEADLINE_S
     acknowledged = 0
     for kill_after in (40, 450, 1200):
+        start = acknowledged
         proc = _child(WRITER, tmp_path)
         try:
             lines = LineReader(proc, deadline).lines()
@@ -120,6 +131,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_append(tmp_path: Path) -> None
             recovered = wal.recover()
         assert len(recovered) >= acknowledged, "an acknowledged append was lost"
         assert recovered == [payload(i) for i in range(len(recovered))], "recovered is not a prefix"
+        assert len(recovered) in _boundaries(start, len(recovered)), "half an append survived"
         acknowledged = len(recovered)  # the next writer resumes from what survived
 
 

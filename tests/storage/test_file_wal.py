@@ -17,10 +17,11 @@ RECORDS = [f"record-{i}".encode() * (i + 1) for i in range(6)]
 
 
 def written(directory: Path, payloads: list[bytes] = RECORDS) -> Path:
-    """A closed WAL holding ``payloads``; returns its file."""
+    """A closed WAL holding ``payloads``, one append each; returns its file."""
     with FileWAL(directory) as wal:
         wal.recover()
-        wal.append(payloads)
+        for payload in payloads:
+            wal.append([payload])
         return wal.path
 
 
@@ -114,6 +115,25 @@ def test_torn_tail_at_every_byte_of_the_last_record(
             assert count_fsyncs() - before == 1  # the truncation is made durable
             wal.append([b"after-repair"])
         assert path.read_bytes() == whole[:-last] + frame(b"after-repair"), cut
+
+
+def test_an_append_is_all_or_nothing_at_every_cut(tmp_path: Path) -> None:
+    """A crash anywhere inside one group commit keeps none of it (never half a Persist)."""
+    group = [b"g-one", b"g-two" * 9, b"g-three"]
+    path = written(tmp_path)
+    with FileWAL(tmp_path) as wal:
+        wal.recover()
+        wal.append(group)
+    whole = path.read_bytes()
+    group_bytes = sum(len(frame(p)) for p in group)
+    for cut in range(1, group_bytes):
+        path.write_bytes(whole[:-cut])
+        with FileWAL(tmp_path) as wal:
+            assert wal.recover() == RECORDS, cut
+        assert len(path.read_bytes()) == len(whole) - group_bytes
+    path.write_bytes(whole)
+    with FileWAL(tmp_path) as wal:
+        assert wal.recover() == RECORDS + group
 
 
 def test_zeros_after_the_last_record_are_truncated(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from replikv.core.errors import CorruptStorage
 from replikv.storage import MAGIC, FileWAL, MemoryWAL, frame
-from replikv.storage.codec import read_image
+from replikv.storage.codec import frame_all, read_image
 
 payload = st.binary(max_size=64) | st.builds(
     lambda n, b: bytes([b]) * n, st.integers(0, 300), st.integers(0, 255)
@@ -28,7 +28,7 @@ class WALHistory(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.model: list[bytes] = []
+        self.groups: list[list[bytes]] = []  # the non-empty appends, in order
         self.directory = Path(tempfile.mkdtemp(prefix="wal-prop-"))
         self.wal = self._open()
         assert self.wal.recover() == []
@@ -42,12 +42,17 @@ class WALHistory(RuleBasedStateMachine):
     @rule(payloads=batch)
     def append(self, payloads: list[bytes]) -> None:
         self.wal.append(payloads)
-        self.model.extend(payloads)
+        if payloads:
+            self.groups.append(list(payloads))
 
     @rule(payloads=batch)
     def replace(self, payloads: list[bytes]) -> None:
         self.wal.replace(payloads)
-        self.model = list(payloads)
+        self.groups = [list(payloads)] if payloads else []
+
+    @property
+    def model(self) -> list[bytes]:
+        return [payload for group in self.groups for payload in group]
 
     @rule()
     def restart(self) -> None:
@@ -58,14 +63,15 @@ class WALHistory(RuleBasedStateMachine):
     @precondition(lambda self: self.kind == "file")
     @rule(data=st.data())
     def tear_the_last_record_and_restart(self, data: st.DataObject) -> None:
-        """A crash mid-append: the last record loses some of its bytes."""
-        if not self.model:
+        """A crash mid-append: the last append loses some of its bytes, so all of it."""
+        if not self.groups:
             return
         self.wal.close()
         path = self.wal.path  # type: ignore[union-attr]
-        cut = data.draw(st.integers(1, len(frame(self.model[-1]))), label="cut")
+        size = sum(len(frame(p)) for p in self.groups[-1])
+        cut = data.draw(st.integers(1, size), label="cut")
         path.write_bytes(path.read_bytes()[:-cut])
-        self.model.pop()
+        self.groups.pop()
         self.wal = self._open()
         assert self.wal.recover() == self.model
 
@@ -113,6 +119,24 @@ def test_any_cut_recovers_exactly_the_whole_records_before_it(
     state = read_image(image[:cut], "img", 1 << 20)
     assert state.payloads == payloads[:whole]
     assert state.good_length == end
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(groups=st.lists(st.lists(payload, min_size=1, max_size=4), max_size=6), data=st.data())
+def test_any_cut_keeps_exactly_the_whole_appends_before_it(
+    groups: list[list[bytes]], data: st.DataObject
+) -> None:
+    image = MAGIC + b"".join(frame_all(group) for group in groups)
+    cut = data.draw(st.integers(len(MAGIC), len(image)), label="cut")
+    kept: list[bytes] = []
+    end = len(MAGIC)
+    for group in groups:
+        if end + len(frame_all(group)) > cut:
+            break
+        end += len(frame_all(group))
+        kept.extend(group)
+    state = read_image(image[:cut], "img", 1 << 20)
+    assert (state.payloads, state.good_length) == (kept, end)
 
 
 @settings(

@@ -9,8 +9,13 @@ A WAL image is ``MAGIC`` followed by frames::
     offset  size  field
     0       4     length  payload length in bytes, unsigned little-endian
     4       4     crc     CRC32C (Castagnoli) over type byte + payload, little-endian
-    8       1     type    frame type; 1 = record (0 is never valid, so zeros never pass)
+    8       1     type    1 = record that ends its append, 2 = record with more of the
+                          same append after it (0 is never valid, so zeros never pass)
     9       len   payload one record, msgspec msgpack of a tagged ``core.Record`` struct
+
+An append (one group commit) is all-or-nothing: its records are typed 2, 2, ..., 1, and
+recovery keeps a run of type-2 records only when the type-1 record that closes it is
+there too. So a crash mid-append never leaves half of a ``Persist`` behind.
 
 Why a CRC per record and a torn-tail rule: a crash in the middle of an append leaves an
 incomplete or garbled last frame (the write never returned, so nothing in it was
@@ -22,6 +27,7 @@ silently forgot them could vote twice in a term).
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
@@ -38,10 +44,14 @@ MAGIC = b"RKVWAL\x00\x01"
 HEADER = struct.Struct("<IIB")
 HEADER_SIZE = HEADER.size  # 9
 TYPE_RECORD = 1
-KNOWN_TYPES = frozenset({TYPE_RECORD})
+"""A record that closes its append (a lone record is an append of one)."""
+TYPE_RECORD_CONTINUED = 2
+"""A record whose append goes on in the next frame."""
+KNOWN_TYPES = frozenset({TYPE_RECORD, TYPE_RECORD_CONTINUED})
 DEFAULT_MAX_RECORD_BYTES = 256 << 20
 """Bound on one payload. A length field above it is corruption, not a reason to allocate."""
 LENGTH_LIMIT = (1 << 32) - 1
+_TYPE_BYTE = re.compile(b"[\\x01\\x02]")
 
 
 def checksum(frame_type: int, payload: bytes | memoryview) -> int:
@@ -59,18 +69,21 @@ def frame(payload: bytes, type: int = TYPE_RECORD) -> bytes:
 
 
 def frame_all(payloads: Iterable[bytes], max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> bytes:
-    """Frames for a batch of payloads, joined (one write for a group commit).
+    """Frames for a batch of payloads, joined (one write for a group commit); the batch
+    is one all-or-nothing group (every frame but the last typed ``TYPE_RECORD_CONTINUED``).
 
     Raises ``ValueError`` before anything is written when a payload exceeds the bound,
     so bad input loses nothing and never produces a file that recovery would reject.
     """
+    batch = list(payloads)
     parts: list[bytes] = []
-    for index, payload in enumerate(payloads):
+    for index, payload in enumerate(batch):
         if len(payload) > max_record_bytes:
             raise ValueError(
                 f"record {index} is {len(payload)} bytes, above max_record_bytes={max_record_bytes}"
             )
-        parts.append(frame(bytes(payload)))
+        last = index == len(batch) - 1
+        parts.append(frame(bytes(payload), TYPE_RECORD if last else TYPE_RECORD_CONTINUED))
     return b"".join(parts)
 
 
@@ -123,13 +136,10 @@ def _valid_frame_after(data: memoryview, start: int, max_record_bytes: int) -> i
     byte (``bytes.find``), so the search is quick even over a long remainder.
     """
     raw = bytes(data)
-    marker = bytes((TYPE_RECORD,))
-    type_at = raw.find(marker, start + HEADER_SIZE - 1)
-    while type_at != -1:
-        offset = type_at - (HEADER_SIZE - 1)
+    for match in _TYPE_BYTE.finditer(raw, start + HEADER_SIZE - 1):
+        offset = match.start() - (HEADER_SIZE - 1)
         if _frame_at(data, offset, max_record_bytes)[1] is None:
             return offset
-        type_at = raw.find(marker, type_at + 1)
     return None
 
 
@@ -169,14 +179,30 @@ def scan(
     """
     view = memoryview(data).cast("B")
     payloads: list[bytes] = []
-    offset = 0
+    group: list[bytes] = []  # records of an append not yet closed by a TYPE_RECORD frame
+    group_start = offset = 0
     while offset < len(view):
         end, why = _frame_at(view, offset, max_record_bytes)
         if why is not None:
             problem = _classify(view, offset, end, why, max_record_bytes, base_offset)
-            return ScanResult(payloads, offset, problem)
-        payloads.append(bytes(view[offset + HEADER_SIZE : end]))
+            if problem.kind == "torn" and group:
+                problem = problem._replace(
+                    offset=base_offset + group_start,
+                    reason=f"{why} at offset {base_offset + offset}, inside an append "
+                    f"of which {len(group)} records were written",
+                )
+            return ScanResult(payloads, group_start, problem)
+        group.append(bytes(view[offset + HEADER_SIZE : end]))
+        if view[offset + HEADER_SIZE - 1] == TYPE_RECORD:
+            payloads.extend(group)
+            group.clear()
+            group_start = end
         offset = end
+    if group:
+        reason = f"incomplete append ({len(group)} records without the one that closes it)"
+        return ScanResult(
+            payloads, group_start, ScanProblem("torn", base_offset + group_start, reason)
+        )
     return ScanResult(payloads, offset, None)
 
 
