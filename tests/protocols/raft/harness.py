@@ -138,7 +138,9 @@ class Cluster:
         while node.up and node.unsynced:
             batch, node.unsynced = node.unsynced, []
             for persist in batch:
-                node.disk = list(persist.records) if persist.replace else node.disk + list(persist.records)
+                node.disk = (
+                    list(persist.records) if persist.replace else node.disk + list(persist.records)
+                )
             seq = batch[-1].seq
             self._execute(node, node.pipeline.durable(seq))
             self.input(node_id, Persisted(seq))

@@ -16,7 +16,9 @@ from .harness import FAST
 
 def make(node: int = 1, members=(1, 2, 3), records=(), seed: int = 0, **options) -> RaftReplica:
     config = RAFT.make_config({**FAST, **options})
-    args = CreateArgs(node, tuple(members), config, random.Random(seed), KVStateMachine(), tuple(records))
+    args = CreateArgs(
+        node, tuple(members), config, random.Random(seed), KVStateMachine(), tuple(records)
+    )
     return RAFT.create(args)
 
 

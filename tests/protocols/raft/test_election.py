@@ -33,7 +33,9 @@ def test_5_4_1_vote_denied_to_a_less_up_to_date_log() -> None:
     replica = with_log([1, 2], term=2, node=3)
     shorter = replica.handle(Receive(1, m.RequestVote(3, last_log_index=5, last_log_term=1)))
     assert sends(shorter)[0].msg == m.RequestVoteReply(3, False)
-    same_term_shorter = replica.handle(Receive(1, m.RequestVote(3, last_log_index=1, last_log_term=2)))
+    same_term_shorter = replica.handle(
+        Receive(1, m.RequestVote(3, last_log_index=1, last_log_term=2))
+    )
     assert sends(same_term_shorter)[0].msg == m.RequestVoteReply(3, False)
     newer = replica.handle(Receive(2, m.RequestVote(3, last_log_index=2, last_log_term=2)))
     assert sends(newer)[0].msg == m.RequestVoteReply(3, True)

@@ -53,7 +53,9 @@ def test_5_3_leader_backtracks_with_the_hint() -> None:
     elect(leader)
     assert leader.log.last_index == 6  # the §8 no-op
     # the follower holds term 2 from index 4 on: skip over all of it in one step
-    effects = leader.handle(Receive(2, m.AppendReply(6, False, reject_index=5, conflict_term=2, conflict_index=4)))
+    effects = leader.handle(
+        Receive(2, m.AppendReply(6, False, reject_index=5, conflict_term=2, conflict_index=4))
+    )
     probe = sends(effects, m.AppendEntries)[-1].msg
     assert probe.prev_index == 3 and probe.prev_term == 1
     assert [e.index for e in probe.entries] == [4, 5, 6]

@@ -1,0 +1,109 @@
+"""Snapshots and log compaction (Raft §7); recovery from persisted records."""
+
+from __future__ import annotations
+
+from replikv.core import Ok, Persist, Request, Set
+from replikv.kv import KVStateMachine
+from replikv.protocols.raft import messages as m
+from replikv.protocols.raft.records import LogAppend, SnapshotRecord, TermVote, fold
+
+from .harness import Cluster
+from .steps import entry, with_log
+
+
+def _write(cluster: Cluster, leader: int, client: int, seq: int) -> None:
+    assert cluster.submit_and_wait(leader, Request(client, seq, Set(f"k{seq}", str(seq)))) == Ok(
+        True
+    )
+
+
+def test_7_compaction_restates_the_durable_state_with_replace() -> None:
+    cluster = Cluster(3, seed=1, snapshot_threshold=5)
+    leader = cluster.elect()
+    persisted: list[Persist] = []
+    original = cluster._execute
+
+    def spy(node, effects):
+        persisted.extend(e for e in effects if isinstance(e, Persist) and node.id == leader)
+        original(node, effects)
+
+    cluster._execute = spy
+    for seq in range(1, 6):
+        _write(cluster, leader, 1, seq)
+    replaces = [p for p in persisted if p.replace]
+    assert replaces, "no snapshot taken"
+    records = replaces[0].records
+    assert [type(r) for r in records] == [TermVote, SnapshotRecord, LogAppend]
+    snap = records[1]
+    assert snap.last_index == 5 and snap.voters == (1, 2, 3)
+    assert all(e.index > 5 for e in records[2].entries)
+    # the disk now starts with the snapshot and recovery folds it back
+    state = fold(cluster.nodes[leader].disk)
+    assert state.snapshot is not None and state.snapshot.last_index >= 5
+    assert cluster.nodes[leader].replica.log.base_index >= 5
+
+
+def test_7_lagging_follower_gets_the_snapshot_in_chunks() -> None:
+    cluster = Cluster(3, seed=2, snapshot_threshold=4, snapshot_chunk_bytes=64)
+    leader = cluster.elect()
+    lagging = next(n for n in sorted(cluster.nodes) if n != leader)
+    cluster.crash(lagging)
+    for seq in range(1, 13):
+        _write(cluster, leader, 1, seq)
+    assert cluster.nodes[leader].replica.log.base_index >= 8
+    chunks = []
+    cluster.drop = lambda s, d, msg: (
+        chunks.append(msg) and False if isinstance(msg, m.InstallSnapshot) else False
+    )
+    cluster.restart(lagging)
+    cluster.run(500)
+    assert len(chunks) > 1 and chunks[-1].done
+    assert all(len(c.data) <= 64 for c in chunks)
+    assert cluster.data(lagging) == cluster.data(leader)
+    assert cluster.nodes[lagging].replica.log.base_index >= 8
+    # the follower's own disk was restated from the snapshot, and it survives a restart
+    cluster.crash(lagging)
+    cluster.restart(lagging)
+    assert cluster.nodes[lagging].replica.log.base_index >= 8  # from its own disk
+    cluster.run(100)
+    assert cluster.data(lagging) == cluster.data(leader)
+
+
+def test_7_snapshot_install_keeps_a_matching_suffix() -> None:
+    replica = with_log([1, 1, 1, 1], term=1, node=2)
+    snap = SnapshotRecord(2, 1, (1, 2, 3), (), KVStateMachine().snapshot())
+    replica._install(snap)
+    assert replica.durable_state()[2] == ((3, 1), (4, 1)) and replica.durable_state()[3] == (2, 1)
+    other = with_log([1, 1, 2], term=2, node=3)
+    other._install(SnapshotRecord(3, 1, (1, 2, 3), (), KVStateMachine().snapshot()))
+    assert other.durable_state()[2] == () and other.commit_index == 3
+
+
+def test_restart_all_keeps_every_committed_entry() -> None:
+    cluster = Cluster(3, seed=3, snapshot_threshold=6)
+    leader = cluster.elect()
+    for seq in range(1, 11):
+        _write(cluster, leader, 1, seq)
+    before = cluster.data(leader)
+    for node in sorted(cluster.nodes):
+        cluster.crash(node)
+    for node in sorted(cluster.nodes):
+        cluster.restart(node)
+    leader = cluster.elect()
+    _write(cluster, leader, 1, 11)
+    after = cluster.data(leader)
+    assert {k: v for k, v in after.items() if k != "k11"} == before
+    cluster.run(200)
+    assert all(cluster.data(n) == after for n in cluster.nodes)
+
+
+def test_recovery_fold_replays_truncations() -> None:
+    records = [
+        TermVote(1, 1),
+        LogAppend((entry(1, 1), entry(2, 1), entry(3, 1))),
+        TermVote(2, None),
+        LogAppend((entry(2, 2),)),
+    ]
+    state = fold(records)
+    assert [(e.index, e.term) for e in state.entries] == [(1, 1), (2, 2)]
+    assert (state.term, state.voted_for) == (2, None)
