@@ -73,11 +73,11 @@ class Nemesis:
             case Resume(node=sel):
                 for node in sim.resolve(sel):
                     sim.hosts[node].resume()
-            case Partition(groups=groups, clients=clients):
-                self._partition([sorted({n for s in g for n in sim.resolve(s)}) for g in groups], clients)
-            case Isolate(node=sel, clients=clients):
+            case Partition(groups=groups, clients=clients, stranded_clients=stranded):
+                self._partition([sorted({n for s in g for n in sim.resolve(s)}) for g in groups], clients, stranded)
+            case Isolate(node=sel, clients=clients, stranded_clients=stranded):
                 for node in sim.resolve(sel):
-                    self._partition([[node]], clients)
+                    self._partition([[node]], clients, stranded)
             case OneWay(src=src, dst=dst):
                 senders = sorted({n for s in src for n in sim.resolve(s)})
                 receivers = sorted({n for s in dst for n in sim.resolve(s)})
@@ -121,7 +121,7 @@ class Nemesis:
             case _:  # pragma: no cover - the union is closed
                 raise AssertionError(f"unknown fault {fault!r}")
 
-    def _partition(self, groups: list[list[int]], clients: int | str) -> None:
+    def _partition(self, groups: list[list[int]], clients: int | str, stranded: int = 0) -> None:
         sim = self.sim
         placed = {n for g in groups for n in g}
         rest = [n for n in sim.all_nodes() if n not in placed]
@@ -141,15 +141,21 @@ class Nemesis:
             client_group = clients
         else:
             raise ValueError(f"partition clients: bad value {clients!r}")
-        if clients != "all":
-            reachable = set(groups[client_group]) if client_group >= 0 else set()
+        endpoints = sim.client_endpoints()
+        split = max(0, len(endpoints) - stranded)
+        placements = [(endpoints[:split], client_group), (endpoints[split:], 0)]
+        for members, group in placements:
+            if clients == "all" and group == client_group:
+                continue
+            reachable = set(groups[group]) if group >= 0 else set()
             for node in sim.all_nodes():
                 if node not in reachable:
-                    for client in sim.client_endpoints():
+                    for client in members:
                         sim.network.block(client, node)
                         sim.network.block(node, client)
         self.partitioned = True
-        sim.emit("partition", groups=groups, clients=clients if isinstance(clients, str) else groups[clients])
+        sim.emit("partition", groups=groups, clients=clients if isinstance(clients, str) else groups[clients],
+                 stranded=[-c for c in endpoints[split:]])
 
     def _promote(self, sel: int | str, unless_leader: bool) -> None:
         sim = self.sim

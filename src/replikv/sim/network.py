@@ -4,8 +4,9 @@ What may live here: link state and the decision of when (and whether) a payload 
 from one endpoint arrives at another. Endpoints are ints: nodes are ``1..N``, clients
 are negative (``-1`` is client slot 0). Partitions are checked when a message is sent
 and again when it would arrive, so a partitioned link delivers nothing, including what
-was in flight when the partition began. Jitter in the latency distribution is what
-reorders messages; ``reorder`` adds an extra random delay to a fraction of them.
+was in flight when the partition began. Links are FIFO by default (``fifo``); with ``fifo = false``
+jitter in the latency distribution reorders messages, and ``reorder`` adds an extra
+random delay to a fraction of them.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Network:
         self.reset_rates()
         self.dropped = 0
         self.duplicated = 0
+        self._last_arrival: dict[tuple[int, int], float] = {}
 
     def reset_rates(self) -> None:
         """Back to the scenario's ``[network]`` defaults (end of the fault window)."""
@@ -88,9 +90,13 @@ class Network:
             copies = 2
             self.duplicated += 1
         incarnation = self._incarnation(dst)
+        engine = self._engine
         for _ in range(copies):
-            delay = self.delay(src, dst) + extra_delay
-            self._engine.at(self._engine.now + delay, self._arrive, src, dst, payload, label, incarnation)
+            arrival = engine.now + self.delay(src, dst) + extra_delay
+            if self._spec.fifo:
+                arrival = max(arrival, self._last_arrival.get(link, 0.0))
+                self._last_arrival[link] = arrival
+            engine.at(arrival, self._arrive, src, dst, payload, label, incarnation)
 
     def delay(self, src: int, dst: int) -> float:
         dist = self.link_latency.get((src, dst))

@@ -11,6 +11,7 @@ from typing import Any
 
 from replikv.sim.checks import history_events, run_linearizable, run_lost_writes, run_stale_reads
 from replikv.sim.simulation import WRITE_OPS, Simulation
+from replikv.sim.workload import CAS_DIFFERED as _CAS_DIFFERED
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float | None:
@@ -49,7 +50,7 @@ def _window_availability(sim: Simulation, pairs: list) -> dict[str, float | None
         if not first <= invoke["time"] <= end:
             continue
         ok = done is not None and (done["type"] == "ok" or (invoke["f"] == "cas" and done["type"] == "fail"
-                                                              and done.get("error") == "cas: value differed"))
+                                                              and done.get("error") == _CAS_DIFFERED))
         for group in ("all", "read" if invoke["f"] == "read" else "write"):
             counts[group][0] += ok
             counts[group][1] += 1
@@ -83,15 +84,20 @@ def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[st
     pairs = _operations(history)
     counts = {"ok": 0, "fail": 0, "info": 0}
     latencies: list[float] = []
-    acked = acked_free = 0
+    acked = committed_free = 0
     for invoke, done in pairs:
         kind = done["type"] if done is not None else "info"
         counts[kind] += 1
-        if kind == "ok" and done is not None:
+        if done is None or invoke["f"] not in WRITE_OPS:
+            if kind == "ok" and done is not None:
+                latencies.append(done["time"] - invoke["time"])
+            continue
+        # a cas that did not swap went through the log too: it counts as a committed write
+        logged = kind == "ok" or (kind == "fail" and done.get("error") == _CAS_DIFFERED)
+        if kind == "ok":
             latencies.append(done["time"] - invoke["time"])
-            if invoke["f"] in WRITE_OPS:
-                acked += 1
-                acked_free += done["time"] < sim.free_until
+            acked += 1
+        committed_free += logged and done["time"] < sim.free_until
     latencies.sort()
     leader, state = final_state(sim)
     node_digests = digests(sim)
@@ -108,7 +114,7 @@ def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[st
         "linearizable": None,
         "stale_reads": None,
         "divergent": divergent,
-        "messages_per_write": round(sim.free_messages / acked_free, 3) if acked_free else None,
+        "messages_per_write": round(sim.free_messages / committed_free, 3) if committed_free else None,
         "heartbeats_per_s": round(sim.heartbeats / seconds, 2),
         "latency_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)},
         **_window_availability(sim, pairs),

@@ -68,6 +68,8 @@ class Partition(_Fault, frozen=True, tag="partition"):
 
     groups: list[list[Selector]]
     clients: int | str = "majority"
+    stranded_clients: int = 0
+    """This many clients (the last slots) stay with group 0 instead of ``clients``."""
 
 
 class Isolate(_Fault, frozen=True, tag="isolate"):
@@ -75,6 +77,8 @@ class Isolate(_Fault, frozen=True, tag="isolate"):
 
     node: Selector
     clients: str = "majority"
+    stranded_clients: int = 0
+    """This many clients (the last slots) stay with the isolated node instead."""
 
 
 class OneWay(_Fault, frozen=True, tag="one-way"):
@@ -220,6 +224,9 @@ class NetworkSpec(_Strict, frozen=True):
     client_latency: Distribution | None = None
     loss: float = 0.0
     dup: float = 0.0
+    fifo: bool = True
+    """Each link delivers in send order (like the TCP the runtime uses); ``false`` lets
+    latency jitter reorder messages on a link."""
     reorder: float = 0.0
     """Probability that a message gets an extra delay of up to ``reorder_ms``."""
     reorder_ms: float = 10.0

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from replikv.sim.simulation import Simulation
 
 
+CAS_DIFFERED = "cas: value differed"
+"""The error text of a cas that did not swap (it was ordered and applied: not unavailable)."""
+
+
 class Op:
     __slots__ = ("request", "f", "key", "value", "invoked", "target", "attempt")
 
@@ -222,7 +226,7 @@ class Workload:
             if value is True:
                 self._complete(client, op, "ok", op.value, node)
             else:
-                self._complete(client, op, "fail", op.value, node, "cas: value differed")
+                self._complete(client, op, "fail", op.value, node, CAS_DIFFERED)
         elif op.f == "incr":
             self._complete(client, op, "ok", value, node)
         else:
