@@ -23,6 +23,7 @@ from replikv.storage.codec import (
     ScanProblem,
     ScanResult,
     frame,
+    frame_all,
     scan,
 )
 from replikv.storage.file_wal import FileWAL
@@ -61,6 +62,7 @@ __all__ = [
     "StorageLocked",
     "check_policy",
     "frame",
+    "frame_all",
     "open_wal",
     "scan",
     "write_persists",

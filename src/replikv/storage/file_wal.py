@@ -99,17 +99,23 @@ class FileWAL:
     # -- opening ---------------------------------------------------------------------
 
     def _make_directory(self) -> None:
+        """Create the directory (and missing parents), fsyncing each new entry's parent."""
         if self.directory.is_dir():
             return
-        try:
-            self.directory.mkdir(parents=True)
-        except FileExistsError:
-            if not self.directory.is_dir():
-                raise NotADirectoryError(
-                    f"{self.directory}: exists and is not a directory"
-                ) from None
-            return
-        fsync_directory(self.directory.resolve().parent)
+        missing: list[Path] = []
+        path = self.directory.resolve()
+        while not path.exists():
+            missing.append(path)
+            path = path.parent
+        for new in reversed(missing):
+            try:
+                new.mkdir()
+            except FileExistsError:
+                if not new.is_dir():
+                    raise NotADirectoryError(f"{new}: exists and is not a directory") from None
+            fsync_directory(new.parent)
+        if not self.directory.is_dir():
+            raise NotADirectoryError(f"{self.directory}: exists and is not a directory")
 
     def _lock(self) -> int:
         """Exclusive flock on ``LOCK``: two processes must never write one directory."""
