@@ -167,3 +167,33 @@ def test_promote_at_the_primary_is_ok_and_changes_nothing() -> None:
     cluster.submit(1, PROMOTE)
     assert cluster.results(PROMOTE) == [Ok(None)] and cluster.status(1).term == 1
     assert not [r for _, r in cluster.replies if isinstance(r, Reply) and r.result != Ok(None)]
+
+
+def test_restarted_old_primary_yields_to_a_backup_promoted_while_it_was_down() -> None:
+    cluster = Cluster("pb-async")
+    cluster.tick()
+    cluster.submit(1, write(1, "a"))
+    cluster.crash(1)
+    cluster.submit(2, PROMOTE)
+    acked = write(2, "b")
+    cluster.submit(2, acked)
+    assert cluster.results(acked) == [Ok(True)]
+    cluster.restart(1)
+    assert cluster.status(1).role == "backup" and cluster.status(1).term == 2
+    cluster.tick(cluster.config.heartbeat_ms)
+    assert cluster.status(2).role == "primary"
+    assert cluster.data(1) == cluster.data(2) == {"k": "b"}
+
+
+def test_restarted_primary_reclaims_after_the_timeout_when_peers_are_silent() -> None:
+    cluster = Cluster("pb-async")
+    cluster.tick()
+    cluster.submit(1, write(1))
+    cluster.crash(1)
+    cluster.partition((1,), (2, 3))
+    cluster.restart(1)
+    assert cluster.status(1).role == "recovering" and cluster.status(1).leader is None
+    cluster.tick(cluster.config.failover_timeout_ms - cluster.config.tick_ms)
+    assert cluster.status(1).role == "recovering"
+    cluster.tick(cluster.config.tick_ms)
+    assert cluster.status(1).role == "primary" and cluster.status(1).term == 4

@@ -47,7 +47,7 @@ def fold(replica: PBReplica, records: Sequence[Record]) -> None:
         # log as committed, as a promoted backup does (pb-sync backups wait for the primary)
         _apply_silently(replica, replica._log.last_index)
     if resume:
-        replica._resume_as_primary = True  # takes a new epoch on its first input
+        replica._start_recovering()  # probes its peers before it acts (reclaim.py)
     elif replica._primary == replica._node:
         replica._become_initial_primary()
 

@@ -37,6 +37,7 @@ from replikv.protocols.primary_backup.backup import BackupRole
 from replikv.protocols.primary_backup.config import PBConfig
 from replikv.protocols.primary_backup.epochs import owner
 from replikv.protocols.primary_backup.primary import PrimaryRole
+from replikv.protocols.primary_backup.reclaim import RECOVERING, ReclaimRole
 from replikv.protocols.primary_backup.records import EpochRecord, SnapshotRecord, TruncateRecord
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ PRIMARY = "primary"
 BACKUP = "backup"
 
 
-class PBReplica(PrimaryRole, BackupRole):
+class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
     """One member of a primary/backup group (asynchronous or synchronous)."""
 
     def __init__(self, args: CreateArgs, synchronous: bool) -> None:
@@ -64,7 +65,7 @@ class PBReplica(PrimaryRole, BackupRole):
         self._log = ReplicatedLog()
         self._epoch = 1
         self._epoch_persisted = False
-        self._primary = self._members[0]
+        self._primary: int | None = self._members[0]
         self._role = BACKUP
         self._commit_index = 0
         self._applied_index = 0
@@ -86,15 +87,13 @@ class PBReplica(PrimaryRole, BackupRole):
         self._verified = 0
         self._learned_commit = 0
         self._primary_heard: float | None = None
-        self._resume_as_primary = False
+        self._reclaim_since: float | None = None
+        self._reclaim_heard: set[int] = set()
         recovery.fold(self, args.recovered)
 
     # -- the Replica protocol ---------------------------------------------------------
 
     def handle(self, inp: Input) -> list[Effect]:
-        if self._resume_as_primary:
-            self._resume_as_primary = False
-            self._become_primary()
         match inp:
             case Tick(now_ms=now):
                 self._now = now
@@ -139,12 +138,16 @@ class PBReplica(PrimaryRole, BackupRole):
     def _tick(self) -> None:
         if self._role == PRIMARY:
             self._primary_tick()
+        elif self._role == RECOVERING:
+            self._recovering_tick()
         else:
             self._backup_tick()
 
     def _receive(self, src: int, msg: Message) -> None:
         if self._role == PRIMARY:
             self._primary_receive(src, msg)
+        elif self._role == RECOVERING:
+            self._recovering_receive(src, msg)
         else:
             self._backup_receive(src, msg)
 
@@ -181,7 +184,10 @@ class PBReplica(PrimaryRole, BackupRole):
 
     def _persist_epoch(self) -> None:
         self._epoch_persisted = True
-        self._persist([EpochRecord(self._epoch, self._primary)])
+        self._persist([self._epoch_record()])
+
+    def _epoch_record(self) -> EpochRecord:
+        return EpochRecord(self._epoch, owner(self._epoch, self._members))
 
     def _persisted(self, seq: int) -> None:
         while self._unsynced and self._unsynced[0][0] <= seq:
@@ -194,6 +200,7 @@ class PBReplica(PrimaryRole, BackupRole):
         """Take a newer epoch as a backup (persisted first: fencing survives a crash)."""
         assert epoch > self._epoch
         was_primary = self._role == PRIMARY
+        self._reclaim_heard = set()
         self._epoch = epoch
         self._primary = owner(epoch, self._members)
         self._role = BACKUP
@@ -250,7 +257,7 @@ class PBReplica(PrimaryRole, BackupRole):
         self._snapshot_data = self._sm.snapshot()
         self._log.compact(index, epoch_at)
         records: list[Record] = [
-            EpochRecord(self._epoch, self._primary),
+            self._epoch_record(),
             SnapshotRecord(index, epoch_at, self._snapshot_data),
             *self._log.entries(),
         ]
@@ -267,7 +274,7 @@ class PBReplica(PrimaryRole, BackupRole):
         self._durable_index = min(self._durable_index, index)
         self._unsynced = deque((seq, min(last, index)) for seq, last in self._unsynced)
         self._epoch_persisted = True
-        records: list[Record] = [EpochRecord(self._epoch, self._primary), SnapshotRecord(index, epoch_at, data)]
+        records: list[Record] = [self._epoch_record(), SnapshotRecord(index, epoch_at, data)]
         self._persist(records, replace=True)
 
     def _append_entries(self, entries: list[Entry]) -> list[Record]:

@@ -1,0 +1,73 @@
+"""A primary that restarts must not take over blindly: while it was down an operator
+(or auto failover) may have promoted a backup to a newer epoch, and taking a fresh epoch
+above it would depose the new primary and drop the writes it acknowledged.
+
+So it comes back ``recovering``: it probes its peers with heartbeats of its old epoch.
+A peer that knows a newer epoch answers ``Stale`` (or the newer primary's heartbeat
+arrives): the node adopts that epoch as a backup. It reclaims the primary role, in a
+fresh epoch persisted before it acts, once every peer has answered from its old epoch,
+or once ``failover_timeout_ms`` passed with no sign of a newer epoch (so a lone
+survivor of pb-async still comes back). Reclaiming in a *fresh* epoch matters: entries
+it sent before the crash but never made durable may sit on backups, and a new epoch
+keeps them from being mistaken for new writes at the same (index, epoch).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from replikv.protocols.primary_backup.messages import (
+    Append,
+    AppendReject,
+    Heartbeat,
+    HeartbeatReply,
+    InstallSnapshot,
+    Stale,
+)
+
+if TYPE_CHECKING:
+    from replikv.core.messages import Message
+    from replikv.protocols.primary_backup.replica import PBReplica
+
+RECOVERING = "recovering"
+
+
+class ReclaimRole:
+    """Mixin of ``PBReplica``: a restarted primary probing before it acts again."""
+
+    def _start_recovering(self: PBReplica) -> None:
+        self._role = RECOVERING
+        self._primary = None
+        self._reclaim_since = None
+        self._reclaim_heard = set()
+
+    def _recovering_tick(self: PBReplica) -> None:
+        now = self._now
+        assert now is not None
+        if self._reclaim_since is None:
+            self._reclaim_since = now
+        if self._last_heartbeat is None or now - self._last_heartbeat >= self._config.heartbeat_ms:
+            self._last_heartbeat = now
+            log = self._log
+            for peer in self._members:
+                if peer != self._node:
+                    self._send(peer, Heartbeat(self._epoch, log.last_index, log.last_term, log.last_index, 0))
+        if now - self._reclaim_since >= self._config.failover_timeout_ms:
+            self._become_primary()
+
+    def _recovering_receive(self: PBReplica, src: int, msg: Message) -> None:
+        epoch = getattr(msg, "epoch", None)
+        if epoch is None:
+            return
+        if epoch > self._epoch:
+            self._adopt_epoch(epoch)  # someone was promoted while we were down
+            self._backup_receive(src, msg)
+            return
+        if isinstance(msg, Append | Heartbeat | InstallSnapshot):
+            if epoch < self._epoch:
+                self._send(src, Stale(self._epoch))
+            return
+        if epoch == self._epoch and isinstance(msg, HeartbeatReply | AppendReject):
+            self._reclaim_heard.add(src)
+            if len(self._reclaim_heard) == len(self._members) - 1:
+                self._become_primary()
