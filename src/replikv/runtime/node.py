@@ -31,6 +31,7 @@ from replikv.core.commands import Command
 from replikv.core.errors import NotLeader, Result, Timeout
 from replikv.core.replica import ProtocolSpec, Status
 from replikv.core.requests import Request
+from replikv.runtime.codec import record_codec
 from replikv.runtime.host import HostStopped, LastIndexTable, NodeHost
 from replikv.runtime.transport import Address, PeerTransport, TransportSettings
 from replikv.runtime.wire import Forward, ForwardReply, WireCodec
@@ -58,8 +59,6 @@ class Node:
         transport_settings: TransportSettings | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        from replikv.storage.codec import RecordCodec
-
         self.node_id = node
         self.spec = spec
         self.config = replica_config
@@ -73,7 +72,7 @@ class Node:
             members=self.members,
             config=replica_config,
             wal=wal,
-            codec=RecordCodec(spec.records),
+            codec=record_codec(spec),
             send=self._send,
             rng=rng,
             on_fatal=self._on_fatal,

@@ -1,0 +1,66 @@
+"""``replikv serve``: run one node (peer transport + WAL + the Redis front end).
+
+Settings come from a TOML file < ``REPLIKV_*`` environment variables < these flags
+(docs/configuration.md). The RESP server is started here, not in ``runtime/``, which
+never imports ``resp/``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from replikv.core.errors import ConfigError
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--id", "node_id", type=str, help="This node's id (an integer >= 1).")
+@click.option("--protocol", help="Replication scheme: pb-async, pb-sync, raft, ...")
+@click.option("--peers", help="The other nodes' peer addresses: ID=HOST:PORT,...")
+@click.option("--client-port", type=str, help="RESP (Redis protocol) port for clients.")
+@click.option("--peer-port", type=str, help="Port for the other nodes.")
+@click.option("--data-dir", help="Directory of this node's WAL (created if missing).")
+@click.option("--config", "config_file", help="TOML file with [node] and [protocol] tables.")
+@click.option("--cluster-id", help="Name shared by the cluster's nodes (checked in the handshake).")
+@click.option("--secret-file", help="File holding a shared secret: peers authenticate with HMAC-SHA256.")
+@click.option("--fsync", help="WAL fsync policy: always (default), batch or never.")
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--log-level", help="debug, info (default), warning or error.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Scheme option (repeatable).")
+def serve(node_id, protocol, peers, client_port, peer_port, data_dir, config_file, cluster_id,
+          secret_file, fsync, host, log_level, options) -> None:
+    """Serve one replikv node until SIGTERM/SIGINT."""
+    from replikv.runtime.config import load_node_config
+    from replikv.runtime.process import configure_logging, run_node
+
+    flags = {
+        "id": node_id, "protocol": protocol, "peers": peers, "client_port": client_port,
+        "peer_port": peer_port, "data_dir": data_dir, "cluster_id": cluster_id,
+        "secret_file": secret_file, "fsync": fsync, "host": host, "log_level": log_level,
+    }
+    try:
+        config = load_node_config(flags, config_file=config_file, options=list(options))
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    configure_logging(config.log_level)
+    sys.exit(run_node(config, _front_end(config), _close_front_end))
+
+
+def _front_end(config):
+    async def start(node):
+        from replikv.resp.server import serve_resp
+
+        return await serve_resp(node, config.host, config.client_port, scheme=config.protocol,
+                                default_read_level=config.replica.read_level)
+
+    return start
+
+
+async def _close_front_end(server) -> None:
+    from replikv.resp.server import close_resp
+
+    await close_resp(server)
+
+
+COMMANDS = [serve]
