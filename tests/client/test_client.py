@@ -36,7 +36,8 @@ def with_cluster(body: Body, size: int = 1, leader: int | None = 1) -> FakeClust
     async def main() -> None:
         ids = itertools.count(1000)
         servers = [
-            await serve_resp(node, port=0, client_ids=lambda: next(ids)) for _, node in sorted(cluster.nodes.items())
+            await serve_resp(node, port=0, client_ids=lambda: next(ids))
+            for _, node in sorted(cluster.nodes.items())
         ]
         addresses = [f"127.0.0.1:{s.sockets[0].getsockname()[1]}" for s in servers]
         try:
@@ -70,7 +71,9 @@ def test_operations() -> None:
             assert await c.delete("a", "b", "zz") == 2
             assert await c.set(b"raw\xff", b"\x00\xfe") is True
             assert await c.get(b"raw\xff") == b"\x00\xfe".decode("utf-8", "surrogateescape")
-            result = await c.txn([Set("t", "1"), Incr("t", 2), Get("t"), Cas("t", "3", "4"), Delete("t"), Get("t")])
+            result = await c.txn(
+                [Set("t", "1"), Incr("t", 2), Get("t"), Cas("t", "3", "4"), Delete("t"), Get("t")]
+            )
             assert result == [True, 3, "3", True, 1, None]
             assert await c.wait(0, 10) == 0
             status = await c.status()
@@ -96,7 +99,12 @@ def test_follows_not_leader_hints_and_learns_node_ids() -> None:
             with pytest.raises(NotLeaderError) as error:
                 await c.set("x", "1")
             assert error.value.definite
-        tries = [n for n, node in sorted(cluster.nodes.items()) for r in node.requests if r.command == Set("x", "1")]
+        tries = [
+            n
+            for n, node in sorted(cluster.nodes.items())
+            for r in node.requests
+            if r.command == Set("x", "1")
+        ]
         assert sorted(tries) == [1, 1, 2, 2, 3]  # five attempts, round the nodes
 
     cluster = with_cluster(body, size=3, leader=3)
@@ -137,7 +145,9 @@ def test_definite_errors_are_raised_at_once() -> None:
 def test_unknown_outcome_is_never_reported_as_definite() -> None:
     async def body(cluster: FakeCluster, addresses: list[str]) -> None:
         async with client(addresses, retries=3) as c:
-            cluster.nodes[1].script.steps.extend([Timeout(), NotLeader(None), NotLeader(None), NotLeader(None)])
+            cluster.nodes[1].script.steps.extend(
+                [Timeout(), NotLeader(None), NotLeader(None), NotLeader(None)]
+            )
             with pytest.raises(IndefiniteError) as error:
                 await c.set("k", "v")
             assert not error.value.definite and isinstance(error.value, RequestTimeout)

@@ -22,7 +22,9 @@ from replikv.resp.protocol import (
 )
 
 
-def commands_of(data: bytes, *, chunk: int | None = None, limits: RespLimits | None = None) -> list[list[bytes]]:
+def commands_of(
+    data: bytes, *, chunk: int | None = None, limits: RespLimits | None = None
+) -> list[list[bytes]]:
     """Feed ``data`` whole or ``chunk`` bytes at a time; collect every command."""
     parser = RespParser(limits)
     out: list[list[bytes]] = []
@@ -175,33 +177,60 @@ garbage = st.one_of(
     st.binary(max_size=200),
     # garbage near the grammar: fragments of valid frames glued at random
     st.lists(
-        st.sampled_from([b"*", b"$", b"+", b"-", b":", b"\r\n", b"\r", b"\n", b"1", b"3", b"-1", b"0",
-                         b"99", b"x", b'"', b"'", b"\\", b" ", b"\x00"]),
+        st.sampled_from(
+            [
+                b"*",
+                b"$",
+                b"+",
+                b"-",
+                b":",
+                b"\r\n",
+                b"\r",
+                b"\n",
+                b"1",
+                b"3",
+                b"-1",
+                b"0",
+                b"99",
+                b"x",
+                b'"',
+                b"'",
+                b"\\",
+                b" ",
+                b"\x00",
+            ]
+        ),
         max_size=60,
     ).map(b"".join),
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, derandomize=True)
 @given(garbage, st.integers(min_value=1, max_value=9))
-def test_garbage_requests_raise_only_the_protocol_error_whatever_the_chunking(data: bytes, chunk: int) -> None:
+def test_garbage_requests_raise_only_the_protocol_error_whatever_the_chunking(
+    data: bytes, chunk: int
+) -> None:
     assert outcome(_commands_into, data, chunk) == outcome(_commands_into, data, None)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, derandomize=True)
 @given(garbage, st.integers(min_value=1, max_value=9))
-def test_garbage_replies_raise_only_the_protocol_error_whatever_the_chunking(data: bytes, chunk: int) -> None:
+def test_garbage_replies_raise_only_the_protocol_error_whatever_the_chunking(
+    data: bytes, chunk: int
+) -> None:
     assert outcome(_replies_into, data, chunk) == outcome(_replies_into, data, None)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(st.lists(args_strategy, max_size=5), st.integers(min_value=1, max_value=13))
 def test_commands_round_trip(commands: list[list[bytes]], chunk: int) -> None:
     data = b"".join(p.encode_command(c) for c in commands)
     assert commands_of(data, chunk=chunk) == commands
 
 
-_line_text = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=20)
+_line_text = st.text(
+    st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=20
+)
 scalar = st.one_of(
     _line_text.map(Simple),
     _line_text.map(lambda t: Error("ERR " + t)),
@@ -213,7 +242,7 @@ scalar = st.one_of(
 reply_strategy = st.recursive(scalar, lambda inner: st.lists(inner, max_size=4), max_leaves=12)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.lists(reply_strategy, max_size=4), st.integers(min_value=1, max_value=11))
 def test_replies_round_trip(values: list, chunk: int) -> None:
     data = b"".join(p.encode_reply(v) for v in values)

@@ -15,7 +15,9 @@ from replikv.resp.testing import FakeCluster
 LIMIT_S = 10
 
 
-def with_server(body: Callable[..., Awaitable[None]], size: int = 1, **options: object) -> FakeCluster:
+def with_server(
+    body: Callable[..., Awaitable[None]], size: int = 1, **options: object
+) -> FakeCluster:
     """Start a server on the leader of a fake cluster, run ``body(cluster, port)``, stop."""
     cluster = FakeCluster(size)
 
@@ -76,7 +78,9 @@ def test_malformed_frame_gets_an_error_then_close_and_the_server_lives_on() -> N
     async def body(cluster: FakeCluster, port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"PING\r\n*1\r\n$x\r\nPING\r\n")
-        assert await read_until_eof(reader) == b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"
+        assert (
+            await read_until_eof(reader) == b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"
+        )
         writer.close()
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"*1\r\n$99999999999\r\n")
@@ -94,7 +98,9 @@ def test_query_buffer_and_inline_limits_close_the_connection() -> None:
     async def body(cluster: FakeCluster, port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000\r\n" + b"x" * 600)
-        assert await read_until_eof(reader) == b"-ERR Protocol error: query buffer limit exceeded\r\n"
+        assert (
+            await read_until_eof(reader) == b"-ERR Protocol error: query buffer limit exceeded\r\n"
+        )
         writer.close()
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"x" * 300)
@@ -148,7 +154,9 @@ def test_redis_py_against_the_server() -> None:
             assert await r.get("a") == b"1"
             assert await r.set("a", "2", nx=True) is None
             assert await r.set("a", "2", get=True) == b"1"
-            assert await r.incr("n") == 1 and await r.incrby("n", 9) == 10 and await r.decr("n") == 9
+            assert (
+                await r.incr("n") == 1 and await r.incrby("n", 9) == 10 and await r.decr("n") == 9
+            )
             assert await r.mset({"x": "1", "y": b"\x00\xff"}) is True
             assert await r.mget("x", "y", "z") == [b"1", b"\x00\xff", None]
             assert await r.exists("x", "y", "z") == 2
@@ -161,7 +169,9 @@ def test_redis_py_against_the_server() -> None:
                 assert await pipe.execute() == [True, *range(1, 11), b"10"]
             assert await r.wait(2, 100) == 2
             info = await r.info()
-            assert info["role"] == "master" and info["connected_slaves"] == 2 and info["node_id"] == 1
+            assert (
+                info["role"] == "master" and info["connected_slaves"] == 2 and info["node_id"] == 1
+            )
             assert info["peer0"] == {"node": 2, "match_index": cluster.index, "lag": 0}
             assert (await r.info("server"))["redis_version"] == "7.0.0"
             assert await r.execute_command("CAS", "a", "2", "3") == 1

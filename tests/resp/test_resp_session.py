@@ -19,7 +19,9 @@ from replikv.resp.testing import FakeCluster
 def make(size: int = 1, peer: str = "127.0.0.1", **ctx: object) -> tuple[FakeCluster, Session]:
     cluster = FakeCluster(size)
     ids = itertools.count(100)
-    context = ServerContext(service=cluster.nodes[1], next_client_id=lambda: next(ids), scheme="fake", **ctx)
+    context = ServerContext(
+        service=cluster.nodes[1], next_client_id=lambda: next(ids), scheme="fake", **ctx
+    )
     return cluster, Session(context, peer)
 
 
@@ -99,9 +101,13 @@ def test_cas_and_casnx() -> None:
 
 def test_txn_applies_all_or_nothing() -> None:
     cluster, s = make()
-    reply = run(s, "TXN", "3", "SET", "a", "1", "2", "INCR", "a", "2", "GET", "a", "4", "CAS", "a", "2", "x")
+    reply = run(
+        s, "TXN", "3", "SET", "a", "1", "2", "INCR", "a", "2", "GET", "a", "4", "CAS", "a", "2", "x"
+    )
     assert decoded(reply) == [decoded(b"+OK\r\n"), 2, b"2", 1]
-    assert cluster.nodes[1].requests[-1].command == Txn((Set("a", "1"), Incr("a", 1), Get("a"), Cas("a", "2", "x")))
+    assert cluster.nodes[1].requests[-1].command == Txn(
+        (Set("a", "1"), Incr("a", 1), Get("a"), Cas("a", "2", "x"))
+    )
     reply = run(s, "TXN", "3", "SET", "b", "1", "2", "INCR", "a")
     assert reply.startswith(b"-ABORTED transaction aborted: value is not an integer")
     assert cluster.state_machine.get("b") is None
@@ -117,7 +123,10 @@ def test_unknown_commands_and_arity_errors_match_redis_text() -> None:
     assert run(s, "foo") == b"-ERR unknown command 'foo', with args beginning with: \r\n"
     assert run(s, "GET") == b"-ERR wrong number of arguments for 'get' command\r\n"
     assert run(s, "Ping", "a", "b") == b"-ERR wrong number of arguments for 'ping' command\r\n"
-    assert run(s, "CLIENT", "SETNAME") == b"-ERR wrong number of arguments for 'client|setname' command\r\n"
+    assert (
+        run(s, "CLIENT", "SETNAME")
+        == b"-ERR wrong number of arguments for 'client|setname' command\r\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -129,7 +138,10 @@ def test_unknown_commands_and_arity_errors_match_redis_text() -> None:
         (Aborted("conflict"), b"-ABORTED conflict\r\n"),
         (BadRequest("too big"), b"-ERR too big\r\n"),
         (Timeout(), b"-TIMEOUT timed out; the operation may or may not have taken effect\r\n"),
-        (ConnectionLost(), b"-TIMEOUT connection lost; the operation may or may not have taken effect\r\n"),
+        (
+            ConnectionLost(),
+            b"-TIMEOUT connection lost; the operation may or may not have taken effect\r\n",
+        ),
     ],
 )
 def test_cluster_errors_become_typed_replies_and_back(error, reply: bytes) -> None:
@@ -199,7 +211,9 @@ def test_rkvadmin_from_loopback_only_unless_allowed() -> None:
     assert run(s, "RKVADMIN", "echo", "hi", "there") == b"+hi there\r\n"
     assert run(s, "RKVADMIN", "nope") == b"-ERR unknown admin verb 'nope'\r\n"
     _, remote = make(peer="10.1.2.3")
-    assert run(remote, "RKVADMIN", "echo", "x").startswith(b"-ERR RKVADMIN is accepted only from a loopback")
+    assert run(remote, "RKVADMIN", "echo", "x").startswith(
+        b"-ERR RKVADMIN is accepted only from a loopback"
+    )
     _, allowed = make(peer="10.1.2.3", admin_from="any")
     assert run(allowed, "RKVADMIN", "echo", "x") == b"+x\r\n"
     assert is_loopback("::1") and is_loopback("::ffff:127.0.0.1") and not is_loopback("192.168.0.1")
@@ -225,6 +239,10 @@ def test_handshake_and_introspection_commands() -> None:
     assert decoded(run(s, "COMMAND", "INFO", "get", "nope"))[1] is None
     assert decoded(run(s, "ROLE"))[:2] == [b"master", 0]
     info = run(s, "INFO", "replication").decode()
-    assert "role:master" in info and "peer0:node=2,match_index=0,lag=0" in info and "# Server" not in info
+    assert (
+        "role:master" in info
+        and "peer0:node=2,match_index=0,lag=0" in info
+        and "# Server" not in info
+    )
     assert "replication_scheme:fake" in run(s, "INFO").decode()
     assert run(s, "QUIT") == b"+OK\r\n" and s.closing

@@ -64,7 +64,9 @@ class Client:
         if timeout_s <= 0 or retries < 0 or backoff_s < 0:
             raise ValueError("timeout_s must be > 0, retries and backoff_s >= 0")
         self._rng = rng or random.Random()
-        self.client_id = client_id if client_id is not None else random.SystemRandom().randrange(1, 2**62)
+        self.client_id = (
+            client_id if client_id is not None else random.SystemRandom().randrange(1, 2**62)
+        )
         if not 0 < self.client_id < 2**63:
             raise ValueError("client_id must be a positive 63-bit integer")
         self.seq = seq
@@ -101,7 +103,9 @@ class Client:
     async def get(self, key: str | bytes) -> str | None:
         return self._text(await self._request(["GET", key]))
 
-    async def set(self, key: str | bytes, value: str | bytes, *, nx: bool = False, xx: bool = False) -> bool:
+    async def set(
+        self, key: str | bytes, value: str | bytes, *, nx: bool = False, xx: bool = False
+    ) -> bool:
         """``True`` when written (``nx``: only if absent; ``xx``: only if present)."""
         options = ["NX"] if nx else ["XX"] if xx else []
         return await self._request(["SET", key, value, *options]) == Simple("OK")

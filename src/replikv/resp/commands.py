@@ -68,7 +68,9 @@ class DataCommand:
     render: Render
 
 
-def _info(name: str, arity: int, flags: str, keys: tuple[int, int, int], summary: str) -> CommandInfo:
+def _info(
+    name: str, arity: int, flags: str, keys: tuple[int, int, int], summary: str
+) -> CommandInfo:
     return CommandInfo(name, arity, tuple(flags.split()), *keys, summary)
 
 
@@ -102,7 +104,9 @@ COMMAND_TABLE: dict[str, CommandInfo] = {
         _info("client", -2, "stale", _NOKEYS, "CLIENT ID|SETNAME|GETNAME|SETINFO"),
         _info("hello", -1, "fast stale", _NOKEYS, "Handshake (protocol 2 only)"),
         _info("select", 2, "fast stale", _NOKEYS, "Select database 0 (the only one)"),
-        _info("rkv", -5, "write", _NOKEYS, "RKV client_id seq read_level CMD args...: exactly-once"),
+        _info(
+            "rkv", -5, "write", _NOKEYS, "RKV client_id seq read_level CMD args...: exactly-once"
+        ),
         _info("rkvadmin", -2, "admin", _NOKEYS, "Operator commands (loopback only by default)"),
     )
 }
@@ -288,7 +292,8 @@ def _txn(args: list[bytes]) -> DataCommand:
         raise CommandError(wrong_arity("txn"))
     render_all = tuple(renders)
     return DataCommand(
-        Txn(tuple(ops)), lambda values: p.array([r(v) for r, v in zip(render_all, values, strict=True)])
+        Txn(tuple(ops)),
+        lambda values: p.array([r(v) for r, v in zip(render_all, values, strict=True)]),
     )
 
 

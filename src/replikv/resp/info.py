@@ -54,7 +54,9 @@ def info(sections: list[str], status: Status, facts: FrontEndFacts) -> bytes:
     for section in INFO_SECTIONS:
         if section in wanted:
             lines = _SECTION_RENDERERS[section](status, facts)
-            blocks.append("# " + section.capitalize() + "\r\n" + "".join(f"{k}:{v}\r\n" for k, v in lines))
+            blocks.append(
+                "# " + section.capitalize() + "\r\n" + "".join(f"{k}:{v}\r\n" for k, v in lines)
+            )
     return p.bulk("\r\n".join(blocks).encode())
 
 
@@ -112,7 +114,13 @@ def role(status: Status) -> bytes:
     leader = str(status.leader).encode() if status.leader is not None else b"?"
     state = b"connected" if status.leader is not None else b"connect"
     return p.array(
-        [p.bulk(b"slave"), p.bulk(leader), p.integer(0), p.bulk(state), p.integer(status.commit_index)]
+        [
+            p.bulk(b"slave"),
+            p.bulk(leader),
+            p.integer(0),
+            p.bulk(state),
+            p.integer(status.commit_index),
+        ]
     )
 
 
@@ -170,7 +178,10 @@ def command(args: list[bytes]) -> bytes:
         return p.array([p.bulk(i.name.encode()) for i in table])
     if sub == "info":
         return p.array(
-            [_command_entry(COMMAND_TABLE[n]) if n in COMMAND_TABLE else p.bulk(None) for n in names]
+            [
+                _command_entry(COMMAND_TABLE[n]) if n in COMMAND_TABLE else p.bulk(None)
+                for n in names
+            ]
         )
     if sub == "docs":
         chosen = [COMMAND_TABLE[n] for n in names if n in COMMAND_TABLE] if names else table
@@ -194,7 +205,11 @@ def config(args: list[bytes], facts: FrontEndFacts) -> bytes:
             "proto-max-bulk-len": str(facts.max_bulk),
         }
         patterns = [a.decode("latin-1").lower() for a in args[1:]]
-        found = [(k, v) for k, v in values.items() if any(fnmatch.fnmatchcase(k, pat) for pat in patterns)]
+        found = [
+            (k, v)
+            for k, v in values.items()
+            if any(fnmatch.fnmatchcase(k, pat) for pat in patterns)
+        ]
         return p.array([p.bulk(x.encode()) for pair in found for x in pair])
     if sub == "set":
         raise CommandError("ERR CONFIG SET is not supported by replikv")

@@ -83,7 +83,9 @@ async def serve_resp(
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections.writers.add(writer)
         try:
-            await _serve_connection(ctx, limits, reader, writer, max_query_buffer, max_output_buffer, write_timeout)
+            await _serve_connection(
+                ctx, limits, reader, writer, max_query_buffer, max_output_buffer, write_timeout
+            )
         finally:
             connections.writers.discard(writer)
 
@@ -127,7 +129,9 @@ async def _serve_connection(
             if not data:
                 break
             parser.feed(data)
-            await _run_commands(session, parser, writer, max_query_buffer, max_output_buffer, write_timeout)
+            await _run_commands(
+                session, parser, writer, max_query_buffer, max_output_buffer, write_timeout
+            )
     except (ConnectionError, TimeoutError):
         pass
     except Exception:

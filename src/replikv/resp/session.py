@@ -62,7 +62,9 @@ class ServerContext:
         if self.admin_from not in ADMIN_FROM:
             raise ValueError(f"admin_from must be one of {ADMIN_FROM}, not {self.admin_from!r}")
         if self.default_read_level not in READ_LEVELS:
-            raise ValueError(f"read level must be one of {READ_LEVELS}, not {self.default_read_level!r}")
+            raise ValueError(
+                f"read level must be one of {READ_LEVELS}, not {self.default_read_level!r}"
+            )
 
     def facts(self) -> infos.FrontEndFacts:
         return infos.FrontEndFacts(
@@ -227,14 +229,20 @@ class Session:
             option = rest[0].upper()
             if option == b"AUTH" and len(rest) >= 3:
                 if rest[1] != b"default":  # no users: the default user has no password
-                    raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+                    raise CommandError(
+                        "WRONGPASS invalid username-password pair or user is disabled."
+                    )
                 rest = rest[3:]
             elif option == b"SETNAME" and len(rest) >= 2:
                 if not _valid_name(rest[1]):
-                    raise CommandError("ERR Client names cannot contain spaces, newlines or special characters.")
+                    raise CommandError(
+                        "ERR Client names cannot contain spaces, newlines or special characters."
+                    )
                 name, rest = rest[1], rest[2:]
             else:
-                raise CommandError(f"ERR Syntax error in HELLO option '{rest[0].decode('latin-1')}'")
+                raise CommandError(
+                    f"ERR Syntax error in HELLO option '{rest[0].decode('latin-1')}'"
+                )
         self.name = name
         return infos.hello(self.client_id, self.ctx.service.status())
 
@@ -256,7 +264,9 @@ class Session:
             return p.bulk(line.encode())
         if sub == "setname":
             if not _valid_name(rest[0]):
-                raise CommandError("ERR Client names cannot contain spaces, newlines or special characters.")
+                raise CommandError(
+                    "ERR Client names cannot contain spaces, newlines or special characters."
+                )
             self.name = rest[0] or None
             return p.simple("OK")
         if rest[0].upper() not in (b"LIB-NAME", b"LIB-VER"):
