@@ -1,0 +1,75 @@
+"""``replikv check``: output and exit codes (0 valid, 1 not valid, 2 unknown/malformed)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from click.testing import CliRunner
+from histories import R, W, events
+
+from replikv.check.generate import Mix, generate_history
+from replikv.check.history import write_history
+from replikv.cli.check_cmd import COMMANDS, check
+
+
+def _file(tmp_path, history, name="h.jsonl"):
+    path = tmp_path / name
+    write_history(history, path)
+    return str(path)
+
+
+def test_exported_as_the_check_command() -> None:
+    assert COMMANDS == [check] and check.name == "check"
+
+
+def test_valid_history_exits_0(tmp_path) -> None:
+    path = _file(tmp_path, events(W(1, "k", 1, 0, 1), R(2, "k", 1, 2, 3)))
+    result = CliRunner().invoke(check, [path])
+    assert result.exit_code == 0, result.output
+    assert "VALID" in result.output and "NOT VALID" not in result.output
+
+
+def test_violation_exits_1_with_an_explanation(tmp_path) -> None:
+    path = _file(tmp_path, events(W(1, "k", 1, 0, 1), W(2, "k", 2, 2, 3), R(3, "k", 1, 4, 5)))
+    result = CliRunner().invoke(check, [path])
+    assert result.exit_code == 1
+    assert "NOT VALID" in result.output and "key 'k' is not linearizable" in result.output
+    # the same history meets the weaker promise
+    assert CliRunner().invoke(check, [path, "--model", "sequential"]).exit_code == 0
+
+
+def test_json_output(tmp_path) -> None:
+    path = _file(tmp_path, events(W(1, "k", 1, 0, 1), R(3, "k", None, 4, 5)))
+    result = CliRunner().invoke(check, [path, "--json"])
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["valid"] is False and data["model"] == "linearizable" and data["ops"] == 2
+    assert data["failures"][0]["key"] == "k" and len(data["failures"][0]["ops"]) == 2
+
+
+def test_budget_exhausted_exits_2(tmp_path) -> None:
+    history = generate_history(random.Random(3), ops=300, clients=8, keys=["k"],
+                               mix=Mix(info_rate=0.1))
+    path = _file(tmp_path, history)
+    result = CliRunner().invoke(check, [path, "--max-steps", "5"])
+    assert result.exit_code == 2 and "UNKNOWN" in result.output
+    assert CliRunner().invoke(check, [path]).exit_code == 0
+    data = json.loads(CliRunner().invoke(check, [path, "--max-steps", "5", "--json"]).output)
+    assert data["valid"] is None and data["unknown_keys"] == ["k"]
+
+
+def test_malformed_file_exits_2_naming_the_line(tmp_path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"process": 1, "type": "invoke", "f": "read", "key": "k", "value": null, '
+                    '"time": 0}\n\n{"process": 1, "type": "ok", "f": "read", "time": }\n')
+    result = CliRunner().invoke(check, [str(path)])
+    assert result.exit_code == 2
+    assert "line 3" in result.output and "malformed history" in result.output
+
+
+def test_missing_file_and_bad_options_exit_2(tmp_path) -> None:
+    assert CliRunner().invoke(check, [str(tmp_path / "nope.jsonl")]).exit_code == 2
+    path = _file(tmp_path, events(W(1, "k", 1, 0, 1)))
+    assert CliRunner().invoke(check, [path, "--model", "causal"]).exit_code == 2
+    assert CliRunner().invoke(check, [path, "--max-steps", "0"]).exit_code == 2
