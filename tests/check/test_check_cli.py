@@ -20,7 +20,8 @@ def _file(tmp_path, history, name="h.jsonl"):
 
 
 def test_exported_as_the_check_command() -> None:
-    assert COMMANDS == [check] and check.name == "check"
+    assert list(COMMANDS) == [check]
+    assert check.name == "check"
 
 
 def test_valid_history_exits_0(tmp_path) -> None:

@@ -3,9 +3,9 @@ read is always rejected. Derandomized, so every run tests the same examples."""
 
 from __future__ import annotations
 
+from histories import Op, R, W, events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from histories import R, W, Op, events
 
 from replikv.check.invariants import lost_acked_writes, stale_reads
 from replikv.check.linearizability import check_linearizable
