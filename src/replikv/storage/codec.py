@@ -133,7 +133,7 @@ def _valid_frame_after(data: memoryview, start: int, max_record_bytes: int) -> i
     Used only on the failure path: when a bad frame looks like a torn tail, real frames
     behind it prove that its length field (not its tail) was damaged, so acknowledged
     records follow and truncating would lose them. Candidates are found by their type
-    byte (``bytes.find``), so the search is quick even over a long remainder.
+    byte (a compiled regex), so the search is quick even over a long remainder.
     """
     raw = bytes(data)
     for match in _TYPE_BYTE.finditer(raw, start + HEADER_SIZE - 1):
