@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import random
 
 Deliver = Callable[[int, int, Any, int], None]
+Alive = Callable[[int, int], bool]
+"""``alive(node, incarnation)``: that incarnation of the node has not crashed."""
 """``deliver(src, dst, payload, dst_incarnation_at_send)``"""
 
 
@@ -39,6 +41,7 @@ class Network:
         trace: Trace | None,
         deliver: Deliver,
         incarnation: Callable[[int], int],
+        alive: Alive,
     ) -> None:
         self._engine = engine
         self._spec = spec
@@ -46,6 +49,7 @@ class Network:
         self._trace = trace
         self._deliver = deliver
         self._incarnation = incarnation
+        self._alive = alive
         self.blocked: set[tuple[int, int]] = set()
         """Directed links that deliver nothing: ``(src, dst)``."""
         self.slow: dict[int, float] = {}
@@ -90,13 +94,14 @@ class Network:
             copies = 2
             self.duplicated += 1
         incarnation = self._incarnation(dst)
+        sender = self._incarnation(src) if self._spec.crash_drops_sent and src > 0 else 0
         engine = self._engine
         for _ in range(copies):
             arrival = engine.now + self.delay(src, dst) + extra_delay
             if self._spec.fifo:
                 arrival = max(arrival, self._last_arrival.get(link, 0.0))
                 self._last_arrival[link] = arrival
-            engine.at(arrival, self._arrive, src, dst, payload, label, incarnation)
+            engine.at(arrival, self._arrive, src, dst, payload, label, incarnation, sender)
 
     def delay(self, src: int, dst: int) -> float:
         dist = self.link_latency.get((src, dst))
@@ -109,9 +114,12 @@ class Network:
             delay *= self.slow.get(src, 1.0) * self.slow.get(dst, 1.0)
         return round(delay, 3)
 
-    def _arrive(self, src: int, dst: int, payload: Any, label: str, incarnation: int) -> None:
+    def _arrive(self, src: int, dst: int, payload: Any, label: str, incarnation: int, sender: int) -> None:
         if (src, dst) in self.blocked:
             self._drop(src, dst, label, "partition")
+            return
+        if sender and not self._alive(src, sender):
+            self._drop(src, dst, label, "sender crashed")
             return
         self._deliver(src, dst, payload, incarnation)
 

@@ -227,6 +227,9 @@ class NetworkSpec(_Strict, frozen=True):
     fifo: bool = True
     """Each link delivers in send order (like the TCP the runtime uses); ``false`` lets
     latency jitter reorder messages on a link."""
+    crash_drops_sent: bool = False
+    """A crash also loses what the node sent that has not arrived yet (it was still in the
+    dead node's socket buffers): replication lag becomes data loss for async schemes."""
     reorder: float = 0.0
     """Probability that a message gets an extra delay of up to ``reorder_ms``."""
     reorder_ms: float = 10.0

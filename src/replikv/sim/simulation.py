@@ -57,7 +57,8 @@ class Simulation:
         self.disk_rng = rng_factory(f"{seed}:disk")
         clock_rng = rng_factory(f"{seed}:clock")
         self.network = Network(
-            self.engine, scenario.network, rng_factory(f"{seed}:net"), self.trace, self._deliver, self._incarnation
+            self.engine, scenario.network, rng_factory(f"{seed}:net"), self.trace, self._deliver, self._incarnation,
+            self._alive,
         )
         self.hosts: dict[int, Host] = {
             n: Host(self, n, round(clock_rng.random() * self.config.tick_ms, 3)) for n in self.members
@@ -152,6 +153,10 @@ class Simulation:
     def _incarnation(self, endpoint: int) -> int:
         host = self.hosts.get(endpoint)
         return host.incarnation if host is not None else 0
+
+    def _alive(self, node: int, incarnation: int) -> bool:
+        host = self.hosts.get(node)
+        return host is not None and host.up and host.incarnation == incarnation
 
     def _deliver(self, src: int, dst: int, payload: Any, incarnation: int) -> None:
         if dst < 0:
