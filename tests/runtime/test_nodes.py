@@ -9,13 +9,14 @@ import pytest
 from rt_helpers import free_ports, run, until
 from rt_toy import TOY
 
-from replikv.core.commands import Get, Incr, Set
+from replikv.core.commands import Get, Incr, MGet, Set
 from replikv.core.config import ReplicaConfig
 from replikv.core.errors import Ok, Timeout
 from replikv.core.requests import Request
 from replikv.runtime.admin import partition_rules
 from replikv.runtime.node import Node
 from replikv.runtime.transport import TransportSettings
+from replikv.schemes import get_spec
 from replikv.storage import MemoryWAL
 
 CONFIG = ReplicaConfig(tick_ms=5, heartbeat_ms=10, election_timeout_ms=50, request_timeout_ms=500)
@@ -147,3 +148,22 @@ def test_restart_recovers_from_the_wal_and_catches_nothing_up_twice() -> None:
 )
 def test_partition_rules_give_each_node_its_part(me, group, sources, expected) -> None:
     assert partition_rules(me, (1, 2, 3), group, sources) == expected
+
+
+@pytest.mark.parametrize("scheme", ["pb-async", "pb-sync", "raft"])
+def test_three_nodes_of_a_real_scheme_commit_a_write_through_any_node(scheme: str) -> None:
+    spec = get_spec(scheme)
+    config = spec.make_config({"tick_ms": 5, "heartbeat_ms": 20, "election_timeout_ms": 150})
+
+    async def scenario() -> None:
+        nodes = await _cluster(spec=spec, config=config)
+        try:
+            for i, node in enumerate(nodes, start=1):  # forwarded to the leader/primary when needed
+                assert await node.execute(Request(100 + i, 1, Set(f"k{i}", str(i)))) == Ok(True)
+            assert await nodes[0].execute(Request(1, 1, MGet(("k1", "k2", "k3")))) == Ok(["1", "2", "3"])
+            await until(lambda: len({n.host.replica.state_machine().digest() for n in nodes}) == 1,
+                        what="replicas to converge")
+        finally:
+            await _stop(nodes)
+
+    run(scenario())

@@ -162,3 +162,26 @@ def test_bad_flags_are_refused_with_a_clear_message(make_cluster, tmp_path: Path
         done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
         assert done.returncode == 2, (override, done.stderr)
         assert expected in done.stderr, (override, done.stderr)
+
+
+def test_raft_leader_kill_elects_a_new_leader_and_keeps_every_acknowledged_write(make_cluster) -> None:
+    cluster = make_cluster("raft", options=("request_timeout_ms=1000", "heartbeat_ms=30", "election_timeout_ms=200"))
+    cluster.start_all()
+    writer = Writer(cluster, node=1)
+    writer.start()
+    writer.wait_acks(30)
+    leader = cluster.status(1)["status"]["leader"]
+    survivor = next(i for i in cluster.ids if i != leader)
+    writer.halt.set()
+    writer.join(10)
+    first = writer.acked  # the keys w<i> = i are rewritten with the same values below
+    writer = Writer(cluster, node=survivor)  # keep writing through a node that survives
+    writer.start()
+    writer.wait_acks(10)
+    cluster.kill(leader)
+    writer.wait_acks(len(writer.acked) + 30)  # a new leader is elected without an operator
+    cluster.start(leader)
+    writer.halt.set()
+    writer.join(10)
+    _check_readable(cluster, survivor, {**first, **writer.acked})
+    cluster.wait_converged()

@@ -135,24 +135,25 @@ class Node:
     async def execute(self, request: Request) -> Result:
         deadline = time.monotonic() + self.config.request_timeout_ms / 1000.0
         target = self.node_id
-        result: Result = Timeout()
-        for _ in range(MAX_HOPS):
+        hops = 0
+        while True:
             if target == self.node_id:
                 result = await self._local(request)
             else:
+                hops += 1
                 result = await self._forward(target, request)
-            if not isinstance(result, NotLeader) or time.monotonic() >= deadline:
+            if not isinstance(result, NotLeader) or time.monotonic() >= deadline or hops >= MAX_HOPS:
                 return result
             hint = result.leader
             if hint is None or hint == target:
-                # No leader known yet (an election): ask again after a heartbeat.
+                # No leader known yet (an election): ask again after a heartbeat, until the
+                # deadline. Safe: NotLeader says the request did not happen.
                 await asyncio.sleep(self.config.heartbeat_ms / 1000.0)
                 target = self.node_id
             elif hint == self.node_id or hint in self.transport.peers():
                 target = hint
             else:
                 return result
-        return result
 
     def status(self) -> Status:
         return self.host.status()
