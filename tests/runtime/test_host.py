@@ -201,3 +201,19 @@ def test_reads_and_writes_through_the_toy_scheme_on_one_node() -> None:
         await host.stop()
 
     run(scenario())
+
+
+def test_batch_policy_gets_its_fsync_from_the_writer_timer(tmp_path) -> None:
+    from replikv.storage import FileWAL
+
+    async def scenario() -> None:
+        wal = FileWAL(tmp_path / "wal", fsync="batch", batch_ms=5)
+        host = _host(wal, [])
+        await host.start()
+        await host.submit(_request(1))
+        # The append returned without an fsync; the timer must sync it within a few batch_ms.
+        await until(lambda: host.writer.stats.syncs >= 1, what="the batch fsync")
+        assert not wal.needs_sync()
+        await host.stop()
+
+    run(scenario())
