@@ -1,0 +1,194 @@
+"""Every network/disk/nemesis feature of the simulator, exercised with the toy scheme."""
+
+from __future__ import annotations
+
+import pytest
+
+from replikv.core.pipeline import EffectPipeline
+from replikv.sim.disk import Disk
+from tests.sim.helpers import events, report, simulate
+from tests.sim.toy import PROMISING, TOY, Entry, Toy, _spec
+
+BASE = """
+[run]
+nodes = 3
+ops = 150
+fault_start_ms = 100
+fault_end_ms = 600
+[workload]
+clients = 3
+think_ms = 5
+mix = { read = 0.3, write = 0.7 }
+"""
+
+
+def _in(ev: dict, lo: float, hi: float) -> bool:
+    return lo < ev["t"] < hi
+
+
+def test_a_partitioned_link_delivers_nothing_until_healed() -> None:
+    sim = simulate(BASE + '[[faults]]\nat_ms = 100\naction = "partition"\ngroups = [[1], [2, 3]]\n', TOY)
+    trace = events(sim)
+    during = [e for e in trace if e["ev"] == "deliver" and _in(e, 100, 600) and {e["src"], e["dst"]} & {1}
+              and e["src"] in (1, 2, 3) and e["dst"] in (1, 2, 3)]
+    assert during == []
+    assert any(e["ev"] == "drop" and e["why"] == "partition" for e in trace)
+    assert any(e["ev"] == "deliver" and e["src"] == 1 and e["dst"] == 2 and e["t"] > 600 for e in trace)
+
+
+def test_a_one_way_partition_is_one_way() -> None:
+    sim = simulate(BASE + '[[faults]]\nat_ms = 100\naction = "one-way"\nsrc = [2]\ndst = [1]\n', TOY)
+    trace = events(sim)
+    window = [e for e in trace if e["ev"] == "deliver" and _in(e, 100.5, 600)]
+    assert not [e for e in window if e["src"] == 2 and e["dst"] == 1]
+    assert [e for e in window if e["src"] == 1 and e["dst"] == 2]
+
+
+def test_a_crash_loses_undurable_writes_and_keeps_durable_ones() -> None:
+    disk = Disk()
+    e1, e2 = object(), object()
+    assert disk.write(0.0, 1, (e1,), False, 5.0) == 5.0
+    assert disk.write(1.0, 2, (e2,), False, 5.0) == 10.0  # never durable before seq 1
+    disk.complete(1)
+    disk.crash()
+    assert disk.records == [e1]
+    assert disk.pending == 0
+
+
+def test_replace_swaps_the_whole_record_list_at_durability() -> None:
+    disk = Disk()
+    disk.write(0.0, 1, ("a", "b"), False, 1.0)
+    disk.write(0.0, 2, ("snap",), True, 1.0)
+    disk.complete(1)
+    assert disk.records == ["a", "b"]
+    disk.complete(2)
+    assert disk.records == ["snap"]
+
+
+def test_torn_tail_and_bitflip_at_crash() -> None:
+    disk = Disk()
+    disk.write(0.0, 1, ("a", "b", "c"), False, 1.0)
+    disk.complete(1)
+    disk.crash(torn=1)
+    assert disk.records == ["a", "b"] and not disk.corrupt
+    disk.crash(bitflip=True)
+    assert disk.corrupt
+
+
+def test_a_node_with_a_flipped_bit_refuses_to_restart_and_stays_down() -> None:
+    sim = simulate(BASE + '[[faults]]\nat_ms = 300\naction = "crash"\nnode = 3\nbitflip = true\n', TOY)
+    trace = events(sim)
+    assert [e["node"] for e in trace if e["ev"] == "restart-refused"] == [3]
+    assert not sim.hosts[3].up
+    assert "3" not in report(sim)["digests"]
+
+
+def test_a_trigger_fires_exactly_once_on_the_nth_matching_message() -> None:
+    text = BASE + """
+[[triggers]]
+node = 1
+dir = "receive"
+msg = "Ack"
+nth = 3
+after_ms = 50
+action = "crash"
+"""
+    sim = simulate(text, TOY)
+    trace = events(sim)
+    fired = [i for i, e in enumerate(trace) if e["ev"] == "trigger"]
+    assert len(fired) == 1
+    at = fired[0]
+    acks = [e for e in trace[:at] if e["ev"] == "deliver" and e["dst"] == 1 and e["msg"] == "Ack" and e["t"] >= 50]
+    assert len(acks) == 3
+    assert trace[at + 1]["ev"] == "crash" and trace[at + 1]["node"] == 1
+    assert trace[at + 1]["t"] == acks[-1]["t"]
+
+
+def test_a_trigger_can_drop_the_message() -> None:
+    text = BASE + '[[triggers]]\ndir = "send"\nmsg = "Replicate"\nnth = 2\naction = "drop"\n'
+    sim = simulate(text, TOY)
+    assert [e["why"] for e in events(sim) if e["ev"] == "drop"] == ["trigger"]
+
+
+def test_clock_drift_changes_tick_times() -> None:
+    sim = simulate(BASE + '[[faults]]\nat_ms = 0\naction = "clock-drift"\nnode = 2\nrate = 2.0\n', TOY)
+    fast, normal = sim.hosts[2], sim.hosts[3]
+    # 600 ms at double speed: node 2's clock is ~600 ms ahead, and it saw ~twice the ticks
+    assert fast.local_now() - normal.local_now() == pytest.approx(600, abs=11)
+    ticks = [t for t in fast.replica.ticks if 30 < t < 1150]  # away from the two rate changes
+    assert ticks and all(b - a == pytest.approx(10, abs=0.01) for a, b in zip(ticks, ticks[1:], strict=False))
+    early_fast = [t for t in fast.replica.ticks if t <= 1200]
+    early_normal = [t for t in normal.replica.ticks if t <= 600]
+    assert len(early_fast) >= 2 * len(early_normal) - 2
+
+
+def test_pause_queues_inputs_until_resume() -> None:
+    text = BASE + '[[faults]]\nat_ms = 100\naction = "pause"\nnode = 2\n[[faults]]\nat_ms = 300\naction = "resume"\nnode = 2\n'
+    trace = events(simulate(text, TOY))
+    assert not [e for e in trace if e["ev"] == "deliver" and e.get("dst") == 2 and _in(e, 100, 300)]
+    resume = next(e for e in trace if e["ev"] == "resume")
+    assert resume["queued"] > 0
+
+
+def test_loss_and_duplication() -> None:
+    sim = simulate(BASE + '[network]\nloss = 0.2\ndup = 0.2\n', TOY)
+    trace = events(sim)
+    assert any(e["ev"] == "drop" and e["why"] == "loss" for e in trace)
+    assert sim.network.duplicated > 0
+    replicated = [e for e in trace if e["ev"] == "deliver" and e["msg"] == "Replicate" and e["dst"] == 2]
+    assert len(replicated) > len({e["t"] for e in replicated}) or sim.network.duplicated > 0
+
+
+def test_crash_drops_sent_loses_what_the_dead_node_had_in_flight() -> None:
+    text = BASE + '[network]\ncrash_drops_sent = true\nlatency = { dist = "constant", ms = 5.0 }\n'
+    text += '[[faults]]\nat_ms = 300\naction = "crash"\nnode = 1\n'
+    trace = events(simulate(text, TOY))
+    assert any(e["ev"] == "drop" and e["why"] == "sender crashed" for e in trace)
+
+
+class _LeakyPipeline(EffectPipeline):
+    """A broken pipeline that lets everything through at once (no persist barrier)."""
+
+    def push(self, effects):
+        super().push(effects)
+        return list(effects)
+
+    def durable(self, seq):
+        super().durable(seq)
+        return []
+
+
+def test_a_durable_ack_overtaking_its_persist_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("replikv.sim.host.EffectPipeline", _LeakyPipeline)
+    with pytest.raises(AssertionError, match="asserts durable state"):
+        simulate(BASE, TOY)
+
+
+class _TwoLeaders(Toy):
+    def status(self):
+        import msgspec
+
+        return msgspec.structs.replace(super().status(), role="leader")
+
+
+def test_two_leaders_in_one_term_is_a_violation() -> None:
+    sim = simulate(BASE, _spec("two", _TwoLeaders))
+    rep = report(sim)
+    assert sim.violations and sim.violations[0]["term"] == 1
+    assert "leader_per_term" in rep["failed"]
+
+
+def test_a_broken_promise_fails_the_run_and_an_unpromised_one_does_not() -> None:
+    text = BASE + '[[faults]]\nat_ms = 400\naction = "crash"\nnode = 1\ntorn = 40\n'
+    promising = report(simulate(text, PROMISING))
+    assert promising["lost_acked_writes"] > 0
+    assert "no_lost_acked_writes" in promising["failed"]
+    relaxed = report(simulate(text, TOY))
+    assert relaxed["lost_acked_writes"] > 0 and "no_lost_acked_writes" not in relaxed["failed"]
+
+
+def test_the_toy_replicates_and_converges_with_one_message_per_follower() -> None:
+    rep = report(simulate(BASE.replace("fault_start_ms = 100\nfault_end_ms = 600\n", ""), TOY))
+    assert rep["messages_per_write"] == pytest.approx(4.0)  # Replicate + Ack per follower
+    assert rep["divergent"] is False and rep["linearizable"] is True and rep["failed"] == []
+    assert rep["ops"]["ok"] > 0 and isinstance(Entry, type)
