@@ -291,12 +291,17 @@ def pause(data_dir: str | os.PathLike[str], node_id: int) -> None:
     """SIGSTOP: the node is frozen, its sockets stay open (a long GC pause)."""
     state = load_state(data_dir)
     entry = live_entry(state, node_id)
-    assert entry.pid is not None
-    processes.send_signal(entry.pid, signal.SIGSTOP)
+    pid = entry.pid
+    assert pid is not None
+    processes.send_signal(pid, signal.SIGSTOP)
+    if not processes.wait_until(lambda: processes.is_stopped(pid), 5.0):
+        raise ClusterError(f"node {node_id} (pid {pid}) did not stop on SIGSTOP")
 
 
 def resume(data_dir: str | os.PathLike[str], node_id: int) -> None:
     state = load_state(data_dir)
     entry = live_entry(state, node_id)
-    assert entry.pid is not None
-    processes.send_signal(entry.pid, signal.SIGCONT)
+    pid = entry.pid
+    assert pid is not None
+    processes.send_signal(pid, signal.SIGCONT)
+    processes.wait_until(lambda: not processes.is_stopped(pid), 5.0)
