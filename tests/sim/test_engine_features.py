@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from tests.sim.helpers import events, report, simulate
+from tests.sim.toy import PROMISING, TOY, Entry, Toy, _spec
 
 from replikv.core.pipeline import EffectPipeline
 from replikv.sim.disk import Disk
-from tests.sim.helpers import events, report, simulate
-from tests.sim.toy import PROMISING, TOY, Entry, Toy, _spec
 
 BASE = """
 [run]
