@@ -1,0 +1,96 @@
+"""``replikv test``: run a local cluster under faults and check what the clients saw
+(docs/testing.md). Exit status: 0 pass, 1 a promised check failed, 2 bad usage or the
+cluster could not be started."""
+
+from __future__ import annotations
+
+import datetime
+import pathlib
+import signal
+import sys
+
+import click
+
+from replikv import schemes
+from replikv.check.models import MODELS
+from replikv.cluster.state import ClusterError
+from replikv.core.errors import ConfigError
+from replikv.testing import planted
+
+
+def _protocols() -> list[str]:
+    """The schemes a user may test; planted-bug schemes only with REPLIKV_PLANTED_BUGS=1."""
+    if planted.enabled():
+        planted.register_planted(schemes._LOCATIONS)  # noqa: SLF001 - until schemes.py does it
+    return schemes.names()
+
+
+def _default_out(protocol: str, seed: int) -> pathlib.Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return pathlib.Path("replikv-test-results") / f"{protocol}-seed{seed}-{stamp}"
+
+
+def _on_sigterm(signum, frame) -> None:  # noqa: ARG001
+    raise KeyboardInterrupt  # unwinds through every cleanup, like Ctrl-C
+
+
+@click.command("test")
+@click.option("--protocol", "-p", required=True, help="Replication scheme (pb-async, pb-sync, raft, ...).")
+@click.option("--nodes", type=click.IntRange(min=1, max=9), default=3, show_default=True)
+@click.option("--clients", type=click.IntRange(min=1, max=256), default=8, show_default=True)
+@click.option("--time", "time_s", type=click.FloatRange(min=2.0, max=3600.0), default=30.0, show_default=True,
+              help="Seconds of workload (faults happen inside it).")
+@click.option("--nemesis", default="kill", show_default=True,
+              help="Comma-separated faults: kill, pause, partition, restart-all; or none.")
+@click.option("--read-level", type=click.Choice(["linearizable", "lease", "local"]), default="linearizable",
+              show_default=True)
+@click.option("--model", type=click.Choice(MODELS), default=None,
+              help="Check against this model (default: linearizable, or read-your-writes for local reads).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Default: drawn and printed.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Results folder (default replikv-test-results/<protocol>-seed<N>-<time>).")
+@click.option("--keys", type=click.IntRange(min=1, max=1000), default=5, show_default=True,
+              help="Keys in use at a time.")
+@click.option("--ops-per-key", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Operations on a key before a fresh key replaces it.")
+@click.option("--keep-data", is_flag=True, help="Keep the nodes' data directories even when the test passes.")
+def test(protocol: str, nodes: int, clients: int, time_s: float, nemesis: str, read_level: str,
+         model: str | None, seed: int | None, out: str | None, keys: int, ops_per_key: int,
+         keep_data: bool) -> None:
+    """Start a local PROTOCOL cluster, run concurrent clients while a seeded nemesis kills,
+    pauses and partitions nodes, heal, and check the history: linearizability (or the
+    model the scheme promises), acknowledged writes lost, replicas converged."""
+    from replikv.jepsen.runner import TestSettings, run_test
+    from replikv.jepsen.schedule import parse_kinds
+
+    if protocol not in _protocols():
+        raise click.BadParameter(f"unknown protocol {protocol!r}; choose one of: {', '.join(schemes.names())}",
+                                 param_hint="--protocol")
+    try:
+        kinds = parse_kinds(nemesis)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--nemesis") from None
+    if seed is None:
+        seed = int.from_bytes(__import__("os").urandom(4), "big") % 1_000_000
+    folder = pathlib.Path(out) if out else _default_out(protocol, seed)
+    settings = TestSettings(protocol=protocol, out=folder, nodes=nodes, clients=clients, time_s=time_s,
+                            nemesis=kinds, read_level=read_level, seed=seed, keys=keys, ops_per_key=ops_per_key,
+                            model=model, keep_data=keep_data)
+    click.echo(f"replikv test: protocol {protocol}, {nodes} nodes, {clients} clients, {time_s:g} s, "
+               f"nemesis {','.join(kinds) or 'none'}, read level {read_level}, seed {seed}; results in {folder}")
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        report = run_test(settings, say=lambda text: click.echo(text))
+    except KeyboardInterrupt:
+        click.echo("interrupted: the cluster was stopped", err=True)
+        sys.exit(130)
+    except (ClusterError, ConfigError) as exc:
+        click.echo(f"replikv test: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    click.echo(f"results: {folder}")
+    sys.exit(0 if report["pass"] else 1)
+
+
+COMMANDS = [test]

@@ -1,0 +1,82 @@
+"""The cluster under test: started with the cluster tooling, always torn down.
+
+What may live here: choosing free ports, starting the nodes (``replikv.cluster.manager``)
+with fsync ``always`` in the run's folder, and a teardown that leaves no process behind
+whatever happened (SIGTERM, then SIGKILL of every process group the state file names).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import random
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+
+import msgspec
+
+from replikv.cluster import manager
+from replikv.cluster.state import STATE_FILE, ClusterState
+from replikv.testing.planted import is_planted
+
+READY_TIMEOUT_S = 30.0
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_port(nodes: int, host: str = "127.0.0.1") -> int:
+    """A base port whose client (base+i) and peer (base+100+i) ports are free now."""
+    rng = random.Random()  # any free range will do; it does not shape a result
+    for _ in range(500):
+        base = rng.randrange(20000, 60000, 10)
+        ports = [base + i for i in range(1, nodes + 1)] + [base + 100 + i for i in range(1, nodes + 1)]
+        if all(_port_free(host, port) for port in ports):
+            return base
+    raise RuntimeError("no free port range found for the test cluster")
+
+
+def serve_prefix(protocol: str) -> list[str] | None:
+    """How to launch a node: the default, or for a planted-bug scheme an interpreter that
+    registers the planted schemes before running ``replikv`` (works whether or not
+    ``replikv.schemes`` registers them itself)."""
+    if not is_planted(protocol):
+        return None
+    code = "from replikv.testing.planted import main_with_planted; main_with_planted()"
+    return [sys.executable, "-c", code]
+
+
+def kill_recorded(root: pathlib.Path) -> None:
+    """Last line of defence: SIGCONT + SIGKILL every process group the state file names."""
+    with contextlib.suppress(OSError, msgspec.DecodeError):
+        state = msgspec.json.decode((root / STATE_FILE).read_bytes(), type=ClusterState)
+        for entry in state.nodes:
+            if entry.pid and manager.node_alive(entry):
+                with contextlib.suppress(OSError):
+                    os.killpg(entry.pid, signal.SIGCONT)
+                    os.killpg(entry.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def running_cluster(root: pathlib.Path, protocol: str, nodes: int,
+                 options: dict[str, str] | None = None) -> Iterator[ClusterState]:
+    """Start ``nodes`` local ``protocol`` nodes under ``root`` and stop them on exit."""
+    opts = manager.UpOptions(protocol=protocol, nodes=nodes, base_port=free_base_port(nodes),
+                             fsync="always", options=dict(options or {}),
+                             ready_timeout_s=READY_TIMEOUT_S, serve_prefix=serve_prefix(protocol))
+    try:
+        state = manager.up(root, opts)
+        yield state
+    finally:
+        with contextlib.suppress(Exception):
+            manager.down(root, timeout_s=5.0)
+        kill_recorded(root)

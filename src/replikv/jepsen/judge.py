@@ -1,0 +1,194 @@
+"""Judging a finished run: which checks ran, which the scheme promises, and words.
+
+What may live here: turning a history, the final values, the replicas' digests and the
+scheme's promises into the report's check list and a human summary. No processes.
+
+Which model: ``--model`` when given (then the user asked for it, and it is judged as a
+promise); otherwise ``linearizable`` for reads at ``linearizable``/``lease`` level and
+``read-your-writes`` for ``local`` reads (the weakest session guarantee a client talking
+to one node could hope for; Terry et al. 1994, §3).
+
+What counts as promised (what makes ``replikv test`` exit 1), following the simulator's
+rule (``replikv.sim.report``) and the scheme's own ``Promises``:
+
+* ``converged``: always, unless a partition ran and the scheme is not partition tolerant;
+* ``no_lost_acked_writes``: when the scheme promises ``linearizable_writes`` (same caveat);
+* the model check: when ``--model`` was given; else when the scheme promises
+  linearizable reads; else, for a scheme that promises durable writes read at its
+  primary (pb-sync, ``linearizable`` level) under faults without a partition, because
+  then no deposed primary is alive to answer a read (docs/protocols/primary-backup.md);
+* ``no_stale_reads``: exactly when a linearizable model check is promised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from replikv.check import (
+    check_history,
+    describe_divergence,
+    divergent,
+    lost_acked_writes,
+    pair_operations,
+    stale_reads,
+)
+from replikv.check.history import HistoryEvent, Operation
+from replikv.core.replica import Promises
+
+CAS_DIFFERED = "cas: value differed"
+"""The error text of a cas that did not swap (the same words as the simulator's)."""
+WRITE_FS = ("write", "cas", "delete", "incr")
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool | None
+    promised: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "promised": self.promised, "detail": self.detail}
+
+
+@dataclass
+class Judgement:
+    """Everything the report says about correctness; ``sentences`` is the summary."""
+
+    model: str
+    checks: list[Check] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+    sentences: list[str] = field(default_factory=list)
+    explanations: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[str]:
+        return [c.name for c in self.checks if c.promised and c.passed is False]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed
+
+
+def default_model(read_level: str) -> str:
+    return "read-your-writes" if read_level == "local" else "linearizable"
+
+
+def model_promised(promises: Promises, read_level: str, partitioned: bool, override: bool) -> bool:
+    """Is the model check a promise of this scheme at this read level (module docstring)?"""
+    if override:
+        return True
+    if read_level == "local":
+        return False
+    if promises.linearizable_reads:
+        return not partitioned or promises.partition_tolerant
+    return promises.linearizable_writes and not partitioned
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def judge(events: Sequence[HistoryEvent], *, final_state: Mapping[str, Any] | None,
+          unread_keys: Sequence[str], digests: Mapping[int, str], promises: Promises,
+          read_level: str, partitioned: bool, model: str | None = None,
+          check_timeout_s: float | None = 120.0) -> Judgement:
+    """Check a finished run. ``final_state`` holds the final value of every key read at
+    the end (``None``: the final reads could not be made); ``unread_keys`` are keys whose
+    final read failed (left out of the lost-write check, and said so)."""
+    ops = pair_operations(events)
+    chosen = model or default_model(read_level)
+    verdict = Judgement(model=chosen)
+    safe_here = not partitioned or promises.partition_tolerant
+    _counts(verdict, ops)
+    _converged(verdict, digests, safe_here)
+    _lost(verdict, ops, final_state, unread_keys, promises.linearizable_writes and safe_here)
+    lin_promised = model_promised(promises, read_level, partitioned, model is not None)
+    _model(verdict, ops, chosen, lin_promised, check_timeout_s)
+    _stale(verdict, ops, lin_promised and chosen == "linearizable")
+    return verdict
+
+
+def _counts(verdict: Judgement, ops: Sequence[Operation]) -> None:
+    counts = {"ok": 0, "fail": 0, "info": 0}
+    for op in ops:
+        counts[op.type] += 1
+    acked = sum(1 for op in ops if op.type == "ok" and op.f in WRITE_FS)
+    verdict.fields["ops"] = counts
+    verdict.fields["acked_writes"] = acked
+
+
+def _converged(verdict: Judgement, digests: Mapping[int, str], promised: bool) -> None:
+    if not digests:
+        verdict.fields["divergent"] = None
+        verdict.checks.append(Check("converged", None, promised, "no node reported a digest"))
+        verdict.sentences.append("Convergence could not be checked: no node reported its state digest.")
+        return
+    split = divergent(digests)
+    verdict.fields["divergent"] = split
+    detail = describe_divergence(digests)
+    verdict.checks.append(Check("converged", not split, promised, detail))
+    if split:
+        verdict.sentences.append(f"The replicas did not converge after healing: {detail}.")
+
+
+def _lost(verdict: Judgement, ops: Sequence[Operation], final_state: Mapping[str, Any] | None,
+          unread: Sequence[str], promised: bool) -> None:
+    if final_state is None:
+        verdict.fields["lost_acked_writes"] = None
+        verdict.checks.append(Check("no_lost_acked_writes", None, promised, "the final reads failed"))
+        verdict.sentences.append("Lost writes could not be checked: the final reads failed.")
+        return
+    skip = set(unread)
+    lost = lost_acked_writes([op for op in ops if op.key not in skip], final_state)
+    losses = [w for w in lost if w.kind == "lost"]
+    corrupt = [w for w in lost if w.kind == "corrupt"]
+    verdict.fields["lost_acked_writes"] = len(losses)
+    words = []
+    if losses:
+        keys = len({w.key for w in losses})
+        words.append(f"{_plural(len(losses), 'acknowledged write was', 'acknowledged writes were')} "
+                     f"lost (on {_plural(keys, 'key')})")
+    if corrupt:
+        words.append(f"{_plural(len(corrupt), 'key ends', 'keys end')} with a value nobody wrote")
+    detail = "; ".join(words) or "every acknowledged write is in the final values"
+    if skip:
+        detail += f" ({_plural(len(skip), 'key')} left out: the final read failed)"
+        verdict.sentences.append(f"{_plural(len(skip), 'key')} could not be read at the end and "
+                                 "were left out of the lost-write check.")
+    verdict.checks.append(Check("no_lost_acked_writes", not lost, promised, detail))
+    if lost:
+        verdict.sentences.append(f"{detail[0].upper()}{detail[1:]}.")
+        verdict.explanations += [w.reason for w in lost[:10]]
+
+
+def _model(verdict: Judgement, ops: Sequence[Operation], model: str, promised: bool,
+           timeout_s: float | None) -> None:
+    result = check_history(ops, model, timeout_s=timeout_s)
+    verdict.fields["linearizable"] = result.valid if model == "linearizable" else None
+    verdict.fields["model_valid"] = result.valid
+    name = "linearizable" if model == "linearizable" else model
+    if result.valid is True:
+        detail = result.explanation
+    elif result.valid is None:
+        detail = result.explanation
+        verdict.sentences.append(f"The {model} check ran out of budget: no verdict.")
+    else:
+        keys = len(result.failures)
+        detail = f"{_plural(keys, 'key')} cannot be ordered under the {model} model"
+        verdict.sentences.append(f"The history is not {model}: {detail}.")
+        verdict.explanations += [f.explanation for f in result.failures[:3]]
+    verdict.checks.append(Check(name, result.valid, promised, detail))
+
+
+def _stale(verdict: Judgement, ops: Sequence[Operation], promised: bool) -> None:
+    found = stale_reads(ops)
+    verdict.fields["stale_reads"] = len(found)
+    detail = (f"{_plural(len(found), 'read was', 'reads were')} stale (missed a write acknowledged "
+              "before the read began)") if found else "no read missed an earlier acknowledged write"
+    verdict.checks.append(Check("no_stale_reads", not found, promised, detail))
+    if found:
+        verdict.sentences.append(f"{detail[0].upper()}{detail[1:]}.")
+        verdict.explanations += [s.reason for s in found[:5]]

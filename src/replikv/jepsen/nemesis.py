@@ -1,0 +1,186 @@
+"""The nemesis: opens and closes the schedule's fault windows on a real cluster.
+
+What may live here: acting out ``FaultWindow``s with the cluster tooling (SIGKILL and
+restart, SIGSTOP/SIGCONT, ``RKVADMIN partition``/``heal``), the manual failover a
+primary/backup operator would do when the primary dies, healing everything at the end,
+and waiting until the cluster has recovered. Every cluster call blocks, so the runner
+calls these from a worker thread; only the nemesis touches the cluster's state file.
+
+Each action is logged with the time it really happened (``executed``), beside the
+schedule that was drawn, so the figures shade what was done, not what was meant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from replikv.cluster import admin, control, manager, processes
+from replikv.cluster.respwire import RespError
+from replikv.cluster.state import ClusterError, load_state
+from replikv.jepsen.schedule import FaultWindow
+
+RECOVERY_TIMEOUT_S = 30.0
+_ERRORS = (ClusterError, OSError, RespError, ValueError)
+
+
+@dataclass
+class Action:
+    """What the nemesis did for one window."""
+
+    kind: str
+    nodes: list[int]
+    start_s: float
+    end_s: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "nodes": self.nodes, "start_s": self.start_s,
+                "end_s": self.end_s, "notes": self.notes}
+
+
+class Nemesis:
+    def __init__(self, root: pathlib.Path, *, leader_word: str, seconds: Callable[[], float],
+                 say: Callable[[str], None]) -> None:
+        self.root = root
+        self.primary_backup = leader_word == "primary"
+        self._seconds = seconds
+        self._say = say
+        self.executed: list[Action] = []
+
+    # -- views ----------------------------------------------------------------------------
+
+    def members(self) -> list[int]:
+        return [e.id for e in load_state(self.root).members()]
+
+    def leader(self) -> int | None:
+        with contextlib.suppress(*_ERRORS):
+            row = control.view(self.root).leader()
+            return row.id if row else None
+        return None
+
+    # -- windows ----------------------------------------------------------------------------
+
+    def open(self, window: FaultWindow) -> Action:
+        victim = window.node
+        if window.prefer_leader:
+            victim = self.leader() or window.node
+        nodes = self.members() if window.kind == "restart-all" else [victim]
+        action = Action(kind=window.kind, nodes=nodes, start_s=round(self._seconds(), 3))
+        self.executed.append(action)
+        self._say(f"[{action.start_s:7.2f}s] nemesis: {window.kind} {_who(nodes)}")
+        try:
+            match window.kind:
+                case "kill":
+                    was_leader = self.leader() == victim
+                    manager.kill(self.root, victim)
+                    if self.primary_backup and was_leader:
+                        self._failover(victim, action)
+                case "restart-all":
+                    for node in nodes:
+                        with contextlib.suppress(ClusterError):  # already down
+                            manager.kill(self.root, node)
+                case "pause":
+                    manager.pause(self.root, victim)
+                case "partition":
+                    control.partition(self.root, [victim])
+        except _ERRORS as exc:
+            action.notes.append(f"open failed: {exc}")
+            self._say(f"            nemesis: {window.kind} failed: {exc}")
+        return action
+
+    def close(self, action: Action) -> None:
+        self._say(f"[{self._seconds():7.2f}s] nemesis: end {action.kind} {_who(action.nodes)}")
+        try:
+            match action.kind:
+                case "kill" | "restart-all":
+                    for node in action.nodes:
+                        manager.restart(self.root, node)
+                case "pause":
+                    manager.resume(self.root, action.nodes[0])
+                case "partition":
+                    control.heal(self.root)
+        except _ERRORS as exc:
+            action.notes.append(f"close failed: {exc}")
+            self._say(f"            nemesis: closing {action.kind} failed: {exc}")
+        action.end_s = round(self._seconds(), 3)
+
+    def _failover(self, dead: int, action: Action) -> None:
+        """Manual failover (primary/backup): promote the live backup that holds the most
+        log, as an operator reading ``cluster status`` would."""
+        rows = [r for r in control.view(self.root).rows if r.id != dead and r.state == "up"]
+        if not rows:
+            action.notes.append("no live backup to promote")
+            return
+        best = max(rows, key=lambda r: ((r.status.last_index or 0) if r.status else 0, -r.id))
+        control.promote(self.root, best.id)
+        action.notes.append(f"promoted node {best.id}")
+        self._say(f"            nemesis: promoted node {best.id} (manual failover)")
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def heal_all(self) -> list[str]:
+        """Resume paused nodes, restart dead ones, drop every partition rule."""
+        notes: list[str] = []
+        state = load_state(self.root)
+        for entry in state.members():
+            try:
+                if processes.is_stopped(entry.pid):
+                    manager.resume(self.root, entry.id)
+                    notes.append(f"resumed node {entry.id}")
+                elif not manager.node_alive(entry):
+                    manager.restart(self.root, entry.id)
+                    notes.append(f"restarted node {entry.id}")
+            except _ERRORS as exc:
+                notes.append(f"could not bring node {entry.id} back: {exc}")
+        try:
+            control.heal(self.root)
+        except _ERRORS as exc:
+            notes.append(f"heal failed: {exc}")
+        return notes
+
+    def await_recovery(self, timeout_s: float = RECOVERY_TIMEOUT_S) -> tuple[bool, list[str]]:
+        """Until every node is up and one leads (for primary/backup, promote a backup if no
+        primary shows up within a few seconds). Returns (recovered, notes)."""
+        notes: list[str] = []
+        deadline = time.monotonic() + timeout_s
+        promote_at = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            with contextlib.suppress(*_ERRORS):
+                view = control.view(self.root)
+                if all(r.state == "up" for r in view.rows) and view.leader() is not None:
+                    return True, notes
+                if self.primary_backup and view.leader() is None and time.monotonic() > promote_at:
+                    up = [r for r in view.rows if r.state == "up" and r.status is not None]
+                    if up:
+                        best = max(up, key=lambda r: (r.status.last_index or 0, -r.id))
+                        control.promote(self.root, best.id)
+                        notes.append(f"no primary after healing: promoted node {best.id}")
+                        promote_at = deadline
+            time.sleep(0.2)
+        return False, notes
+
+    def digests(self, timeout_s: float = 20.0) -> dict[int, str]:
+        """Every node's state digest, polled until they agree (or ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        found: dict[int, str] = {}
+        state = load_state(self.root)
+        while True:
+            found = {}
+            for entry in state.members():
+                with contextlib.suppress(*_ERRORS):
+                    status = admin.node_status(state.host, entry.client_port)
+                    if status.digest is not None:
+                        found[entry.id] = status.digest
+            agreed = len(found) == len(state.members()) and len(set(found.values())) == 1
+            if agreed or time.monotonic() > deadline:
+                return found
+            time.sleep(0.25)
+
+
+def _who(nodes: list[int]) -> str:
+    return f"node {nodes[0]}" if len(nodes) == 1 else f"nodes {', '.join(map(str, nodes))}"

@@ -1,0 +1,104 @@
+"""The results folder of a run: ``history.jsonl``, ``report.json``, ``summary.txt`` and
+the figures. Field names follow the simulator's ``--json`` report where they apply
+(protocol, seed, nodes, ops, acked_writes, lost_acked_writes, linearizable, stale_reads,
+divergent, latency_ms, availability, reproduce, checks, failed)."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import shlex
+from collections.abc import Sequence
+from typing import Any
+
+from replikv.check.history import Operation
+from replikv.jepsen.judge import CAS_DIFFERED, Judgement
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return None
+    rank = max(1, min(len(sorted_values), math.ceil(fraction * len(sorted_values))))
+    return round(sorted_values[rank - 1], 3)
+
+
+def latency_ms(ops: Sequence[Operation]) -> dict[str, float | None]:
+    values = sorted(op.complete_time - op.invoke_time for op in ops if op.type == "ok")
+    return {"p50": percentile(values, 0.50), "p99": percentile(values, 0.99)}
+
+
+def _answered(op: Operation) -> bool:
+    """The cluster gave a usable answer (a cas that did not swap was ordered: it counts)."""
+    return op.type == "ok" or (op.f == "cas" and op.type == "fail" and op.error == CAS_DIFFERED)
+
+
+def availability(ops: Sequence[Operation], actions: Sequence[dict]) -> float | None:
+    """Answered fraction of the operations invoked while a fault window was open
+    (``None`` when no fault ran), as the simulator's ``availability``."""
+    windows = [(a["start_s"] * 1000.0, (a["end_s"] or a["start_s"]) * 1000.0) for a in actions]
+    inside = [op for op in ops if any(lo <= op.invoke_time <= hi for lo, hi in windows)]
+    if not inside:
+        return None
+    return round(sum(1 for op in inside if _answered(op)) / len(inside), 4)
+
+
+def reproduce_line(options: dict[str, Any]) -> str:
+    parts = ["replikv", "test"]
+    for name, value in options.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        parts += [flag] if value is True else [flag, str(value)]
+    return shlex.join(parts)
+
+
+def summary_text(report: dict[str, Any], judgement: Judgement) -> str:
+    """The human summary: verdict first, then what went wrong in words, then figures."""
+    lines = [f"replikv test: {report['protocol']}, {report['nodes']} nodes, {report['clients']} clients, "
+             f"{report['time_s']:g} s, nemesis {report['nemesis'] or 'none'}, read level "
+             f"{report['read_level']}, seed {report['seed']}"]
+    if judgement.passed:
+        lines.append("PASS: every check the scheme promises held.")
+    else:
+        lines.append(f"FAIL: promised check(s) failed: {', '.join(judgement.failed)}.")
+    lines.append("")
+    if judgement.sentences:
+        lines += [f"- {s}" for s in judgement.sentences]
+    else:
+        lines.append("- No anomaly found: no acknowledged write lost, no stale read, replicas converged, "
+                     f"and the history is {judgement.model}.")
+    lines.append("")
+    lines.append("checks:")
+    for check in judgement.checks:
+        mark = {True: "pass", False: "FAIL", None: "unknown"}[check.passed]
+        note = "" if check.promised else " (not promised by this scheme/read level: reported only)"
+        lines.append(f"  {check.name:<22} {mark}{note}: {check.detail}")
+    ops = report["ops"]
+    lines += ["", f"operations: {ops['ok']} ok, {ops['fail']} fail, {ops['info']} info (unknown outcome); "
+              f"{report['acked_writes']} acknowledged writes",
+              f"latency ms: p50 {report['latency_ms']['p50']}, p99 {report['latency_ms']['p99']}; "
+              f"availability during faults: {report['availability']}"]
+    lines.append("nemesis:")
+    if not report["nemesis_executed"]:
+        lines.append("  no faults")
+    for action in report["nemesis_executed"]:
+        notes = f" ({'; '.join(action['notes'])})" if action["notes"] else ""
+        lines.append(f"  {action['start_s']:7.2f}s - {action['end_s'] if action['end_s'] is not None else '?':>7}s "
+                     f"{action['kind']} nodes {action['nodes']}{notes}")
+    if report["recovery_notes"]:
+        lines.append("recovery: " + "; ".join(report["recovery_notes"]))
+    if judgement.explanations:
+        lines += ["", "details:"]
+        for text in judgement.explanations:
+            lines += [f"  {line}" for line in text.splitlines()]
+    lines += ["", f"reproduce: {report['reproduce']}",
+              "(the seed fixes the fault schedule and the workload's choices; process timing on a real "
+              "cluster still varies from run to run)"]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out: pathlib.Path, report: dict[str, Any], summary: str) -> None:
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "summary.txt").write_text(summary)

@@ -1,0 +1,197 @@
+"""One ``replikv test`` run, start to verdict.
+
+1. Start a local cluster (fsync ``always``) in ``<out>/cluster``.
+2. Run ``clients`` workers for ``time_s`` seconds while the nemesis acts out the seeded
+   schedule (printed first).
+3. Heal everything, wait until every node is up and one leads, read every key at the
+   ``linearizable`` level (recorded in the history), wait for the replicas' digests to
+   agree.
+4. Judge (``judge``), write the results folder (``report``, ``figures``), stop the
+   cluster. Every phase is bounded; the cluster is stopped whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from replikv import schemes
+from replikv.check.history import pair_operations
+from replikv.jepsen import figures
+from replikv.jepsen.clients import Clock, Recording, WorkerSettings, final_reads, worker
+from replikv.jepsen.cluster import running_cluster
+from replikv.jepsen.judge import judge
+from replikv.jepsen.nemesis import Nemesis
+from replikv.jepsen.report import (
+    availability,
+    latency_ms,
+    reproduce_line,
+    summary_text,
+    write_report,
+)
+from replikv.jepsen.schedule import FaultWindow, describe_schedule, make_schedule
+from replikv.jepsen.workload import KeySpace
+
+WORKER_GRACE_S = 15.0
+"""Beyond ``time_s``, how long the workers get to finish their last operation."""
+FINAL_READS_TIMEOUT_S = 60.0
+
+
+@dataclass
+class TestSettings:
+    protocol: str
+    out: pathlib.Path
+    nodes: int = 3
+    clients: int = 8
+    time_s: float = 30.0
+    nemesis: tuple[str, ...] = ("kill",)
+    read_level: str = "linearizable"
+    seed: int = 1
+    keys: int = 5
+    ops_per_key: int = 100
+    model: str | None = None
+    keep_data: bool = False
+    check_timeout_s: float = 120.0
+
+    def reproduce(self) -> str:
+        return reproduce_line({
+            "protocol": self.protocol, "nodes": self.nodes, "clients": self.clients, "time": f"{self.time_s:g}",
+            "nemesis": ",".join(self.nemesis) or "none", "read-level": self.read_level, "seed": self.seed,
+            "keys": self.keys, "ops-per-key": self.ops_per_key, "model": self.model,
+        })
+
+
+Say = Callable[[str], None]
+
+
+async def _workload(settings: TestSettings, addresses: list[str], windows: list[FaultWindow],
+                    nemesis: Nemesis, recording: Recording, keys: KeySpace, clock: Clock, say: Say) -> None:
+    """Clients and nemesis side by side; the nemesis's blocking calls run in a thread."""
+    level = None if settings.read_level == "linearizable" else settings.read_level
+    shared = WorkerSettings(addresses=addresses, read_level=level, seed=settings.seed, stop_at_s=settings.time_s)
+    tasks = [asyncio.create_task(worker(i, shared, keys, recording, clock)) for i in range(settings.clients)]
+    try:
+        for window in windows:
+            await asyncio.sleep(max(0.0, window.start_s - clock.seconds()))
+            action = await asyncio.to_thread(nemesis.open, window)
+            await asyncio.sleep(max(0.0, window.end_s - clock.seconds()))
+            await asyncio.to_thread(nemesis.close, action)
+        done, pending = await asyncio.wait(tasks, timeout=settings.time_s - clock.seconds() + WORKER_GRACE_S)
+        if pending:
+            say(f"{len(pending)} client(s) did not finish in time; their last operations count as unknown")
+        for task in done:
+            task.result()  # a bug in a worker must not pass silently
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _finish(settings: TestSettings, addresses: list[str], nemesis: Nemesis, recording: Recording,
+                  keys: KeySpace, clock: Clock, say: Say) -> dict[str, Any]:
+    say(f"[{clock.seconds():7.2f}s] healing: every node back, every partition removed")
+    notes = await asyncio.to_thread(nemesis.heal_all)
+    recovered, more = await asyncio.to_thread(nemesis.await_recovery)
+    notes += more
+    if not recovered:
+        notes.append("the cluster did not recover (every node up and one leading) within 30 s")
+    say(f"[{clock.seconds():7.2f}s] final reads of {len(keys.touched)} keys")
+    try:
+        final, unread = await asyncio.wait_for(
+            final_reads(addresses, keys.touched, recording, clock, settings.seed), FINAL_READS_TIMEOUT_S)
+    except TimeoutError:
+        final, unread = None, list(keys.touched)
+        notes.append(f"the final reads did not finish within {FINAL_READS_TIMEOUT_S:g} s")
+    digests = await asyncio.to_thread(nemesis.digests)
+    return {"final": final, "unread": unread, "digests": digests, "notes": notes, "recovered": recovered,
+            "leader": await asyncio.to_thread(nemesis.leader)}
+
+
+def _run_async(coro):
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        return runner.run(coro)
+
+
+def run_test(settings: TestSettings, say: Say = print) -> dict[str, Any]:
+    """Run the test; write the results folder; return the report (``report["pass"]``)."""
+    spec = schemes.get_spec(settings.protocol)
+    out = settings.out
+    out.mkdir(parents=True, exist_ok=True)
+    windows = make_schedule(settings.seed, settings.nemesis, settings.time_s, settings.nodes)
+    say(describe_schedule(settings.seed, windows))
+    say(f"reproduce: {settings.reproduce()}")
+    (out / "schedule.txt").write_text(describe_schedule(settings.seed, windows) + "\n")
+    root = out / "cluster"
+    recording = Recording()
+    keys = KeySpace(settings.keys, settings.ops_per_key)
+    with running_cluster(root, settings.protocol, settings.nodes) as state:
+        addresses = [f"{state.host}:{entry.client_port}" for entry in state.members()]
+        say(f"cluster up: {settings.protocol} x{settings.nodes}, clients on {', '.join(addresses)}")
+        clock = Clock()
+        nemesis = Nemesis(root, leader_word=spec.leader_word, seconds=clock.seconds, say=say)
+
+        async def body() -> dict[str, Any]:
+            try:
+                await _workload(settings, addresses, windows, nemesis, recording, keys, clock, say)
+            finally:
+                ending = await _finish(settings, addresses, nemesis, recording, keys, clock, say)
+            return ending
+
+        ending = _run_async(body())
+        recording.recorder.write(out / "history.jsonl")
+    report = _judge_and_write(settings, spec, windows, nemesis, recording, ending, say)
+    if report["pass"] and not settings.keep_data:
+        for entry in state.members():
+            shutil.rmtree(entry.data_dir, ignore_errors=True)
+    return report
+
+
+def _judge_and_write(settings: TestSettings, spec, windows: list[FaultWindow], nemesis: Nemesis,
+                     recording: Recording, ending: dict[str, Any], say: Say) -> dict[str, Any]:
+    events = recording.recorder.events
+    ops = pair_operations(events)
+    actions = [a.as_dict() for a in nemesis.executed]
+    say(f"checking {len(ops)} operations ({'model ' + (settings.model or 'default')})")
+    verdict = judge(events, final_state=ending["final"], unread_keys=ending["unread"],
+                    digests=ending["digests"], promises=spec.promises, read_level=settings.read_level,
+                    partitioned="partition" in settings.nemesis, model=settings.model,
+                    check_timeout_s=settings.check_timeout_s)
+    report: dict[str, Any] = {
+        "protocol": settings.protocol, "seed": settings.seed, "nodes": settings.nodes,
+        "clients": settings.clients, "time_s": settings.time_s, "nemesis": ",".join(settings.nemesis),
+        "read_level": settings.read_level, "model": verdict.model,
+        **verdict.fields,
+        "latency_ms": latency_ms(ops),
+        "availability": availability(ops, actions),
+        "reproduce": settings.reproduce(),
+        "keys": len(ending["final"] or {}) + len(ending["unread"]),
+        "final_leader": ending["leader"],
+        "digests": {str(n): d for n, d in sorted(ending["digests"].items())},
+        "recovered": ending["recovered"],
+        "recovery_notes": ending["notes"],
+        "nemesis_schedule": [w.as_dict() for w in windows],
+        "nemesis_executed": actions,
+        "checks": [c.as_dict() for c in verdict.checks],
+        "failed": verdict.failed,
+        "pass": verdict.passed,
+    }
+    summary = summary_text(report, verdict)
+    write_report(settings.out, report, summary)
+    title = f"{settings.protocol} x{settings.nodes}, nemesis {report['nemesis'] or 'none'}, seed {settings.seed}"
+    try:
+        figures.latency_figure(ops, actions, settings.out / "latency.png", title)
+        figures.throughput_figure(ops, actions, settings.out / "throughput.png", title)
+    except Exception as exc:  # noqa: BLE001 - a figure must never hide the verdict
+        say(f"could not draw the figures: {type(exc).__name__}: {exc}")
+    say(summary.rstrip())
+    return report
