@@ -118,7 +118,7 @@ class Node:
                 future.set_result(Timeout())
         for _, _, future in self._waits:
             if not future.done():
-                future.cancel()
+                future.set_result(None)  # WAIT answers with what it knows
 
     async def wait_fatal(self) -> BaseException:
         """Returns when the node hit an unrecoverable error (disk failure, replica bug)."""
