@@ -1,5 +1,5 @@
-"""The sans-I/O RESP2 parsers and serializer: byte-at-a-time feeding, limits, round trips,
-and garbage that may only ever raise the protocol's own error."""
+"""The sans-I/O RESP2/RESP3 parsers and serializer: byte-at-a-time feeding, limits, round
+trips, and garbage that may only ever raise the protocol's own error."""
 
 from __future__ import annotations
 
@@ -13,12 +13,16 @@ from replikv.resp import protocol as p
 from replikv.resp.protocol import (
     INCOMPLETE,
     NULL_ARRAY,
+    BigNumber,
     Error,
+    Map,
     ReplyParser,
     RespLimits,
     RespParser,
     RespProtocolError,
+    RespSet,
     Simple,
+    Verbatim,
 )
 
 
@@ -198,6 +202,23 @@ garbage = st.one_of(
                 b"\\",
                 b" ",
                 b"\x00",
+                # RESP3 reply types and their payload fragments
+                b"_",
+                b"%",
+                b"~",
+                b",",
+                b"#",
+                b"(",
+                b"=",
+                b"!",
+                b">",
+                b"|",
+                b"t",
+                b"f",
+                b"inf",
+                b".5",
+                b"e3",
+                b"txt:",
             ]
         ),
         max_size=60,
@@ -247,6 +268,170 @@ reply_strategy = st.recursive(scalar, lambda inner: st.lists(inner, max_size=4),
 def test_replies_round_trip(values: list, chunk: int) -> None:
     data = b"".join(p.encode_reply(v) for v in values)
     assert replies_of(data, chunk=chunk) == values
+
+
+scalar3 = st.one_of(
+    _line_text.map(Simple),
+    _line_text.map(lambda t: Error("ERR " + t)),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.binary(max_size=30),
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=False),
+    st.integers(min_value=-(10**40), max_value=10**40).map(BigNumber),
+    st.tuples(st.sampled_from(["txt", "mkd"]), st.binary(max_size=20)).map(lambda t: Verbatim(*t)),
+)
+reply3_strategy = st.recursive(
+    scalar3,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(inner, max_size=4).map(RespSet),
+        st.lists(st.tuples(inner, inner), max_size=3).map(Map),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(reply3_strategy, max_size=4), st.integers(min_value=1, max_value=11))
+def test_resp3_replies_round_trip(values: list, chunk: int) -> None:
+    data = b"".join(p.encode_reply(v, resp3=True) for v in values)
+    assert replies_of(data, chunk=chunk) == values
+
+
+def _as_resp2(value: object) -> object:
+    """What a RESP3 value looks like once sent to a RESP2 client (as Redis sends it)."""
+    match value:
+        case bool():
+            return int(value)
+        case float():
+            return p._double_text(value).encode()
+        case BigNumber(value=number):
+            return str(number).encode()
+        case Verbatim(data=data):
+            return data
+        case RespSet(items=items) | list(items):
+            return [_as_resp2(v) for v in items]
+        case Map(pairs=pairs):
+            return [_as_resp2(x) for pair in pairs for x in pair]
+    return value
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(reply3_strategy, max_size=4), st.integers(min_value=1, max_value=11))
+def test_resp3_values_sent_to_a_resp2_client_take_redis_resp2_shapes(
+    values: list, chunk: int
+) -> None:
+    data = b"".join(p.encode_reply(v) for v in values)
+    assert replies_of(data, chunk=chunk) == [_as_resp2(v) for v in values]
+
+
+RESP3_SAMPLE = (
+    b"_\r\n"
+    b"#t\r\n#f\r\n"
+    b",1.5\r\n,-inf\r\n,3e10\r\n"
+    b"(123456789012345678901234567890\r\n"
+    b"=8\r\ntxt:ab\r\n\r\n"
+    b"!10\r\nERR x\r\ny z\r\n"
+    b"%2\r\n+a\r\n:1\r\n$1\r\nb\r\n%1\r\n_\r\n*0\r\n"
+    b"~3\r\n:1\r\n:1\r\n~0\r\n"
+    b"%0\r\n"
+    b"*2\r\n_\r\n$-1\r\n"
+)
+RESP3_EXPECTED = [
+    None,
+    True,
+    False,
+    1.5,
+    float("-inf"),
+    3e10,
+    BigNumber(123456789012345678901234567890),
+    Verbatim("txt", b"ab\r\n"),
+    Error("ERR x\r\ny z"),
+    Map([(Simple("a"), 1), (b"b", Map([(None, [])]))]),
+    RespSet([1, 1, RespSet([])]),
+    Map([]),
+    [None, None],
+]
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 2, 5])
+def test_resp3_reply_types_in_any_chunking(chunk: int | None) -> None:
+    assert replies_of(RESP3_SAMPLE, chunk=chunk) == RESP3_EXPECTED
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b">2\r\n+message\r\n+x\r\n", "RESP3 push replies are not supported"),
+        (b"|1\r\n+a\r\n+b\r\n+OK\r\n", "RESP3 attributes are not supported"),
+        (b"#x\r\n", "invalid boolean reply"),
+        (b"#\r\n", "invalid boolean reply"),
+        (b",1.2.3\r\n", "invalid double reply"),
+        (b", 1\r\n", "invalid double reply"),
+        (b",1_0\r\n", "invalid double reply"),
+        (b"(12a\r\n", "invalid big number reply"),
+        (b"_x\r\n", "invalid null reply"),
+        (b"%-1\r\n", "invalid map length"),
+        (b"~-1\r\n", "invalid set length"),
+        (b"=-1\r\n", "invalid bulk length"),
+        (b"!-1\r\n", "invalid bulk length"),
+        (b"=3\r\ntxt\r\n", "invalid verbatim string"),
+        (b"=5\r\ntxtx1\r\n", "invalid verbatim string"),
+        (b"%1\r\n+k\r\n", None),  # incomplete, not an error
+    ],
+)
+def test_malformed_resp3_replies_raise_the_protocol_error(data: bytes, message: str | None) -> None:
+    if message is None:
+        assert replies_of(data, chunk=1) == []
+        return
+    for chunk in (None, 1):
+        with pytest.raises(RespProtocolError, match=re.escape(message)):
+            replies_of(data, chunk=chunk)
+
+
+def test_resp3_aggregates_are_bounded_like_arrays() -> None:
+    parser = ReplyParser(RespLimits(max_depth=2, max_array=4))
+    parser.feed(b"%1\r\n~1\r\n*1\r\n:1\r\n")
+    with pytest.raises(RespProtocolError, match="nested"):
+        parser.next_reply()
+    parser = ReplyParser(RespLimits(max_array=4))
+    parser.feed(b"~5\r\n")
+    with pytest.raises(RespProtocolError, match="invalid multibulk length"):
+        parser.next_reply()
+
+
+@pytest.mark.parametrize(
+    ("value", "resp2", "resp3"),
+    [
+        (None, b"$-1\r\n", b"_\r\n"),
+        (NULL_ARRAY, b"*-1\r\n", b"_\r\n"),
+        (True, b":1\r\n", b"#t\r\n"),
+        (2.5, b"$3\r\n2.5\r\n", b",2.5\r\n"),
+        (float("inf"), b"$3\r\ninf\r\n", b",inf\r\n"),
+        (float("nan"), b"$3\r\nnan\r\n", b",nan\r\n"),
+        (
+            BigNumber(-(10**20)),
+            b"$22\r\n-100000000000000000000\r\n",
+            b"(-100000000000000000000\r\n",
+        ),
+        (Verbatim("txt", b"a"), b"$1\r\na\r\n", b"=5\r\ntxt:a\r\n"),
+        (Map([(b"k", None)]), b"*2\r\n$1\r\nk\r\n$-1\r\n", b"%1\r\n$1\r\nk\r\n_\r\n"),
+        (RespSet([Simple("a")]), b"*1\r\n+a\r\n", b"~1\r\n+a\r\n"),
+        ([b"x", None], b"*2\r\n$1\r\nx\r\n$-1\r\n", b"*2\r\n$1\r\nx\r\n_\r\n"),
+        (Simple("OK"), b"+OK\r\n", b"+OK\r\n"),
+        (Error("ERR no"), b"-ERR no\r\n", b"-ERR no\r\n"),
+        (7, b":7\r\n", b":7\r\n"),
+    ],
+)
+def test_encodings_per_protocol_version(value: object, resp2: bytes, resp3: bytes) -> None:
+    assert p.encode_reply(value) == resp2
+    assert p.encode_reply(value, resp3=True) == resp3
+
+
+def test_verbatim_format_must_be_three_characters() -> None:
+    with pytest.raises(ValueError, match="verbatim format"):
+        p.encode_reply(Verbatim("text", b""), resp3=True)
 
 
 def test_reply_parser_keeps_null_bulk_and_null_array_apart() -> None:

@@ -7,6 +7,8 @@ import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
 
+import pytest
+import redis as redis_sync
 import redis.asyncio as redis
 
 from replikv.resp.server import close_resp, serve_resp
@@ -145,45 +147,90 @@ def test_a_client_that_stops_reading_is_dropped_not_buffered_forever() -> None:
     with_server(body, max_output_buffer=64 * 1024, write_timeout=0.1, max_bulk=1 << 20)
 
 
-def test_redis_py_against_the_server() -> None:
+class _Caller:
+    """Runs the same redis-py scenario with the asyncio client (await the call) or the
+    sync one (run the call in a worker thread so the server's event loop keeps going)."""
+
+    def __init__(self, mode: str, port: int, protocol: int | None) -> None:
+        options: dict = {"host": "127.0.0.1", "port": port, "socket_timeout": LIMIT_S}
+        if protocol is not None:
+            options["protocol"] = protocol
+        self.sync = mode == "sync"
+        self.r = (redis_sync.Redis if self.sync else redis.Redis)(**options)
+
+    async def __call__(self, method: str, *args: object, **kwargs: object) -> object:
+        return await self.call(getattr(self.r, method), *args, **kwargs)
+
+    async def call(self, fn: Callable[..., object], *args: object, **kwargs: object) -> object:
+        if self.sync:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return await fn(*args, **kwargs)  # type: ignore[misc]
+
+    async def close(self) -> None:
+        await self.call(self.r.close if self.sync else self.r.aclose)
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+@pytest.mark.parametrize("protocol", [None, 2, 3], ids=["default", "resp2", "resp3"])
+def test_redis_py_against_the_server(mode: str, protocol: int | None) -> None:
+    """redis-py as users run it: the default (RESP3 since redis-py 8, ``HELLO 3`` on
+    connect), explicit ``protocol=2`` and ``protocol=3``; asyncio and sync clients."""
+
     async def body(cluster: FakeCluster, port: int) -> None:
-        r = redis.Redis(host="127.0.0.1", port=port, protocol=2, socket_timeout=LIMIT_S)
+        r = _Caller(mode, port, protocol)
         try:
-            assert await r.ping() is True
-            assert await r.set("a", "1") is True
-            assert await r.get("a") == b"1"
-            assert await r.set("a", "2", nx=True) is None
-            assert await r.set("a", "2", get=True) == b"1"
-            assert (
-                await r.incr("n") == 1 and await r.incrby("n", 9) == 10 and await r.decr("n") == 9
-            )
-            assert await r.mset({"x": "1", "y": b"\x00\xff"}) is True
-            assert await r.mget("x", "y", "z") == [b"1", b"\x00\xff", None]
-            assert await r.exists("x", "y", "z") == 2
-            assert await r.delete("x", "y", "z") == 2
-            async with r.pipeline(transaction=False) as pipe:
-                pipe.set("p", "0")
-                for _ in range(10):
-                    pipe.incr("p")
-                pipe.get("p")
-                assert await pipe.execute() == [True, *range(1, 11), b"10"]
-            assert await r.wait(2, 100) == 2
-            info = await r.info()
-            assert (
-                info["role"] == "master" and info["connected_slaves"] == 2 and info["node_id"] == 1
-            )
-            assert info["peer0"] == {"node": 2, "match_index": cluster.index, "lag": 0}
-            assert (await r.info("server"))["redis_version"] == "7.0.0"
-            assert await r.execute_command("CAS", "a", "2", "3") == 1
-            assert await r.config_get("save") == {"save": ""}
-            assert await r.client_setname("tester") is True and await r.client_getname() == "tester"
-            try:
-                await r.execute_command("EXPIRE", "a", "10")
-                raise AssertionError("EXPIRE must be refused")
-            except redis.ResponseError as exc:
-                assert str(exc).startswith("unknown command 'EXPIRE'")
+            await scenario(r, cluster)
         finally:
-            await r.aclose()
+            await r.close()
+
+    async def scenario(r: _Caller, cluster: FakeCluster) -> None:
+        assert await r("ping") is True
+        assert await r("set", "a", "1") is True
+        assert await r("get", "a") == b"1"
+        assert await r("get", "missing") is None
+        assert await r("set", "a", "2", nx=True) is None
+        assert await r("set", "a", "2", get=True) == b"1"
+        assert await r("set", "fresh", "2", xx=True, get=True) is None
+        assert await r("incr", "n") == 1 and await r("incrby", "n", 9) == 10
+        assert await r("decr", "n") == 9
+        assert await r("mset", {"x": "1", "y": b"\x00\xff"}) is True
+        assert await r("mget", "x", "y", "z") == [b"1", b"\x00\xff", None]
+        assert await r("exists", "x", "y", "z") == 2
+        assert await r("delete", "x", "y", "z") == 2
+        pipe = r.r.pipeline(transaction=False)
+        pipe.set("p", "0")
+        for _ in range(10):
+            pipe.incr("p")
+        pipe.get("p")
+        pipe.get("nothing")
+        pipe.set("p", "x", nx=True)
+        assert await r.call(pipe.execute) == [True, *range(1, 11), b"10", None, None]
+        assert await r("wait", 2, 100) == 2
+        info = await r("info")
+        assert info["role"] == "master" and info["connected_slaves"] == 2 and info["node_id"] == 1
+        assert info["peer0"] == {"node": 2, "match_index": cluster.index, "lag": 0}
+        assert info["resp_protocol"] == (protocol or 3)
+        assert (await r("info", "server"))["redis_version"] == "7.0.0"
+        assert await r("execute_command", "CAS", "a", "2", "3") == 1
+        assert await r("execute_command", "CASNX", "a", "9") == 0
+        txn = await r(
+            "execute_command", "TXN", "2", "GET", "a", "2", "GET", "none", "2", "INCR", "t"
+        )
+        assert txn == [b"3", None, 1]
+        config = await r("config_get", "save")
+        assert config == {"save": ""}
+        assert await r("client_setname", "tester") is True
+        # redis-py's explicit-RESP3 callbacks leave CLIENT GETNAME as bytes (so with Redis)
+        assert await r("client_getname") == (b"tester" if protocol == 3 else "tester")
+        assert (await r("client_info"))["name"] == "tester"
+        assert isinstance(await r("client_id"), int)
+        assert (await r("role"))[0] == b"master"
+        assert "get" in await r("command")
+        try:
+            await r("execute_command", "EXPIRE", "a", "10")
+            raise AssertionError("EXPIRE must be refused")
+        except redis.ResponseError as exc:
+            assert str(exc).startswith("unknown command 'EXPIRE'")
 
     cluster = with_server(body, size=3, scheme="fake")
     assert cluster.state_machine.get("a") == "3"

@@ -11,7 +11,7 @@ import pytest
 from replikv.core.commands import Cas, Delete, Get, Incr, MGet, Set, Txn
 from replikv.core.errors import Aborted, BadRequest, ConnectionLost, NotLeader, Timeout, Unavailable
 from replikv.resp.commands import client_error_from_reply, render_error
-from replikv.resp.protocol import INCOMPLETE, ReplyParser
+from replikv.resp.protocol import INCOMPLETE, Map, ReplyParser, RespSet, Simple, Verbatim
 from replikv.resp.session import ServerContext, Session, is_loopback
 from replikv.resp.testing import FakeCluster
 
@@ -224,13 +224,13 @@ def test_handshake_and_introspection_commands() -> None:
     hello = decoded(run(s, "HELLO", "2", "SETNAME", "me"))
     assert dict(zip(hello[::2], hello[1::2], strict=True))[b"proto"] == 2
     assert run(s, "CLIENT", "GETNAME") == b"$2\r\nme\r\n"
-    assert run(s, "HELLO", "3") == b"-NOPROTO unsupported protocol version\r\n"
+    assert run(s, "HELLO", "4") == b"-NOPROTO sorry, this protocol version is not supported.\r\n"
     assert run(s, "HELLO", "x").startswith(b"-ERR Protocol version is not an integer")
     assert run(s, "SELECT", "0") == b"+OK\r\n"
     assert run(s, "SELECT", "1") == b"-ERR DB index is out of range\r\n"
     assert run(s, "CLIENT", "SETNAME", "a b").startswith(b"-ERR Client names cannot contain spaces")
     assert run(s, "CLIENT", "SETINFO", "LIB-NAME", "redis-py") == b"+OK\r\n"
-    assert decoded(run(s, "CONFIG", "GET", "save")) == [b"save", b""]
+    assert run(s, "CONFIG", "GET", "save") == b"*2\r\n$4\r\nsave\r\n$0\r\n\r\n"
     assert decoded(run(s, "CONFIG", "GET", "appendonly")) == [b"appendonly", b"no"]
     assert run(s, "CONFIG", "SET", "save", "").startswith(b"-ERR CONFIG SET is not supported")
     assert decoded(run(s, "COMMAND", "COUNT")) == len(decoded(run(s, "COMMAND")))
@@ -246,3 +246,85 @@ def test_handshake_and_introspection_commands() -> None:
     )
     assert "replication_scheme:fake" in run(s, "INFO").decode()
     assert run(s, "QUIT") == b"+OK\r\n" and s.closing
+
+
+# -- RESP3 (HELLO 3) --------------------------------------------------------------------
+
+
+def test_hello_switches_the_protocol_and_answers_in_the_new_one() -> None:
+    _, s = make(size=3)
+    reply = run(s, "HELLO", "3", "AUTH", "default", "pw", "SETNAME", "me")
+    assert reply == (
+        b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n"
+        b"$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:100\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n"
+        b"$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
+    )
+    assert s.protocol == 3 and run(s, "CLIENT", "GETNAME") == b"$2\r\nme\r\n"
+    # no version: the current protocol, in the current protocol
+    assert decoded(run(s, "HELLO")).to_dict()[b"proto"] == 3
+    # refused versions and bad options switch nothing
+    assert run(s, "HELLO", "2", "AUTH", "alice", "pw").startswith(b"-WRONGPASS")
+    assert run(s, "HELLO", "2", "FOO").startswith(b"-ERR Syntax error in HELLO option 'FOO'")
+    assert run(s, "HELLO", "1").startswith(b"-NOPROTO")
+    assert s.protocol == 3 and run(s, "GET", "none") == b"_\r\n"
+    hello = run(s, "HELLO", "2")
+    assert hello.startswith(b"*14\r\n") and decoded(hello)[5] == 2
+    assert s.protocol == 2 and run(s, "GET", "none") == b"$-1\r\n"
+    assert decoded(run(s, "HELLO"))[5] == 2
+
+
+def resp3(size: int = 1) -> tuple[FakeCluster, Session]:
+    cluster, s = make(size)
+    assert run(s, "HELLO", "3").startswith(b"%7\r\n")
+    return cluster, s
+
+
+def test_resp3_data_commands_use_the_resp3_null() -> None:
+    _, s = resp3()
+    assert run(s, "GET", "k") == b"_\r\n"
+    assert run(s, "SET", "k", "1") == b"+OK\r\n"
+    assert run(s, "SET", "k", "2", "NX") == b"_\r\n"  # not set: null, as Redis 7
+    assert run(s, "SET", "j", "2", "XX", "GET") == b"_\r\n"
+    assert run(s, "SET", "k", "2", "GET") == b"$1\r\n1\r\n"
+    assert run(s, "MGET", "k", "x") == b"*2\r\n$1\r\n2\r\n_\r\n"
+    assert run(s, "EXISTS", "k", "x") == b":1\r\n"
+    assert run(s, "INCR", "n") == b":1\r\n"
+    assert run(s, "CAS", "n", "1", "5") == b":1\r\n"
+    assert run(s, "CASNX", "n", "5") == b":0\r\n"
+    assert run(s, "DEL", "k", "x") == b":1\r\n"
+    assert run(s, "TXN", "2", "GET", "k", "2", "INCR", "n") == b"*2\r\n_\r\n:6\r\n"
+    assert run(s, "RKV", "5", "1", "-", "GET", "k") == b"_\r\n"
+    assert run(s, "MSET", "a", "1") == b"+OK\r\n"
+    assert run(s, "INCR", "a", "b").startswith(b"-ERR wrong number of arguments")
+
+
+def test_resp3_errors_are_unchanged() -> None:
+    cluster, s = resp3()
+    cluster.nodes[1].script.steps.append(NotLeader(2))
+    assert run(s, "SET", "k", "v") == b"-NOTLEADER not the leader; leader is node 2\r\n"
+    assert run(s, "NOPE") == b"-ERR unknown command 'NOPE', with args beginning with: \r\n"
+
+
+def test_resp3_introspection_uses_maps_sets_and_verbatim_text() -> None:
+    _, s = resp3(size=3)
+    assert run(s, "CONFIG", "GET", "save") == b"%1\r\n$4\r\nsave\r\n$0\r\n\r\n"
+    assert decoded(run(s, "CONFIG", "GET", "nothing*")) == Map([])
+    docs = decoded(run(s, "COMMAND", "DOCS", "get", "nope"))
+    assert isinstance(docs, Map) and [k for k, _ in docs.pairs] == [b"get"]
+    assert docs.to_dict()[b"get"].to_dict()[b"summary"] == b"Get the value of a key"
+    get_info, missing = decoded(run(s, "COMMAND", "INFO", "get", "nope"))
+    assert missing is None and get_info[:2] == [b"get", 2]
+    assert get_info[2] == RespSet([Simple("readonly"), Simple("fast")])
+    assert get_info[6] == RespSet([]) and get_info[8] == []
+    info = decoded(run(s, "INFO"))
+    assert isinstance(info, Verbatim) and info.format == "txt"
+    assert b"resp_protocol:3\r\n" in info.data and b"role:master\r\n" in info.data
+    client = decoded(run(s, "CLIENT", "INFO"))
+    assert isinstance(client, Verbatim) and client.data.startswith(b"id=100 ")
+    assert run(s, "CLIENT", "GETNAME") == b"_\r\n"
+    assert run(s, "CLIENT", "ID") == b":100\r\n"
+    assert decoded(run(s, "ROLE")) == [b"master", 0, [[b"2", b"0", b"0"], [b"3", b"0", b"0"]]]
+    assert run(s, "WAIT", "1", "0") == b":2\r\n"
+    assert run(s, "PING") == b"+PONG\r\n" and run(s, "ECHO", "x") == b"$1\r\nx\r\n"
+    assert run(s, "READLEVEL") == b"$12\r\nlinearizable\r\n"
+    assert run(s, "COMMAND", "COUNT").startswith(b":")

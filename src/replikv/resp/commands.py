@@ -31,8 +31,8 @@ from replikv.core.errors import (
 )
 from replikv.resp import protocol as p
 
-Render = Callable[[Any], bytes]
-"""Turns the ``value`` of an ``Ok`` into the encoded reply."""
+Render = Callable[[Any], p.ReplyValue]
+"""Turns the ``value`` of an ``Ok`` into the reply value (encoded by the session)."""
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -102,7 +102,7 @@ COMMAND_TABLE: dict[str, CommandInfo] = {
         _info("command", -1, "stale", _NOKEYS, "Command table (COUNT, INFO, DOCS, LIST)"),
         _info("config", -2, "stale", _NOKEYS, "CONFIG GET pattern (read-only)"),
         _info("client", -2, "stale", _NOKEYS, "CLIENT ID|SETNAME|GETNAME|SETINFO"),
-        _info("hello", -1, "fast stale", _NOKEYS, "Handshake (protocol 2 only)"),
+        _info("hello", -1, "fast stale", _NOKEYS, "Handshake: HELLO [2|3] [AUTH u p] [SETNAME n]"),
         _info("select", 2, "fast stale", _NOKEYS, "Select database 0 (the only one)"),
         _info(
             "rkv", -5, "write", _NOKEYS, "RKV client_id seq read_level CMD args...: exactly-once"
@@ -134,52 +134,59 @@ def _text(raw: bytes) -> str:
     return raw.decode("latin-1")
 
 
-# -- rendering ----------------------------------------------------------------------
+# -- rendering ---------------------------------------------------------------------
+# Renders return reply values (resp.protocol); the session encodes them for the
+# connection's protocol version, so one render serves RESP2 and RESP3.
 
-OK = p.simple("OK")
+OK = p.Simple("OK")
 
 
 def _enc(value: str | None) -> bytes | None:
     return None if value is None else value.encode("latin-1")
 
 
-def render_bulk(value: Any) -> bytes:
-    return p.bulk(_enc(value))
+def render_bulk(value: Any) -> p.ReplyValue:
+    return _enc(value)
 
 
-def render_ok(value: Any) -> bytes:
+def render_ok(value: Any) -> p.ReplyValue:
     return OK
 
 
-def render_ok_or_nil(value: Any) -> bytes:
-    return OK if value else p.bulk(None)
+def render_ok_or_nil(value: Any) -> p.ReplyValue:
+    return OK if value else None
 
 
-def render_int(value: Any) -> bytes:
-    return p.integer(int(value))
+def render_int(value: Any) -> p.ReplyValue:
+    return int(value)
 
 
-def render_sum(value: Any) -> bytes:
-    return p.integer(sum(value))
+def render_sum(value: Any) -> p.ReplyValue:
+    return sum(value)
 
 
-def render_count_present(value: Any) -> bytes:
-    return p.integer(sum(1 for v in value if v is not None))
+def render_count_present(value: Any) -> p.ReplyValue:
+    return sum(1 for v in value if v is not None)
 
 
-def render_bulk_array(value: Any) -> bytes:
-    return p.array([p.bulk(_enc(v)) for v in value])
+def render_bulk_array(value: Any) -> p.ReplyValue:
+    return [_enc(v) for v in value]
+
+
+def error_reply(error: ClientError) -> p.Error:
+    """``NOTLEADER not the leader; leader is node 2`` etc. (core/errors.py)."""
+    return p.Error(f"{error.redis_prefix} {error.describe()}")
 
 
 def render_error(error: ClientError) -> bytes:
-    """``-NOTLEADER not the leader; leader is node 2`` etc. (core/errors.py)."""
-    return p.error(f"{error.redis_prefix} {error.describe()}")
+    """``error_reply`` encoded (errors are the same in RESP2 and RESP3)."""
+    return p.encode_reply(error_reply(error))
 
 
-def render_result(result: Result, render: Render) -> bytes:
+def render_result(result: Result, render: Render) -> p.ReplyValue:
     if isinstance(result, Ok):
         return render(result.value)
-    return render_error(result)
+    return error_reply(result)
 
 
 def client_error_from_reply(reply: p.Error) -> ClientError:
@@ -293,7 +300,7 @@ def _txn(args: list[bytes]) -> DataCommand:
     render_all = tuple(renders)
     return DataCommand(
         Txn(tuple(ops)),
-        lambda values: p.array([r(v) for r, v in zip(render_all, values, strict=True)]),
+        lambda values: [r(v) for r, v in zip(render_all, values, strict=True)],
     )
 
 

@@ -1,8 +1,11 @@
 """Introspection replies: INFO, ROLE, HELLO, COMMAND, CONFIG GET (pure rendering).
 
 What may live here: functions from a node's ``Status`` and the front end's settings to
-encoded replies. Shapes follow Redis (so redis-cli, redis-benchmark and redis-py accept
-them); replikv facts the Redis shapes cannot hold are extra ``key:value`` lines in INFO.
+reply values (``resp.protocol``; the session encodes them for RESP2 or RESP3). Shapes
+follow Redis 7 (so redis-cli, redis-benchmark and redis-py accept them): maps where Redis
+replies with a RESP3 map (HELLO, CONFIG GET, COMMAND DOCS), sets where it replies with a
+set (COMMAND flags), verbatim text for INFO. replikv facts the Redis shapes cannot hold
+are extra ``key:value`` lines in INFO.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from replikv.resp import protocol as p
 from replikv.resp.commands import COMMAND_TABLE, CommandError, CommandInfo
 
 REDIS_VERSION = "7.0.0"
-"""The Redis version we report: the command set we imitate is Redis 7's (RESP2)."""
+"""The Redis version we report: the command set we imitate is Redis 7's (RESP2 and 3)."""
 
 try:
     VERSION = importlib.metadata.version("replikv")
@@ -38,13 +41,15 @@ class FrontEndFacts:
     max_clients: int
     max_bulk: int
     idle_timeout_s: float
+    protocol: int = 2
+    """The asking connection's RESP version (INFO ``resp_protocol``)."""
 
 
 def redis_role(status: Status) -> str:
     return "master" if status.role in LEADER_ROLES else "slave"
 
 
-def info(sections: list[str], status: Status, facts: FrontEndFacts) -> bytes:
+def info(sections: list[str], status: Status, facts: FrontEndFacts) -> p.ReplyValue:
     """``INFO [section ...]``: ``default``/``all``/``everything`` or none means every section;
     an unknown section adds nothing (as Redis)."""
     wanted = [s.lower() for s in sections] or ["default"]
@@ -57,7 +62,7 @@ def info(sections: list[str], status: Status, facts: FrontEndFacts) -> bytes:
             blocks.append(
                 "# " + section.capitalize() + "\r\n" + "".join(f"{k}:{v}\r\n" for k, v in lines)
             )
-    return p.bulk("\r\n".join(blocks).encode())
+    return p.Verbatim("txt", "\r\n".join(blocks).encode())
 
 
 def _server(status: Status, facts: FrontEndFacts) -> list[tuple[str, object]]:
@@ -66,7 +71,7 @@ def _server(status: Status, facts: FrontEndFacts) -> list[tuple[str, object]]:
         ("replikv_version", VERSION),
         ("redis_mode", "standalone"),
         ("replication_scheme", facts.scheme),
-        ("resp_protocol", 2),
+        ("resp_protocol", facts.protocol),
         ("node_id", facts.node_id),
         ("tcp_port", facts.port),
     ]
@@ -101,97 +106,83 @@ def _replication(status: Status, facts: FrontEndFacts) -> list[tuple[str, object
 _SECTION_RENDERERS = {"server": _server, "clients": _clients, "replication": _replication}
 
 
-def role(status: Status) -> bytes:
+def role(status: Status) -> p.ReplyValue:
     """``ROLE`` in Redis's shape, node ids standing in for addresses:
     leader ``[master, commit_index, [[node, 0, match_index] ...]]``,
     others ``[slave, leader node or ?, 0, connected|connect, commit_index]``."""
     if redis_role(status) == "master":
         peers = [
-            p.array([p.bulk(str(node).encode()), p.bulk(b"0"), p.bulk(str(index).encode())])
+            [str(node).encode(), b"0", str(index).encode()]
             for node, index in sorted(status.peers.items())
         ]
-        return p.array([p.bulk(b"master"), p.integer(status.commit_index), p.array(peers)])
+        return [b"master", status.commit_index, peers]
     leader = str(status.leader).encode() if status.leader is not None else b"?"
     state = b"connected" if status.leader is not None else b"connect"
-    return p.array(
-        [
-            p.bulk(b"slave"),
-            p.bulk(leader),
-            p.integer(0),
-            p.bulk(state),
-            p.integer(status.commit_index),
-        ]
-    )
+    return [b"slave", leader, 0, state, status.commit_index]
 
 
-def hello(client_id: int, status: Status) -> bytes:
-    """``HELLO 2`` reply: Redis's map, flattened to an array for RESP2."""
+def hello(client_id: int, status: Status, protocol: int) -> p.ReplyValue:
+    """``HELLO`` reply: Redis's map (flattened to an array for RESP2 by the encoder);
+    ``protocol`` is the connection's version after the handshake."""
     role_word = b"master" if redis_role(status) == "master" else b"replica"
-    return p.array(
+    return p.Map(
         [
-            p.bulk(b"server"), p.bulk(b"redis"),
-            p.bulk(b"version"), p.bulk(REDIS_VERSION.encode()),
-            p.bulk(b"proto"), p.integer(2),
-            p.bulk(b"id"), p.integer(client_id),
-            p.bulk(b"mode"), p.bulk(b"standalone"),
-            p.bulk(b"role"), p.bulk(role_word),
-            p.bulk(b"modules"), p.array([]),
-        ]
-    )  # fmt: skip
-
-
-def _command_entry(info: CommandInfo) -> bytes:
-    return p.array(
-        [
-            p.bulk(info.name.encode()),
-            p.integer(info.arity),
-            p.array([p.simple(flag) for flag in info.flags]),
-            p.integer(info.first_key),
-            p.integer(info.last_key),
-            p.integer(info.step),
-            p.array([]),  # ACL categories
-            p.array([]),  # tips
-            p.array([]),  # key specifications
-            p.array([]),  # subcommands
+            (b"server", b"redis"),
+            (b"version", REDIS_VERSION.encode()),
+            (b"proto", protocol),
+            (b"id", client_id),
+            (b"mode", b"standalone"),
+            (b"role", role_word),
+            (b"modules", []),
         ]
     )
 
 
-def _docs_entry(info: CommandInfo) -> list[bytes]:
-    doc = p.array(
-        [p.bulk(b"summary"), p.bulk(info.summary.encode()), p.bulk(b"since"), p.bulk(b"1.0.0"),
-         p.bulk(b"group"), p.bulk(b"generic")]
-    )  # fmt: skip
-    return [p.bulk(info.name.encode()), doc]
+def _command_entry(info: CommandInfo) -> p.ReplyValue:
+    """Redis 7's ten-element ``COMMAND INFO`` entry (flags, ACL categories and tips are
+    sets in RESP3, arrays in RESP2)."""
+    return [
+        info.name.encode(),
+        info.arity,
+        p.RespSet([p.Simple(flag) for flag in info.flags]),
+        info.first_key,
+        info.last_key,
+        info.step,
+        p.RespSet([]),  # ACL categories
+        p.RespSet([]),  # tips
+        [],  # key specifications
+        [],  # subcommands
+    ]
 
 
-def command(args: list[bytes]) -> bytes:
+def _docs_entry(info: CommandInfo) -> tuple[bytes, p.Map]:
+    doc = p.Map([(b"summary", info.summary.encode()), (b"since", b"1.0.0"), (b"group", b"generic")])
+    return info.name.encode(), doc
+
+
+def command(args: list[bytes]) -> p.ReplyValue:
     """``COMMAND``, ``COMMAND COUNT|LIST|INFO name...|DOCS [name...]``."""
     table = sorted(COMMAND_TABLE.values(), key=lambda i: i.name)
     if not args:
-        return p.array([_command_entry(i) for i in table])
+        return [_command_entry(i) for i in table]
     sub = args[0].decode("latin-1").lower()
     names = [a.decode("latin-1").lower() for a in args[1:]]
     if sub == "count" and not names:
-        return p.integer(len(table))
+        return len(table)
     if sub == "list":
-        return p.array([p.bulk(i.name.encode()) for i in table])
+        return [i.name.encode() for i in table]
     if sub == "info":
-        return p.array(
-            [
-                _command_entry(COMMAND_TABLE[n]) if n in COMMAND_TABLE else p.bulk(None)
-                for n in names
-            ]
-        )
+        return [_command_entry(COMMAND_TABLE[n]) if n in COMMAND_TABLE else None for n in names]
     if sub == "docs":
         chosen = [COMMAND_TABLE[n] for n in names if n in COMMAND_TABLE] if names else table
-        return p.array([part for i in chosen for part in _docs_entry(i)])
+        return p.Map([_docs_entry(i) for i in chosen])
     raise CommandError(f"ERR unknown subcommand '{sub}'. Try COMMAND HELP.")
 
 
-def config(args: list[bytes], facts: FrontEndFacts) -> bytes:
+def config(args: list[bytes], facts: FrontEndFacts) -> p.ReplyValue:
     """``CONFIG GET pattern...`` from a small read-only table (redis-benchmark asks for
-    ``save`` and ``appendonly``); ``CONFIG SET`` is refused, ``RESETSTAT`` accepted."""
+    ``save`` and ``appendonly``): a map, as Redis 7; ``CONFIG SET`` is refused,
+    ``RESETSTAT`` accepted."""
     sub = args[0].decode("latin-1").lower()
     if sub == "get":
         if len(args) < 2:
@@ -205,14 +196,15 @@ def config(args: list[bytes], facts: FrontEndFacts) -> bytes:
             "proto-max-bulk-len": str(facts.max_bulk),
         }
         patterns = [a.decode("latin-1").lower() for a in args[1:]]
-        found = [
-            (k, v)
-            for k, v in values.items()
-            if any(fnmatch.fnmatchcase(k, pat) for pat in patterns)
-        ]
-        return p.array([p.bulk(x.encode()) for pair in found for x in pair])
+        return p.Map(
+            [
+                (k.encode(), v.encode())
+                for k, v in values.items()
+                if any(fnmatch.fnmatchcase(k, pat) for pat in patterns)
+            ]
+        )
     if sub == "set":
         raise CommandError("ERR CONFIG SET is not supported by replikv")
     if sub == "resetstat":
-        return p.simple("OK")
+        return p.Simple("OK")
     raise CommandError(f"ERR unknown subcommand '{sub}'. Try CONFIG HELP.")

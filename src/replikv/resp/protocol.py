@@ -1,26 +1,39 @@
-"""Sans-I/O RESP2: a request parser, a reply parser and a serializer (h11-style).
+"""Sans-I/O RESP2 and RESP3: a request parser, a reply parser and a serializer (h11-style).
 
-What may live here: byte-level framing of the Redis serialization protocol, version 2
-(https://redis.io/docs/reference/protocol-spec/), and nothing that knows what a command
-means. No sockets, no asyncio: bytes in, values out.
+What may live here: byte-level framing of the Redis serialization protocol, versions 2
+and 3 (https://redis.io/docs/reference/protocol-spec/), and nothing that knows what a
+command means. No sockets, no asyncio: bytes in, values out.
 
 Server side: ``RespParser.feed(data)`` then ``next_command()`` until it returns ``None``.
 Both multibulk arrays (``*2\\r\\n$3\\r\\nGET\\r\\n$1\\r\\nk\\r\\n``) and inline commands
 (``GET k\\r\\n``, with Redis's quoting rules) are accepted, as Redis accepts them. Every
 length is bounded by ``RespLimits``; a frame that breaks a bound or the grammar raises
 ``RespProtocolError`` whose message is what Redis answers after ``-ERR Protocol error: ``.
+Requests are the same in both protocol versions.
 
 Client side: ``ReplyParser.feed(data)`` then ``next_reply()`` gives reply values:
 
-    Simple("OK")    +OK          Error("ERR x")  -ERR x       int          :12
-    bytes           $3 abc       None            $-1          list         *2 ...
-    NULL_ARRAY      *-1
+    Simple("OK")    +OK          Error("ERR x")  -ERR x / !5 ERR x   int        :12
+    bytes           $3 abc       None            $-1 / _             list       *2 ...
+    NULL_ARRAY      *-1          Map([(k, v)])   %1 ...              RespSet    ~2 ...
+    float           ,1.5         bool            #t / #f             BigNumber  (123
+    Verbatim("txt", b"...")      =7 txt:...
 
-``encode_reply(value)`` is the inverse, so every value round-trips.
+Push replies (``>``) and attributes (``|``) are refused with ``RespProtocolError``: the
+front end never sends them (no pub/sub, no client tracking).
+
+``encode_reply(value, resp3=False)`` is the inverse. In RESP2 the RESP3-only types take
+the shapes Redis gives them for a RESP2 client: a map is a flat array of key, value, key,
+value; a set an array; a double or big number a bulk string; a boolean ``:1``/``:0``; a
+verbatim string a bulk string; both nulls keep their RESP2 forms. In RESP3 both nulls are
+``_``. So every value but ``NULL_ARRAY`` round-trips through RESP3 (it comes back as
+``None``: RESP3 has one null), and every RESP2 value through RESP2.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 import msgspec
@@ -69,7 +82,41 @@ class _NullArray:
 
 NULL_ARRAY = _NullArray()
 
-ReplyValue = Simple | Error | int | bytes | None | list | _NullArray
+
+class Map(msgspec.Struct, frozen=True):
+    """A RESP3 map (``%``), kept as ordered pairs: keys may be unhashable (arrays).
+    Encoded for RESP2 as the flat array Redis sends a RESP2 client."""
+
+    pairs: list[tuple[ReplyValue, ReplyValue]]
+
+    def to_dict(self) -> dict:
+        """The pairs as a dict (keys must be hashable)."""
+        return dict(self.pairs)
+
+
+class RespSet(msgspec.Struct, frozen=True):
+    """A RESP3 set (``~``), kept as a list in reply order (elements may be unhashable)."""
+
+    items: list[ReplyValue]
+
+
+class BigNumber(msgspec.Struct, frozen=True):
+    """A RESP3 big number (``(``): an integer beyond 64 bits."""
+
+    value: int
+
+
+class Verbatim(msgspec.Struct, frozen=True):
+    """A RESP3 verbatim string (``=``): ``format`` is three characters (``txt``, ``mkd``)."""
+
+    format: str
+    data: bytes
+
+
+ReplyValue = (
+    Simple | Error | int | bytes | None | list | _NullArray
+    | Map | RespSet | float | bool | BigNumber | Verbatim
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -120,24 +167,54 @@ def array(items: list[bytes] | None) -> bytes:
     return b"*%d\r\n" % len(items) + b"".join(items)
 
 
-def encode_reply(value: ReplyValue) -> bytes:
-    """Encode a reply value (see the module docstring for the mapping)."""
+def encode_reply(value: ReplyValue, resp3: bool = False) -> bytes:
+    """Encode a reply value for a RESP2 (default) or RESP3 connection (see the module
+    docstring for the mapping)."""
     match value:
+        case bytes():
+            return b"$%d\r\n%b\r\n" % (len(value), value)
+        case None:
+            return b"_\r\n" if resp3 else b"$-1\r\n"
         case Simple(text=text):
             return simple(text)
         case Error(text=text):
             return error(text)
         case bool():
-            return integer(int(value))
+            return (b"#t\r\n" if value else b"#f\r\n") if resp3 else integer(int(value))
         case int():
             return integer(value)
-        case bytes() | None:
-            return bulk(value)
         case list() | tuple():
-            return array([encode_reply(item) for item in value])
+            return b"*%d\r\n" % len(value) + b"".join(encode_reply(v, resp3) for v in value)
         case _NullArray():
-            return b"*-1\r\n"
+            return b"_\r\n" if resp3 else b"*-1\r\n"
+        case Map(pairs=pairs):
+            head = b"%%%d\r\n" % len(pairs) if resp3 else b"*%d\r\n" % (2 * len(pairs))
+            return head + b"".join(
+                encode_reply(k, resp3) + encode_reply(v, resp3) for k, v in pairs
+            )
+        case RespSet(items=items):
+            head = b"~%d\r\n" if resp3 else b"*%d\r\n"
+            return head % len(items) + b"".join(encode_reply(v, resp3) for v in items)
+        case float():
+            text = _double_text(value).encode()
+            return b",%b\r\n" % text if resp3 else bulk(text)
+        case BigNumber(value=number):
+            return b"(%d\r\n" % number if resp3 else bulk(b"%d" % number)
+        case Verbatim(format=fmt, data=data):
+            if len(fmt) != 3 or not fmt.isascii() or ":" in fmt:
+                raise ValueError(f"verbatim format must be 3 ASCII characters, not {fmt!r}")
+            if not resp3:
+                return bulk(data)
+            return b"=%d\r\n%b:%b\r\n" % (len(data) + 4, fmt.encode(), data)
     raise TypeError(f"cannot encode {type(value).__name__} as a RESP reply")
+
+
+def _double_text(number: float) -> str:
+    if math.isnan(number):
+        return "nan"
+    if math.isinf(number):
+        return "inf" if number > 0 else "-inf"
+    return repr(number)
 
 
 def encode_command(args: list[bytes]) -> bytes:
@@ -367,14 +444,20 @@ def split_inline(line: bytes) -> list[bytes] | None:
 # -- reply parser -------------------------------------------------------------------
 
 
+_DOUBLE = re.compile(rb"-?(?:inf|nan|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)")
+_BIG = re.compile(rb"-?\d+")
+_AGGREGATES = (b"*", b"~", b"%")
+
+
 class ReplyParser:
-    """Incremental parser of server replies (what a client reads)."""
+    """Incremental parser of server replies, RESP2 and RESP3 (what a client reads)."""
 
     def __init__(self, limits: RespLimits | None = None) -> None:
         self.limits = limits or RespLimits(max_bulk=512 * 1024 * 1024)
         self._buf = bytearray()
         self._pos = 0
-        self._stack: list[tuple[int, list]] = []  # (elements expected, elements so far)
+        # open aggregates: (kind, elements expected, elements so far)
+        self._stack: list[tuple[bytes, int, list]] = []
         self._failed: RespProtocolError | None = None
 
     def feed(self, data: bytes) -> None:
@@ -383,7 +466,7 @@ class ReplyParser:
 
     def next_reply(self) -> ReplyValue | _Incomplete:
         """The next complete reply, or ``INCOMPLETE`` when more bytes are needed
-        (``None`` is a valid reply: the null bulk string)."""
+        (``None`` is a valid reply: the null)."""
         if self._failed is not None:
             raise self._failed
         try:
@@ -404,50 +487,86 @@ class ReplyParser:
             while True:
                 if not self._stack:
                     return item
-                expected, items = self._stack[-1]
+                kind, expected, items = self._stack[-1]
                 items.append(item)
                 if len(items) < expected:
                     break
                 self._stack.pop()
-                item = items
+                item = _aggregate(kind, items)
 
     def _read_item(self) -> ReplyValue | _Incomplete:
-        """One scalar, or an empty/null array, or push a non-empty array header."""
+        """One scalar, or an empty/null aggregate, or push a non-empty aggregate header."""
         while True:
             line = self._read_line()
             if line is None:
                 return INCOMPLETE
             kind, rest = line[:1], line[1:]
-            if kind == b"+":
-                return Simple(rest.decode("utf-8", "replace"))
-            if kind == b"-":
-                return Error(rest.decode("utf-8", "replace"))
-            if kind == b":":
-                number = parse_int(rest)
-                if number is None:
-                    raise RespProtocolError("invalid integer reply")
-                return number
-            if kind == b"$":
-                return self._read_bulk_body(line)
-            if kind == b"*":
+            if kind in _AGGREGATES:
                 count = parse_int(rest)
                 if count is None or count < -1 or count > self.limits.max_array:
                     raise RespProtocolError("invalid multibulk length")
-                if count == -1:
+                if count == -1 and kind == b"*":
                     return NULL_ARRAY
+                if count == -1:
+                    raise RespProtocolError(f"invalid {_NAMES[kind]} length")
                 if count == 0:
-                    return []
+                    return _aggregate(kind, [])
                 if len(self._stack) >= self.limits.max_depth:
                     raise RespProtocolError("arrays nested too deeply")
-                self._stack.append((count, []))
+                self._stack.append((kind, 2 * count if kind == b"%" else count, []))
                 continue
-            raise RespProtocolError(f"unknown reply type {kind!r}")
+            return self._scalar(kind, rest, line)
+
+    def _scalar(self, kind: bytes, rest: bytes, line: bytes) -> ReplyValue | _Incomplete:
+        if kind == b"+":
+            return Simple(rest.decode("utf-8", "replace"))
+        if kind == b"-":
+            return Error(rest.decode("utf-8", "replace"))
+        if kind == b":":
+            number = parse_int(rest)
+            if number is None:
+                raise RespProtocolError("invalid integer reply")
+            return number
+        if kind in (b"$", b"!", b"="):
+            body = self._read_bulk_body(line)
+            if body is INCOMPLETE or body is None:
+                return body
+            if kind == b"!":
+                return Error(body.decode("utf-8", "replace"))
+            if kind == b"=":
+                if len(body) < 4 or body[3:4] != b":" or not body[:3].isascii():
+                    raise RespProtocolError("invalid verbatim string")
+                return Verbatim(body[:3].decode("ascii"), body[4:])
+            return body
+        if kind == b"_":
+            if rest:
+                raise RespProtocolError("invalid null reply")
+            return None
+        if kind == b"#":
+            if rest not in (b"t", b"f"):
+                raise RespProtocolError("invalid boolean reply")
+            return rest == b"t"
+        if kind == b",":
+            if _DOUBLE.fullmatch(rest) is None:
+                raise RespProtocolError("invalid double reply")
+            return float(rest)
+        if kind == b"(":
+            if _BIG.fullmatch(rest) is None:
+                raise RespProtocolError("invalid big number reply")
+            return BigNumber(int(rest))
+        if kind in (b">", b"|"):
+            what = "push replies" if kind == b">" else "attributes"
+            raise RespProtocolError(f"RESP3 {what} are not supported by this client")
+        raise RespProtocolError(f"unknown reply type {kind!r}")
 
     def _read_bulk_body(self, line: bytes) -> bytes | None | _Incomplete:
+        """The body of ``$``, ``!`` or ``=`` (only ``$`` may be null: ``$-1``)."""
         length = parse_int(line[1:])
         if length is None or length < -1 or length > self.limits.max_bulk:
             raise RespProtocolError("invalid bulk length")
         if length == -1:
+            if line[:1] != b"$":
+                raise RespProtocolError("invalid bulk length")
             return None
         end = self._pos + length
         if len(self._buf) < end + 2:
@@ -470,6 +589,17 @@ class ReplyParser:
         line = bytes(self._buf[self._pos : end])
         self._pos = end + 2
         return line
+
+
+_NAMES = {b"*": "array", b"~": "set", b"%": "map"}
+
+
+def _aggregate(kind: bytes, items: list) -> ReplyValue:
+    if kind == b"%":
+        return Map(list(zip(items[::2], items[1::2], strict=True)))
+    if kind == b"~":
+        return RespSet(items)
+    return items
 
 
 class _Incomplete:

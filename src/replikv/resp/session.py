@@ -30,8 +30,8 @@ from replikv.resp.commands import (
     Render,
     arity_ok,
     build_data_command,
+    error_reply,
     is_data_command,
-    render_error,
     render_result,
     unknown_command,
     wrong_arity,
@@ -66,7 +66,7 @@ class ServerContext:
                 f"read level must be one of {READ_LEVELS}, not {self.default_read_level!r}"
             )
 
-    def facts(self) -> infos.FrontEndFacts:
+    def facts(self, protocol: int = 2) -> infos.FrontEndFacts:
         return infos.FrontEndFacts(
             node_id=self.service.node_id,
             scheme=self.scheme,
@@ -75,6 +75,7 @@ class ServerContext:
             max_clients=self.max_clients,
             max_bulk=self.max_bulk,
             idle_timeout_s=self.idle_timeout_s,
+            protocol=protocol,
         )
 
 
@@ -116,11 +117,13 @@ class Session:
         self.seq = 0
         self.read_level = ctx.default_read_level
         self.name: bytes | None = None
+        self.protocol = 2
+        """RESP version of the replies: 2 until ``HELLO 3``."""
         self.closing = False
         """Set by QUIT: the server flushes the reply and closes."""
         self.peer_host = peer_host
         self._wait_client = self.client_id
-        self._handlers: dict[str, Callable[[list[bytes]], Awaitable[bytes]]] = {
+        self._handlers: dict[str, Callable[[list[bytes]], Awaitable[p.ReplyValue]]] = {
             "ping": self._ping,
             "echo": self._echo,
             "quit": self._quit,
@@ -138,12 +141,18 @@ class Session:
         }
 
     async def execute(self, argv: list[bytes]) -> bytes:
+        """Run one command; its reply encoded for the connection's protocol version (the
+        version after the command, so ``HELLO 3`` is answered in RESP3, as Redis does)."""
+        reply = await self._reply(argv)
+        return p.encode_reply(reply, self.protocol == 3)
+
+    async def _reply(self, argv: list[bytes]) -> p.ReplyValue:
         name = argv[0].decode("latin-1").lower()
         command_info = COMMAND_TABLE.get(name)
         if command_info is None:
-            return p.error(unknown_command(argv))
+            return p.Error(unknown_command(argv))
         if not arity_ok(command_info, len(argv)):
-            return p.error(wrong_arity(name))
+            return p.Error(wrong_arity(name))
         try:
             if is_data_command(name):
                 data = build_data_command(argv)
@@ -153,77 +162,87 @@ class Session:
                 return await self._run(request, data.render)
             return await self._handlers[name](argv[1:])
         except CommandError as exc:
-            return p.error(exc.text)
+            return p.Error(exc.text)
 
-    async def _run(self, request: Request, render: Render) -> bytes:
+    async def _run(self, request: Request, render: Render) -> p.ReplyValue:
         try:
             result = await self.ctx.service.execute(request)
         except Exception:
             # The request may have reached the cluster: never a definite error here.
             log.exception("service failed on request %s", request.id)
-            return render_error(Timeout())
+            return error_reply(Timeout())
         return render_result(result, render)
 
     # -- connection commands --------------------------------------------------------
 
-    async def _ping(self, args: list[bytes]) -> bytes:
+    async def _ping(self, args: list[bytes]) -> p.ReplyValue:
         if len(args) > 1:
             raise CommandError(wrong_arity("ping"))
-        return p.bulk(args[0]) if args else p.simple("PONG")
+        return args[0] if args else p.Simple("PONG")
 
-    async def _echo(self, args: list[bytes]) -> bytes:
-        return p.bulk(args[0])
+    async def _echo(self, args: list[bytes]) -> p.ReplyValue:
+        return args[0]
 
-    async def _quit(self, args: list[bytes]) -> bytes:
+    async def _quit(self, args: list[bytes]) -> p.ReplyValue:
         self.closing = True
-        return p.simple("OK")
+        return p.Simple("OK")
 
-    async def _select(self, args: list[bytes]) -> bytes:
+    async def _select(self, args: list[bytes]) -> p.ReplyValue:
         if _int64(args[0]) != 0:
             raise CommandError("ERR DB index is out of range")
-        return p.simple("OK")
+        return p.Simple("OK")
 
-    async def _readlevel(self, args: list[bytes]) -> bytes:
+    async def _readlevel(self, args: list[bytes]) -> p.ReplyValue:
         if not args:
-            return p.bulk(self.read_level.encode())
+            return self.read_level.encode()
         level = args[0].decode("latin-1").lower()
         if len(args) > 1:
             raise CommandError(wrong_arity("readlevel"))
         if level not in READ_LEVELS:
             raise CommandError("ERR read level must be linearizable, lease or local")
         self.read_level = level
-        return p.simple("OK")
+        return p.Simple("OK")
 
-    async def _wait(self, args: list[bytes]) -> bytes:
+    async def _wait(self, args: list[bytes]) -> p.ReplyValue:
         replicas = _int64(args[0])
         timeout_ms = _int64(args[1])
         if timeout_ms < 0:
             raise CommandError("ERR timeout is negative")
         service = self.ctx.service
         index = service.last_index_of(self._wait_client)
-        return p.integer(await service.wait_replicas(index, max(0, replicas), timeout_ms))
+        return await service.wait_replicas(index, max(0, replicas), timeout_ms)
 
-    async def _role(self, args: list[bytes]) -> bytes:
+    async def _role(self, args: list[bytes]) -> p.ReplyValue:
         return infos.role(self.ctx.service.status())
 
-    async def _info(self, args: list[bytes]) -> bytes:
+    async def _info(self, args: list[bytes]) -> p.ReplyValue:
         sections = [a.decode("latin-1") for a in args]
-        return infos.info(sections, self.ctx.service.status(), self.ctx.facts())
+        return infos.info(sections, self.ctx.service.status(), self.ctx.facts(self.protocol))
 
-    async def _command(self, args: list[bytes]) -> bytes:
+    async def _command(self, args: list[bytes]) -> p.ReplyValue:
         return infos.command(args)
 
-    async def _config(self, args: list[bytes]) -> bytes:
+    async def _config(self, args: list[bytes]) -> p.ReplyValue:
         return infos.config(args, self.ctx.facts())
 
-    async def _hello(self, args: list[bytes]) -> bytes:
+    async def _hello(self, args: list[bytes]) -> p.ReplyValue:
+        """``HELLO [protover [AUTH user pass] [SETNAME name]]``: protover 2 or 3 switches
+        the connection's replies to that RESP version (after the options are checked, so
+        a bad option switches nothing); no protover keeps the current one."""
+        version = self.protocol
         if args:
-            version = p.parse_int(args[0])
-            if version is None:
+            parsed = p.parse_int(args[0])
+            if parsed is None:
                 raise CommandError("ERR Protocol version is not an integer or out of range")
-            if version != 2:
-                raise CommandError("NOPROTO unsupported protocol version")
-        rest = args[1:]
+            if parsed not in (2, 3):
+                raise CommandError("NOPROTO sorry, this protocol version is not supported.")
+            version = parsed
+        self.name = self._hello_options(args[1:])
+        self.protocol = version
+        return infos.hello(self.client_id, self.ctx.service.status(), version)
+
+    def _hello_options(self, rest: list[bytes]) -> bytes | None:
+        """Check HELLO's options; the connection name they leave."""
         name = self.name
         while rest:
             option = rest[0].upper()
@@ -243,10 +262,9 @@ class Session:
                 raise CommandError(
                     f"ERR Syntax error in HELLO option '{rest[0].decode('latin-1')}'"
                 )
-        self.name = name
-        return infos.hello(self.client_id, self.ctx.service.status())
+        return name
 
-    async def _client(self, args: list[bytes]) -> bytes:
+    async def _client(self, args: list[bytes]) -> p.ReplyValue:
         sub = args[0].decode("latin-1").lower()
         rest = args[1:]
         arity = {"id": 0, "getname": 0, "setname": 1, "setinfo": 2, "info": 0}
@@ -255,27 +273,27 @@ class Session:
         if len(rest) != arity[sub]:
             raise CommandError(wrong_arity(f"client|{sub}"))
         if sub == "id":
-            return p.integer(self.client_id)
+            return self.client_id
         if sub == "getname":
-            return p.bulk(self.name)
+            return self.name
         if sub == "info":
             name = (self.name or b"").decode("latin-1")
             line = f"id={self.client_id} addr={self.peer_host} name={name} readlevel={self.read_level}\n"
-            return p.bulk(line.encode())
+            return p.Verbatim("txt", line.encode())  # Redis 7: verbatim in RESP3
         if sub == "setname":
             if not _valid_name(rest[0]):
                 raise CommandError(
                     "ERR Client names cannot contain spaces, newlines or special characters."
                 )
             self.name = rest[0] or None
-            return p.simple("OK")
+            return p.Simple("OK")
         if rest[0].upper() not in (b"LIB-NAME", b"LIB-VER"):
             raise CommandError(f"ERR Unrecognized option '{rest[0].decode('latin-1')}'")
-        return p.simple("OK")
+        return p.Simple("OK")
 
     # -- replikv extensions ---------------------------------------------------------
 
-    async def _rkv(self, args: list[bytes]) -> bytes:
+    async def _rkv(self, args: list[bytes]) -> p.ReplyValue:
         """``RKV client_id seq read_level CMD args...``: CMD under a client-chosen identity.
         ``read_level`` may be ``-`` for the connection's level."""
         client_id = _positive(args[0], "RKV client_id")
@@ -293,7 +311,7 @@ class Session:
         self._wait_client = client_id
         return await self._run(Request(client_id, seq, data.command, level), data.render)
 
-    async def _rkvadmin(self, args: list[bytes]) -> bytes:
+    async def _rkvadmin(self, args: list[bytes]) -> p.ReplyValue:
         """``RKVADMIN verb args...``: operator commands, from loopback peers only unless
         the server was started with ``admin_from="any"``."""
         if self.ctx.admin_from != "any" and not is_loopback(self.peer_host):
@@ -306,5 +324,5 @@ class Session:
         except ValueError as exc:
             raise CommandError(f"ERR {exc}") from None
         if "\n" in answer or "\r" in answer:
-            return p.bulk(answer.encode())
-        return p.simple(answer)
+            return answer.encode()
+        return p.Simple(answer)
