@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from replikv.check.history import Operation
+from replikv.check.prune import prepare
 from replikv.check.register import (
     UNKNOWN,
     canon,
-    compile_op,
     describe,
     is_mutation,
     result_of,
@@ -48,9 +48,8 @@ class _Budget:
         """True only when the window is certainly not linearizable from any value."""
         if self.left <= 0:
             return False
-        chosen = [ops[i] for i in window]
-        outcome = search([op.invoke_time for op in chosen], [op.complete_time for op in chosen],
-                         [compile_op(op) for op in chosen], [op.type == "ok" for op in chosen],
+        prepared = prepare([ops[i] for i in window], known_start=False)
+        outcome = search(prepared.calls, prepared.returns, prepared.compiled, prepared.certain,
                          UNKNOWN, max_steps=min(WINDOW_STEPS, self.left))
         self.left -= outcome.steps
         return outcome.valid is False

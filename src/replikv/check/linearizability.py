@@ -17,9 +17,10 @@ from collections.abc import Iterable, Sequence
 
 from replikv.check.explain import explain_linearizability
 from replikv.check.history import HistoryEvent, Operation, pair_operations
-from replikv.check.register import compile_op
+from replikv.check.prune import prepare
+from replikv.check.register import State
 from replikv.check.result import CheckResult, KeyFailure, combine
-from replikv.check.search import SearchOutcome, search
+from replikv.check.search import SearchOutcome, Stuck, search
 
 DEFAULT_MAX_STEPS = 2_000_000
 
@@ -37,12 +38,19 @@ def by_key(ops: Iterable[Operation]) -> dict[str, list[Operation]]:
     return {key: groups[key] for key in sorted(groups)}
 
 
-def search_ops(ops: Sequence[Operation], *, initial=None, max_steps: int,
+def search_ops(ops: Sequence[Operation], *, initial: State = None, max_steps: int,
                deadline: float | None = None) -> SearchOutcome:
-    """Run the search on one key's (relevant) operations."""
-    return search([op.invoke_time for op in ops], [op.complete_time for op in ops],
-                  [compile_op(op) for op in ops], [op.type == "ok" for op in ops],
-                  initial, max_steps=max_steps, deadline=deadline)
+    """Run the search on one key's relevant operations (after ``prune.prepare``); the
+    positions in the answer are positions in ``ops``."""
+    prepared = prepare(ops)
+    outcome = search(prepared.calls, prepared.returns, prepared.compiled, prepared.certain,
+                     initial, max_steps=max_steps, deadline=deadline)
+    if outcome.stuck is None:
+        return outcome
+    origin = prepared.origin
+    stuck = Stuck(tuple(origin[i] for i in outcome.stuck.order), outcome.stuck.state,
+                  origin[outcome.stuck.blocked])
+    return SearchOutcome(outcome.valid, outcome.steps, stuck)
 
 
 def operations_of(history: Iterable[HistoryEvent] | Iterable[Operation]) -> list[Operation]:

@@ -69,15 +69,30 @@ def search(calls: Sequence[float], returns: Sequence[float], ops: Sequence[Compi
     prv = [head] + list(range(0, 2 * n - 1)) + [-1]
     is_call = [kind == 0 for _, kind, _ in entries]
     op_of = [i for _, _, i in entries]
+    call_pos = [0] * n
     return_pos = [0] * n
     for position, (_, kind, i) in enumerate(entries):
         if kind == 1:
             return_pos[i] = position
+        else:
+            call_pos[i] = position
+
+    def lift(i: int) -> None:
+        for gone in (call_pos[i], return_pos[i]):
+            nxt[prv[gone]] = nxt[gone]
+            if nxt[gone] != -1:
+                prv[nxt[gone]] = prv[gone]
+
+    def unlift(i: int) -> None:  # in the reverse order of lift
+        for back in (return_pos[i], call_pos[i]):
+            nxt[prv[back]] = back
+            if nxt[back] != -1:
+                prv[nxt[back]] = back
 
     remaining = sum(1 for c in certain if c)
     state = initial
     linearized = 0
-    stack: list[tuple[int, State]] = []
+    stack: list[tuple[int, State, bool]] = []  # (operation, state before, was a no-op)
     seen: set[tuple[int, State]] = set()
     best: Stuck | None = None
     steps = 0
@@ -95,29 +110,38 @@ def search(calls: Sequence[float], returns: Sequence[float], ops: Sequence[Compi
                 marked = linearized | (1 << i)
                 if (marked, after) not in seen:
                     seen.add((marked, after))
-                    stack.append((entry, state))
+                    stack.append((i, state, False))
                     state, linearized = after, marked
                     remaining -= certain[i]
-                    for gone in (entry, return_pos[i]):  # lift call and return
-                        nxt[prv[gone]] = nxt[gone]
-                        if nxt[gone] != -1:
-                            prv[nxt[gone]] = prv[gone]
+                    lift(i)
                     entry = nxt[head]
                     continue
             entry = nxt[entry]
             continue
-        # a return whose call is still in the list: that operation ended unlinearized
-        if best is None or len(stack) > len(best.order):
-            best = Stuck(tuple(op_of[e] for e, _ in stack), state, i)
-        if not stack:
-            return SearchOutcome(False, steps, best)
-        entry, state = stack.pop()
-        i = op_of[entry]
-        linearized ^= 1 << i
-        remaining += certain[i]
-        for back in (return_pos[i], entry):  # unlift, in reverse order of lifting
-            nxt[prv[back]] = back
-            if nxt[back] != -1:
-                prv[nxt[back]] = back
-        entry = nxt[entry]
+        if not certain[i]:
+            # an uncertain operation's horizon passed: from here on it is as if it never
+            # happened (prune.py gives the horizon); one more choice to undo later
+            marked = linearized | (1 << i)
+            if (marked, state) not in seen:
+                seen.add((marked, state))
+                stack.append((i, state, True))
+                linearized = marked
+                lift(i)
+                entry = nxt[head]
+                continue
+        elif best is None or len(stack) > len(best.order):
+            # a certain operation returned before it could be linearized
+            best = Stuck(tuple(j for j, _, _ in stack), state, i)
+        # dead end: undo choices until one leaves other calls to try
+        while True:
+            if not stack:
+                return SearchOutcome(False, steps, best)
+            i, state, was_noop = stack.pop()
+            linearized ^= 1 << i
+            if not was_noop:
+                remaining += certain[i]
+            unlift(i)
+            if not was_noop:
+                entry = nxt[call_pos[i]]
+                break
     return SearchOutcome(True, steps, None)
