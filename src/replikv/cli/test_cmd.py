@@ -20,8 +20,7 @@ from replikv.testing import planted
 
 def _protocols() -> list[str]:
     """The schemes a user may test; planted-bug schemes only with REPLIKV_PLANTED_BUGS=1."""
-    if planted.enabled():
-        planted.register_planted(schemes._LOCATIONS)  # noqa: SLF001 - until schemes.py does it
+    planted.use_in_this_process()  # only with REPLIKV_PLANTED_BUGS=1
     return schemes.names()
 
 

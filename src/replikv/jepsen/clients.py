@@ -11,9 +11,12 @@ recording each as invoke + ok/fail/info (docs/history.md). Outcomes:
   ``info`` the worker goes on as a fresh process with a fresh client (the history rule),
   so a request of unknown fate is never confused with a later one.
 
-Each worker talks first to "its" node (worker ``i`` starts at node ``i mod N + 1``): the
-nodes forward writes and non-local reads to the leader/primary themselves, and ``local``
-reads are answered by the node the worker talks to, as a client near a replica would see.
+Each worker is bound to "its" node (worker ``i`` to node ``i mod N + 1``), as Jepsen binds
+clients to nodes: the nodes forward writes and non-local reads to the leader/primary
+themselves, and ``local`` reads are answered by the node the worker talks to. When the
+client had to fail over to another node for one operation (its node down, paused or cut
+off), the worker comes back to its own node for the next one with a fresh client, so a
+partitioned or deposed node keeps being asked for the whole fault window.
 """
 
 from __future__ import annotations
@@ -112,6 +115,7 @@ async def worker(index: int, settings: WorkerSettings, keys: KeySpace, recording
     rng = random.Random(f"replikv-test-client:{settings.seed}:{index}")
     process = recording.new_process()
     client = _client(settings, index, rng)
+    home = client.address
     try:
         while clock.seconds() < settings.stop_at_s:
             op = keys.next_op(rng)
@@ -121,9 +125,12 @@ async def worker(index: int, settings: WorkerSettings, keys: KeySpace, recording
                 keys.observe(op.key, value if isinstance(value, int) else None)
             recording.recorder.complete(process, outcome, value if outcome == "ok" else op.value,  # type: ignore[arg-type]
                                         clock.ms(), error)
-            if outcome == "info":
+            if outcome == "info" or client.address != home:
+                # back to the home node with a fresh client (a client bound to its node,
+                # as in Jepsen); after info also as a fresh process (the history rule)
                 await client.close()
-                process = recording.new_process()
+                if outcome == "info":
+                    process = recording.new_process()
                 client = _client(settings, index, rng)
             elif outcome == "fail" and error != CAS_DIFFERED:
                 await asyncio.sleep(0.02 + rng.random() * 0.03)  # back off while the cluster recovers

@@ -20,7 +20,7 @@ import msgspec
 
 from replikv.cluster import manager
 from replikv.cluster.state import STATE_FILE, ClusterState
-from replikv.testing.planted import is_planted
+from replikv.testing.planted import is_planted, use_in_this_process
 
 READY_TIMEOUT_S = 30.0
 
@@ -70,6 +70,8 @@ def kill_recorded(root: pathlib.Path) -> None:
 def running_cluster(root: pathlib.Path, protocol: str, nodes: int,
                  options: dict[str, str] | None = None) -> Iterator[ClusterState]:
     """Start ``nodes`` local ``protocol`` nodes under ``root`` and stop them on exit."""
+    if is_planted(protocol):
+        use_in_this_process()
     opts = manager.UpOptions(protocol=protocol, nodes=nodes, base_port=free_base_port(nodes),
                              fsync="always", options=dict(options or {}),
                              ready_timeout_s=READY_TIMEOUT_S, serve_prefix=serve_prefix(protocol))

@@ -106,6 +106,14 @@ def register_planted(registry: MutableMapping[str, str], *, force: bool = False)
     return added
 
 
+def use_in_this_process() -> None:
+    """Register the planted schemes in this process's ``replikv.schemes`` registry (when
+    ``REPLIKV_PLANTED_BUGS=1``); a no-op once ``schemes.py`` registers them itself."""
+    from replikv import schemes
+
+    register_planted(schemes._LOCATIONS)  # noqa: SLF001 - test-only hook
+
+
 def main_with_planted() -> None:
     """``replikv`` with the planted schemes registered (how the tester launches nodes of a
     planted scheme, whatever ``replikv.schemes`` does)."""
