@@ -62,8 +62,9 @@ async def serve_resp(
     scheme: str = "unknown",
     default_read_level: str = "linearizable",
 ) -> asyncio.Server:
-    """Serve RESP2 for ``service`` on ``host:port`` (port 0: any free port; read it from
-    ``server.sockets[0].getsockname()``). ``idle_timeout`` 0 keeps idle clients forever
+    """Serve RESP2/RESP3 for ``service`` on ``host:port`` (each connection starts in RESP2;
+    ``HELLO 3`` switches it). Port 0: any free port; read it from
+    ``server.sockets[0].getsockname()``. ``idle_timeout`` 0 keeps idle clients forever
     (Redis ``timeout 0``). Stop with ``close_resp(server)``."""
     limits = p.RespLimits(max_bulk=max_bulk, max_array=max_array, max_inline=max_inline)
     if max_clients < 1 or max_query_buffer < 1 or max_output_buffer < 1:
