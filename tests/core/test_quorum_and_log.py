@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from replikv.core import Entry, ReplicatedLog, Request, all_index, has_quorum, majority, quorum_index
+from replikv.core import (
+    Entry,
+    ReplicatedLog,
+    Request,
+    all_index,
+    has_quorum,
+    majority,
+    quorum_index,
+)
 from replikv.core.commands import Set
 from replikv.core.quorum import tolerated_failures
 
