@@ -110,6 +110,7 @@ class PeerTransport:
         self._inbound: dict[asyncio.Task, asyncio.StreamWriter] = {}
         self._block_out: frozenset[int] = frozenset()
         self._block_in: frozenset[int] = frozenset()
+        self._closing = False
         self.refused = 0
         self.bad_frames = 0
         self.blocked_drops = 0
@@ -128,19 +129,27 @@ class PeerTransport:
         return self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
+        self._closing = True
         if self._server is not None:
             self._server.close()
         # Inbound handlers end when their socket closes (cancelling them upsets the
-        # stream callback of Python 3.11); outgoing links are cancelled.
+        # stream callback of Python 3.11); outgoing links are cancelled. A link whose
+        # cancellation was swallowed (asyncio.wait_for in 3.11 can do that) still ends:
+        # it checks ``_closing`` before every reconnect. Never wait unboundedly.
         for writer in self._inbound.values():
             writer.close()
-        tasks = [link.task for link in self._links.values() if link.task]
-        for task in tasks:
+        links = [link.task for link in self._links.values() if link.task]
+        for task in links:
             task.cancel()
-        tasks += list(self._inbound)
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        pending = {*links, *self._inbound}
+        for _ in range(3):
+            if not pending:
+                break
+            _, pending = await asyncio.wait(pending, timeout=1.0)
+            for task in pending:
+                task.cancel()
+        if pending:
+            log.warning("%d transport task(s) did not stop", len(pending))
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
@@ -216,7 +225,7 @@ class PeerTransport:
 
     async def _run_link(self, link: _Link) -> None:
         delay = self.settings.backoff_min_s
-        while True:
+        while not self._closing and self._links.get(link.peer) is link:
             writer = None
             try:
                 reader, writer = await asyncio.wait_for(
