@@ -1,0 +1,28 @@
+"""``replikv test`` refuses bad input before starting anything (exit 2, clear words)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from replikv.cli.main import cli
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--protocol", "raft", "--nemesis", "kill,crash"], "unknown nemesis crash"),
+    (["--protocol", "paxos-ish"], "unknown protocol 'paxos-ish'"),
+    (["--protocol", "raft", "--time", "0.5"], "--time"),
+    (["--protocol", "raft", "--read-level", "eventual"], "--read-level"),
+])
+def test_bad_usage_exits_2_with_words(args: list[str], words: str, tmp_path) -> None:
+    result = CliRunner().invoke(cli, ["test", *args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert words in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_planted_schemes_are_hidden_without_the_flag(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.delenv("REPLIKV_PLANTED_BUGS", raising=False)
+    result = CliRunner().invoke(cli, ["test", "--protocol", "raft+stale-reads", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "unknown protocol 'raft+stale-reads'" in result.output
