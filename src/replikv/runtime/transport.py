@@ -254,6 +254,7 @@ class PeerTransport:
 
     async def _drain_link(self, link: _Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         closed = asyncio.ensure_future(reader.read(1))  # the listener never writes after Welcome
+        waiter: asyncio.Future | None = None
         try:
             while True:
                 if not link.queue:
@@ -261,7 +262,6 @@ class PeerTransport:
                     waiter = asyncio.ensure_future(link.wakeup.wait())
                     done, _ = await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
                     if closed in done:
-                        waiter.cancel()
                         raise ConnectionError("peer closed the connection")
                     continue
                 batch = []
@@ -272,6 +272,8 @@ class PeerTransport:
                 link.sent += len(batch)
         finally:
             closed.cancel()
+            if waiter is not None:
+                waiter.cancel()
 
     async def _dial_handshake(self, peer: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         decoder = FrameDecoder(64 << 10)
