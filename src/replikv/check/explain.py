@@ -33,6 +33,7 @@ from replikv.check.register import (
 )
 from replikv.check.result import KeyFailure
 from replikv.check.search import Stuck, search
+from replikv.check.staleness import Producers, certainly_stale, never_written
 
 MAX_WINDOW = 40
 WINDOW_STEPS = 20_000
@@ -163,3 +164,36 @@ def explain_linearizability(key: str, ops: Sequence[Operation], stuck: Stuck | N
     body += [f"  {describe(op)}" for op in shown]
     return KeyFailure(key=key, model="linearizable", ops=tuple(shown),
                       explanation="\n".join(body), certified=False)
+
+
+def explain_certain(key: str, ops: Sequence[Operation]) -> KeyFailure | None:
+    """A violation provable without a search (``staleness``): a read of a value nothing
+    wrote, or a certainly stale read. ``None`` when there is none."""
+    unheard = never_written(ops)
+    if unheard:
+        read = unheard[0]
+        text = (f"key {key!r} is not linearizable: a read returned a value that no operation "
+                f"on this key ever wrote (nor could have):\n  {describe(read)}")
+        return KeyFailure(key=key, model="linearizable", ops=(read,), explanation=text,
+                          certified=True)
+    stale = certainly_stale(ops)
+    if not stale:
+        return None
+    read, missed = stale[0]
+    value = canon(read.output)
+    sources = sorted(Producers(ops).of(ops, value), key=lambda op: (op.complete_time, op.index))
+    source = (f"the last operation that could have left {show_value(value)}:\n"
+              f"  {describe(sources[-1])}" if sources
+              else f"{show_value(value)} is only the initial state (the key starts absent)")
+    lines = [f"key {key!r} is not linearizable: a stale read.",
+             f"The read returned {show_value(value)}; {source}",
+             "This operation was invoked after that completed, and completed before the read "
+             f"was invoked:\n  {describe(missed)}",
+             f"The read:\n  {describe(read)}",
+             f"So the read comes after it, and it after {show_value(value)} was left: the read "
+             f"cannot return {show_value(value)}."]
+    if len(stale) > 1:
+        lines.append(f"({len(stale) - 1} more stale read(s) on this key.)")
+    window = ([sources[-1]] if sources else []) + [missed, read]
+    return KeyFailure(key=key, model="linearizable", ops=tuple(window),
+                      explanation="\n".join(lines), certified=True)

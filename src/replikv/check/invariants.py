@@ -2,20 +2,14 @@
 certainly stale reads, diverged replicas.
 
 What may live here: checks over a paired history (and a final state or replica
-digests) that need no search.
+digests) that need no search. The reasoning about which operations may have produced
+a value is in ``staleness`` (its docstring states the rule).
 
-The rule that makes them decidable: **every value is written at most once per key**
-(each write and each cas writes a value no other write or cas on that key writes).
-The workloads guarantee it. Then a value names the operation that produced it: the
-*producers* of a value v are the operations (``ok`` or ``info``; never ``fail``) whose
-effect leaves v: a write of v, a cas to v, an ``ok`` incr that returned v, an ``info``
-incr (its result is unknown, so any integer), or, for "absent", a delete (and the empty
-initial state). Increments break uniqueness only in the lenient direction (more
-producers, fewer reports), so every report below is certain under the rule.
-
-One more fact: an operation takes effect between its invoke and its completion
-(``info``: any time after its invoke). So "p completed before w was invoked" means p
-took effect before w did.
+The rule that makes them sharp: **every value is written at most once per key** (each
+write and each cas writes a value no other write or cas on that key writes); the
+workloads guarantee it. Every report below is certain even without it (a repeated
+value only adds producers, so fewer reports); with it, a value names the one
+operation that produced it and losses cannot hide behind a look-alike.
 """
 
 from __future__ import annotations
@@ -25,9 +19,10 @@ from typing import Any
 
 import msgspec
 
+from replikv.check.grouping import by_key, operations_of
 from replikv.check.history import HistoryEvent, Operation
-from replikv.check.linearizability import by_key, operations_of
-from replikv.check.register import as_int, canon, describe, result_of, show_value
+from replikv.check.register import canon, describe, show_value
+from replikv.check.staleness import Producers, certainly_stale
 
 
 class LostWrite(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,31 +46,6 @@ class StaleRead(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
 
 
-def _producers(ops: Iterable[Operation], value: str | None) -> list[Operation]:
-    """Operations whose effect may leave ``value`` (see the module docstring)."""
-    found = []
-    for op in ops:
-        if op.type == "fail" or op.f == "read":
-            continue
-        known, result = result_of(op)
-        if (known and result == value) or (
-                not known and op.f == "incr" and value is not None and as_int(value) is not None):
-            found.append(op)
-    return found
-
-
-def _latest_effect(producers: list[Operation]) -> float:
-    """When the last producer certainly took effect: "every producer took effect before
-    w" is ``latest < w.invoke_time`` (a producer never precedes itself, so w is never
-    lost to its own value). No producer: ``-inf`` (only the initial state)."""
-    return max((p.complete_time for p in producers), default=float("-inf"))
-
-
-def _before(first: Operation, second: Operation) -> bool:
-    """``first`` certainly took effect before ``second``."""
-    return first.complete_time < second.invoke_time
-
-
 def lost_acked_writes(history: Iterable[HistoryEvent] | Iterable[Operation],
                       final_state: Mapping[str, Any]) -> list[LostWrite]:
     """Acknowledged mutations whose effect is absent from ``final_state``.
@@ -94,13 +64,12 @@ def lost_acked_writes(history: Iterable[HistoryEvent] | Iterable[Operation],
     reports: list[LostWrite] = []
     for key, ops in by_key(operations_of(history)).items():
         final = canon(final_state.get(key))
-        producers = _producers(ops, final)
-        if final is not None and not producers:
+        latest = Producers(ops).latest(final)
+        if latest is None:
             reports.append(LostWrite(
                 key=key, kind="corrupt", op=None, final=final_state.get(key),
                 reason=f"the final value {show_value(final)} of key {key!r} was never written"))
             continue
-        latest = _latest_effect(producers)
         for w in ops:
             if w.type == "ok" and w.f != "read" and latest < w.invoke_time:
                 last = "the key is absent and no delete may have followed it" if final is None \
@@ -122,22 +91,11 @@ def stale_reads(history: Iterable[HistoryEvent] | Iterable[Operation]) -> list[S
     """
     found: list[StaleRead] = []
     for key, ops in by_key(operations_of(history)).items():
-        mutations = [op for op in ops if op.type == "ok" and op.f != "read"]
-        for r in ops:
-            if r.f != "read" or r.type != "ok":
-                continue
-            value = canon(r.output)
-            producers = _producers(ops, value)
-            if value is not None and not producers:
-                continue
-            latest = _latest_effect(producers)
-            missed = [w for w in mutations if _before(w, r) and latest < w.invoke_time]
-            if missed:
-                w = max(missed, key=lambda op: (op.complete_time, op.index))
-                found.append(StaleRead(key=key, read=r, missed=w, reason=(
-                    f"{describe(r)} missed {describe(w)}, which completed before the read "
-                    f"was invoked, after every operation that could have left "
-                    f"{show_value(value)} in {key!r}")))
+        for r, w in certainly_stale(ops):
+            found.append(StaleRead(key=key, read=r, missed=w, reason=(
+                f"{describe(r)} missed {describe(w)}, which completed before the read "
+                f"was invoked, after every operation that could have left "
+                f"{show_value(r.output)} in {key!r}")))
     return found
 
 

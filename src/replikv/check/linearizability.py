@@ -8,6 +8,11 @@ linearizable iff each object's sub-history is, so each key is checked on its own
 ``fail`` operations definitely did not happen and are dropped; an ``info`` read
 changes nothing and is dropped; other ``info`` operations may take effect at any time
 after their invoke, or never. Each key starts absent (the store starts empty).
+
+Before searching a key, a quick pre-check (``staleness``) looks for violations that
+need no search: a read of a value nothing wrote, or a certainly stale read. Either is
+a certain verdict with a three-line proof, whatever the history's size; everything
+else goes to the search (``search``, after ``prune``).
 """
 
 from __future__ import annotations
@@ -15,27 +20,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
-from replikv.check.explain import explain_linearizability
-from replikv.check.history import HistoryEvent, Operation, pair_operations
+from replikv.check.explain import explain_certain, explain_linearizability
+from replikv.check.grouping import by_key, operations_of, relevant
+from replikv.check.history import HistoryEvent, Operation
 from replikv.check.prune import prepare
 from replikv.check.register import State
 from replikv.check.result import CheckResult, KeyFailure, combine
 from replikv.check.search import SearchOutcome, Stuck, search
 
 DEFAULT_MAX_STEPS = 2_000_000
-
-
-def relevant(ops: Iterable[Operation]) -> list[Operation]:
-    """The operations that can matter: not ``fail``, and not an ``info`` read."""
-    return [op for op in ops if op.type != "fail" and not (op.f == "read" and op.type != "ok")]
-
-
-def by_key(ops: Iterable[Operation]) -> dict[str, list[Operation]]:
-    """Operations grouped per key, keys in sorted order, ops in invoke order."""
-    groups: dict[str, list[Operation]] = {}
-    for op in ops:
-        groups.setdefault(op.key, []).append(op)
-    return {key: groups[key] for key in sorted(groups)}
 
 
 def search_ops(ops: Sequence[Operation], *, initial: State = None, max_steps: int,
@@ -51,14 +44,6 @@ def search_ops(ops: Sequence[Operation], *, initial: State = None, max_steps: in
     stuck = Stuck(tuple(origin[i] for i in outcome.stuck.order), outcome.stuck.state,
                   origin[outcome.stuck.blocked])
     return SearchOutcome(outcome.valid, outcome.steps, stuck)
-
-
-def operations_of(history: Iterable[HistoryEvent] | Iterable[Operation]) -> list[Operation]:
-    """Accept events (paired here) or already paired operations."""
-    items = list(history)
-    if items and isinstance(items[0], Operation):
-        return items  # type: ignore[return-value]
-    return pair_operations(items)  # type: ignore[arg-type]
 
 
 def check_linearizable(history: Iterable[HistoryEvent] | Iterable[Operation], *,
@@ -78,6 +63,10 @@ def check_linearizable(history: Iterable[HistoryEvent] | Iterable[Operation], *,
     for key, key_ops in by_key(relevant(ops)).items():
         if left <= 0:
             per_key.append((key, None, 0, None))
+            continue
+        quick = explain_certain(key, key_ops)
+        if quick is not None:  # a certain violation found without searching
+            per_key.append((key, False, 0, quick))
             continue
         outcome = search_ops(key_ops, max_steps=left, deadline=deadline)
         left -= outcome.steps

@@ -23,14 +23,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
+from replikv.check.grouping import by_key, operations_of, relevant
 from replikv.check.history import HistoryEvent, Operation
-from replikv.check.linearizability import (
-    DEFAULT_MAX_STEPS,
-    by_key,
-    check_linearizable,
-    operations_of,
-    relevant,
-)
+from replikv.check.linearizability import DEFAULT_MAX_STEPS, check_linearizable
 from replikv.check.register import (
     as_int,
     canon,

@@ -7,17 +7,31 @@ The algorithm (Wing & Gong 1993, §4; Lowe 2017, "Testing for linearizability", 
 the same shape as Porcupine's checker):
 
 * Every operation gives two entries, its call at ``invoke_time`` and its return at
-  ``complete_time`` (``inf`` for an unknown outcome), kept in one list sorted by time,
-  calls before returns at equal times (touching intervals count as concurrent, so a
-  tie never produces a false violation).
+  ``complete_time``, kept in one list sorted by time, calls before returns at equal
+  times (touching intervals count as concurrent, so a tie never produces a false
+  violation).
 * Walk the list. At a call, try to linearize that operation now: if the register model
-  allows it and the pair (set of linearized operations, register state) has not been
-  seen before, lift the call and its return out of the list, push a backtrack point
-  and start again from the head. At a return, the operation was not linearized before
-  it returned: undo the last choice and try the next call after it.
-* The history is linearizable when every operation with a known outcome is linearized
-  (``info`` operations can always be appended at the end: their step is always legal,
-  which is "it took effect after everything else, or never").
+  allows it and the configuration (linearized operations, register state) is new, lift
+  the call and its return out of the list, push a backtrack point and start again from
+  the head. At a return, the operation was not linearized before it returned: undo the
+  last choice and try the next call after it.
+* The history is linearizable when every operation with a known outcome ("certain") is
+  linearized. Uncertain (``info``) operations need not be: one may take effect any time
+  after its call, or never. Its "return" is its *horizon* (``prune.py``; ``inf`` by
+  default): reaching it means "never", a move like any other.
+
+Three reductions for uncertain operations, each keeping the verdict exact:
+
+* calls are tried certain ones first, then uncertain ones (a second pass up to the same
+  first return), so configurations with more choices left are explored first;
+* **no idle moves**: an uncertain operation whose step leaves the state unchanged is not
+  applied there (deciding "never" later does the same, with more options left);
+* **one of a kind**: among uncertain calls with the same effect (same compiled op, e.g.
+  two unknown deletes), only the one with the earliest horizon is tried (the later one
+  can do anything the earlier one can);
+* **dominance** (memoisation, extended): a configuration is skipped when one with the
+  same certain operations and state, but a subset of the uncertain ones used up, was
+  already explored and failed.
 
 The budget is counted in search steps, so the verdict is the same on every machine;
 an optional wall-clock deadline (CLI only) is checked every few thousand steps.
@@ -36,8 +50,8 @@ from replikv.check.register import Compiled, State, step
 
 class Stuck(msgspec.Struct, frozen=True):
     """Where the search got furthest: ``order`` (operation positions, in the order they
-    were linearized), the register ``state`` after them, and ``blocked``, the operation
-    whose return was reached before it could be linearized."""
+    were decided), the register ``state`` after them, and ``blocked``, the certain
+    operation whose return was reached before it could be linearized."""
 
     order: tuple[int, ...]
     state: State
@@ -50,7 +64,13 @@ class SearchOutcome(msgspec.Struct, frozen=True):
     stuck: Stuck | None = None
 
 
+class _OutOfBudget(Exception):
+    pass
+
+
 _DEADLINE_EVERY = 4096
+_CERTAIN, _UNCERTAIN = 1, 2                          # which calls a pass tries
+_APPLY_CERTAIN, _APPLY_UNCERTAIN, _NEVER = 0, 1, 2   # moves on the stack
 
 
 def search(calls: Sequence[float], returns: Sequence[float], ops: Sequence[Compiled],
@@ -58,90 +78,172 @@ def search(calls: Sequence[float], returns: Sequence[float], ops: Sequence[Compi
            deadline: float | None = None) -> SearchOutcome:
     """Is there an order of ``ops`` respecting real time and the register model?
 
-    ``calls[i]``/``returns[i]`` are operation i's interval (``returns[i]`` is ``inf`` for
-    an unknown outcome, and then ``certain[i]`` is ``False``).
+    ``calls[i]``/``returns[i]`` are operation i's interval; for an uncertain operation
+    (``certain[i]`` false) ``returns[i]`` is its horizon.
     """
-    n = len(ops)
-    entries = sorted([(calls[i], 0, i) for i in range(n)] + [(returns[i], 1, i) for i in range(n)])
-    head = 2 * n
-    # doubly linked list over entry positions; -1 ends it
-    nxt = list(range(1, 2 * n)) + [-1, 0 if n else -1]
-    prv = [head] + list(range(0, 2 * n - 1)) + [-1]
-    is_call = [kind == 0 for _, kind, _ in entries]
-    op_of = [i for _, _, i in entries]
-    call_pos = [0] * n
-    return_pos = [0] * n
-    for position, (_, kind, i) in enumerate(entries):
-        if kind == 1:
-            return_pos[i] = position
-        else:
-            call_pos[i] = position
+    run = _Search(calls, returns, ops, certain, initial, max_steps, deadline)
+    try:
+        valid = run.run()
+    except _OutOfBudget:
+        return SearchOutcome(None, run.steps, run.best)
+    return SearchOutcome(valid, run.steps, None if valid else run.best)
 
-    def lift(i: int) -> None:
-        for gone in (call_pos[i], return_pos[i]):
+
+class _Search:
+    def __init__(self, calls, returns, ops, certain, initial, max_steps, deadline) -> None:
+        n = len(ops)
+        entries = sorted([(calls[i], 0, i) for i in range(n)]
+                         + [(returns[i], 1, i) for i in range(n)])
+        self.head = 2 * n
+        # doubly linked list over entry positions; -1 ends it
+        self.nxt = list(range(1, 2 * n)) + [-1, 0 if n else -1]
+        self.prv = [self.head] + list(range(0, 2 * n - 1)) + [-1]
+        self.time_at = [t for t, _, _ in entries]
+        self.is_call = [kind == 0 for _, kind, _ in entries]
+        self.op_of = [i for _, _, i in entries]
+        self.call_pos, self.return_pos = [0] * n, [0] * n
+        for position, (_, kind, i) in enumerate(entries):
+            (self.call_pos if kind == 0 else self.return_pos)[i] = position
+        self.calls, self.ops, self.certain = calls, ops, certain
+        # uncertain operations with the same effect, earliest horizon first
+        kinds: dict[Compiled, list[int]] = {}
+        for i in sorted(range(n), key=lambda i: (returns[i], i)):
+            if not certain[i]:
+                kinds.setdefault(ops[i], []).append(i)
+        self.same_kind = {i: kinds[ops[i]] for i in range(n) if not certain[i]}
+        self.state: State = initial
+        self.done_certain = 0     # bitset: linearized certain operations
+        self.done_uncertain = 0   # bitset: uncertain operations applied or decided "never"
+        self.remaining = sum(1 for c in certain if c)
+        self.pending_uncertain = n - self.remaining
+        self.stack: list[tuple[int, State, int, float]] = []  # (op, state before, move, first return)
+        self.seen: set[tuple[int, int, State]] = set()
+        self.failed: dict[tuple[int, State], list[int]] = {}
+        self.best: Stuck | None = None
+        self.steps, self.max_steps, self.deadline = 0, max_steps, deadline
+
+    # -- the list -----------------------------------------------------------------------
+    def _lift(self, i: int) -> None:
+        nxt, prv = self.nxt, self.prv
+        for gone in (self.call_pos[i], self.return_pos[i]):
             nxt[prv[gone]] = nxt[gone]
             if nxt[gone] != -1:
                 prv[nxt[gone]] = prv[gone]
 
-    def unlift(i: int) -> None:  # in the reverse order of lift
-        for back in (return_pos[i], call_pos[i]):
+    def _unlift(self, i: int) -> None:  # the reverse of _lift
+        nxt, prv = self.nxt, self.prv
+        for back in (self.return_pos[i], self.call_pos[i]):
             nxt[prv[back]] = back
             if nxt[back] != -1:
                 prv[nxt[back]] = back
 
-    remaining = sum(1 for c in certain if c)
-    state = initial
-    linearized = 0
-    stack: list[tuple[int, State, bool]] = []  # (operation, state before, was a no-op)
-    seen: set[tuple[int, State]] = set()
-    best: Stuck | None = None
-    steps = 0
-    entry = nxt[head]
-    while remaining:
-        steps += 1
-        if steps > max_steps or (deadline is not None and steps % _DEADLINE_EVERY == 0
-                                 and time.monotonic() > deadline):
-            return SearchOutcome(None, steps - 1, best)
-        assert entry != -1, "walked past every return with operations left"
-        i = op_of[entry]
-        if is_call[entry]:
-            legal, after = step(state, ops[i])
-            if legal:
-                marked = linearized | (1 << i)
-                if (marked, after) not in seen:
-                    seen.add((marked, after))
-                    stack.append((i, state, False))
-                    state, linearized = after, marked
-                    remaining -= certain[i]
-                    lift(i)
-                    entry = nxt[head]
-                    continue
-            entry = nxt[entry]
-            continue
-        if not certain[i]:
-            # an uncertain operation's horizon passed: from here on it is as if it never
-            # happened (prune.py gives the horizon); one more choice to undo later
-            marked = linearized | (1 << i)
-            if (marked, state) not in seen:
-                seen.add((marked, state))
-                stack.append((i, state, True))
-                linearized = marked
-                lift(i)
-                entry = nxt[head]
+    # -- configurations -----------------------------------------------------------------
+    def _fresh(self, done_c: int, done_u: int, state: State) -> bool:
+        """Not seen, and not dominated by a failed configuration with the same certain
+        operations and state and fewer uncertain ones used up (more choices left)."""
+        if (done_c, done_u, state) in self.seen:
+            return False
+        for other in self.failed.get((done_c, state), ()):
+            if other & ~done_u == 0:
+                return False
+        self.seen.add((done_c, done_u, state))
+        return True
+
+    def _first_of_kind(self, i: int, first_return: float) -> bool:
+        """Is ``i`` the earliest-horizon pending candidate among its look-alikes?"""
+        for j in self.same_kind[i]:
+            if j == i:
+                return True
+            if not self.done_uncertain >> j & 1 and self.calls[j] <= first_return:
+                return False
+        raise AssertionError("an operation is its own kind")
+
+    def _push(self, i: int, after: State, move: int, first_return: float) -> None:
+        self.stack.append((i, self.state, move, first_return))
+        self.state = after
+        if move == _APPLY_CERTAIN:
+            self.done_certain |= 1 << i
+            self.remaining -= 1
+        else:
+            self.done_uncertain |= 1 << i
+            self.pending_uncertain -= 1
+        self._lift(i)
+
+    def _pop(self) -> tuple[int, int, float]:
+        self.failed.setdefault((self.done_certain, self.state), []).append(self.done_uncertain)
+        i, self.state, move, first_return = self.stack.pop()
+        if move == _APPLY_CERTAIN:
+            self.done_certain ^= 1 << i
+            self.remaining += 1
+        else:
+            self.done_uncertain ^= 1 << i
+            self.pending_uncertain += 1
+        self._unlift(i)
+        return i, move, first_return
+
+    def _tick(self) -> None:
+        self.steps += 1
+        if self.steps > self.max_steps or (
+                self.deadline is not None and self.steps % _DEADLINE_EVERY == 0
+                and time.monotonic() > self.deadline):
+            self.steps -= 1
+            raise _OutOfBudget
+
+    # -- the walk -----------------------------------------------------------------------
+    def _try_call(self, i: int, first_return: float) -> bool:
+        """Linearize operation ``i`` now, if legal and new; True when it moved."""
+        legal, after = step(self.state, self.ops[i])
+        if not legal:
+            return False
+        bit = 1 << i
+        if self.certain[i]:
+            if self._fresh(self.done_certain | bit, self.done_uncertain, after):
+                self._push(i, after, _APPLY_CERTAIN, first_return)
+                return True
+            return False
+        if after == self.state or not self._first_of_kind(i, first_return):
+            return False  # idle, or a look-alike with more room goes first
+        if self._fresh(self.done_certain, self.done_uncertain | bit, after):
+            self._push(i, after, _APPLY_UNCERTAIN, first_return)
+            return True
+        return False
+
+    def run(self) -> bool:
+        entry, phase, first_return = self.nxt[self.head], _CERTAIN, 0.0
+        while self.remaining:
+            self._tick()
+            assert entry != -1, "walked past every return with operations left"
+            i = self.op_of[entry]
+            if self.is_call[entry]:
+                if self.certain[i] == (phase == _CERTAIN) and self._try_call(i, first_return):
+                    entry, phase = self.nxt[self.head], _CERTAIN
+                else:
+                    entry = self.nxt[entry]
                 continue
-        elif best is None or len(stack) > len(best.order):
-            # a certain operation returned before it could be linearized
-            best = Stuck(tuple(j for j, _, _ in stack), state, i)
-        # dead end: undo choices until one leaves other calls to try
-        while True:
-            if not stack:
-                return SearchOutcome(False, steps, best)
-            i, state, was_noop = stack.pop()
-            linearized ^= 1 << i
-            if not was_noop:
-                remaining += certain[i]
-            unlift(i)
-            if not was_noop:
-                entry = nxt[call_pos[i]]
-                break
-    return SearchOutcome(True, steps, None)
+            if phase == _CERTAIN and self.pending_uncertain:
+                # first return reached: now the uncertain calls before it
+                entry, phase, first_return = self.nxt[self.head], _UNCERTAIN, self.time_at[entry]
+                continue
+            if not self.certain[i]:
+                # an uncertain operation's horizon: as if it never happened, from here on
+                done_u = self.done_uncertain | (1 << i)
+                if self._fresh(self.done_certain, done_u, self.state):
+                    self._push(i, self.state, _NEVER, first_return)
+                    entry, phase = self.nxt[self.head], _CERTAIN
+                    continue
+            elif self.best is None or len(self.stack) > len(self.best.order):
+                self.best = Stuck(tuple(j for j, _, _, _ in self.stack), self.state, i)
+            resumed = self._backtrack()
+            if resumed is None:
+                return False
+            entry, phase, first_return = resumed
+        return True
+
+    def _backtrack(self) -> tuple[int, int, float] | None:
+        """Undo choices until one leaves other calls to try: where to resume."""
+        while self.stack:
+            i, move, first_return = self._pop()
+            if move != _NEVER:
+                phase = _CERTAIN if move == _APPLY_CERTAIN else _UNCERTAIN
+                return self.nxt[self.call_pos[i]], phase, first_return
+        return None

@@ -1,0 +1,30 @@
+"""Splitting a history into what each check looks at: operations, per key.
+
+What may live here: small helpers shared by the checkers (no checking)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from replikv.check.history import HistoryEvent, Operation, pair_operations
+
+
+def operations_of(history: Iterable[HistoryEvent] | Iterable[Operation]) -> list[Operation]:
+    """Accept events (paired here) or already paired operations."""
+    items = list(history)
+    if items and isinstance(items[0], Operation):
+        return items  # type: ignore[return-value]
+    return pair_operations(items)  # type: ignore[arg-type]
+
+
+def relevant(ops: Iterable[Operation]) -> list[Operation]:
+    """The operations that can matter: not ``fail``, and not an ``info`` read."""
+    return [op for op in ops if op.type != "fail" and not (op.f == "read" and op.type != "ok")]
+
+
+def by_key(ops: Iterable[Operation]) -> dict[str, list[Operation]]:
+    """Operations grouped per key, keys in sorted order, ops in invoke order."""
+    groups: dict[str, list[Operation]] = {}
+    for op in ops:
+        groups.setdefault(op.key, []).append(op)
+    return {key: groups[key] for key in sorted(groups)}
