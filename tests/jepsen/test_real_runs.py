@@ -88,7 +88,14 @@ def test_ctrl_c_stops_every_node(tmp_path) -> None:
             if "nemesis: pause" in line or not line:
                 break
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=40)
+        try:
+            output, _ = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGUSR1)  # faulthandler: where is it stuck?
+            time.sleep(1)
+            process.kill()
+            output, _ = process.communicate()
+            pytest.fail(f"replikv test did not stop within 60 s of SIGINT:\n{output[-8000:]}")
         assert process.returncode == 130, output
         state = json.loads((out / "cluster" / "cluster.json").read_text())
         started = [entry for entry in state["nodes"] if entry["pid"]]

@@ -5,6 +5,7 @@ cluster could not be started."""
 from __future__ import annotations
 
 import datetime
+import faulthandler
 import pathlib
 import signal
 import sys
@@ -78,6 +79,7 @@ def test(protocol: str, nodes: int, clients: int, time_s: float, nemesis: str, r
     click.echo(f"replikv test: protocol {protocol}, {nodes} nodes, {clients} clients, {time_s:g} s, "
                f"nemesis {','.join(kinds) or 'none'}, read level {read_level}, seed {seed}; results in {folder}")
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>` shows where a run hangs
     try:
         report = run_test(settings, say=lambda text: click.echo(text))
     except KeyboardInterrupt:

@@ -141,11 +141,10 @@ def run_test(settings: TestSettings, say: Say = print) -> dict[str, Any]:
         nemesis = Nemesis(root, leader_word=spec.leader_word, seconds=clock.seconds, say=say)
 
         async def body() -> dict[str, Any]:
-            try:
-                await _workload(settings, addresses, windows, nemesis, recording, keys, clock, say)
-            finally:
-                ending = await _finish(settings, addresses, nemesis, recording, keys, clock, say)
-            return ending
+            # no finally: on Ctrl-C (cancellation) or a bug, skip healing and final reads;
+            # ``running_cluster`` still stops every node
+            await _workload(settings, addresses, windows, nemesis, recording, keys, clock, say)
+            return await _finish(settings, addresses, nemesis, recording, keys, clock, say)
 
         ending = _run_async(body())
         recording.recorder.write(out / "history.jsonl")
