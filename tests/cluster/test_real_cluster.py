@@ -74,8 +74,11 @@ def test_up_status_kill_restart_down_round_trip_pb_sync(cluster_dir) -> None:
     assert states[victim] == "down" and list(states.values()).count("up") == 2
 
     replikv("cluster", "restart", str(victim), "--data-dir", str(cluster_dir))
-    assert processes.wait_until(lambda: _converged(cluster_dir, 3), 20.0, 0.2), _status(cluster_dir)
+    waited = replikv("cluster", "wait", "--timeout", "20", "--data-dir", str(cluster_dir)).stdout
+    assert waited.startswith(f"converged: leader node {primary}")
+    assert _converged(cluster_dir, 3)
     assert redis_cli(ports[victim - 1], "GET", "before") == "1"
+    assert redis_cli(ports[primary - 1], "SET", "after", "2") == "OK"  # the primary took it back
 
     entries = load_state(cluster_dir).nodes
     out = replikv("cluster", "down", "--data-dir", str(cluster_dir)).stdout
@@ -100,8 +103,10 @@ def test_partition_and_heal_through_the_cli(cluster_dir) -> None:
     for i in (1, 2, 3):
         assert admin.node_status("127.0.0.1", ports[i - 1]).raw["blocked"] == {"to": [], "from": []}
     primary = _status(cluster_dir)["leader"]
+    replikv("cluster", "wait", "--timeout", "20", *where)
     assert redis_cli(ports[primary - 1], "SET", "after-heal", "yes") == "OK"
-    assert processes.wait_until(lambda: _converged(cluster_dir, 3), 20.0, 0.2), _status(cluster_dir)
+    replikv("cluster", "wait", "--timeout", "20", *where)
+    assert _converged(cluster_dir, 3)
 
 
 @needs_serve
@@ -132,3 +137,26 @@ def test_redis_benchmark_runs_without_errors(cluster_dir) -> None:
     assert "error" not in output.lower(), output
     rates = {line.split(":")[0]: line for line in output.splitlines() if "requests per second" in line}
     assert set(rates) == {"SET", "GET"}, output
+
+
+@needs_serve
+@needs_redis_cli
+@_needs("raft")
+def test_raft_leader_kill_and_transfer_through_the_cli(cluster_dir) -> None:
+    ports = _up(cluster_dir, "raft")
+    where = ["--data-dir", str(cluster_dir)]
+    replikv("cluster", "wait", "--timeout", "20", *where)
+    first = _status(cluster_dir)["leader"]
+    assert redis_cli(ports[first - 1], "SET", "k", "v1") == "OK"
+    replikv("cluster", "kill", str(first), *where)
+    assert processes.wait_until(lambda: _status(cluster_dir)["leader"] not in (None, first), 20.0, 0.2)
+    second = _status(cluster_dir)["leader"]
+    assert redis_cli(ports[second - 1], "GET", "k") == "v1"
+    replikv("cluster", "restart", str(first), *where)
+    replikv("cluster", "wait", "--timeout", "20", *where)
+    target = next(n for n in (1, 2, 3) if n != second)
+    replikv("cluster", "transfer-leader", str(target), *where)
+    assert processes.wait_until(lambda: _status(cluster_dir)["leader"] == target, 20.0, 0.2), _status(cluster_dir)
+    assert redis_cli(ports[target - 1], "SET", "k", "v2") == "OK"
+    replikv("cluster", "wait", "--timeout", "20", *where)
+    assert [redis_cli(port, "GET", "k") for port in ports] == ["v2", "v2", "v2"]

@@ -12,7 +12,8 @@ from conftest import FAKE_NODE, free_base_port
 
 from replikv.cli.cluster_cmd import cluster
 from replikv.cluster import admin, control, manager, processes
-from replikv.cluster.state import ClusterError, load_state
+from replikv.cluster.admin import NodeStatus
+from replikv.cluster.state import ClusterError, ClusterState, load_state
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -143,3 +144,31 @@ def test_cli_unknown_and_down_ids(cluster_dir) -> None:
     down = _cli("promote", "2", *where)
     assert down.exit_code == 1 and "node 2 is down" in down.output
     assert "node 1: OK" in _cli("heal", *where).output
+
+
+def _view(*rows: tuple[str, str | None, int, str | None]) -> control.ClusterView:
+    """(state, role, applied index, digest) per node 1, 2, ..."""
+    current = control.ClusterView(state=ClusterState(protocol="raft", base_port=7000))
+    for node_id, (state, role, applied, digest) in enumerate(rows, start=1):
+        status = None if state != "up" else NodeStatus(
+            role=role, term=3, commit_index=applied, applied_index=applied, last_index=applied, digest=digest)
+        current.rows.append(control.NodeRow(id=node_id, pid=100 + node_id, client_port=7000 + node_id,
+                                            state=state, status=status))
+    control._fill_lag(current)
+    return current
+
+
+def test_converged_needs_everyone_up_caught_up_and_equal() -> None:
+    assert control.converged(_view(("up", "leader", 5, "d"), ("up", "follower", 5, "d"), ("up", "follower", 5, "d")))
+    assert not control.converged(_view(("up", "leader", 5, "d"), ("up", "follower", 4, "d"), ("up", "follower", 5, "d")))
+    assert not control.converged(_view(("up", "leader", 5, "d"), ("up", "follower", 5, "x"), ("up", "follower", 5, "d")))
+    assert not control.converged(_view(("up", "leader", 5, "d"), ("down", None, 0, None), ("up", "follower", 5, "d")))
+    assert not control.converged(_view(("up", "follower", 5, "d"), ("up", "follower", 5, "d")))
+
+
+def test_lag_comes_from_the_leaders_own_progress_when_reported() -> None:
+    current = _view(("up", "primary", 5, "d"), ("up", "backup", 5, "d"), ("up", "backup", 5, "d"))
+    current.rows[0].status.peers = {2: 5, 3: 0}  # the primary has not taken node 3 back yet
+    control._fill_lag(current)
+    assert [r.lag for r in current.rows] == [0, 0, 5]
+    assert not control.converged(current)

@@ -2,6 +2,7 @@
 
     replikv cluster up --protocol pb-sync --nodes 3      start (clients on 7001.., peers on 7101..)
     replikv cluster status [--json]                      role, term, commit index, lag, up/down
+    replikv cluster wait                                 until every node caught up (same digest)
     replikv cluster kill 1 / restart 1 / pause 2 / resume 2
     replikv cluster partition 1 [--from 2,3] / heal
     replikv cluster promote 2 / transfer-leader 3 / add-node / remove-node 4
@@ -123,6 +124,18 @@ def status(as_json, data_dir) -> None:
             _cell(st and st.last_index), _cell(row.lag),
         )
     Console().print(table)
+
+
+@cluster.command()
+@click.option("--timeout", default=30.0, show_default=True, type=float)
+@_data_dir_option
+@_operator_errors
+def wait(timeout, data_dir) -> None:
+    """Wait until every node is up and at the leader's applied index (same digest)."""
+    current = control.wait_converged(data_dir, timeout_s=timeout)
+    leader = current.leader()
+    applied = current.rows[0].status.applied_index if current.rows and current.rows[0].status else None
+    click.echo(f"converged: leader node {leader.id if leader else '-'}, applied index {applied} on every node")
 
 
 @cluster.command()

@@ -126,7 +126,7 @@ def _send(state: ClusterState, entry: NodeEntry, verb: str, *args: str) -> str:
     try:
         return admin.admin(state.host, entry.client_port, verb, *args)
     except RespError as exc:
-        raise ClusterError(f"node {entry.id} refused `{verb}`: {exc.message}") from None
+        raise ClusterError(f"node {entry.id} answered `{verb}` with an error: {exc.message}") from None
     except OSError as exc:
         raise ClusterError(f"node {entry.id} did not answer `{verb}`: {exc}") from None
 
@@ -227,3 +227,38 @@ def remove_node(data_dir: str | os.PathLike[str], node_id: int, stop: bool = Tru
         entry.pid = None
     save_state(root, state)
     return answer
+
+
+def converged(current: ClusterView) -> bool:
+    """Every member up, one leader, no lag (by the leader's own per-peer progress when it
+    reports one: the leader has taken every node back), and every node at the same
+    applied index with the same state-machine digest (when reported): the replicas agree."""
+    leader = current.leader()
+    if leader is None or leader.status is None or any(r.state != "up" for r in current.rows):
+        return False
+    if any(r.lag != 0 for r in current.rows):
+        return False
+    statuses = [r.status for r in current.rows if r.status is not None]
+    applied = {s.applied_index for s in statuses}
+    digests = {s.digest for s in statuses}
+    return len(applied) == 1 and None not in applied and len(digests) == 1
+
+
+def wait_converged(data_dir: str | os.PathLike[str], timeout_s: float = 30.0) -> ClusterView:
+    """Poll ``view`` until ``converged``; ``ClusterError`` naming the laggards on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        current = view(data_dir)
+        if converged(current):
+            return current
+        if time.monotonic() > deadline:
+            summary = ", ".join(
+                f"node {r.id}: {r.state}" + (f" applied {r.status.applied_index}" if r.status else "")
+                for r in current.rows
+            )
+            leader = current.leader()
+            raise ClusterError(
+                f"replicas did not converge within {timeout_s:g}s "
+                f"(leader: {leader.id if leader else 'none'}; {summary})"
+            )
+        time.sleep(0.1)
