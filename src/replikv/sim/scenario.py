@@ -379,3 +379,12 @@ def protocol_options(scenario: Scenario, protocol: str) -> dict[str, Any]:
     common = {k: v for k, v in scenario.protocol.items() if not isinstance(v, dict)}
     specific = scenario.protocol.get(protocol, {})
     return {**common, **(specific if isinstance(specific, dict) else {})}
+
+
+def validate_scenario(scenario: Scenario, source: str = "<scenario>") -> Scenario:
+    """Validate a scenario built in code (e.g. by ``sim.swarm``) as a file would be."""
+    try:
+        _validate(scenario)
+    except ValueError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
+    return scenario
