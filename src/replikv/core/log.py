@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import msgspec
-
+from replikv.core.messages import Record
 from replikv.core.requests import Request
 
 
-class Entry(msgspec.Struct, frozen=True, tag=True):
-    """One log slot: the term/epoch/ballot it was created in and the request it orders."""
+class Entry(Record, frozen=True):
+    """One log slot: the term/epoch/ballot it was created in and the request it orders.
+
+    A ``Record``, so a scheme may persist its entries as they are."""
 
     index: int
     term: int

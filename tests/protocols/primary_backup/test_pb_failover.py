@@ -185,8 +185,8 @@ def test_restarted_old_primary_yields_to_a_backup_promoted_while_it_was_down() -
     assert cluster.data(1) == cluster.data(2) == {"k": "b"}
 
 
-def test_restarted_primary_reclaims_after_the_timeout_when_peers_are_silent() -> None:
-    cluster = Cluster("pb-async")
+def test_restarted_primary_reclaims_after_the_timeout_when_peers_are_silent_under_auto_failover() -> None:
+    cluster = Cluster("pb-async", failover="auto")
     cluster.tick()
     cluster.submit(1, write(1))
     cluster.crash(1)
@@ -197,3 +197,29 @@ def test_restarted_primary_reclaims_after_the_timeout_when_peers_are_silent() ->
     assert cluster.status(1).role == "recovering"
     cluster.tick(cluster.config.tick_ms)
     assert cluster.status(1).role == "primary" and cluster.status(1).term == 4
+
+
+def test_restarted_primary_under_manual_failover_waits_for_its_peers_or_the_operator() -> None:
+    """Silence is no evidence that nobody was promoted (a real cluster's links may still
+    be reconnecting), so under manual failover only the peers' answers or an operator
+    end the wait."""
+    cluster = Cluster("pb-async")
+    cluster.tick()
+    cluster.submit(1, write(1))
+    cluster.crash(1)
+    cluster.partition((1,), (2, 3))
+    cluster.restart(1)
+    cluster.tick(10 * cluster.config.failover_timeout_ms)
+    assert cluster.status(1).role == "recovering"
+    cluster.submit(1, PROMOTE)
+    assert cluster.status(1).role == "primary"
+
+
+def test_restarted_primary_under_manual_failover_reclaims_when_every_peer_answers_from_its_epoch() -> None:
+    cluster = Cluster("pb-async")
+    cluster.tick()
+    cluster.submit(1, write(1))
+    cluster.crash(1)
+    cluster.restart(1)
+    cluster.tick(2 * cluster.config.heartbeat_ms)
+    assert cluster.status(1).role == "primary"

@@ -5,9 +5,13 @@ above it would depose the new primary and drop the writes it acknowledged.
 So it comes back ``recovering``: it probes its peers with heartbeats of its old epoch.
 A peer that knows a newer epoch answers ``Stale`` (or the newer primary's heartbeat
 arrives): the node adopts that epoch as a backup. It reclaims the primary role, in a
-fresh epoch persisted before it acts, once every peer has answered from its old epoch,
-or once ``failover_timeout_ms`` passed with no sign of a newer epoch (so a lone
-survivor of pb-async still comes back). Reclaiming in a *fresh* epoch matters: entries
+fresh epoch persisted before it acts, once every peer has answered from its old epoch.
+With ``failover = "auto"`` it also reclaims once ``failover_timeout_ms`` passed with no
+sign of a newer epoch (so a lone survivor still comes back). With manual failover it
+never decides on silence alone: silence may only mean the new primary's link to it is
+still reconnecting (seen on real clusters: the new primary's connection to the
+restarted node sat in reconnect backoff for longer than the timeout, and the old primary
+deposed it). An operator's ``Promote`` ends the wait. Reclaiming in a *fresh* epoch matters: entries
 it sent before the crash but never made durable may sit on backups, and a new epoch
 keeps them from being mistaken for new writes at the same (index, epoch).
 """
@@ -52,7 +56,12 @@ class ReclaimRole:
             for peer in self._members:
                 if peer != self._node:
                     self._send(peer, Heartbeat(self._epoch, log.last_index, log.last_term, log.last_index, 0))
-        if now - self._reclaim_since >= self._config.failover_timeout_ms:
+        if len(self._reclaim_heard) == len(self._members) - 1:  # no peers at all
+            self._become_primary()
+        elif (
+            self._config.failover == "auto"
+            and now - self._reclaim_since >= self._config.failover_timeout_ms
+        ):
             self._become_primary()
 
     def _recovering_receive(self: PBReplica, src: int, msg: Message) -> None:
