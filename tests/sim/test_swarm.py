@@ -19,7 +19,7 @@ from replikv.schemes import get_spec
 from replikv.sim.scenario import Crash, Restart, Resume
 from replikv.sim.swarm import draw_knobs, run_swarm_seed, swarm_scenario
 
-CI_SEEDS = 20
+CI_SEEDS = 30
 
 
 def _raft_available() -> bool:
