@@ -66,7 +66,7 @@ class Host:
         rng = sim.rng_factory(f"{sim.seed}:node:{self.node}:{self.incarnation}")
         args = CreateArgs(
             node=self.node,
-            members=sim.members,
+            members=sim.bootstrap_members,
             config=sim.config,
             rng=rng,
             state_machine=KVStateMachine(),

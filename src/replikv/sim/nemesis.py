@@ -55,8 +55,17 @@ class Nemesis:
             engine.at(max(engine.now, offset + fault.at_ms), self.apply, fault)
 
     def apply(self, fault: Fault) -> None:
-        """Run one fault now."""
+        """Run one fault now.
+
+        A fault aimed at the "primary"/"leader" while no node leads (a consensus scheme
+        still electing its first leader) waits for one, tick by tick, until the fault
+        window ends: so `primary-crash` crashes a leader for every scheme and the
+        comparisons line up."""
         sim = self.sim
+        if self._waits_for_a_leader(fault):
+            sim.emit("defer", action=type(fault).__name__, why="no leader yet")
+            sim.engine.at(sim.engine.now + sim.config.tick_ms, self.apply, fault)
+            return
         if self.first_fault_ms is None:
             self.first_fault_ms = sim.engine.now
         match fault:
@@ -120,6 +129,14 @@ class Nemesis:
                     sim.operator_submit_to_leader(RemoveServer(node))
             case _:  # pragma: no cover - the union is closed
                 raise AssertionError(f"unknown fault {fault!r}")
+
+    def _waits_for_a_leader(self, fault: Fault) -> bool:
+        sim = self.sim
+        if getattr(fault, "node", None) not in ("primary", "leader") or isinstance(fault, Restart | PromoteNode):
+            return False
+        if sim.current_leader() is not None:
+            return False
+        return sim.fault_end is None or sim.engine.now + sim.config.tick_ms < sim.fault_end
 
     def _partition(self, groups: list[list[int]], clients: int | str, stranded: int = 0) -> None:
         sim = self.sim

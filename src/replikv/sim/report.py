@@ -71,8 +71,15 @@ def final_state(sim: Simulation) -> tuple[int | None, dict[str, str] | None]:
 
 
 def digests(sim: Simulation) -> dict[int, str]:
+    """State digests of the nodes that are up and, when a leader is known, in its final
+    configuration (a removed node legitimately stops receiving updates)."""
     found = {}
-    for node in sim.all_nodes():
+    nodes = sim.all_nodes()
+    leader = sim.current_leader()
+    if leader is not None and sim.hosts[leader].replica is not None:
+        configuration = set(sim.hosts[leader].replica.status().members)
+        nodes = [n for n in nodes if n in configuration]
+    for node in nodes:
         host = sim.hosts[node]
         if host.up and host.replica is not None:
             found[node] = host.replica.state_machine().digest()

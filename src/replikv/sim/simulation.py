@@ -52,6 +52,11 @@ class Simulation:
         self.trace: Trace | None = Trace() if trace else None
         run = scenario.run
         self.members: tuple[int, ...] = tuple(range(1, run.nodes + 1))
+        """Every node the simulation has (added nodes included), for clients and reports."""
+        self.bootstrap_members: tuple[int, ...] = self.members
+        """The configuration every replica is created with (restarts and added nodes too):
+        membership changes travel through the scheme's own log (Raft §6), so a joining node
+        starts outside the configuration and learns it from the leader."""
         self.fault_start = run.fault_start_ms if run.fault_start_ms is not None else 0.0
         self.fault_end = run.fault_end_ms
         self.disk_rng = rng_factory(f"{seed}:disk")
