@@ -8,6 +8,7 @@ never import each other.
 from __future__ import annotations
 
 import importlib
+import os
 
 from replikv.core.errors import ConfigError
 from replikv.core.replica import ProtocolSpec
@@ -17,6 +18,14 @@ _LOCATIONS: dict[str, str] = {
     "pb-sync": "replikv.protocols.primary_backup:PB_SYNC",
     "raft": "replikv.protocols.raft:RAFT",
 }
+
+
+if os.environ.get("REPLIKV_PLANTED_BUGS") == "1":
+    # Deliberately broken schemes that prove the checkers catch real bugs (docs/testing.md);
+    # never registered unless asked for.
+    from replikv.testing.planted import register_planted
+
+    register_planted(_LOCATIONS)
 
 
 def names() -> list[str]:
