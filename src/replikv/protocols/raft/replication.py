@@ -128,9 +128,25 @@ class ReplicationMixin:
             self._send_appends(src)
             return
         if msg.reject_index <= pr.match:
-            return  # stale: we already know the follower matches beyond it
+            if not self._answers_probe(pr, msg):
+                return  # stale: we already know the follower matches beyond it
+            # the follower lost entries it had acknowledged (a torn tail, outside Raft's
+            # fault model): forget that match so it can be caught up; commit stays put
+            pr.match = min(self._backtrack(msg), msg.reject_index) - 1
         pr.become_probe(min(self._backtrack(msg), msg.reject_index))
         self._send_appends(src, probe_empty=True)
+
+    @staticmethod
+    def _answers_probe(pr: object, msg: m.AppendReply) -> bool:
+        """Is a rejection at or below ``match`` the answer to our outstanding probe at
+        ``match`` (so the follower holds less than it acknowledged), rather than a late
+        reply to an older message? A probe has one message in flight, sent after
+        ``match`` was learnt, with ``prev_index = next - 1 = match``."""
+        return (
+            pr.state == PROBE
+            and bool(pr.inflight)
+            and msg.reject_index == pr.match == pr.next - 1
+        )
 
     def _backtrack(self, msg: m.AppendReply) -> int:
         """Next index to try after a rejection, from the follower's hint (Raft §5.3): past
@@ -240,5 +256,12 @@ class ReplicationMixin:
             return
         pr.round = max(pr.round, msg.round)
         self._update_confirmed_round()
-        if pr.match < self.log.last_index and not pr.inflight:
+        if pr.inflight or pr.state == SNAPSHOT:
+            return
+        shrunk = msg.last_index < pr.match
+        if shrunk:
+            # it holds less than it acknowledged (a torn tail at a crash): probe at match,
+            # whose rejection lowers match (``_on_append_reply``)
+            pr.become_probe(pr.match + 1)
+        if shrunk or pr.match < self.log.last_index:
             self._send_appends(src, probe_empty=True)
