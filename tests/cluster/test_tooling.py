@@ -41,6 +41,15 @@ def test_up_records_ports_pids_and_argv(cluster_dir) -> None:
         assert peers == ",".join(f"{m}=127.0.0.1:{state.base_port + 100 + m}" for m in (1, 2, 3) if m != node.id)
 
 
+def test_secret_is_private_random_and_given_to_every_node(cluster_dir) -> None:
+    _up(cluster_dir, nodes=2, secret=True)
+    secret = cluster_dir / "secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert len(secret.read_text().strip()) == 64
+    for node in load_state(cluster_dir).nodes:
+        assert node.argv[node.argv.index("--secret-file") + 1] == str(secret)
+
+
 def test_refuses_to_start_over_a_running_cluster(cluster_dir) -> None:
     _up(cluster_dir)
     with pytest.raises(ClusterError, match="already running"):
@@ -80,7 +89,7 @@ def test_port_in_use_is_refused_before_anything_starts(cluster_dir) -> None:
         opts = manager.UpOptions(protocol="pb-sync", nodes=3, base_port=base, serve_prefix=FAKE_NODE)
         with pytest.raises(ClusterError, match=f"client port {base + 2} .* already in use"):
             manager.up(cluster_dir, opts)
-    assert not (cluster_dir / "cluster.json").exists()  # nothing recorded, nothing started
+    assert not cluster_dir.exists()  # nothing recorded, nothing written, nothing started
 
 
 def test_kill_restart_pause_resume_round_trip(cluster_dir) -> None:

@@ -160,6 +160,7 @@ def up(data_dir: str | os.PathLike[str], opts: UpOptions, report: Reporter = _qu
     state = _fresh_or_stopped_state(root, opts)
     entries = state.members()
     check_ports(state, entries)
+    _write_secret(state)
     save_state(root, state)
     try:
         for entry in entries:
@@ -194,14 +195,20 @@ def _fresh_or_stopped_state(root: pathlib.Path, opts: UpOptions) -> ClusterState
         protocol=opts.protocol, host=opts.host, base_port=opts.base_port, fsync=opts.fsync,
         options=dict(opts.options or {}),
     )
-    root.mkdir(parents=True, exist_ok=True)
     if opts.secret:
-        secret_file = root / "secret"
-        secret_file.write_text(secrets.token_hex(32) + "\n")
-        secret_file.chmod(0o600)
-        state.secret_file = str(secret_file)
+        state.secret_file = str(root / "secret")
     state.nodes = [new_entry(state, root, node_id) for node_id in range(1, opts.nodes + 1)]
     return state
+
+
+def _write_secret(state: ClusterState) -> None:
+    """A fresh random cluster secret (256 bits, mode 0600), unless one is already there."""
+    if state.secret_file is None or pathlib.Path(state.secret_file).exists():
+        return
+    path = pathlib.Path(state.secret_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(secrets.token_hex(32) + "\n")
 
 
 # -- stopping and signals -----------------------------------------------------------
