@@ -89,3 +89,31 @@ def test_sync_backup_installs_a_snapshot_and_acks_it() -> None:
     assert any(dst == 3 and isinstance(m, InstallSnapshot) for _, dst, m in cluster.sent)
     assert cluster.status(1).peers[3] == cluster.status(1).last_index
     assert cluster.data(3) == cluster.data(1)
+
+
+def test_async_backup_restarted_behind_the_snapshot_gets_it_even_with_a_full_send_window() -> None:
+    """pb-async bounds the entries shipped past a backup's last reported progress. A backup
+    that crashed with that window full (the primary's ``next`` far ahead of its ``match``)
+    and restarted behind the primary's compaction point reports its position; the
+    snapshot it then needs is not an entry in the window, so it must go out at once
+    (swarm seed pb-async 255: the primary sent it nothing but heartbeats, forever)."""
+    cluster = Cluster("pb-async", snapshot_threshold=5, max_batch=2, max_inflight=2)
+    cluster.tick()
+    cluster.crash(3)
+    for seq in range(1, 13):
+        cluster.submit(1, write(seq, key=f"k{seq}"))
+    primary = cluster.replica(1)
+    window = cluster.config.max_batch * cluster.config.max_inflight
+    assert primary._next[3] - 1 - primary._match[3] == window  # shipped into the void, window full
+    assert primary._log.base_index == 10
+    cluster.restart(3)  # its disk is empty: it holds index 0, below the primary's snapshot
+    sent_before = len(cluster.sent)
+    cluster.tick(cluster.config.heartbeat_ms)
+    reports = [m for src, dst, m in cluster.sent[sent_before:] if src == 3 and isinstance(m, HeartbeatReply)]
+    assert reports and not reports[0].ok and reports[0].index == 0
+    snapshots = [m for _, dst, m in cluster.sent[sent_before:] if dst == 3 and isinstance(m, InstallSnapshot)]
+    assert [s.index for s in snapshots] == [10]
+    cluster.tick(cluster.config.heartbeat_ms * 2)
+    assert cluster.status(3).last_index == cluster.status(1).last_index == 12
+    assert cluster.status(1).peers[3] == 12
+    assert cluster.data(3) == cluster.data(1)

@@ -140,6 +140,12 @@ class PrimaryRole:
     def _can_send(self: PBReplica, backup: int) -> bool:
         if self._sync:
             return len(self._inflight[backup]) < self._config.max_inflight
+        if self._need_snapshot[backup]:
+            # the backup reported a position below our compaction point: the snapshot it
+            # asked for restarts it there, and the entry window below does not govern it
+            # (else a backup that restarted far behind, with ``next`` still where it was
+            # before its crash, waits for progress it can never report: heartbeats only)
+            return True
         # pb-async: no per-write acks, so bound the entries past the last reported progress
         window = self._config.max_inflight * self._config.max_batch
         return self._next[backup] - 1 - self._match[backup] < window
