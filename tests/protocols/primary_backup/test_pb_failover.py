@@ -223,3 +223,38 @@ def test_restarted_primary_under_manual_failover_reclaims_when_every_peer_answer
     cluster.restart(1)
     cluster.tick(2 * cluster.config.heartbeat_ms)
     assert cluster.status(1).role == "primary"
+
+
+def test_node_learning_an_epoch_it_owns_but_forgot_probes_and_reclaims_above_it() -> None:
+    """Only node 1 ever takes an epoch node 1 owns. If a torn tail loses the record of the
+    epoch it reclaimed (4) and peers then tell it about epoch 4, it was that epoch's
+    primary: it must come back as a restarted primary does (probe, then reclaim in a
+    fresh epoch), not as a backup of itself (swarm seed 271: the auto-failover tick
+    looked itself up among the other nodes and raised ValueError)."""
+    for scheme in ("pb-async", "pb-sync"):
+        cluster = Cluster(scheme, failover="auto")
+        cluster.tick()
+        cluster.submit(1, write(1, "a"))
+        cluster.crash(1)
+        cluster.restart(1)
+        cluster.tick(2 * cluster.config.heartbeat_ms)
+        assert cluster.status(1).role == "primary" and cluster.status(1).term == 4
+        assert cluster.status(2).term == cluster.status(3).term == 4
+        cluster.crash(1)
+        durable = cluster.nodes[1].durable
+        assert durable[-1] == EpochRecord(4, 1)
+        cluster.nodes[1].durable = durable[:-1]  # torn tail: epoch 4 is forgotten
+        sent_before = len(cluster.sent)
+        cluster.restart(1)  # back in epoch 1; its first probe is answered Stale(4)
+        assert any(dst == 1 and m == Stale(4) for _, dst, m in cluster.sent[sent_before:])
+        assert cluster.status(1).role == "recovering" and cluster.status(1).term == 4
+        assert cluster.nodes[1].durable[-1] == EpochRecord(4, 1)  # the fence is durable again
+        # past every auto-failover deadline: it must never act as a backup of itself
+        cluster.tick(cluster.config.failover_timeout_ms + 3 * cluster.config.failover_stagger_ms)
+        assert cluster.status(1).role == "primary" and cluster.status(1).term == 7, scheme
+        assert cluster.status(2).leader == cluster.status(3).leader == 1
+        acked = write(2, "b")
+        cluster.submit(1, acked)
+        assert cluster.results(acked) == [Ok(True)], scheme
+        cluster.tick(cluster.config.heartbeat_ms)
+        assert cluster.data(1) == cluster.data(2) == cluster.data(3) == {"k": "b"}, scheme

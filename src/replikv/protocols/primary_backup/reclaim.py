@@ -56,11 +56,10 @@ class ReclaimRole:
             for peer in self._members:
                 if peer != self._node:
                     self._send(peer, Heartbeat(self._epoch, log.last_index, log.last_term, log.last_index, 0))
-        if len(self._reclaim_heard) == len(self._members) - 1:  # no peers at all
-            self._become_primary()
-        elif (
-            self._config.failover == "auto"
-            and now - self._reclaim_since >= self._config.failover_timeout_ms
+        every_peer_answered = len(self._reclaim_heard) == len(self._members) - 1  # or no peers at all
+        silence_suffices = self._config.failover == "auto"  # manual: never on silence alone
+        if every_peer_answered or (
+            silence_suffices and now - self._reclaim_since >= self._config.failover_timeout_ms
         ):
             self._become_primary()
 

@@ -209,6 +209,12 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
         self._verified = self._applied_index
         self._primary_heard = self._now
         self._persist_epoch()
+        if self._primary == self._node:
+            # Only this node ever takes an epoch it owns (epochs.py), so it was that
+            # epoch's primary before a crash lost the record (a torn tail): it comes
+            # back as a restarted primary does, probing before it reclaims (reclaim.py).
+            # The record just persisted names it primary, so a crash now resumes the same.
+            self._start_recovering()
 
     def _apply_to(self, index: int) -> None:
         """Apply log entries up to ``index`` in order, emit ``Commit``, answer waiters."""
