@@ -9,7 +9,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import free_base_port
+from cluster_helpers import free_base_port
 
 from replikv import schemes
 from replikv.cli.main import cli

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 from click.testing import CliRunner
-from conftest import FAKE_NODE, free_base_port
+from cluster_helpers import FAKE_NODE, free_base_port
 
 from replikv.cli.cluster_cmd import cluster
 from replikv.cluster import admin, control, manager, processes
