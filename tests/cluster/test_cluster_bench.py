@@ -3,13 +3,23 @@ field is there and consistent, and nothing is left behind."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
+import socket
 import tempfile
+import time
 
+import msgspec
 import pytest
 
 from replikv import schemes
+from replikv.bench import cluster_bench
 from replikv.bench.cluster_bench import run_cluster_bench
 from replikv.cli.main import cli
+from replikv.cluster import processes
+from replikv.cluster.state import ClusterState
 
 pytestmark = [
     pytest.mark.process,
@@ -17,6 +27,21 @@ pytestmark = [
     pytest.mark.skipif("serve" not in cli.commands, reason="`replikv serve` is not built yet"),
     pytest.mark.skipif("pb-async" not in schemes.available(), reason="pb-async is not built yet"),
 ]
+
+
+@pytest.fixture
+def bench_tmp(tmp_path, monkeypatch):
+    """Benchmark clusters go under ``tmp_path``; whatever a failed run left there is
+    killed at teardown (each node's process group, from its state file)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    yield tmp_path
+    for state_file in tmp_path.glob("*/cluster.json"):
+        with contextlib.suppress(OSError, msgspec.DecodeError):
+            state = msgspec.json.decode(state_file.read_bytes(), type=ClusterState)
+            for entry in state.nodes:
+                if entry.pid:
+                    with contextlib.suppress(OSError):
+                        os.killpg(entry.pid, signal.SIGKILL)
 
 
 def _consistent(figures: dict) -> None:
@@ -29,8 +54,7 @@ def _consistent(figures: dict) -> None:
     assert 0 < latency["p50"] <= latency["p99"] <= latency["p999"] <= latency["max"]
 
 
-def test_short_run_reports_consistent_figures_and_cleans_up(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+def test_short_run_reports_consistent_figures_and_cleans_up(bench_tmp) -> None:
     result = run_cluster_bench(protocol="pb-async", nodes=2, clients=4, duration=1.0, warmup=0.2,
                                fsync="never", progress=False, baseline="pb-async")
     assert (result["protocol"], result["nodes"], result["clients"], result["target"]) == ("pb-async", 2, 4, "leader")
@@ -42,7 +66,7 @@ def test_short_run_reports_consistent_figures_and_cleans_up(tmp_path, monkeypatc
     ratio = result["ratio_to_baseline"]
     assert ratio["ops_per_s"] == pytest.approx(result["ops_per_s"] / baseline["ops_per_s"], rel=1e-3)
     assert ratio["p99"] == pytest.approx(result["latency_us"]["p99"] / baseline["latency_us"]["p99"], rel=1e-3)
-    assert list(tmp_path.iterdir()) == []  # clusters stopped and wiped
+    assert list(bench_tmp.iterdir()) == []  # clusters stopped and wiped
 
 
 def test_bad_options_are_refused_before_anything_starts() -> None:
@@ -50,3 +74,32 @@ def test_bad_options_are_refused_before_anything_starts() -> None:
         run_cluster_bench(protocol="pb-async", read_ratio=1.5, progress=False)
     with pytest.raises(ValueError, match="baseline must be"):
         run_cluster_bench(protocol="pb-async", baseline="memcached", progress=False)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+def test_redis_baseline_leaves_no_process_behind(bench_tmp, monkeypatch) -> None:
+    started: list[int] = []
+    real_spawn = processes.spawn
+
+    def spawn(argv, log_file):
+        started.append(real_spawn(argv, log_file))
+        return started[-1]
+
+    monkeypatch.setattr(processes, "spawn", spawn)
+    shape = cluster_bench.LoadShape(clients=2, duration_s=0.3, warmup_s=0.1)
+    figures = cluster_bench._measure_baseline("redis-server", shape, None)
+    assert figures["kind"] == "redis-server" and figures["ops"] > 0
+    assert len(started) == 1 and not processes.is_alive(started[0])
+
+
+def test_a_node_that_never_answers_cannot_hang_the_driver() -> None:
+    with socket.socket() as silent:  # accepts connections (kernel backlog), never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        shape = cluster_bench.LoadShape(clients=3, duration_s=0.6, warmup_s=0.0, call_timeout_s=0.2)
+        started = time.monotonic()
+        result = cluster_bench._run_load("127.0.0.1", [port], shape, "silent", None)
+    assert time.monotonic() - started < 5.0
+    assert result.histogram.get_total_count() == 0
+    assert result.errors.get("client-timeout", 0) >= 3

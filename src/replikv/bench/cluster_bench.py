@@ -44,6 +44,9 @@ class LoadShape:
     read_ratio: float = 0.5
     keys: int = 1000
     seed: int = 1
+    call_timeout_s: float = 10.0
+    """A reply slower than this counts as a ``client-timeout`` error and the connection is
+    dropped, so a node that stops answering cannot hang the run."""
 
 
 @dataclass
@@ -106,11 +109,15 @@ async def _one_client(index: int, port: int, host: str, shape: LoadShape, clock:
         key = f"key:{rng.randrange(shape.keys)}"
         is_read = rng.random() < shape.read_ratio
         started = time.perf_counter_ns()
+        command = ("GET", key) if is_read else ("SET", key, value)
+        limit = max(0.05, min(shape.call_timeout_s, clock.stop_at + 1.0 - time.monotonic()))
         try:
-            if is_read:
-                await connection.call("GET", key)
-            else:
-                await connection.call("SET", key, value)
+            await asyncio.wait_for(connection.call(*command), limit)
+        except TimeoutError:
+            _count(out, "client-timeout", time.monotonic(), clock)
+            await connection.close()
+            connection = None
+            continue
         except RespError as exc:
             _count(out, exc.prefix, time.monotonic(), clock)
             continue
@@ -241,7 +248,9 @@ def _redis_server():
             raise RuntimeError(f"redis-server did not start: {processes.tail(root / 'redis.log')}")
         yield port
     finally:
-        processes.terminate(pid, str(root), 5.0)
+        # No command-line marker: redis-server rewrites its process title. The pid is our
+        # own child here, so it cannot have been reused while we hold it.
+        processes.terminate(pid, None, 5.0)
         shutil.rmtree(root, ignore_errors=True)
 
 
