@@ -20,18 +20,15 @@ the same shape as Porcupine's checker):
   after its call, or never. Its "return" is its *horizon* (``prune.py``; ``inf`` by
   default): reaching it means "never", a move like any other.
 
-Three reductions for uncertain operations, each keeping the verdict exact:
+Reductions for uncertain operations, each keeping the verdict exact (the brute-force
+oracle test in ``tests/check/test_check_oracle.py`` holds the search to that):
 
-* calls are tried certain ones first, then uncertain ones (a second pass up to the same
-  first return), so configurations with more choices left are explored first;
-* **no idle moves**: an uncertain operation whose step leaves the state unchanged is not
-  applied there (deciding "never" later does the same, with more options left);
-* **one of a kind**: among uncertain calls with the same effect (same compiled op, e.g.
-  two unknown deletes), only the one with the earliest horizon is tried (the later one
-  can do anything the earlier one can);
-* **dominance** (memoisation, extended): a configuration is skipped when one with the
-  same certain operations and state, but a subset of the uncertain ones used up, was
-  already explored and failed.
+* **one of a kind**: among pending uncertain calls with the same effect (same compiled
+  op, e.g. two unknown deletes), only the one with the earliest horizon is tried (the
+  later one can do anything the earlier one can);
+* **dominance** (Lowe's memoisation, extended): a configuration is skipped when one with
+  the same certain operations and state, but a subset of the uncertain ones used up
+  (more choices left), was already explored and failed.
 
 The budget is counted in search steps, so the verdict is the same on every machine;
 an optional wall-clock deadline (CLI only) is checked every few thousand steps.
@@ -40,6 +37,7 @@ Running out gives ``None``: unknown, never a guess.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Sequence
 
@@ -69,7 +67,6 @@ class _OutOfBudget(Exception):
 
 
 _DEADLINE_EVERY = 4096
-_CERTAIN, _UNCERTAIN = 1, 2                          # which calls a pass tries
 _APPLY_CERTAIN, _APPLY_UNCERTAIN, _NEVER = 0, 1, 2   # moves on the stack
 
 
@@ -82,10 +79,15 @@ def search(calls: Sequence[float], returns: Sequence[float], ops: Sequence[Compi
     (``certain[i]`` false) ``returns[i]`` is its horizon.
     """
     run = _Search(calls, returns, ops, certain, initial, max_steps, deadline)
+    collecting = gc.isenabled()
+    gc.disable()  # millions of small memo tuples, none cyclic: the collector only slows us
     try:
         valid = run.run()
     except _OutOfBudget:
         return SearchOutcome(None, run.steps, run.best)
+    finally:
+        if collecting:
+            gc.enable()
     return SearchOutcome(valid, run.steps, None if valid else run.best)
 
 
@@ -201,49 +203,53 @@ class _Search:
                 self._push(i, after, _APPLY_CERTAIN, first_return)
                 return True
             return False
-        if after == self.state or not self._first_of_kind(i, first_return):
-            return False  # idle, or a look-alike with more room goes first
+        if not self._first_of_kind(i, first_return):
+            return False  # a look-alike with more room goes first
         if self._fresh(self.done_certain, self.done_uncertain | bit, after):
             self._push(i, after, _APPLY_UNCERTAIN, first_return)
             return True
         return False
 
+    def _first_return_after(self, entry: int) -> float:
+        """The time of the first return at or after ``entry`` (all entries before
+        ``entry`` are calls, so it is the first return of the list)."""
+        while entry != -1 and self.is_call[entry]:
+            entry = self.nxt[entry]
+        return self.time_at[entry] if entry != -1 else float("inf")
+
     def run(self) -> bool:
-        entry, phase, first_return = self.nxt[self.head], _CERTAIN, 0.0
+        entry = self.nxt[self.head]
         while self.remaining:
             self._tick()
             assert entry != -1, "walked past every return with operations left"
             i = self.op_of[entry]
             if self.is_call[entry]:
-                if self.certain[i] == (phase == _CERTAIN) and self._try_call(i, first_return):
-                    entry, phase = self.nxt[self.head], _CERTAIN
+                first_return = (self._first_return_after(entry)
+                                if not self.certain[i] and len(self.same_kind[i]) > 1 else 0.0)
+                if self._try_call(i, first_return):
+                    entry = self.nxt[self.head]
                 else:
                     entry = self.nxt[entry]
-                continue
-            if phase == _CERTAIN and self.pending_uncertain:
-                # first return reached: now the uncertain calls before it
-                entry, phase, first_return = self.nxt[self.head], _UNCERTAIN, self.time_at[entry]
                 continue
             if not self.certain[i]:
                 # an uncertain operation's horizon: as if it never happened, from here on
                 done_u = self.done_uncertain | (1 << i)
                 if self._fresh(self.done_certain, done_u, self.state):
-                    self._push(i, self.state, _NEVER, first_return)
-                    entry, phase = self.nxt[self.head], _CERTAIN
+                    self._push(i, self.state, _NEVER, 0.0)
+                    entry = self.nxt[self.head]
                     continue
             elif self.best is None or len(self.stack) > len(self.best.order):
                 self.best = Stuck(tuple(j for j, _, _, _ in self.stack), self.state, i)
             resumed = self._backtrack()
             if resumed is None:
                 return False
-            entry, phase, first_return = resumed
+            entry = resumed
         return True
 
-    def _backtrack(self) -> tuple[int, int, float] | None:
+    def _backtrack(self) -> int | None:
         """Undo choices until one leaves other calls to try: where to resume."""
         while self.stack:
-            i, move, first_return = self._pop()
+            i, move, _ = self._pop()
             if move != _NEVER:
-                phase = _CERTAIN if move == _APPLY_CERTAIN else _UNCERTAIN
-                return self.nxt[self.call_pos[i]], phase, first_return
+                return self.nxt[self.call_pos[i]]
         return None
