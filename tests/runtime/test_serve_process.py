@@ -185,3 +185,21 @@ def test_raft_leader_kill_elects_a_new_leader_and_keeps_every_acknowledged_write
     writer.join(10)
     _check_readable(cluster, survivor, {**first, **writer.acked})
     cluster.wait_converged()
+
+
+@pytest.mark.parametrize("protocol", ["pb-sync", "raft"])
+def test_an_oversized_value_gets_an_error_and_changes_nothing(make_cluster, protocol: str) -> None:
+    cluster = make_cluster(protocol, 3, (*FAST, "max_value_bytes=1024"))
+    cluster.start_all()
+    leader = cluster.redis(1)
+    assert leader.set("k", "small")
+    for node in cluster.ids:  # at the leader/primary and forwarded from the others
+        with pytest.raises(redis.ResponseError, match="exceeds max_value_bytes=1024"):
+            cluster.redis(node).set("k", "x" * 1025)
+        with pytest.raises(redis.ResponseError, match="exceeds max_value_bytes=1024"):
+            cluster.redis(node).mset({"k": "y", "other": "z" * 2000})
+    for node in cluster.ids:
+        assert cluster.redis(node).get("k") == b"small"
+        assert cluster.redis(node).get("other") is None
+    assert leader.set("k", "x" * 1024)  # at the limit is fine
+    assert cluster.redis(2).get("k") == b"x" * 1024
