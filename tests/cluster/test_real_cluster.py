@@ -166,11 +166,6 @@ def test_raft_leader_kill_and_transfer_through_the_cli(cluster_dir) -> None:
 @needs_serve
 @needs_redis_cli
 @_needs("raft")
-@pytest.mark.xfail(
-    strict=True,
-    reason="raft registers a reply only for client_id >= 0 (replication.py _flush_proposals), but the "
-    "runtime submits admin commands as client -node: the change commits, the answer times out",
-)
 def test_raft_add_node_and_remove_node_through_the_cli(cluster_dir) -> None:
     ports = _up(cluster_dir, "raft")
     where = ["--data-dir", str(cluster_dir)]
