@@ -152,7 +152,11 @@ def explain_linearizability(key: str, ops: Sequence[Operation], stuck: Stuck | N
         return KeyFailure(key=key, model="linearizable", ops=tuple(shown),
                           explanation="\n".join(line for line in body if line), certified=True)
     # no small certified window: show the operations around the point where it got stuck
-    assert stuck is not None
+    if stuck is None:  # every order failed before any certain operation's deadline
+        body = [header, "No order of its operations fits; the first ones:"]
+        body += [f"  {describe(op)}" for op in ops[:20]]
+        return KeyFailure(key=key, model="linearizable", ops=tuple(ops[:20]),
+                          explanation="\n".join(body), certified=False)
     done = set(stuck.order)
     limit = ops[stuck.blocked].complete_time
     pending = [i for i in range(len(ops)) if i not in done and ops[i].invoke_time <= limit]
