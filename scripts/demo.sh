@@ -32,6 +32,7 @@ PY
 replikv cluster kill 1 --data-dir "$DATA"
 replikv cluster promote 2 --data-dir "$DATA"
 replikv cluster restart 1 --data-dir "$DATA"
+replikv cluster wait --data-dir "$DATA"   # until node 1 has caught up
 python - "$BASE" <<'PY'
 import sys, redis
 base = int(sys.argv[1])
