@@ -68,7 +68,9 @@ def _check_readable(cluster: Cluster, node: int, acked: dict[str, str]) -> None:
     assert not missing, f"acknowledged writes lost: {missing[:10]} (of {len(keys)})"
 
 
-def test_pb_sync_redis_clients_failover_and_catch_up(make_cluster) -> None:
+@pytest.mark.parametrize("acks_before_kill", [5, 50, 200])
+def test_pb_sync_redis_clients_failover_and_catch_up(make_cluster, acks_before_kill: int) -> None:
+    """Kill points: early (the log barely started), mid-stream, and after a longer run."""
     cluster = make_cluster()
     cluster.start_all()
     for i in cluster.ids:  # every node accepts writes (backups forward to the primary)
@@ -78,7 +80,7 @@ def test_pb_sync_redis_clients_failover_and_catch_up(make_cluster) -> None:
             "from 1", "from 2", "from 3"]
     writer = Writer(cluster, node=2)
     writer.start()
-    writer.wait_acks(50)
+    writer.wait_acks(acks_before_kill)
     cluster.kill(1)  # kill -9 the primary under the writer
     assert cluster.redis(2).execute_command("RKVADMIN", "promote") == b"OK"
     assert cluster.status(2)["status"]["role"] == "primary"
