@@ -13,7 +13,7 @@ import asyncio
 import json
 import sys
 
-from replikv.cluster.respwire import ReplyReader
+from replikv.resp.protocol import RespParser
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -84,11 +84,11 @@ class FakeNode:
         return b"-ERR unknown admin verb '%s'\r\n" % verb.encode()
 
     async def client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        parser = ReplyReader()
+        parser = RespParser()
         while data := await reader.read(65536):
             parser.feed(data)
-            while (command := parser.pop()) is not None:
-                writer.write(self.answer(command[0]))
+            while (command := parser.next_command()) is not None:
+                writer.write(self.answer(command))
             await writer.drain()
         writer.close()
 

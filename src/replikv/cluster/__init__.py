@@ -2,7 +2,8 @@
 
 What may live here: process management (``processes``), the JSON state file that lets
 every ``replikv cluster`` command find the cluster from any shell (``state``), a tiny
-RESP client for operator and benchmark traffic (``respwire``), node queries and the
+RESP client for operator and benchmark traffic (``respwire``, over the shared codec of
+``replikv.resp.protocol``), node queries and the
 ``RKVADMIN`` verbs (``admin``), and the operations themselves (``manager``).
 This is a top layer like ``cli/``: it may import anything, and nothing imports it
 except ``cli/`` and ``bench/``.

@@ -1,9 +1,12 @@
-"""A minimal RESP2 client: enough for operator verbs, status queries and load.
+"""The tooling's RESP client: operator verbs, status queries and load.
 
-The tooling talks to nodes exactly as any Redis client would (commands as arrays of
-bulk strings, replies parsed incrementally), so it needs neither redis-py at run time
-nor the server's own parser. ``ReplyReader`` is sans-I/O (feed bytes, pop replies);
-``RespConnection`` (blocking) and ``AsyncRespConnection`` (asyncio) put sockets around it.
+The tooling talks to nodes exactly as any Redis client would. Framing and parsing are
+``replikv.resp.protocol``'s (``encode_command``, ``ReplyParser``, its limits); this module
+only adapts them to the tooling's conventions: ``str`` and ``int`` arguments, and replies
+in RESP2 shapes (simple and bulk strings as ``bytes``, both nulls as ``None``, error
+replies as ``RespError``). ``ReplyReader`` is that adapter, sans-I/O (feed bytes, pop
+replies); ``RespConnection`` (blocking) and ``AsyncRespConnection`` (asyncio) put
+sockets around it.
 """
 
 from __future__ import annotations
@@ -13,8 +16,17 @@ import contextlib
 import socket
 from typing import Any
 
-_MAX_BULK = 512 * 1024 * 1024
-_MAX_LINE = 64 * 1024
+from replikv.resp import protocol
+from replikv.resp.protocol import RespProtocolError
+
+__all__ = [
+    "AsyncRespConnection",
+    "ReplyReader",
+    "RespConnection",
+    "RespError",
+    "RespProtocolError",
+    "encode_command",
+]
 
 
 class RespError(Exception):
@@ -26,91 +38,51 @@ class RespError(Exception):
         self.message = line
 
 
-class RespProtocolError(Exception):
-    """The peer sent something that is not RESP2."""
-
-
 def encode_command(*args: str | bytes | int) -> bytes:
     """One command as a RESP array of bulk strings (``str`` is sent as latin-1,
     so any byte value round-trips, the convention of the replikv front end)."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, int):
-            data = str(arg).encode()
-        elif isinstance(arg, str):
-            data = arg.encode("latin-1")
-        else:
-            data = bytes(arg)
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
+    return protocol.encode_command([_arg_bytes(arg) for arg in args])
 
 
-_INCOMPLETE = object()
+def _arg_bytes(arg: str | bytes | int) -> bytes:
+    if isinstance(arg, int):
+        return str(arg).encode()
+    if isinstance(arg, str):
+        return arg.encode("latin-1")
+    return bytes(arg)
+
+
+def _tooling_value(value: protocol.ReplyValue) -> Any:
+    """A parsed reply in the tooling's RESP2 shapes (see the module docstring)."""
+    if isinstance(value, protocol.Simple):
+        return value.text.encode("utf-8")
+    if isinstance(value, protocol.Error):
+        return RespError(value.text)
+    if value is protocol.NULL_ARRAY:
+        return None
+    if isinstance(value, list):
+        return [_tooling_value(item) for item in value]
+    return value
 
 
 class ReplyReader:
-    """Incremental RESP2 reply parser: ``feed(data)``, then ``pop()`` until it returns
-    ``None``. Simple strings and bulk strings come back as ``bytes``, integers as ``int``,
-    nil as ``None``, arrays as ``list``, errors as ``RespError`` *instances* (returned,
-    not raised, so the caller decides)."""
+    """Incremental reply reader: ``feed(data)``, then ``pop()`` until it returns ``None``.
+    Parsing is ``protocol.ReplyParser``'s; values come in the tooling's shapes, errors as
+    ``RespError`` *instances* (returned, not raised, so the caller decides). Raises
+    ``RespProtocolError`` when the peer breaks the protocol."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._parser = protocol.ReplyParser()
 
     def feed(self, data: bytes) -> None:
-        self._buffer += data
+        self._parser.feed(data)
 
     def pop(self) -> tuple[Any] | None:
         """The next complete reply wrapped in a 1-tuple (nil is a valid reply), or None."""
-        value, end = self._parse(0)
-        if value is _INCOMPLETE:
+        value = self._parser.next_reply()
+        if value is protocol.INCOMPLETE:
             return None
-        del self._buffer[:end]
-        return (value,)
-
-    def _line(self, start: int) -> tuple[bytes | None, int]:
-        end = self._buffer.find(b"\r\n", start)
-        if end < 0:
-            if len(self._buffer) - start > _MAX_LINE:
-                raise RespProtocolError("reply line too long")
-            return None, start
-        return bytes(self._buffer[start:end]), end + 2
-
-    def _parse(self, start: int) -> tuple[Any, int]:
-        if start >= len(self._buffer):
-            return _INCOMPLETE, start
-        kind = self._buffer[start : start + 1]
-        line, after = self._line(start + 1)
-        if line is None:
-            return _INCOMPLETE, start
-        if kind == b"+":
-            return line, after
-        if kind == b"-":
-            return RespError(line.decode("latin-1")), after
-        if kind == b":":
-            return int(line), after
-        if kind == b"$":
-            length = int(line)
-            if length < 0:
-                return None, after
-            if length > _MAX_BULK:
-                raise RespProtocolError(f"bulk of {length} bytes")
-            if len(self._buffer) < after + length + 2:
-                return _INCOMPLETE, start
-            return bytes(self._buffer[after : after + length]), after + length + 2
-        if kind == b"*":
-            count = int(line)
-            if count < 0:
-                return None, after
-            items = []
-            position = after
-            for _ in range(count):
-                item, position = self._parse(position)
-                if item is _INCOMPLETE:
-                    return _INCOMPLETE, start
-                items.append(item)
-            return items, position
-        raise RespProtocolError(f"unexpected reply type byte {kind!r}")
+        return (_tooling_value(value),)
 
 
 def _unwrap(value: Any, raise_errors: bool) -> Any:
