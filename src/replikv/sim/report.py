@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from replikv.check import pair_operations, stale_reads
+from replikv.check.register import canon
+from replikv.check.staleness import Producers
 from replikv.sim.checks import history_events, run_linearizable, run_lost_writes, run_stale_reads
+from replikv.sim.scenario import ClockDrift
 from replikv.sim.simulation import WRITE_OPS, Simulation
 from replikv.sim.workload import CAS_DIFFERED as _CAS_DIFFERED
 
@@ -86,6 +90,67 @@ def digests(sim: Simulation) -> dict[int, str]:
     return found
 
 
+def clock_rates(sim: Simulation) -> tuple[float, float]:
+    """(slowest, fastest) clock rate the run used: every clock runs at 1.0 before its
+    first ``clock-drift`` fault and after the heal, plus every rate a ``clock-drift`` fault
+    of the timetable or of a trigger's ``then`` sets (counted even if it never fired)."""
+    rates = [1.0]
+    faults = [*sim.scenario.faults, *(f for t in sim.scenario.triggers for f in t.then)]
+    rates.extend(f.rate for f in faults if isinstance(f, ClockDrift))
+    return min(rates), max(rates)
+
+
+def lease_fields(sim: Simulation) -> dict[str, Any]:
+    """What a leader lease may promise in this run (thesis §6.4.1).
+
+    The lease lasts ``lease_bound_ms = election_timeout * (1 - clock_drift)`` on the
+    leader's clock from when its last majority-acknowledged heartbeat left; followers
+    that acknowledged it refuse to elect anyone for ``election_timeout`` on theirs. With
+    clock rates ``slow..fast``, the lease can outlive that promise by
+    ``lease_overrun_ms = max(0, lease_bound/slow - election_timeout/fast)`` of real time,
+    which is also the most a lease read can be stale. It is 0 exactly when the measured
+    relative drift ``1 - slow/fast`` is within ``clock_drift``."""
+    slow, fast = clock_rates(sim)
+    drift = round(1 - slow / fast, 6)
+    fields: dict[str, Any] = {"clock_drift_measured": drift, "lease_bound_ms": None, "lease_overrun_ms": None}
+    if sim.scenario.workload.read_level == "lease":
+        timeout, bound = sim.config.election_timeout_ms, sim.config.clock_drift
+        lease = timeout * (1 - bound)
+        fields["lease_bound_ms"] = round(lease, 3)
+        fields["lease_overrun_ms"] = 0.0 if drift <= bound else round(max(0.0, lease / slow - timeout / fast), 3)
+    return fields
+
+
+def max_staleness(events: list[Any]) -> float:
+    """For each certainly stale read (``check.stale_reads``): how long before the read
+    was invoked the value it returned had been superseded, i.e. read invocation minus the
+    completion of the EARLIEST acknowledged mutation it missed (one invoked after every
+    producer of the returned value, completed before the read). The max over the run;
+    0 without stale reads."""
+    stale = stale_reads(events)
+    if not stale:
+        return 0.0
+    by_key: dict[str, list[Any]] = {}
+    for op in pair_operations(events):
+        by_key.setdefault(op.key, []).append(op)
+    producers: dict[str, Producers] = {}
+    worst = 0.0
+    for found in stale:
+        ops = by_key[found.key]
+        if found.key not in producers:
+            producers[found.key] = Producers(ops)
+        latest = producers[found.key].latest(canon(found.read.output))
+        read_at = found.read.invoke_time
+        earliest = min(
+            (w.complete_time for w in ops
+             if w.type == "ok" and w.f != "read" and latest is not None and w.invoke_time > latest
+             and w.complete_time < read_at),
+            default=found.missed.complete_time,
+        )
+        worst = max(worst, read_at - earliest)
+    return round(worst, 3)
+
+
 def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[str, Any]:
     history = sim.workload.history
     pairs = _operations(history)
@@ -137,6 +202,8 @@ def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[st
         "triggers_fired": sim.nemesis.fired,
         "operator": sim.operator_log,
         "violations": list(sim.violations),
+        **lease_fields(sim),
+        "max_staleness_ms": None,
     }
     report["checks"] = _checks(sim, report, history, state, check)
     report["failed"] = [c["name"] for c in report["checks"] if c["promised"] and c["passed"] is False]
@@ -146,6 +213,10 @@ def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[st
 def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict | None, check: bool) -> list[dict]:
     promises = sim.spec.promises
     safe_here = not sim.nemesis.partitioned or promises.partition_tolerant
+    lease = report["lease_bound_ms"] is not None
+    # a lease promises linearizable reads only while clocks drift within clock_drift
+    clocks_ok = not lease or report["lease_overrun_ms"] == 0
+    reads_promised = promises.linearizable_reads and report["read_level"] != "local" and safe_here and clocks_ok
     checks: list[dict[str, Any]] = []
 
     def add(name: str, passed: bool | None, promised: bool, detail: str) -> None:
@@ -166,10 +237,30 @@ def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict 
     if sim.scenario.checks.linearizable:
         lin = run_linearizable(events, sim.scenario.checks.max_steps)
         report["linearizable"] = lin.value
-        promised = promises.linearizable_reads and report["read_level"] != "local" and safe_here
-        add("linearizable", lin.value, promised, lin.detail)
+        add("linearizable", lin.value, reads_promised, lin.detail)
     stale = run_stale_reads(events)
     report["stale_reads"] = stale.value
-    add("no_stale_reads", None if stale.value is None else stale.value == 0,
-        promises.linearizable_reads and report["read_level"] != "local" and safe_here, stale.detail)
+    add("no_stale_reads", None if stale.value is None else stale.value == 0, reads_promised, stale.detail)
+    if stale.value is not None:
+        report["max_staleness_ms"] = max_staleness(events) if stale.value else 0.0
+    if lease and stale.value is not None:
+        add("lease_staleness_bounded", *_lease_check(report, sim.config.clock_drift,
+                                                      promises.linearizable_reads and safe_here))
     return checks
+
+
+def _lease_check(report: dict[str, Any], bound: float, promised: bool) -> tuple[bool, bool, str]:
+    """(passed, promised, detail) of ``lease_staleness_bounded``: no lease read may be
+    stale while clocks drift within ``clock_drift`` (thesis §6.4.1); the check is
+    promised only then. Beyond it the detail says by how much reads exceeded the bound,
+    and whether they stayed within the overrun the drift allows."""
+    staleness, overrun = report["max_staleness_ms"], report["lease_overrun_ms"]
+    drift = report["clock_drift_measured"]
+    clocks = f"clock drift {drift:.1%} {'<=' if overrun == 0 else '>'} clock_drift {bound:.1%}"
+    where = f"lease {report['lease_bound_ms']} ms; {clocks}"
+    if report["stale_reads"] == 0:
+        return True, promised and overrun == 0, f"no stale read ({where})"
+    within = "within" if staleness <= overrun else "BEYOND"
+    detail = (f"{report['stale_reads']} stale reads, max staleness {staleness} ms exceeds the bound of 0 ms "
+              f"({where}; {within} the {overrun} ms the lease can overrun at these clock rates)")
+    return False, promised and overrun == 0, detail

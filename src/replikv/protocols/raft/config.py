@@ -15,7 +15,10 @@ class RaftConfig(ReplicaConfig, frozen=True, kw_only=True, forbid_unknown_fields
     vote requests (thesis §6.2, §4.2.3). Required for lease reads."""
     batch: bool = True
     """Buffer client writes while replication is in flight and ship them together
-    (up to ``max_batch`` entries per AppendEntries and one Persist)."""
+    (up to ``max_batch`` entries per AppendEntries and one Persist). Off: every write is
+    appended at once and, to a follower that keeps up, sent in an AppendEntries of its
+    own (one append and one ack per follower per write); probes of a follower that fell
+    behind still carry up to ``max_batch`` entries."""
     lease_reads: bool = True
     """Serve ``lease`` reads from the leader's lease (thesis §6.4.1); when off, ``lease``
     reads take the read-index path."""

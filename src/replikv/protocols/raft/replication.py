@@ -68,7 +68,7 @@ class ReplicationMixin:
             if pr.state == REPLICATE and len(pr.inflight) >= self.config.max_inflight:
                 return
             entries = (
-                tuple(self.log.slice(pr.next, self.config.max_batch))
+                tuple(self.log.slice(pr.next, self._entries_per_append(pr)))
                 if pr.next <= self.log.last_index
                 else ()
             )
@@ -84,6 +84,15 @@ class ReplicationMixin:
             if pr.state == PROBE:
                 return
             pr.next = prev + len(entries) + 1
+
+    def _entries_per_append(self, pr: object) -> int:
+        """Entries in one AppendEntries: up to ``max_batch``; with ``batch`` off, one per
+        message while the follower keeps up (REPLICATE), so each write costs exactly one
+        append and one ack per follower even when the pipeline is full. A probe still
+        carries up to ``max_batch`` so a follower that fell behind catches up."""
+        if not self.config.batch and pr.state == REPLICATE:
+            return 1
+        return self.config.max_batch
 
     def _retransmit(self) -> None:
         """Recover from lost messages: an unanswered probe or a stalled pipeline goes back
