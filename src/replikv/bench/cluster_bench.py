@@ -19,7 +19,6 @@ import pathlib
 import platform
 import random
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from replikv.cluster import admin, control, manager, processes
+from replikv.cluster.ports import free_base_port
 from replikv.cluster.respwire import AsyncRespConnection, RespError
 
 _HIST_MAX_US = 60_000_000
@@ -180,32 +180,12 @@ def _run_load(host: str, ports: list[int], shape: LoadShape, label: str, progres
         return runner.run(_drive(host, ports, shape, label, progress))
 
 
-def _free_base_port(nodes: int, host: str = "127.0.0.1") -> int:
-    """A base port whose client (base+i) and peer (base+100+i) ports are all free now."""
-    rng = random.Random()  # not a result: any free range will do
-    for _ in range(200):
-        base = rng.randrange(20000, 60000, 10)
-        ports = [base + i for i in range(1, nodes + 1)] + [base + 100 + i for i in range(1, nodes + 1)]
-        if all(_port_free(host, port) for port in ports):
-            return base
-    raise RuntimeError("no free port range found for the benchmark cluster")
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 @contextlib.contextmanager
 def _local_cluster(protocol: str, nodes: int, fsync: str, options: dict[str, str] | None):
     """A cluster in a temporary directory, torn down (and wiped) whatever happens; the
     directory is kept, and named, when the cluster failed to start."""
     root = pathlib.Path(tempfile.mkdtemp(prefix=f"replikv-bench-{protocol}-"))
-    opts = manager.UpOptions(protocol=protocol, nodes=nodes, base_port=_free_base_port(nodes), fsync=fsync,
+    opts = manager.UpOptions(protocol=protocol, nodes=nodes, base_port=free_base_port(nodes, attempts=200), fsync=fsync,
                              options=dict(options or {}))
     try:
         state = manager.up(root, opts)
@@ -239,7 +219,7 @@ def _targets(root_state, spread: bool) -> list[int]:
 def _redis_server():
     """A throw-away ``redis-server`` (no persistence) on a free port."""
     root = pathlib.Path(tempfile.mkdtemp(prefix="replikv-bench-redis-"))
-    port = _free_base_port(1) + 1
+    port = free_base_port(1, attempts=200) + 1
     argv = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no", "--dir", str(root)]
     pid = processes.spawn(argv, root / "redis.log")

@@ -13,13 +13,13 @@ import pathlib
 import secrets
 import shutil
 import signal
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from replikv import schemes
 from replikv.cluster import admin, processes
+from replikv.cluster.ports import port_free
 from replikv.cluster.state import (
     DEFAULT_BASE_PORT,
     ClusterError,
@@ -61,22 +61,12 @@ def node_argv(state: ClusterState, entry: NodeEntry, prefix: Sequence[str] | Non
     return argv
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def check_ports(state: ClusterState, entries: Sequence[NodeEntry]) -> None:
     for entry in entries:
         for kind, port in (("client", entry.client_port), ("peer", entry.peer_port)):
             if not 0 < port < 65536:
                 raise ClusterError(f"node {entry.id}: {kind} port {port} is out of range; choose another --base-port")
-            if not _port_free(state.host, port):
+            if not port_free(state.host, port, reuse_address=True):
                 raise ClusterError(
                     f"node {entry.id}: {kind} port {port} on {state.host} is already in use; "
                     "choose another --base-port (or stop what holds it)"

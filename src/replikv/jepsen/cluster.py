@@ -10,39 +10,18 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
-import random
 import signal
-import socket
 import sys
 from collections.abc import Iterator
 
 import msgspec
 
 from replikv.cluster import manager
+from replikv.cluster.ports import free_base_port
 from replikv.cluster.state import STATE_FILE, ClusterState
 from replikv.testing.planted import is_planted, use_in_this_process
 
 READY_TIMEOUT_S = 30.0
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_base_port(nodes: int, host: str = "127.0.0.1") -> int:
-    """A base port whose client (base+i) and peer (base+100+i) ports are free now."""
-    rng = random.Random()  # any free range will do; it does not shape a result
-    for _ in range(500):
-        base = rng.randrange(20000, 60000, 10)
-        ports = [base + i for i in range(1, nodes + 1)] + [base + 100 + i for i in range(1, nodes + 1)]
-        if all(_port_free(host, port) for port in ports):
-            return base
-    raise RuntimeError("no free port range found for the test cluster")
 
 
 def serve_prefix(protocol: str) -> list[str] | None:
