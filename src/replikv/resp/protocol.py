@@ -34,13 +34,16 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import msgspec
 
 from replikv.resp.inline import split_inline
 
 CRLF = b"\r\n"
+_T = TypeVar("_T")
 
 
 class RespProtocolError(Exception):
@@ -239,10 +242,45 @@ def parse_int(raw: bytes) -> int | None:
     return int(raw)
 
 
+# -- shared by both parsers ---------------------------------------------------------
+
+
+class _BufferedParser:
+    """The buffer both parsers read from: bytes fed in, a read position, and a protocol
+    error that is sticky (once the framing is lost, every later call raises it again and
+    fed bytes are dropped)."""
+
+    def __init__(self, limits: RespLimits) -> None:
+        self.limits = limits
+        self._buf = bytearray()
+        self._pos = 0
+        self._failed: RespProtocolError | None = None
+
+    def feed(self, data: bytes) -> None:
+        if self._failed is None:
+            self._buf += data
+
+    def _guarded(self, parse: Callable[[], _T]) -> _T:
+        """Run one ``parse`` step: remember a protocol error for good, and drop the
+        consumed bytes once they are most of the buffer (so a long pipeline does not
+        keep them all)."""
+        if self._failed is not None:
+            raise self._failed
+        try:
+            value = parse()
+        except RespProtocolError as exc:
+            self._failed = exc
+            raise
+        if self._pos > 65536 and self._pos * 2 > len(self._buf):
+            del self._buf[: self._pos]
+            self._pos = 0
+        return value
+
+
 # -- request parser -----------------------------------------------------------------
 
 
-class RespParser:
+class RespParser(_BufferedParser):
     """Incremental parser of client requests (multibulk and inline).
 
     Keeps at most one incomplete command: the arguments completed so far plus the bytes
@@ -250,17 +288,10 @@ class RespParser:
     """
 
     def __init__(self, limits: RespLimits | None = None) -> None:
-        self.limits = limits or RespLimits()
-        self._buf = bytearray()
-        self._pos = 0
+        super().__init__(limits or RespLimits())
         self._args: list[bytes] = []
         self._remaining = 0  # arguments still to read of the current multibulk
         self._bulk_len = -1  # length of the bulk being read, -1 before its header
-        self._failed: RespProtocolError | None = None
-
-    def feed(self, data: bytes) -> None:
-        if self._failed is None:
-            self._buf += data
 
     @property
     def buffered(self) -> int:
@@ -272,17 +303,7 @@ class RespParser:
 
         Raises ``RespProtocolError`` on a malformed frame, and again on every later call.
         """
-        if self._failed is not None:
-            raise self._failed
-        try:
-            command = self._next()
-        except RespProtocolError as exc:
-            self._failed = exc
-            raise
-        if self._pos > 65536 and self._pos * 2 > len(self._buf):
-            del self._buf[: self._pos]
-            self._pos = 0
-        return command
+        return self._guarded(self._next)
 
     def _next(self) -> list[bytes] | None:
         while True:
@@ -385,35 +406,19 @@ _BIG = re.compile(rb"-?\d+")
 _AGGREGATES = (b"*", b"~", b"%")
 
 
-class ReplyParser:
+class ReplyParser(_BufferedParser):
     """Incremental parser of server replies, RESP2 and RESP3 (what a client reads)."""
 
     def __init__(self, limits: RespLimits | None = None) -> None:
-        self.limits = limits or RespLimits(max_bulk=512 * 1024 * 1024)
-        self._buf = bytearray()
-        self._pos = 0
+        super().__init__(limits or RespLimits(max_bulk=512 * 1024 * 1024))
         # open aggregates: (kind, elements expected, elements so far)
         self._stack: list[tuple[bytes, int, list]] = []
-        self._failed: RespProtocolError | None = None
-
-    def feed(self, data: bytes) -> None:
-        if self._failed is None:
-            self._buf += data
 
     def next_reply(self) -> ReplyValue | _Incomplete:
         """The next complete reply, or ``INCOMPLETE`` when more bytes are needed
-        (``None`` is a valid reply: the null)."""
-        if self._failed is not None:
-            raise self._failed
-        try:
-            reply = self._next()
-        except RespProtocolError as exc:
-            self._failed = exc
-            raise
-        if self._pos > 65536 and self._pos * 2 > len(self._buf):
-            del self._buf[: self._pos]
-            self._pos = 0
-        return reply
+        (``None`` is a valid reply: the null). Raises ``RespProtocolError`` when the
+        reply stream is malformed, and again on every later call."""
+        return self._guarded(self._next)
 
     def _next(self) -> ReplyValue | _Incomplete:
         while True:
