@@ -28,7 +28,13 @@ from collections.abc import Iterable, Sequence
 
 from replikv.check.grouping import by_key, operations_of, relevant
 from replikv.check.history import HistoryEvent, Operation
-from replikv.check.linearizability import DEFAULT_MAX_STEPS, check_linearizable, search_ops
+from replikv.check.linearizability import (
+    DEFAULT_MAX_STEPS,
+    KeyVerdict,
+    check_linearizable,
+    check_per_key,
+    search_ops,
+)
 from replikv.check.register import (
     as_int,
     canon,
@@ -63,26 +69,19 @@ def check_sequential(history: Iterable[HistoryEvent] | Iterable[Operation], *,
                      max_steps: int = DEFAULT_MAX_STEPS,
                      timeout_s: float | None = None) -> CheckResult:
     """Per-key sequential consistency; the budget works as in ``check_linearizable``."""
-    ops = operations_of(history)
-    deadline = time.monotonic() + timeout_s if timeout_s is not None else None
-    per_key: list[tuple[str, bool | None, int, KeyFailure | None]] = []
-    left = max_steps
-    for key, key_ops in by_key(relevant(ops)).items():
-        if left <= 0:
-            per_key.append((key, None, 0, None))
-            continue
-        # a linearization keeps every process's order: linearizable implies sequential
-        quick = search_ops(key_ops, max_steps=left // 2, deadline=deadline)
-        left -= quick.steps
-        if quick.valid is True:
-            per_key.append((key, True, quick.steps, None))
-            continue
-        valid, steps, deepest = _sequential_key(key_ops, left, deadline)
-        left -= steps
-        steps += quick.steps
-        failure = _explain_sequential(key, key_ops, deepest) if valid is False else None
-        per_key.append((key, valid, steps, failure))
-    return combine("sequential", per_key, len(ops))
+    return check_per_key("sequential", history, _sequential_verdict,
+                         max_steps=max_steps, timeout_s=timeout_s)
+
+
+def _sequential_verdict(key: str, key_ops: list[Operation], left: int,
+                        deadline: float | None) -> KeyVerdict:
+    # a linearization keeps every process's order: linearizable implies sequential
+    quick = search_ops(key_ops, max_steps=left // 2, deadline=deadline)
+    if quick.valid is True:
+        return True, quick.steps, None
+    valid, steps, deepest = _sequential_key(key_ops, left - quick.steps, deadline)
+    failure = _explain_sequential(key, key_ops, deepest) if valid is False else None
+    return valid, steps + quick.steps, failure
 
 
 def _chains(ops: Sequence[Operation]) -> list[list[int]]:
