@@ -237,21 +237,32 @@ def down(data_dir: str | os.PathLike[str], wipe: bool = False, timeout_s: float 
     return outcome
 
 
-def live_entry(state: ClusterState, node_id: int) -> NodeEntry:
+def member_entry(state: ClusterState, node_id: int) -> NodeEntry:
+    """The node's entry; ``ClusterError`` when it was removed from the membership."""
     entry = state.node(node_id)
     if entry.removed:
         raise ClusterError(f"node {node_id} was removed from the cluster")
+    return entry
+
+
+def live_entry(state: ClusterState, node_id: int) -> NodeEntry:
+    entry = member_entry(state, node_id)
     if not node_alive(entry):
         raise ClusterError(f"node {node_id} is down (start it with `replikv cluster restart {node_id}`)")
     return entry
 
 
-def kill(data_dir: str | os.PathLike[str], node_id: int) -> int:
-    """SIGKILL one node (a crash: nothing flushed). Returns its pid."""
+def _live_process(data_dir: str | os.PathLike[str], node_id: int) -> tuple[ClusterState, NodeEntry, int]:
+    """The state, the node's entry and its pid, for a verb that signals a running node."""
     state = load_state(data_dir)
     entry = live_entry(state, node_id)
-    pid = entry.pid
-    assert pid is not None
+    assert entry.pid is not None
+    return state, entry, entry.pid
+
+
+def kill(data_dir: str | os.PathLike[str], node_id: int) -> int:
+    """SIGKILL one node (a crash: nothing flushed). Returns its pid."""
+    state, entry, pid = _live_process(data_dir, node_id)
     processes.kill(pid, marker(entry))
     entry.pid = None
     save_state(data_dir, state)
@@ -263,9 +274,7 @@ def restart(data_dir: str | os.PathLike[str], node_id: int, ready_timeout_s: flo
     """Stop the node if it runs (SIGTERM), start it again from its data, wait for PING."""
     root = pathlib.Path(data_dir).resolve()
     state = load_state(root)
-    entry = state.node(node_id)
-    if entry.removed:
-        raise ClusterError(f"node {node_id} was removed from the cluster")
+    entry = member_entry(state, node_id)
     if entry.pid is not None:
         processes.terminate(entry.pid, marker(entry), STOP_TIMEOUT_S)
         entry.pid = None
@@ -286,19 +295,13 @@ def stored_prefix(entry: NodeEntry) -> list[str] | None:
 
 def pause(data_dir: str | os.PathLike[str], node_id: int) -> None:
     """SIGSTOP: the node is frozen, its sockets stay open (a long GC pause)."""
-    state = load_state(data_dir)
-    entry = live_entry(state, node_id)
-    pid = entry.pid
-    assert pid is not None
+    _, _, pid = _live_process(data_dir, node_id)
     processes.send_signal(pid, signal.SIGSTOP)
     if not processes.wait_until(lambda: processes.is_stopped(pid), 5.0):
         raise ClusterError(f"node {node_id} (pid {pid}) did not stop on SIGSTOP")
 
 
 def resume(data_dir: str | os.PathLike[str], node_id: int) -> None:
-    state = load_state(data_dir)
-    entry = live_entry(state, node_id)
-    pid = entry.pid
-    assert pid is not None
+    _, _, pid = _live_process(data_dir, node_id)
     processes.send_signal(pid, signal.SIGCONT)
     processes.wait_until(lambda: not processes.is_stopped(pid), 5.0)
