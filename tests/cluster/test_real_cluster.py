@@ -167,21 +167,104 @@ def test_raft_leader_kill_and_transfer_through_the_cli(cluster_dir) -> None:
 @needs_redis_cli
 @_needs("raft")
 def test_raft_add_node_and_remove_node_through_the_cli(cluster_dir) -> None:
-    ports = _up(cluster_dir, "raft")
+    """Adding a fourth node and removing it work under load: a writer thread keeps
+    SETting fresh keys at the leader (redis-py, following NOTLEADER hints) while
+    ``cluster add-node`` and ``cluster remove-node`` run; writes are acknowledged during
+    both, and afterwards every acknowledged write is readable at every member."""
+    import threading
+    import time
+
+    import redis
+
     where = ["--data-dir", str(cluster_dir)]
+    base = free_base_port(4)  # node 4's ports are checked free too
+    replikv("cluster", "up", "--protocol", "raft", "--nodes", "3", "--base-port", str(base), *where,
+            "--timeout", "30")
     replikv("cluster", "wait", "--timeout", "20", *where)
-    added = replikv("cluster", "add-node", *where, check=False)
-    assert added.returncode == 0, added.stderr
-    assert added.stdout.startswith("node 4 started")
-    leader = _status(cluster_dir)["leader"]
-    assert redis_cli(ports[leader - 1], "SET", "k", "four") == "OK"
-    replikv("cluster", "wait", "--timeout", "20", *where)
-    new_port = load_state(cluster_dir).node(4).client_port
-    assert redis_cli(new_port, "GET", "k") == "four"
-    assert all(n["members"] == [1, 2, 3, 4] for n in _status(cluster_dir)["nodes"])
-    removed = replikv("cluster", "remove-node", "4", *where, check=False)
-    assert removed.returncode == 0, removed.stderr
+    port_of = {i: base + i for i in (1, 2, 3)}
+    acked: list[tuple[float, str]] = []  # (when, key) of every OK
+    unexpected: list[str] = []
+    stop = threading.Event()
+
+    def write_continuously() -> None:
+        # one connection per node, kept open (a connection per write would leave
+        # hundreds of local ports in TIME_WAIT, some of them maybe node 4's)
+        clients: dict[int, redis.Redis] = {}
+        target, n, deadline = _status(cluster_dir)["leader"], 0, time.monotonic() + 90.0
+        try:
+            while not stop.is_set() and time.monotonic() < deadline:
+                n += 1
+                key = f"load-{n}"
+                while not stop.is_set():  # NOTLEADER/UNAVAILABLE are definite: same key again
+                    if target not in clients:
+                        clients[target] = redis.Redis(port=port_of[target], socket_timeout=3,
+                                                      socket_connect_timeout=1, protocol=2)
+                    try:
+                        assert clients[target].set(key, str(n)) is True
+                        acked.append((time.monotonic(), key))
+                        break
+                    except redis.ResponseError as exc:
+                        text = str(exc)
+                        if text.startswith("TIMEOUT"):
+                            break  # indefinite: never counted, next key
+                        if not text.startswith(("NOTLEADER", "UNAVAILABLE")):
+                            unexpected.append(f"{key}: {text}")
+                            return
+                        hint = text.rpartition("leader is node ")[2]
+                        target = int(hint) if hint.isdigit() and int(hint) in port_of else target % 3 + 1
+                    except (redis.ConnectionError, redis.TimeoutError):
+                        clients.pop(target).close()
+                        target = target % 3 + 1  # unknown outcome: never counted, next key
+                        break
+        finally:
+            for client in clients.values():
+                client.close()
+
+    def acked_since(t: float) -> int:
+        return sum(1 for when, _ in list(acked) if when >= t)
+
+    writer = threading.Thread(target=write_continuously, name="raft-membership-writer", daemon=True)
+    writer.start()
+    try:
+        assert processes.wait_until(lambda: len(acked) >= 20, 20.0), unexpected
+        add_start = time.monotonic()
+        added = replikv("cluster", "add-node", *where, check=False)
+        assert added.returncode == 0, added.stderr
+        assert added.stdout.startswith("node 4 started")
+        # under load the applied indexes never line up (no `cluster wait`): instead every
+        # node lists node 4, and node 4 catches up with what was acknowledged before it joined
+        assert processes.wait_until(
+            lambda: all(n["members"] == [1, 2, 3, 4] for n in _status(cluster_dir)["nodes"]), 20.0, 0.2
+        ), _status(cluster_dir)
+        port_of[4] = load_state(cluster_dir).node(4).client_port
+        before_add = [key for when, key in list(acked) if when < add_start]
+        with redis.Redis(port=port_of[4], socket_timeout=10, protocol=2) as client:
+            assert processes.wait_until(
+                lambda: client.get(before_add[-1]) == before_add[-1].removeprefix("load-").encode(), 20.0, 0.1
+            ), "node 4 did not catch up"
+        assert acked_since(add_start) > 0, "no write was acknowledged while node 4 joined"
+
+        remove_start = time.monotonic()
+        removed = replikv("cluster", "remove-node", "4", *where, check=False)
+        assert removed.returncode == 0, removed.stderr
+        after_remove = time.monotonic()
+        assert processes.wait_until(lambda: acked_since(after_remove) >= 20, 20.0), "writes stopped after removal"
+        assert acked_since(remove_start) > 0
+    finally:
+        stop.set()
+        writer.join(timeout=15)
+    assert not writer.is_alive(), "the writer did not stop"
+    assert unexpected == [], unexpected[:5]
+
     entry = load_state(cluster_dir).node(4)
     assert entry.removed and entry.pid is None
     assert [n["id"] for n in _status(cluster_dir)["nodes"]] == [1, 2, 3]
     assert all(n["members"] == [1, 2, 3] for n in _status(cluster_dir)["nodes"])
+    replikv("cluster", "wait", "--timeout", "20", *where)
+    keys = [key for _, key in acked]
+    assert len(keys) >= 40
+    for node in (1, 2, 3):
+        with redis.Redis(port=port_of[node], socket_timeout=10, protocol=2) as client:
+            values = client.mget(keys)
+        missing = [k for k, v in zip(keys, values, strict=True) if v != k.removeprefix("load-").encode()]
+        assert missing == [], f"node {node} lacks {len(missing)} acknowledged writes, e.g. {missing[:5]}"

@@ -147,3 +147,52 @@ def test_3_10_transfer_stops_writes_and_times_out_when_target_is_down() -> None:
     assert isinstance(cluster.replies[(9, 1)], Timeout)
     assert cluster.leader() == leader
     assert cluster.submit_and_wait(leader, Request(3, 2, Set("w", "2"))) == Ok(True)
+
+
+def test_4_2_1_learner_is_promoted_while_writes_keep_coming() -> None:
+    """Catch-up in rounds (thesis §4.2.1): under a write every tick, with the new node's
+    links one tick slower than the others, its match index never equals the commit
+    index (which moves on each tick), yet a round ends well within an election timeout,
+    so it is promoted."""
+    cluster, leader = _cluster_with_data(seed=7)
+    cluster.add_node(4)
+    held: list[tuple[int, int, object]] = []
+
+    def one_tick_late(src: int, dst: int, msg) -> bool:
+        if 4 in (src, dst) and (src, dst, msg) not in released:
+            held.append((src, dst, msg))
+            return True
+        return False
+
+    released: list = []
+    cluster.drop = one_tick_late
+    cluster.submit(leader, _admin(9, 1, AddServer(4)))
+    behind = []
+    for seq in range(1, 60):
+        late, held[:] = list(held), []
+        released[:] = late
+        cluster.queue.extend(late)
+        cluster.submit(leader, Request(2, seq, Set("load", str(seq))))
+        cluster.tick()
+        cluster.deliver()
+        replica = cluster.nodes[leader].replica
+        if replica.progress.get(4) is not None:
+            behind.append(replica.progress[4].match < replica.commit_index)
+        if (9, 1) in cluster.replies:
+            break
+    assert cluster.replies.get((9, 1)) == Ok(None)
+    assert cluster.nodes[leader].replica.membership() == ((1, 2, 3, 4), ())
+    assert behind and all(behind)  # it was never level with the commit index
+
+
+def test_operator_requests_of_client_minus_one_are_answered() -> None:
+    """The runtime submits operator commands as client ``-node`` (node 1: client -1, the
+    id of the replica's own entries, which use seq 0): they must still get their reply,
+    both the promotion of AddServer(voter) and RemoveServer."""
+    cluster = Cluster(3, seed=3)
+    leader = cluster.elect()  # any leader: the replica never looks at whose id it is
+    cluster.add_node(4)
+    assert cluster.submit_and_wait(leader, _admin(-1, 1_000_001, AddServer(4))) == Ok(None)
+    assert cluster.nodes[leader].replica.membership() == ((1, 2, 3, 4), ())
+    assert cluster.submit_and_wait(leader, _admin(-1, 1_000_002, RemoveServer(4))) == Ok(None)
+    assert cluster.nodes[leader].replica.membership() == ((1, 2, 3), ())

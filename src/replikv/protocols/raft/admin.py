@@ -8,12 +8,15 @@ Membership procedure (one change at a time, thesis §4.1):
   term (thesis §4.1, the fix for the single-server-change bug), or during a promotion.
 - ``AddServer(n, learner=True)`` appends a learner entry; Ok once it commits.
 - ``AddServer(n, learner=False)`` for a node that is not yet a voter first makes it a
-  learner (an internal entry) unless it already is one, waits until its log has caught
-  up with the leader's commit index (thesis §4.2.1, "catching up new servers"), then
-  appends the promotion with the client's own request; Ok when that commits. If it does
-  not catch up within ``request_timeout_ms`` the client gets ``Timeout`` (the learner
-  entry may remain; repeat the request to finish). Learners added with
-  ``learner=True`` are never promoted automatically.
+  learner (an internal entry) unless it already is one, catches it up in rounds (thesis
+  §4.2.1, "catching up new servers": a round ends when the learner holds every entry the
+  leader had when the round began; a round shorter than an election timeout means it is
+  close enough, else a new round starts from the leader's log at that moment; under
+  continuous writes the log never stops growing, so "equal to the commit index" is a
+  target that may never be hit), then appends the promotion with the client's own
+  request; Ok when that commits. If it does not catch up within ``request_timeout_ms``
+  the client gets ``Timeout`` (the learner entry may remain; repeat the request to
+  finish). Learners added with ``learner=True`` are never promoted automatically.
 - ``RemoveServer(n)``; a leader that removed itself keeps leading (without counting
   itself) until the entry commits, then steps down (thesis §4.2.2).
 - A change takes effect on every server as soon as it is in its log (thesis §4.1).
@@ -38,6 +41,18 @@ from replikv.protocols.raft import messages as m
 from replikv.protocols.raft.progress import Progress
 
 _INTERNAL_CLIENT = -1
+
+
+@dataclass(slots=True)
+class Promotion:
+    """A learner being caught up to become a voter (thesis §4.2.1)."""
+
+    node: int
+    request: Request
+    since_ms: float
+    round_target: int
+    """The leader's last index when the current catch-up round began."""
+    round_start_ms: float
 
 
 @dataclass(slots=True)
@@ -95,23 +110,25 @@ class AdminMixin:
             if command.node not in learners:
                 learner = Request(_INTERNAL_CLIENT, 0, AddServer(command.node, learner=True))
                 self._proposals.append(learner)
-            self._promotion = (command.node, request, self._now)
-            self._flush_proposals()
+            self._flush_proposals()  # appends the learner entry: the first round covers it
+            self._promotion = Promotion(command.node, request, self._now, self.log.last_index, self._now)
             self._peer_caught_up(command.node)
             return
         self._proposals.append(request)
         self._flush_proposals()
 
     def _peer_caught_up(self, peer: int) -> None:
-        """Promote a learner being added as a voter once its log reaches our commit index
-        and its learner entry is committed (thesis §4.2.1)."""
-        if self._promotion is not None and self._promotion[0] == peer:
-            pr = self.progress.get(peer)
+        """Promote a learner being added as a voter once its learner entry is committed
+        and a catch-up round ended within an election timeout (thesis §4.2.1)."""
+        promotion = self._promotion
+        pr = self.progress.get(peer)
+        if promotion is not None and promotion.node == peer and pr is not None and pr.match >= promotion.round_target:
+            if self._now - promotion.round_start_ms >= self.config.election_timeout_ms:
+                promotion.round_target, promotion.round_start_ms = self.log.last_index, self._now  # next round
             learner_committed = self._configs.last_change_index <= self.commit_index
-            if pr is not None and learner_committed and pr.match >= self.commit_index:
-                _node, request, _since = self._promotion
+            if pr.match >= promotion.round_target and learner_committed:
                 self._promotion = None
-                self._proposals.append(request)
+                self._proposals.append(promotion.request)
                 self._flush_proposals()
         if self._transfer is not None and self._transfer.target == peer:
             self._maybe_timeout_now()
@@ -130,7 +147,7 @@ class AdminMixin:
         """A configuration entry committed: a leader no longer in it steps down
         (thesis §4.2.2); a pending promotion may proceed."""
         if self._promotion is not None:
-            self._peer_caught_up(self._promotion[0])
+            self._peer_caught_up(self._promotion.node)
         if (
             self.role == "leader"
             and index >= self._configs.last_change_index
@@ -139,13 +156,13 @@ class AdminMixin:
             self._become_follower(self.term, None)
 
     def _admin_tick(self) -> None:
-        if self._promotion is not None:
-            node, request, since = self._promotion
-            if self._now - since >= self.config.request_timeout_ms:
+        promotion = self._promotion
+        if promotion is not None:
+            if self._now - promotion.since_ms >= self.config.request_timeout_ms:
                 self._promotion = None
-                self._reply(request, Timeout())
+                self._reply(promotion.request, Timeout())
             else:
-                self._peer_caught_up(node)
+                self._peer_caught_up(promotion.node)
         if self._transfer is not None and self._now >= self._transfer.deadline_ms:
             self._reply(self._transfer.request, Timeout())
             self._transfer = None

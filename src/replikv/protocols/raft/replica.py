@@ -32,7 +32,7 @@ from replikv.core.messages import Message, Record
 from replikv.core.replica import StateMachine, Status
 from replikv.core.requests import Request
 from replikv.protocols.raft import messages as m
-from replikv.protocols.raft.admin import AdminMixin, Transfer
+from replikv.protocols.raft.admin import AdminMixin, Promotion, Transfer
 from replikv.protocols.raft.config import RaftConfig
 from replikv.protocols.raft.election import ElectionMixin
 from replikv.protocols.raft.membership import ConfigHistory, is_config_command
@@ -48,7 +48,14 @@ if TYPE_CHECKING:
 LEADER, FOLLOWER, CANDIDATE, PRECANDIDATE = "leader", "follower", "candidate", "precandidate"
 INTERNAL_CLIENT = -1
 """``client_id`` of entries the replica makes itself (the §8 no-op, a learner step of a
-promotion). They bypass the session table."""
+promotion), always with ``seq`` 0: they bypass the session table and nobody waits for
+them. The pair, not the id alone, marks them: the runtime submits operator commands
+as client ``-node`` (so node 1's are client -1) with seqs >= 1, and those are answered."""
+
+
+def is_internal(request: Request) -> bool:
+    """An entry the replica made itself (``INTERNAL_CLIENT``, seq 0)?"""
+    return request.client_id == INTERNAL_CLIENT and request.seq == 0
 
 
 class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, AdminMixin):
@@ -106,7 +113,7 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
         self._quorum_check_ms = 0.0
         self._term_start_index = 0
         self._transfer: Transfer | None = None
-        self._promotion: tuple[int, Request, float] | None = None
+        self._promotion: Promotion | None = None
         self._incoming: tuple[int, int, bytearray] | None = None
 
     # -- the one entry point -------------------------------------------------------------
@@ -291,7 +298,7 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
             done = by == self._transfer.target
             self._reply(self._transfer.request, Ok(None) if done else Timeout())
         if self._promotion is not None:
-            self._reply(self._promotion[1], Timeout())
+            self._reply(self._promotion.request, Timeout())
         self._proposals, self._pending, self._reads = [], {}, []
         self._transfer = self._promotion = None
         self.progress = {}
@@ -312,7 +319,7 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
             entry = self.log.entry(index)
             self.applied_index = index
             request = entry.request
-            if request.client_id == INTERNAL_CLIENT or isinstance(request.command, Noop):
+            if is_internal(request) or isinstance(request.command, Noop):
                 result: Result = Ok(None)
             else:
                 result = self._sm.apply(request)

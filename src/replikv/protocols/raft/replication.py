@@ -44,7 +44,7 @@ class ReplicationMixin:
             entry = self._new_entry(request)
             self._append_local(entry)
             entries.append(entry)
-            if request.client_id != -1:  # -1: the replica's own entries (replica.INTERNAL_CLIENT)
+            if not (request.client_id == -1 and request.seq == 0):  # our own (replica.is_internal)
                 self._pending[entry.index] = (request, self._now)
         for peer in sorted(self.progress):
             self._send_appends(peer)
