@@ -122,7 +122,13 @@ def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
     p50 = sorted(r["latency_ms"]["p50"] for r in reports if r["latency_ms"]["p50"] is not None)
     p99 = sorted(r["latency_ms"]["p99"] for r in reports if r["latency_ms"]["p99"] is not None)
     mpw = sorted(r["messages_per_write"] for r in reports if r["messages_per_write"] is not None)
+    failover = sorted(r["failover_ms"] for r in reports if r.get("failover_ms") is not None)
+    staleness = [r["max_staleness_ms"] for r in reports if r.get("max_staleness_ms") is not None]
     failing = [r for r in reports if r["failed"]]
+
+    def median_of(field: str) -> float | None:
+        return percentile(sorted(r[field] for r in reports if r.get(field) is not None), 0.5)
+
     return {
         "runs": n,
         "ops": {k: sum(r["ops"][k] for r in reports) for k in ("ok", "fail", "info")},
@@ -138,6 +144,10 @@ def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
         "availability": {"min": avail[0] if avail else None, "p50": percentile(avail, 0.5)},
         "latency_ms": {"p50": percentile(p50, 0.5), "p99": percentile(p99, 0.99)},
         "messages_per_write": percentile(mpw, 0.5),
+        "read_availability_p50": median_of("read_availability"),
+        "write_availability_p50": median_of("write_availability"),
+        "failover_ms": {"p50": percentile(failover, 0.5), "max": failover[-1] if failover else None},
+        "max_staleness_ms": max(staleness) if staleness else None,
         "violations": sum(len(r["violations"]) for r in reports),
         "failing_seeds": [{"seed": r["seed"], "failed": r["failed"], "reproduce": r["reproduce"]} for r in failing],
     }
