@@ -14,8 +14,11 @@ import socket
 
 from replikv.cluster.state import client_port, peer_port
 
-BASE_PORT_RANGE = (20000, 60000)
-"""Where ``free_base_port`` looks (below the usual ephemeral range of Linux)."""
+BASE_PORT_RANGE = (20000, 32600)
+"""Where ``free_base_port`` looks: every client and peer port of a range (peers at
+base + 100 + id) stays below Linux's default ephemeral range (32768-60999). A listening
+port inside that range can be taken at any moment by some outgoing connection's local
+port, which once made a node added later fail with "port already in use" in CI."""
 BASE_PORT_STEP = 10
 
 
