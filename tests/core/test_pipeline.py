@@ -88,3 +88,19 @@ def test_no_send_ever_overtakes_a_persist_before_it(kinds: list[bool]) -> None:
             index = effects.index(effect)
             persists_before = [e.seq for e in effects[:index] if isinstance(e, Persist)]
             assert not persists_before or max(persists_before) <= durable_when_run
+
+
+def test_outbox_numbers_persists_from_one_and_drains_in_order() -> None:
+    from replikv.core.outbox import Outbox
+
+    outbox = Outbox()
+    outbox.send(2, Ping(1))
+    assert outbox.persist((Note(1),)) == 1
+    outbox.reply(REQ, Ok(None))
+    assert outbox.persist((Note(2),), replace=True) == 2
+    outbox.commit(1, REQ)
+    assert outbox.drain() == [
+        Send(2, Ping(1)), Persist(1, (Note(1),)), Reply(REQ, Ok(None)), Persist(2, (Note(2),), True), Commit(1, REQ),
+    ]
+    assert outbox.drain() == []
+    assert outbox.persist(()) == 3  # numbering continues across steps

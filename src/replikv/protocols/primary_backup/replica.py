@@ -17,19 +17,16 @@ from replikv.core.admission import admit
 from replikv.core.commands import Promote, is_admin, is_read
 from replikv.core.errors import BadRequest, NotLeader, Result
 from replikv.core.io import (
-    Commit,
     Effect,
     Input,
-    Persist,
     Persisted,
     Receive,
-    Reply,
-    Send,
     Submit,
     Tick,
 )
 from replikv.core.log import Entry, ReplicatedLog
 from replikv.core.messages import Message, Record
+from replikv.core.outbox import Outbox
 from replikv.core.replica import CreateArgs, StateMachine, Status
 from replikv.core.requests import Request, RequestId
 from replikv.protocols.primary_backup import recovery
@@ -69,8 +66,7 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
         self._role = BACKUP
         self._commit_index = 0
         self._applied_index = 0
-        self._out: list[Effect] = []
-        self._persist_seq = 0
+        self._outbox = Outbox()
         self._unsynced: deque[tuple[int, int]] = deque()  # (seq, log last index at that seq)
         self._durable_index = 0
         self._now: float | None = None
@@ -105,8 +101,7 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
                 self._submit(request)
             case Persisted(seq=seq):
                 self._persisted(seq)
-        out, self._out = self._out, []
-        return out
+        return self._outbox.drain()
 
     def status(self) -> Status:
         return Status(
@@ -172,15 +167,14 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
     # -- shared helpers ---------------------------------------------------------------
 
     def _send(self, dst: int, msg: Message) -> None:
-        self._out.append(Send(dst, msg))
+        self._outbox.send(dst, msg)
 
     def _reply(self, request: Request, result: Result) -> None:
-        self._out.append(Reply(request, result))
+        self._outbox.reply(request, result)
 
     def _persist(self, records: list[Record], replace: bool = False) -> None:
-        self._persist_seq += 1
-        self._unsynced.append((self._persist_seq, self._log.last_index))
-        self._out.append(Persist(self._persist_seq, tuple(records), replace))
+        seq = self._outbox.persist(tuple(records), replace)
+        self._unsynced.append((seq, self._log.last_index))
 
     def _persist_epoch(self) -> None:
         self._epoch_persisted = True
@@ -223,7 +217,7 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
             entry = self._log.entry(self._applied_index + 1)
             result = self._sm.apply(entry.request)
             self._applied_index = entry.index
-            self._out.append(Commit(entry.index, entry.request))
+            self._outbox.commit(entry.index, entry.request)
             for request, _ in self._pending.pop(entry.index, ()):
                 self._pending_ids.pop(request.id, None)
                 self._reply(request, result)

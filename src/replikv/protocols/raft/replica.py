@@ -16,19 +16,16 @@ from replikv.core.admission import admit
 from replikv.core.commands import Noop, is_admin, is_read
 from replikv.core.errors import NotLeader, Ok, Result, Timeout, Unavailable
 from replikv.core.io import (
-    Commit,
     Effect,
     Input,
-    Persist,
     Persisted,
     Receive,
-    Reply,
-    Send,
     Submit,
     Tick,
 )
 from replikv.core.log import Entry, ReplicatedLog
 from replikv.core.messages import Message, Record
+from replikv.core.outbox import Outbox
 from replikv.core.replica import StateMachine, Status
 from replikv.core.requests import Request
 from replikv.protocols.raft import messages as m
@@ -72,7 +69,7 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
         self.config = config
         self._rng = rng
         self._sm = state_machine
-        self._out: list[Effect] = []
+        self._outbox = Outbox()
         state = fold(recovered)
         self.term, self.voted_for = state.term, state.voted_for
         self.role = FOLLOWER
@@ -90,7 +87,6 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
         for entry in state.entries:
             self._append_local(entry)
         # durability of our own log (the leader counts itself only for durable entries)
-        self._persist_seq = 0
         self._unsynced: deque[tuple[int, int]] = deque()
         self.durable_index = self.log.last_index
         # time (arrives only through Tick)
@@ -129,8 +125,7 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
             case Persisted(seq=seq):
                 self._persisted(seq)
         self._end_step(isinstance(inp, Submit))
-        out, self._out = self._out, []
-        return out
+        return self._outbox.drain()
 
     def _tick(self, now: float) -> None:
         self._now = now
@@ -210,20 +205,19 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
     # -- effects ---------------------------------------------------------------------------
 
     def _send(self, dst: int, msg: Message) -> None:
-        self._out.append(Send(dst, msg))
+        self._outbox.send(dst, msg)
 
     def _reply(self, request: Request, result: Result) -> None:
-        self._out.append(Reply(request, result))
+        self._outbox.reply(request, result)
 
     def _persist(
         self, records: tuple[Record, ...], replace: bool = False, log_changed: bool = False
     ) -> None:
         """Emit a Persist barrier; with ``log_changed`` remember which log prefix it makes
         durable (Raft §5.3/§10.2.1: the leader counts itself once its copy is on disk)."""
-        self._persist_seq += 1
-        self._out.append(Persist(self._persist_seq, records, replace))
+        seq = self._outbox.persist(records, replace)
         if log_changed:
-            self._unsynced.append((self._persist_seq, self.log.last_index))
+            self._unsynced.append((seq, self.log.last_index))
 
     def _persist_term_vote(self) -> None:
         self._persist((TermVote(self.term, self.voted_for),))
@@ -323,7 +317,7 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
                 result: Result = Ok(None)
             else:
                 result = self._sm.apply(request)
-            self._out.append(Commit(index, request))
+            self._outbox.commit(index, request)
             if self.role == LEADER:
                 pending = self._pending.pop(index, None)
                 if pending is not None:
