@@ -221,3 +221,24 @@ def test_heartbeat_replies_carry_async_progress_to_the_primary() -> None:
     assert cluster.status(1).peers == {2: 2, 3: 2}
     replies = [m for _, _, m in cluster.sent if isinstance(m, HeartbeatReply)]
     assert replies and all(type(m).heartbeat for m in replies)
+
+
+def test_sync_retry_of_a_timed_out_write_waits_for_it_instead_of_a_definite_error() -> None:
+    """The first copy of a write stays in the log after its client timed out and may still
+    commit; a retry with the same request id must wait for it, never get Unavailable (a
+    definite error for a write that later took effect; found by `replikv test`)."""
+    cluster = Cluster("pb-sync")
+    cluster.tick()
+    cluster.crash(3)
+    cluster.tick(cluster.config.failure_timeout_ms - cluster.config.tick_ms)
+    cluster.submit(1, write(1, value="late"))
+    cluster.tick(cluster.config.request_timeout_ms)
+    assert cluster.results(write(1, value="late")) == [Timeout()]
+    retry = write(1, value="late")
+    cluster.submit(1, retry)  # node 3 is now known to be down
+    assert cluster.results(retry) == [Timeout()]  # only the first answer so far
+    assert cluster.status(1).last_index == 1  # not appended twice
+    cluster.restart(3)
+    cluster.tick(4 * cluster.config.heartbeat_ms)
+    assert cluster.results(retry)[1:] == [Ok(True)]  # the retry learns the write took effect
+    assert cluster.data(1) == cluster.data(2) == cluster.data(3) == {"k": "late"}

@@ -212,13 +212,11 @@ class PrimaryRole:
             for request, submitted in waiters:
                 if submitted is not None and now - submitted >= limit:
                     self._reply(request, Timeout())
-            if keep:
-                self._pending[index] = keep
-            else:
-                del self._pending[index]
-                for request, _ in waiters:
-                    if self._pending_ids.get(request.id) == index:
-                        del self._pending_ids[request.id]
+            # Keep the index even with no waiter left: the entry is still in the log and may
+            # commit, so a retry of the same request must wait for it, never be refused with
+            # a definite error (seen on a real pb-sync cluster: a retried write answered
+            # UNAVAILABLE while its first copy, timed out, later committed).
+            self._pending[index] = keep
 
     # -- replies from backups -------------------------------------------------------------------
 

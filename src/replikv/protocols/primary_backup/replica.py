@@ -218,8 +218,9 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
             result = self._sm.apply(entry.request)
             self._applied_index = entry.index
             self._outbox.commit(entry.index, entry.request)
+            if self._pending_ids.get(entry.request.id) == entry.index:
+                del self._pending_ids[entry.request.id]
             for request, _ in self._pending.pop(entry.index, ()):
-                self._pending_ids.pop(request.id, None)
                 self._reply(request, result)
         self._maybe_compact()
 
