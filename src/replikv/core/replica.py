@@ -85,6 +85,30 @@ class Promises:
 
 
 @dataclass(frozen=True)
+class Recovery:
+    """What the host knows about the durable state it hands back (issue 8, "I lost my disk").
+
+    ``recovered`` records alone cannot tell a fresh node from one that lost its disk, nor
+    an intact log from one whose damaged tail storage cut off. The host can, and says so:
+
+    - ``lost``: this node had durable state and lost it (its disk was wiped, or the
+      operator restarted it with ``--rejoin``). Whatever it voted, promised or acknowledged
+      before is gone, so it must not vote, promise or count toward a quorum until it has
+      been brought back up to date by the others (each scheme says how in its docs).
+    - ``torn_records``: recovery cut this many damaged records off the tail. Normally an
+      un-fsynced write torn by a crash; if the disk lost an fsynced record, acknowledged
+      state is gone, and a scheme that can tell must treat it like ``lost`` for that suffix.
+    """
+
+    lost: bool = False
+    torn_records: int = 0
+
+    @property
+    def damaged(self) -> bool:
+        return self.lost or self.torn_records > 0
+
+
+@dataclass(frozen=True)
 class CreateArgs:
     node: int
     members: tuple[int, ...]
@@ -92,6 +116,7 @@ class CreateArgs:
     rng: random.Random
     state_machine: StateMachine
     recovered: Sequence[Record] = ()
+    recovery: Recovery = Recovery()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
