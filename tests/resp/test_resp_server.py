@@ -234,3 +234,29 @@ def test_redis_py_against_the_server(mode: str, protocol: int | None) -> None:
 
     cluster = with_server(body, size=3, scheme="fake")
     assert cluster.state_machine.get("a") == "3"
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_redis_py_transaction_pipeline_is_refused_and_applies_nothing(mode: str) -> None:
+    """Issue 8.5: ``pipeline()`` (transaction=True, redis-py's default) sent MULTI, the
+    commands and EXEC; every command was applied and EXEC answered "unknown command", so
+    the client saw an error for writes that had happened. Now it raises MULTI's refusal
+    and nothing is applied; the connection works afterwards."""
+
+    async def body(cluster: FakeCluster, port: int) -> None:
+        r = _Caller(mode, port, None)
+        try:
+            pipe = r.r.pipeline()
+            pipe.set("t1", "x")
+            pipe.incr("t2")
+            with pytest.raises(redis.ResponseError, match="MULTI/EXEC transactions are not"):
+                await r.call(pipe.execute)
+            assert cluster.nodes[1].requests == []
+            assert await r("set", "after", "1") is True
+        finally:
+            await r.close()
+
+    cluster = with_server(body)
+    assert cluster.state_machine.get("t1") is None
+    assert cluster.state_machine.get("t2") is None
+    assert cluster.state_machine.get("after") == "1"

@@ -107,6 +107,9 @@ COMMAND_TABLE: dict[str, CommandInfo] = {
         _info(
             "rkv", -5, "write", _NOKEYS, "RKV client_id seq read_level CMD args...: exactly-once"
         ),
+        _info("multi", 1, "fast", _NOKEYS, "Refused for now: commands up to EXEC/DISCARD too"),
+        _info("exec", 1, "", _NOKEYS, "Ends a (refused) MULTI: EXECABORT, nothing applied"),
+        _info("discard", 1, "fast", _NOKEYS, "Ends a (refused) MULTI: OK, nothing applied"),
         _info("rkvadmin", -2, "admin", _NOKEYS, "Operator commands (loopback only by default)"),
     )
 }

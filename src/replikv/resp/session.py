@@ -36,6 +36,7 @@ from replikv.resp.commands import (
     unknown_command,
     wrong_arity,
 )
+from replikv.resp.transaction import TransactionState
 from replikv.runtime.service import NodeService
 
 log = logging.getLogger("replikv.resp")
@@ -123,6 +124,8 @@ class Session:
         """Set by QUIT: the server flushes the reply and closes."""
         self.peer_host = peer_host
         self._wait_client = self.client_id
+        self.transaction = TransactionState()
+        """MULTI state: while open, commands are queued (today: refused, issue 8.5)."""
         self._handlers: dict[str, Callable[[list[bytes]], Awaitable[p.ReplyValue]]] = {
             "ping": self._ping,
             "echo": self._echo,
@@ -138,6 +141,9 @@ class Session:
             "select": self._select,
             "rkv": self._rkv,
             "rkvadmin": self._rkvadmin,
+            "multi": self._multi,
+            "exec": self._exec,
+            "discard": self._discard,
         }
 
     async def execute(self, argv: list[bytes]) -> bytes:
@@ -153,6 +159,8 @@ class Session:
             return p.Error(unknown_command(argv))
         if not arity_ok(command_info, len(argv)):
             return p.Error(wrong_arity(name))
+        if self.transaction.intercepts(name):
+            return p.Error(self.transaction.queue(argv))
         try:
             if is_data_command(name):
                 data = build_data_command(argv)
@@ -290,6 +298,18 @@ class Session:
         if rest[0].upper() not in (b"LIB-NAME", b"LIB-VER"):
             raise CommandError(f"ERR Unrecognized option '{rest[0].decode('latin-1')}'")
         return p.Simple("OK")
+
+    # -- transactions (resp/transaction.py) --------------------------------------------
+
+    async def _multi(self, args: list[bytes]) -> p.ReplyValue:
+        return p.Error(self.transaction.multi())
+
+    async def _exec(self, args: list[bytes]) -> p.ReplyValue:
+        return p.Error(self.transaction.exec())
+
+    async def _discard(self, args: list[bytes]) -> p.ReplyValue:
+        error = self.transaction.discard()
+        return p.Simple("OK") if error is None else p.Error(error)
 
     # -- replikv extensions ---------------------------------------------------------
 
