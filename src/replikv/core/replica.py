@@ -60,6 +60,21 @@ class StateMachine(Protocol):
     def digest(self) -> str: ...
 
 
+class DurableView(Protocol):
+    """A scheme's fold of its durable records, to judge what its acks claim (issue 9).
+
+    The node driver applies each ``Persist`` to it once durable, and asks ``holds(msg)``
+    before a message with ``asserts_durable`` leaves: does the disk hold what it claims
+    (the vote, the appended entries, the promise)?
+    """
+
+    def apply(self, records: Sequence[Record], replace: bool) -> None: ...
+
+    def holds(self, msg: Message) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
 class Replica(Protocol):
     def handle(self, inp: Input) -> list[Effect]: ...
 
@@ -133,6 +148,9 @@ class ProtocolSpec:
     promises: Promises
     leader_word: str = "leader"
     """What the scheme calls its distinguished node (``primary`` for primary/backup)."""
+    durable_view: Callable[[], DurableView] | None = None
+    """Makes the scheme's ``DurableView``; required when any of its messages
+    ``asserts_durable`` (the driver judges those acks against the durable records)."""
 
     def make_config(self, values: dict[str, Any] | None = None) -> ReplicaConfig:
         from replikv.core.config import load_config

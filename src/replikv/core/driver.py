@@ -1,0 +1,203 @@
+"""``NodeDriver``: one replica behind its effect pipeline, with no I/O (the host loop of
+DESIGN.md, written once).
+
+What may live here: what every host does between a replica and the world, so that the
+simulator host, the asyncio runtime host and the step-test harnesses only *execute*
+effects:
+
+- recovery: build the replica from its durable records (``spec.create``, a pure fold),
+  telling it what the host knows it lost (``Recovery``);
+- feeding inputs and pushing the effects through ``EffectPipeline`` (save before send);
+- durable notifications: ``release(seq)`` returns what the barrier held back; the host
+  runs it, then feeds ``Persisted(seq)``;
+- crash/reset, status;
+- the durability check: a ``Send`` whose message asserts durable state
+  (``Message.asserts_durable``) may leave only when the state it asserts is durable,
+  judged against what the durable records say (the scheme's ``DurableView``), not only
+  against the pipeline's order. An ack emitted *ahead* of its own ``Persist`` in the same
+  step is caught here; the pipeline alone cannot see it.
+
+The driver never touches clocks, sockets, files or threads: the host passes every input,
+and performs every effect.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from replikv.core.io import Effect, Input, Persist, Send
+from replikv.core.pipeline import EffectPipeline
+from replikv.core.replica import CreateArgs, ProtocolSpec, Recovery, Replica, StateMachine, Status
+
+if TYPE_CHECKING:
+    import random
+
+    from replikv.core.messages import Record
+
+
+class DurabilityViolation(AssertionError):
+    """A message asserting durable state left before that state was durable (a scheme bug)."""
+
+
+class NodeDriver:
+    """Recover, feed, release, crash: the host loop for one node, sans-I/O.
+
+    ``check_durability``: judge every asserting ``Send`` against the durable records
+    (always on in the simulator; ``--debug-durability`` in the runtime). Needs the
+    scheme's ``ProtocolSpec.durable_view``; a scheme without one is judged by the
+    pipeline's order only (its asserting sends must come after the last ``Persist``
+    emitted before them).
+    """
+
+    __slots__ = (
+        "spec",
+        "node",
+        "members",
+        "config",
+        "check_durability",
+        "replica",
+        "pipeline",
+        "recovery",
+        "_view",
+        "_unapplied",
+        "_last_emitted_seq",
+        "_requires",
+    )
+
+    def __init__(
+        self,
+        spec: ProtocolSpec,
+        node: int,
+        members: tuple[int, ...],
+        config: Any,
+        *,
+        check_durability: bool = True,
+    ) -> None:
+        self.spec = spec
+        self.node = node
+        self.members = tuple(members)
+        self.config = config
+        self.check_durability = check_durability
+        self.replica: Replica | None = None
+        self.pipeline = EffectPipeline()
+        self.recovery = Recovery()
+        self._view: Any = None
+        self._unapplied: deque[Persist] = deque()
+        self._last_emitted_seq = 0
+        self._requires: dict[int, int] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(
+        self,
+        records: Sequence[Record],
+        *,
+        rng: random.Random,
+        state_machine: StateMachine,
+        recovery: Recovery | None = None,
+        members: tuple[int, ...] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Replica:
+        """(Re)build the replica from ``records``, with a fresh pipeline."""
+        recovery = recovery or Recovery()
+        self.recovery = recovery
+        self.replica = self.spec.create(
+            CreateArgs(
+                node=self.node,
+                members=self.members if members is None else tuple(members),
+                config=self.config,
+                rng=rng,
+                state_machine=state_machine,
+                recovered=tuple(records),
+                recovery=recovery,
+                extra=dict(extra or {}),
+            )
+        )
+        self.pipeline = EffectPipeline()
+        self._unapplied.clear()
+        self._last_emitted_seq = 0
+        self._requires = {}
+        self._view = None
+        if self.check_durability and self.spec.durable_view is not None:
+            self._view = self.spec.durable_view()
+            self._view.apply(tuple(records), True)
+        return self.replica
+
+    def crash(self) -> None:
+        """The node is gone: its replica, its pipeline and every write not yet durable."""
+        self.replica = None
+        self.pipeline.reset()
+        self._unapplied.clear()
+        self._requires = {}
+        self._view = None
+
+    @property
+    def up(self) -> bool:
+        return self.replica is not None
+
+    def status(self) -> Status:
+        assert self.replica is not None, "node is down"
+        return self.replica.status()
+
+    # -- the loop of the contract --------------------------------------------------------
+
+    def handle(self, inp: Input) -> list[Effect]:
+        """Feed one input; returns the effects that may run now, in order."""
+        assert self.replica is not None, "node is down"
+        effects = self.replica.handle(inp)
+        if not effects:
+            return effects
+        if self.check_durability:
+            self._note_emitted(effects)
+        ready = self.pipeline.push(effects)
+        if self.check_durability:
+            self._check_released(ready)
+        return ready
+
+    def release(self, seq: int) -> list[Effect]:
+        """Persists up to ``seq`` are durable: returns what the barrier releases. The host
+        runs it, then feeds ``Persisted(seq)`` through ``handle`` (unless it crashed)."""
+        if self.check_durability:
+            while self._unapplied and self._unapplied[0].seq <= seq:
+                persist = self._unapplied.popleft()
+                if self._view is not None:
+                    self._view.apply(persist.records, persist.replace)
+        released = self.pipeline.durable(seq)
+        if self.check_durability:
+            self._check_released(released)
+        return released
+
+    # -- the durability check ------------------------------------------------------------
+
+    def _note_emitted(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if type(effect) is Persist:
+                self._last_emitted_seq = effect.seq
+                self._unapplied.append(effect)
+            elif type(effect) is Send and effect.msg.asserts_durable and self._last_emitted_seq:
+                self._requires[id(effect)] = self._last_emitted_seq
+
+    def _check_released(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if type(effect) is not Send or not effect.msg.asserts_durable:
+                continue
+            required = self._requires.pop(id(effect), 0)
+            msg = effect.msg
+            if required > self.pipeline.durable_seq:
+                raise DurabilityViolation(
+                    f"node {self.node} sent {type(msg).__name__} (asserts durable state) before "
+                    f"persist {required} was durable (durable up to {self.pipeline.durable_seq})"
+                )
+            if self._view is not None and not self._view.holds(msg):
+                raise DurabilityViolation(
+                    f"node {self.node} sent {msg!r}, which asserts state its durable records do "
+                    f"not hold ({self._view.describe()})"
+                )
+
+
+DurableViewFactory = Callable[[], Any]
+"""A scheme's ``ProtocolSpec.durable_view``: makes an object with
+``apply(records, replace)`` (fold durable records in), ``holds(msg) -> bool`` (is what this
+asserting message claims durable on disk?) and ``describe() -> str``."""
