@@ -6,7 +6,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from replikv.core import Aborted, BadRequest, Ok, Request, Timeout
-from replikv.core.commands import Cas, Delete, Get, Incr, MGet, Set, Txn
+from replikv.core.commands import (
+    GUARD_FAILED,
+    Append,
+    Cas,
+    Delete,
+    Get,
+    Guard,
+    Incr,
+    MGet,
+    Set,
+    Txn,
+    keys_of,
+)
 from replikv.kv import KVStateMachine
 
 
@@ -75,3 +87,34 @@ def test_snapshot_restore_then_continue_equals_straight_run(commands, cut) -> No
     assert results_a == results_b
     assert straight.digest() == second.digest()
     assert straight.items() == second.items()
+
+
+def test_append_creates_and_extends_and_returns_the_length():
+    sm = KVStateMachine()
+    assert sm.apply(Request(1, 1, Append("l", "1 "))) == Ok(2)
+    assert sm.apply(Request(1, 2, Append("l", "2 "))) == Ok(4)
+    assert sm.get("l") == "1 2 "
+
+
+def test_txn_with_a_guard_that_holds_applies_every_op():
+    sm = KVStateMachine()
+    sm.apply(Request(1, 1, Set("w", "a")))
+    txn = Txn(ops=(Append("l", "x "), Set("w", "b")), guards=(Guard("w", "a"), Guard("absent", None)))
+    assert sm.apply(Request(1, 2, txn)) == Ok([2, True])
+    assert sm.get("l") == "x " and sm.get("w") == "b"
+
+
+def test_txn_whose_guard_fails_applies_nothing_and_is_a_definite_abort():
+    sm = KVStateMachine()
+    sm.apply(Request(1, 1, Set("w", "changed")))
+    txn = Txn(ops=(Append("l", "x "), Set("w", "b")), guards=(Guard("w", "a"),))
+    result = sm.apply(Request(1, 2, txn))
+    assert result == Aborted(GUARD_FAILED) and result.definite
+    assert sm.get("l") is None and sm.get("w") == "changed"
+    # A retry of the same request gets the same answer (exactly-once), even if the guard holds now.
+    sm.apply(Request(2, 1, Set("w", "a")))
+    assert sm.apply(Request(1, 2, txn)) == Aborted(GUARD_FAILED)
+
+
+def test_keys_of_a_txn_include_its_guards():
+    assert keys_of(Txn(ops=(Append("b", "1"),), guards=(Guard("a", None),))) == ("a", "b")

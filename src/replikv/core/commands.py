@@ -55,11 +55,33 @@ class MGet(Command, frozen=True):
     keys: tuple[str, ...]
 
 
+class Append(Command, frozen=True):
+    """Redis ``APPEND``: add ``value`` to the end of the key's string (created empty);
+    the result is the new length. Elle's list-append workload is built on it."""
+
+    key: str
+    value: str
+
+
+class Guard(msgspec.Struct, frozen=True):
+    """A transaction's precondition: ``key`` still holds ``value`` (``None``: absent).
+    Redis ``WATCH`` becomes one guard per watched key, with the value read at WATCH time."""
+
+    key: str
+    value: str | None
+
+
+TxnOp = Get | Set | Delete | Cas | Incr | Append
+
+
 class Txn(Command, frozen=True):
     """Atomic multi-key transaction: every op applies or none does. Reads inside see
-    the writes before them. 2PC/3PC run it natively; consensus schemes through the log."""
+    the writes before them. If a guard does not hold, nothing applies and the result is
+    ``Aborted`` (definitely not applied; ``EXEC`` answers nil, as after a ``WATCH``ed
+    key changed). 2PC/3PC run it natively; consensus schemes through the log."""
 
-    ops: tuple[Get | Set | Delete | Cas | Incr, ...]
+    ops: tuple[TxnOp, ...]
+    guards: tuple[Guard, ...] = ()
 
 
 # -- administrative commands (go through Submit like any other request) ---------------
@@ -90,7 +112,7 @@ class Noop(Command, frozen=True):
     """Appended by a new leader (Raft §8) or used to probe; applies to nothing."""
 
 
-ClientCommand = Get | Set | Delete | Cas | Incr | MGet | Txn
+ClientCommand = Get | Set | Delete | Cas | Incr | Append | MGet | Txn
 AdminCommand = Promote | AddServer | RemoveServer | TransferLeader
 AnyCommand = ClientCommand | AdminCommand | Noop
 
@@ -107,6 +129,10 @@ def is_read(command: Command) -> bool:
     return False
 
 
+GUARD_FAILED = "watched key changed"
+"""The ``Aborted`` reason of a transaction whose guard did not hold (``EXEC`` -> nil)."""
+
+
 def is_admin(command: Command) -> bool:
     return isinstance(command, ADMIN_COMMANDS)
 
@@ -116,9 +142,9 @@ def keys_of(command: Command) -> tuple[str, ...]:
     match command:
         case MGet(keys=keys):
             return tuple(sorted(set(keys)))
-        case Txn(ops=ops):
-            return tuple(sorted({op.key for op in ops}))
-        case Get(key=k) | Set(key=k) | Delete(key=k) | Cas(key=k) | Incr(key=k):
+        case Txn(ops=ops, guards=guards):
+            return tuple(sorted({op.key for op in ops} | {g.key for g in guards}))
+        case Get(key=k) | Set(key=k) | Delete(key=k) | Cas(key=k) | Incr(key=k) | Append(key=k):
             return (k,)
     return ()
 
@@ -126,7 +152,7 @@ def keys_of(command: Command) -> tuple[str, ...]:
 def value_bytes(command: Command) -> int:
     """Size of the values a command writes, for the configured maximum."""
     match command:
-        case Set(value=v):
+        case Set(value=v) | Append(value=v):
             return len(v)
         case Cas(new=v, expected=e):
             return len(v) + (len(e) if e is not None else 0)

@@ -13,6 +13,8 @@ import hashlib
 import msgspec
 
 from replikv.core.commands import (
+    GUARD_FAILED,
+    Append,
     Cas,
     Command,
     Delete,
@@ -119,6 +121,8 @@ class KVStateMachine:
             return BadRequest(str(exc))
 
     def _execute_txn(self, txn: Txn) -> Result:
+        if any(self._data.get(g.key) != g.value for g in txn.guards):
+            return Aborted(GUARD_FAILED)
         # Work on a copy of the touched keys so a failing op leaves nothing behind.
         scratch = {op.key: self._data[op.key] for op in txn.ops if op.key in self._data}
         try:
@@ -147,6 +151,9 @@ class KVStateMachine:
                 return old if return_old else True
             case Delete(key=key):
                 return 1 if data.pop(key, None) is not None else 0
+            case Append(key=key, value=value):
+                data[key] = data.get(key, "") + value
+                return len(data[key])
             case Cas(key=key, expected=expected, new=new):
                 if data.get(key) != expected:
                     return False
