@@ -104,3 +104,16 @@ def test_outbox_numbers_persists_from_one_and_drains_in_order() -> None:
     ]
     assert outbox.drain() == []
     assert outbox.persist(()) == 3  # numbering continues across steps
+
+
+def test_outbox_tracks_the_durable_log_index_per_persist():
+    from replikv.core.outbox import Outbox
+
+    box = Outbox()
+    first = box.persist((), upto=3)
+    box.persist(())  # a Persist with no log position (a term record)
+    third = box.persist((), upto=7)
+    assert box.durable(first) == 3
+    box.truncate(5)  # the entries above 5 were cut before the last Persist was durable
+    assert box.durable(third) == 5
+    assert box.durable(third) is None
