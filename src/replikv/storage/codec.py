@@ -94,6 +94,9 @@ class ScanProblem(NamedTuple):
     kind: str
     offset: int
     reason: str
+    records: int = 0
+    """Records a torn tail drops: the complete records of an unclosed append, plus the
+    damaged frame itself when it holds any non-zero byte."""
 
 
 class ScanResult(NamedTuple):
@@ -191,6 +194,7 @@ def scan(
                     reason=f"{why} at offset {base_offset + offset}, inside an append "
                     f"of which {len(group)} records were written",
                 )
+            problem = problem._replace(records=len(group) + (0 if _all_zero(view, offset) else 1))
             return ScanResult(payloads, group_start, problem)
         group.append(bytes(view[offset + HEADER_SIZE : end]))
         if view[offset + HEADER_SIZE - 1] == TYPE_RECORD:
@@ -201,7 +205,7 @@ def scan(
     if group:
         reason = f"incomplete append ({len(group)} records without the one that closes it)"
         return ScanResult(
-            payloads, group_start, ScanProblem("torn", base_offset + group_start, reason)
+            payloads, group_start, ScanProblem("torn", base_offset + group_start, reason, len(group))
         )
     return ScanResult(payloads, offset, None)
 
@@ -213,6 +217,8 @@ class ImageState(NamedTuple):
     good_length: int
     """Bytes to keep (magic + valid frames); the rest is a torn tail to truncate."""
     torn: ScanProblem | None
+    torn_records: int = 0
+    """Records the truncation drops (``ScanProblem.records``)."""
 
 
 def read_image(data: bytes, where: str, max_record_bytes: int) -> ImageState:
@@ -230,7 +236,33 @@ def read_image(data: bytes, where: str, max_record_bytes: int) -> ImageState:
     problem = result.problem
     if problem is not None and problem.kind == "corrupt":
         raise CorruptStorage(refuse_message(where, problem.offset, problem.reason))
-    return ImageState(result.payloads, len(MAGIC) + result.good_length, problem)
+    torn_records = problem.records if problem is not None else 0
+    return ImageState(result.payloads, len(MAGIC) + result.good_length, problem, torn_records)
+
+
+class TornTail(NamedTuple):
+    """What recovery cut off the end of a WAL (logged, and told to the replica as
+    ``Recovery.torn_records``): where, how many bytes and records, and why."""
+
+    where: str
+    offset: int
+    bytes_cut: int
+    records: int
+    reason: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.where}: truncated a torn tail at offset {self.offset}: {self.bytes_cut} bytes, "
+            f"{self.records} record(s) cut ({self.reason})"
+        )
+
+
+def torn_tail(where: str, data_length: int, state: ImageState) -> TornTail | None:
+    """The ``TornTail`` report of a recovered image, or None when nothing was cut."""
+    if state.good_length >= data_length:
+        return None
+    reason = state.torn.reason if state.torn is not None else "trailing bytes"
+    return TornTail(where, state.good_length, data_length - state.good_length, state.torn_records, reason)
 
 
 def refuse_message(where: str, offset: int, why: str) -> str:

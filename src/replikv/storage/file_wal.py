@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import re
 import time
@@ -29,12 +30,20 @@ from pathlib import Path
 from typing import TypeVar
 
 from replikv.storage.base import StorageFailed, StorageLocked, check_policy
-from replikv.storage.codec import DEFAULT_MAX_RECORD_BYTES, MAGIC, frame_all, read_image
+from replikv.storage.codec import (
+    DEFAULT_MAX_RECORD_BYTES,
+    MAGIC,
+    TornTail,
+    frame_all,
+    read_image,
+    torn_tail,
+)
 
 _WAL_NAME = re.compile(r"^wal-(\d{16})\.log$")
 _TMP_NAME = re.compile(r"^wal-(\d{16})\.log\.tmp$")
 LOCK_NAME = "LOCK"
 _T = TypeVar("_T")
+log = logging.getLogger("replikv.storage")
 
 
 def wal_name(generation: int) -> str:
@@ -93,6 +102,8 @@ class FileWAL:
         self._failed: str | None = None
         self._recovered = False
         self._closed = False
+        self.torn_tail: TornTail | None = None
+        """What ``recover`` cut off the tail (logged at WARNING), None when nothing."""
         self._make_directory()
         self._lock_fd = self._lock()
 
@@ -161,8 +172,9 @@ class FileWAL:
         """Payloads in append order, after repairing the directory.
 
         Removes leftover temp files and superseded generations, truncates a torn tail in
-        place (fsynced), and raises ``CorruptStorage`` naming the file and offset when a
-        record before the tail is damaged.
+        place (fsynced; logged at WARNING with the file, offset, bytes and records cut,
+        and kept in ``torn_tail``), and raises ``CorruptStorage`` naming the file and
+        offset when a record before the tail is damaged.
         """
         self._check_usable(recovering=True)
         generations, changed = self._tidy_directory()
@@ -201,6 +213,9 @@ class FileWAL:
     def _recover_file(self, path: Path) -> list[bytes]:
         data = path.read_bytes()
         state = read_image(data, str(path), self.max_record_bytes)
+        self.torn_tail = torn_tail(str(path), len(data), state)
+        if self.torn_tail is not None:
+            log.warning("%s", self.torn_tail.describe())
         if state.good_length < len(data):
             fd = os.open(path, os.O_WRONLY)
             try:

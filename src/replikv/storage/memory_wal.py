@@ -8,10 +8,20 @@ ever lost, so ``needs_sync`` is always false and ``sync`` does nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from replikv.storage.base import check_policy
-from replikv.storage.codec import DEFAULT_MAX_RECORD_BYTES, MAGIC, frame_all, read_image
+from replikv.storage.codec import (
+    DEFAULT_MAX_RECORD_BYTES,
+    MAGIC,
+    TornTail,
+    frame_all,
+    read_image,
+    torn_tail,
+)
+
+log = logging.getLogger("replikv.storage")
 
 
 class MemoryWAL:
@@ -34,6 +44,8 @@ class MemoryWAL:
         self._count = 0
         self._recovered = False
         self._closed = False
+        self.torn_tail: TornTail | None = None
+        """What ``recover`` cut off the tail (as ``FileWAL.torn_tail``)."""
 
     @property
     def image(self) -> bytes:
@@ -56,6 +68,9 @@ class MemoryWAL:
             payloads: list[bytes] = []
         else:
             state = read_image(bytes(self._image), self.name, self.max_record_bytes)
+            self.torn_tail = torn_tail(self.name, len(self._image), state)
+            if self.torn_tail is not None:
+                log.warning("%s", self.torn_tail.describe())
             del self._image[state.good_length :]
             payloads = state.payloads
         self._count = len(payloads)
