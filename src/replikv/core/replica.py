@@ -148,6 +148,10 @@ class ProtocolSpec:
     promises: Promises
     leader_word: str = "leader"
     """What the scheme calls its distinguished node (``primary`` for primary/backup)."""
+    membership_changes: bool = False
+    """The scheme adds and removes members at run time (``AddServer``/``RemoveServer``,
+    a node started outside the configuration). Hosts refuse to run a scenario that
+    changes membership with a scheme that does not (``sim.run.unsupported_reason``)."""
     durable_view: Callable[[], DurableView] | None = None
     """Makes the scheme's ``DurableView``; required when any of its messages
     ``asserts_durable`` (the driver judges those acks against the durable records)."""

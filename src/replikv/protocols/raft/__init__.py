@@ -42,6 +42,7 @@ RAFT = ProtocolSpec(
         partition_tolerant=True,
         available_with_one_down=True,
     ),
+    membership_changes=True,
 )
 
 __all__ = ["RAFT", "RaftConfig", "RaftReplica", "create"]
