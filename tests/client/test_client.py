@@ -20,7 +20,7 @@ from replikv.client import (
     UnavailableError,
 )
 from replikv.core.commands import Cas, Delete, Get, Incr, Set
-from replikv.core.errors import NotLeader, Timeout, Unavailable
+from replikv.core.errors import Aborted, BadRequest, NotLeader, Timeout, Unavailable
 from replikv.resp.server import close_resp, serve_resp
 from replikv.resp.testing import FakeCluster
 
@@ -178,3 +178,22 @@ def test_bad_arguments_are_refused_early() -> None:
         Client(["127.0.0.1:7001"], read_level="eventual")
     with pytest.raises(ValueError):
         Client(["127.0.0.1:7001"], client_id=0)
+
+
+@pytest.mark.parametrize(
+    "refusal", [BadRequest("over the node's request budget"), Aborted("conflict")]
+)
+def test_a_definite_refusal_of_a_retry_after_an_unknown_outcome_is_indefinite(refusal) -> None:
+    """Issues 8.6/8.10: the first attempt was applied but its reply was lost; the retry is
+    refused with a definite error (a budget, an evicted session re-run). The first attempt
+    may have happened, so the client must not report "it did not happen"."""
+
+    async def body(cluster: FakeCluster, addresses: list[str]) -> None:
+        async with client(addresses, retries=2) as c:
+            cluster.nodes[1].script.steps.extend(["apply-lose-reply", refusal])
+            with pytest.raises(IndefiniteError) as error:
+                await c.set("k", "v")
+            assert not error.value.definite
+
+    cluster = with_cluster(body)
+    assert cluster.state_machine.get("k") == "v"  # it did happen

@@ -260,3 +260,27 @@ def test_redis_py_transaction_pipeline_is_refused_and_applies_nothing(mode: str)
     assert cluster.state_machine.get("t1") is None
     assert cluster.state_machine.get("t2") is None
     assert cluster.state_machine.get("after") == "1"
+
+
+def test_redis_py_with_retries_off_sends_a_timed_out_write_once() -> None:
+    """docs/redis.md's advice (issue 8.6): redis-py 8 retries a timed-out command up to 10
+    times by default (``retry_on_timeout=False`` does not change that), each retry a
+    fresh, identity-less copy of the write; ``retry=Retry(NoBackoff(), 0)`` sends it once
+    and reports the timeout, which the application must read as "may have happened"."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    with pytest.warns(DeprecationWarning, match="retry_on_timeout"):
+        assert redis_sync.Redis(retry_on_timeout=False).get_retry().get_retries() == 10
+
+    async def body(cluster: FakeCluster, port: int) -> None:
+        cluster.nodes[1].script.steps.append("hang")
+        r = redis.Redis(port=port, socket_timeout=0.3, retry=Retry(NoBackoff(), 0))
+        try:
+            with pytest.raises(redis.TimeoutError):
+                await r.set("k", "v")
+        finally:
+            await r.aclose()
+        assert len(cluster.nodes[1].requests) == 1
+
+    with_server(body)

@@ -9,9 +9,11 @@ connection reuses the same pair, so the state machine's session table applies th
 at most once (Raft thesis §6.3). Hence one operation at a time per client (the session
 table remembers only a client's latest request): use several clients for concurrency.
 
-Errors: a failure that leaves the outcome unknown is never reported as definite. When
-retries run out, the exception is an ``IndefiniteError`` if any attempt may have reached
-the cluster, else the last definite error.
+Errors: a failure that leaves the outcome unknown is never reported as definite. Once an
+attempt may have reached the cluster (a timeout, a lost reply), every later definite
+error (``Unavailable``, ``BadRequest``, ``Aborted``, ``NotLeader``) speaks only for the
+retry, so the operation ends with an ``IndefiniteError``; else with the last definite
+error. (redis-py's own retries lack the identity and this rule: docs/redis.md.)
 """
 
 from __future__ import annotations
@@ -193,7 +195,10 @@ class Client:
                     may_have_happened = True
                     self._next_node()
                 elif not isinstance(last, Unavailable):
-                    raise error_for(last)  # BadRequest, Aborted: retrying cannot help
+                    # BadRequest, Aborted: retrying cannot help. After an attempt that may
+                    # have been applied, this refusal speaks only for the retry (the first
+                    # copy may be in the log, or its session forgotten): indefinite.
+                    raise error_for(Timeout() if may_have_happened else last)
             if attempt < self.retries:
                 await asyncio.sleep(self._backoff(attempt))
         raise error_for(Timeout() if may_have_happened and last.definite else last)

@@ -114,7 +114,7 @@ async def worker(index: int, settings: WorkerSettings, keys: KeySpace, recording
     """Closed loop until ``stop_at_s``: plan, invoke, perform, complete."""
     rng = random.Random(f"replikv-test-client:{settings.seed}:{index}")
     process = recording.new_process()
-    client = _client(settings, index, rng)
+    client = harness_client(settings, index, rng)
     home = client.address
     try:
         while clock.seconds() < settings.stop_at_s:
@@ -131,7 +131,7 @@ async def worker(index: int, settings: WorkerSettings, keys: KeySpace, recording
                 await client.close()
                 if outcome == "info":
                     process = recording.new_process()
-                client = _client(settings, index, rng)
+                client = harness_client(settings, index, rng)
             elif outcome == "fail" and error != CAS_DIFFERED:
                 await asyncio.sleep(0.02 + rng.random() * 0.03)  # back off while the cluster recovers
     finally:
@@ -139,7 +139,7 @@ async def worker(index: int, settings: WorkerSettings, keys: KeySpace, recording
             await client.close()
 
 
-def _client(settings: WorkerSettings, index: int, rng: random.Random) -> Client:
+def harness_client(settings: WorkerSettings, index: int, rng: random.Random) -> Client:
     return Client(rotated(settings.addresses, index), client_id=rng.randrange(1, 2**62),
                   timeout_s=ATTEMPT_TIMEOUT_S, retries=RETRIES, backoff_s=0.05,
                   read_level=settings.read_level, rng=random.Random(rng.random()))
@@ -154,7 +154,7 @@ async def final_reads(addresses: list[str], keys: Sequence[str], recording: Reco
     values: dict[str, object] = {}
     unread: list[str] = []
     process = recording.new_process()
-    client = _client(settings, 0, rng)
+    client = harness_client(settings, 0, rng)
     try:
         for key in keys:
             for attempt in range(attempts):
@@ -168,7 +168,7 @@ async def final_reads(addresses: list[str], keys: Sequence[str], recording: Reco
                 if outcome == "info":
                     await client.close()
                     process = recording.new_process()
-                    client = _client(settings, attempt + 1, rng)
+                    client = harness_client(settings, attempt + 1, rng)
                 await asyncio.sleep(0.2)
             else:
                 unread.append(key)
