@@ -23,7 +23,7 @@ from replikv.core.commands import (
     is_read,
     keys_of,
 )
-from replikv.core.config import ReplicaConfig, load_config
+from replikv.core.config import NodeConfig, ReplicaConfig, load_config
 from replikv.core.errors import (
     Aborted,
     BadRequest,

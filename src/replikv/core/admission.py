@@ -4,12 +4,12 @@ and changes nothing."""
 from __future__ import annotations
 
 from replikv.core.commands import Command, Txn, value_bytes
-from replikv.core.config import ReplicaConfig
+from replikv.core.config import NodeConfig
 from replikv.core.errors import BadRequest
 from replikv.core.requests import READ_LEVELS, Request
 
 
-def admit(request: Request, config: ReplicaConfig) -> BadRequest | None:
+def admit(request: Request, config: NodeConfig) -> BadRequest | None:
     """``None`` when the request may proceed, else the error to reply with."""
     if request.read_level not in READ_LEVELS:
         return BadRequest(f"unknown read level {request.read_level!r}")

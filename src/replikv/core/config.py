@@ -1,4 +1,5 @@
-"""Configuration shared by every scheme; each scheme subclasses ``ReplicaConfig``.
+"""Configuration: ``NodeConfig`` (what every node has) and ``ReplicaConfig`` (what a
+scheme with a failure-detected leader adds); each scheme subclasses one of them.
 
 Every queue, batch and message has a bound here (STYLE.md). Field names are the keys of
 the ``[protocol]`` table in scenario files and of ``replikv serve --config`` files.
@@ -11,12 +12,11 @@ import msgspec
 from replikv.core.errors import ConfigError
 
 
-class ReplicaConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Settings every node has, whatever its scheme (leaderless ones included)."""
+
     tick_ms: float = 10.0
     """How often the host feeds ``Tick``."""
-    heartbeat_ms: float = 50.0
-    election_timeout_ms: float = 300.0
-    """Base failure-detection timeout; randomised in [t, 2t) where a scheme elects."""
     request_timeout_ms: float = 1000.0
     """How long a replica keeps a pending client request before answering ``Timeout``."""
     max_batch: int = 64
@@ -29,27 +29,39 @@ class ReplicaConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     snapshot_threshold: int = 10_000
     """Take a snapshot and compact once this many entries follow the last one (0 = never)."""
     read_level: str = "linearizable"
-    """Default read level when a request does not name one."""
-    clock_drift: float = 0.1
-    """Bound on relative clock drift assumed by leases (Raft §6.4.1)."""
+    """Default read level when a request does not name one (one of the scheme's
+    ``ProtocolSpec.read_levels``; ``ProtocolSpec.make_config`` checks it)."""
 
     def validate(self) -> None:
         if self.tick_ms <= 0:
             raise ConfigError("tick_ms must be > 0")
+        for name in ("max_batch", "max_inflight", "max_pending", "max_value_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        if self.snapshot_threshold < 0:
+            raise ConfigError("snapshot_threshold must be >= 0")
+
+
+class ReplicaConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Settings of schemes with a leader/primary found by failure detection."""
+
+    heartbeat_ms: float = 50.0
+    election_timeout_ms: float = 300.0
+    """Base failure-detection timeout; randomised in [t, 2t) where a scheme elects."""
+    clock_drift: float = 0.1
+    """Bound on relative clock drift assumed by leases (Raft §6.4.1)."""
+
+    def validate(self) -> None:
+        super().validate()
         if self.heartbeat_ms < self.tick_ms:
             raise ConfigError("heartbeat_ms must be >= tick_ms")
         if self.election_timeout_ms <= 2 * self.heartbeat_ms:
             raise ConfigError("election_timeout_ms must be > 2 x heartbeat_ms")
-        for name in ("max_batch", "max_inflight", "max_pending", "max_value_bytes"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1")
-        if self.read_level not in ("linearizable", "lease", "local"):
-            raise ConfigError(f"read_level must be linearizable, lease or local, not {self.read_level!r}")
         if not 0 <= self.clock_drift < 1:
             raise ConfigError("clock_drift must be in [0, 1)")
 
 
-def load_config(config_type: type[ReplicaConfig], values: dict) -> ReplicaConfig:
+def load_config(config_type: type[NodeConfig], values: dict) -> NodeConfig:
     """Build and validate a config from plain values, with an error that names the field."""
     try:
         config = msgspec.convert(values, config_type)

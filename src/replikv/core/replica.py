@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from replikv.core.config import ReplicaConfig
+from replikv.core.config import NodeConfig
 from replikv.core.errors import Result
 from replikv.core.io import Effect, Input
 from replikv.core.messages import Message, Record
@@ -127,7 +127,7 @@ class Recovery:
 class CreateArgs:
     node: int
     members: tuple[int, ...]
-    config: ReplicaConfig
+    config: NodeConfig
     rng: random.Random
     state_machine: StateMachine
     recovered: Sequence[Record] = ()
@@ -141,7 +141,7 @@ class ProtocolSpec:
 
     name: str
     summary: str
-    config_type: type[ReplicaConfig]
+    config_type: type[NodeConfig]
     messages: tuple[type[Message], ...]
     records: tuple[type[Record], ...]
     create: Callable[[CreateArgs], Replica]
@@ -152,11 +152,34 @@ class ProtocolSpec:
     """The scheme adds and removes members at run time (``AddServer``/``RemoveServer``,
     a node started outside the configuration). Hosts refuse to run a scenario that
     changes membership with a scheme that does not (``sim.run.unsupported_reason``)."""
+    leadership: str = "leader"
+    """``leader`` (one node orders writes: a leader or primary) or ``leaderless``."""
+    failover: str = "elected"
+    """How a new leader comes: ``elected`` (by the scheme), ``manual`` (operator
+    ``Promote``, or automatic only if configured) or ``none`` (leaderless)."""
+    read_levels: tuple[str, ...] = ("linearizable", "lease", "local")
+    """The read levels the scheme offers (a config's ``read_level`` must be one)."""
+    admin_commands: tuple[type, ...] = ()
+    """The administrative commands it answers (``Promote``, ``AddServer``, ...)."""
+    transactions: bool = True
+    """Multi-key ``Txn`` applied atomically."""
+    messages_per_write: str = ""
+    """The chapter's figure for one write in steady state (``2n``, ``4n``, ``6n``...)."""
     durable_view: Callable[[], DurableView] | None = None
     """Makes the scheme's ``DurableView``; required when any of its messages
     ``asserts_durable`` (the driver judges those acks against the durable records)."""
 
-    def make_config(self, values: dict[str, Any] | None = None) -> ReplicaConfig:
+    def make_config(self, values: dict[str, Any] | None = None) -> NodeConfig:
         from replikv.core.config import load_config
+        from replikv.core.errors import ConfigError
 
-        return load_config(self.config_type, dict(values or {}))
+        config = load_config(self.config_type, dict(values or {}))
+        if config.read_level not in self.read_levels:
+            raise ConfigError(
+                f"{self.name} offers the read levels {', '.join(self.read_levels)}, not {config.read_level!r}"
+            )
+        return config
+
+    def offers(self, command_type: type) -> bool:
+        """Does this scheme answer the administrative command ``command_type``?"""
+        return command_type in self.admin_commands
