@@ -2,7 +2,8 @@
 
 The oracle tries every order of the operations that respects real time, with every
 ``info`` operation either placed somewhere after its invoke or left out, and runs the
-register model on it. Derandomized hypothesis: the same examples every run."""
+register model on it (a cas whose comparison failed is certain: it observed the key).
+Derandomized hypothesis: the same examples every run."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from replikv.check.grouping import relevant
-from replikv.check.history import pair_operations
+from replikv.check.history import CAS_MISMATCH, pair_operations
 from replikv.check.invariants import stale_reads
 from replikv.check.linearizability import check_linearizable
 from replikv.check.models import check_history
-from replikv.check.register import compile_op, step
+from replikv.check.register import compile_op, is_certain, step
 
 VALUES = st.sampled_from([1, 2, 3])
 SETTINGS = settings(max_examples=400, derandomize=True, deadline=None, database=None,
@@ -40,7 +41,9 @@ def small_history(draw):
             ops.append(Op(p, "write", "k", draw(VALUES), start, end, kind))
         elif f == "cas":
             expected = draw(st.one_of(st.none(), VALUES))
-            ops.append(Op(p, "cas", "k", [expected, draw(VALUES)], start, end, kind))
+            # a compare-failed cas (it observed "not expected") or one refused
+            error = draw(st.sampled_from([None, CAS_MISMATCH])) if kind == "fail" else None
+            ops.append(Op(p, "cas", "k", [expected, draw(VALUES)], start, end, kind, None, error))
         elif f == "delete":
             ops.append(Op(p, "delete", "k", None, start, end, kind))
         else:
@@ -51,8 +54,8 @@ def small_history(draw):
 
 def oracle(history) -> bool:
     ops = relevant(pair_operations(history))
-    must = [op for op in ops if op.type == "ok"]
-    maybe = [op for op in ops if op.type != "ok"]
+    must = [op for op in ops if is_certain(op)]
+    maybe = [op for op in ops if not is_certain(op)]
     for keep in itertools.product([False, True], repeat=len(maybe)):
         chosen = must + [op for op, k in zip(maybe, keep, strict=True) if k]
         for order in itertools.permutations(chosen):
@@ -80,8 +83,8 @@ def test_the_search_agrees_with_brute_force(history) -> None:
 
 def sequential_oracle(history) -> bool:
     ops = relevant(pair_operations(history))
-    must = [op for op in ops if op.type == "ok"]
-    maybe = [op for op in ops if op.type != "ok"]
+    must = [op for op in ops if is_certain(op)]
+    maybe = [op for op in ops if not is_certain(op)]
     for keep in itertools.product([False, True], repeat=len(maybe)):
         chosen = must + [op for op, k in zip(maybe, keep, strict=True) if k]
         for order in itertools.permutations(chosen):

@@ -7,6 +7,7 @@ from histories import Op, R, W, events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from replikv.check.history import CAS_MISMATCH
 from replikv.check.invariants import lost_acked_writes, stale_reads
 from replikv.check.linearizability import check_linearizable
 from replikv.check.models import check_history
@@ -56,11 +57,12 @@ def execute(specs) -> tuple[list[Op], dict[str, str | None]]:
             expected = olds[-n] if len(olds) >= n else None
             new = f"c{i}"
             written[key].append(new)
+            error = None
             if kind == "ok" and current != expected:
-                kind = "fail"  # ran, did not swap
+                kind, error = "fail", CAS_MISMATCH  # ran, did not swap: it saw another value
             if applied and current == expected:
                 state[key] = new
-            ops.append(Op(i + 1, "cas", key, [expected, new], start, done, kind))
+            ops.append(Op(i + 1, "cas", key, [expected, new], start, done, kind, None, error))
         else:
             number = as_int(current)
             if number is None:

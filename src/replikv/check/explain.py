@@ -27,6 +27,7 @@ from replikv.check.register import (
     UNKNOWN,
     canon,
     describe,
+    is_certain,
     is_mutation,
     result_of,
     show_value,
@@ -61,7 +62,7 @@ def closure(ops: Sequence[Operation], core: set[int]) -> list[int]:
     window = set(core)
     while True:
         low = min(ops[i].invoke_time for i in window)
-        certain_ends = [ops[i].complete_time for i in window if ops[i].type == "ok"]
+        certain_ends = [ops[i].complete_time for i in window if is_certain(ops[i])]
         high = max(certain_ends) if certain_ends else float("-inf")
         extra = {j for j, op in enumerate(ops)
                  if j not in window and is_mutation(op)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from replikv.check.history import HistoryEvent, HistoryRecorder
+from replikv.check.history import CAS_MISMATCH, HistoryEvent, HistoryRecorder
 from replikv.check.register import as_int, canon
 
 
@@ -110,7 +110,7 @@ class _Simulation:
     def _apply(self, now: float, client: int, key: str, f: str, value, report: float) -> None:
         current = self.register.get(key)
         output: object = None
-        outcome = "ok"
+        outcome, error = "ok", None
         if f == "read":
             output = int(current) if current is not None and _is_int(current) else current
         elif f == "write":
@@ -121,7 +121,7 @@ class _Simulation:
             if current == canon(value[0]):
                 self.register[key] = canon(value[1])
             else:
-                outcome = "fail"  # not swapped
+                outcome, error = "fail", CAS_MISMATCH  # not swapped: it saw another value
         elif f == "incr":
             number = as_int(current)
             if number is None:
@@ -130,7 +130,7 @@ class _Simulation:
                 output = number + value
                 self.register[key] = str(output)
         if report >= 0:  # -1: an info op's late effect, already reported
-            self._push(report, "complete", client, (outcome, output, None))
+            self._push(report, "complete", client, (outcome, output, error))
 
     def _complete(self, now: float, client: int, outcome: str, output, error) -> None:
         self.recorder.complete(self.process[client], outcome, output, now, error)  # type: ignore[arg-type]

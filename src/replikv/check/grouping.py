@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from replikv.check.history import HistoryEvent, Operation, pair_operations
+from replikv.check.history import HistoryEvent, Operation, observed_mismatch, pair_operations
 
 
 def operations_of(history: Iterable[HistoryEvent] | Iterable[Operation]) -> list[Operation]:
@@ -18,8 +18,12 @@ def operations_of(history: Iterable[HistoryEvent] | Iterable[Operation]) -> list
 
 
 def relevant(ops: Iterable[Operation]) -> list[Operation]:
-    """The operations that can matter: not ``fail``, and not an ``info`` read."""
-    return [op for op in ops if op.type != "fail" and not (op.f == "read" and op.type != "ok")]
+    """The operations that can matter: not ``fail`` (except a cas whose comparison
+    failed: it observed the key, see ``history.observed_mismatch``), and not an ``info``
+    read."""
+    return [op for op in ops
+            if (op.type != "fail" or observed_mismatch(op))
+            and not (op.f == "read" and op.type != "ok")]
 
 
 def by_key(ops: Iterable[Operation]) -> dict[str, list[Operation]]:

@@ -29,6 +29,11 @@ Scalar = int | str | None
 
 INF = math.inf
 
+CAS_MISMATCH = "cas: value differed"
+"""The ``error`` of a ``fail`` cas whose comparison did not hold: it was ordered and
+applied, and saw a value other than ``expected`` (docs/history.md). The workloads of the
+simulator and of ``replikv test`` write exactly these words."""
+
 
 class HistoryEvent(msgspec.Struct, frozen=True, kw_only=True):
     """One line of a history. Unknown fields in the file are ignored."""
@@ -175,6 +180,14 @@ class _Pairing:
         pairs.extend((pos, _operation(inv, None)) for pos, inv in self.outstanding.values())
         pairs.sort(key=lambda pair: pair[0])
         return [msgspec.structs.replace(op, index=i) for i, (_, op) in enumerate(pairs)]
+
+
+def observed_mismatch(op: Operation) -> bool:
+    """A cas that failed *because its comparison did not hold* (``error`` is
+    :data:`CAS_MISMATCH`): a read that saw something other than ``expected``. A cas
+    refused for another reason (not leader, unavailable) or of unknown outcome
+    (``info``) observed nothing."""
+    return op.f == "cas" and op.type == "fail" and op.error == CAS_MISMATCH
 
 
 def _plain_value(value: Any) -> bool:

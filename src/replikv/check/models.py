@@ -40,6 +40,8 @@ from replikv.check.register import (
     canon,
     compile_op,
     describe,
+    is_certain,
+    is_mutation,
     result_of,
     show_value,
     step,
@@ -99,8 +101,8 @@ def _sequential_key(ops: Sequence[Operation], max_steps: int, deadline: float | 
     accepted along its real-time order without backtracking."""
     chains = _chains(ops)
     compiled = [compile_op(op) for op in ops]
-    # an info op is a process's last; the rest of a chain is ok ops
-    need = [len(c) - (ops[c[-1]].type != "ok") for c in chains]
+    # an info op is a process's last; the rest of a chain is certain ops
+    need = [len(c) - (not is_certain(ops[c[-1]])) for c in chains]
 
     def candidates(positions: tuple[int, ...]) -> list[int]:
         ready = [p for p, at in enumerate(positions) if at < len(chains[p])]
@@ -169,7 +171,7 @@ def _ryw_violation(ops: Sequence[Operation], write: Operation, read: Operation) 
     if _may_produce(write, value):
         return False
     for other in ops:
-        if (other is not write and other.f != "read" and other.invoke_time <= read.complete_time
+        if (other is not write and is_mutation(other) and other.invoke_time <= read.complete_time
                 and not other.complete_time < write.invoke_time and _may_produce(other, value)):
             return False
     return True

@@ -23,6 +23,11 @@ returned x and the ``ok`` cas that expected x.
   interval ``[invoke, earliest observer's completion]``. Only from the known empty
   start: a window checked from an unknown value might have held x already.
 
+A cas whose comparison failed (``history.observed_mismatch``) observed "anything but
+its ``expected``": it observes x whenever it expected something else, so for the
+horizon it counts as an observer of every value but its ``expected`` (a late x could
+be what it saw). It is not an observer for *forcing* (it did not see x in particular).
+
 Other ``info`` operations keep an infinite horizon.
 """
 
@@ -34,7 +39,7 @@ from collections.abc import Sequence
 import msgspec
 
 from replikv.check.history import Operation
-from replikv.check.register import canon, compile_op, result_of
+from replikv.check.register import canon, compile_op, is_certain, result_of
 
 
 class Prepared(msgspec.Struct, frozen=True):
@@ -48,15 +53,35 @@ class Prepared(msgspec.Struct, frozen=True):
     origin: list[int]
 
 
-def _observations(ops: Sequence[Operation]) -> tuple[dict, dict, dict, set]:
+class _Mismatches:
+    """The compare-failed cas of a key: the latest completion among those that did not
+    expect a given value (each observed "anything but its expected")."""
+
+    def __init__(self) -> None:
+        self._latest: dict[str | None, float] = {}  # expected -> latest completion
+
+    def add(self, expected: str | None, complete: float) -> None:
+        self._latest[expected] = max(self._latest.get(expected, -math.inf), complete)
+
+    def latest_not_expecting(self, value: str | None) -> float:
+        return max((t for e, t in self._latest.items() if e != value), default=-math.inf)
+
+
+def _observations(ops: Sequence[Operation]) -> tuple[dict, dict, dict, set, _Mismatches]:
     """Per value: the earliest and the latest completion of an observer; how many
-    operations produce it; and the values some ``info`` cas expects."""
+    operations produce it; the values some ``info`` cas expects; the compare-failed
+    cas."""
     first_seen: dict[str | None, float] = {}
     last_seen: dict[str | None, float] = {}
     producers: dict[str | None, int] = {}
     info_expects: set[str | None] = set()
+    mismatches = _Mismatches()
     for op in ops:
         seen = None
+        if op.type == "fail":
+            if is_certain(op):  # compare-failed cas: observed "not expected"
+                mismatches.add(canon(op.value[0]), op.complete_time)
+            continue
         if op.f == "read" and op.type == "ok":
             seen = (canon(op.output),)
         elif op.f == "cas":
@@ -71,19 +96,20 @@ def _observations(ops: Sequence[Operation]) -> tuple[dict, dict, dict, set]:
         known, result = result_of(op)
         if known and op.f != "read":
             producers[result] = producers.get(result, 0) + 1
-    return first_seen, last_seen, producers, info_expects
+    return first_seen, last_seen, producers, info_expects, mismatches
 
 
 def prepare(ops: Sequence[Operation], *, known_start: bool = True) -> Prepared:
-    """The search input for one key's relevant operations (no ``fail``, no info read).
+    """The search input for one key's relevant operations (no ``fail`` but
+    compare-failed cas, no info read).
 
     For an uncertain entry, ``returns`` holds its horizon (see the module docstring).
     """
     out = Prepared([], [], [], [], [])
     settle = not any(op.f == "incr" for op in ops)
-    first_seen, last_seen, producers, info_expects = _observations(ops)
+    first_seen, last_seen, producers, info_expects, mismatches = _observations(ops)
     for position, op in enumerate(ops):
-        call, ret, certain = op.invoke_time, op.complete_time, op.type == "ok"
+        call, ret, certain = op.invoke_time, op.complete_time, is_certain(op)
         compiled = compile_op(op)
         if settle and not certain and op.f in ("write", "cas", "delete"):
             value = result_of(op)[1]
@@ -93,7 +119,8 @@ def prepare(ops: Sequence[Operation], *, known_start: bool = True) -> Prepared:
                 if op.f == "cas":
                     compiled = compile_op(msgspec.structs.replace(op, type="ok"))
             elif value not in info_expects:
-                ret = last_seen.get(value, -math.inf)
+                ret = max(last_seen.get(value, -math.inf),
+                          mismatches.latest_not_expecting(value))
                 if ret < call:
                     continue  # nobody can see it: as if it never happened
         out.calls.append(call)

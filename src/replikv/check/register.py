@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from replikv.check.history import Operation
+from replikv.check.history import Operation, observed_mismatch
 
 
 class _Unknown:
@@ -38,7 +38,7 @@ UNKNOWN: Final = _Unknown()
 State = str | None | _Unknown
 
 # compiled operation kinds (small ints: the search loop compares them a lot)
-READ, WRITE, DELETE, CAS_OK, CAS_INFO, INCR_OK, INCR_INFO = range(7)
+READ, WRITE, DELETE, CAS_OK, CAS_INFO, INCR_OK, INCR_INFO, CAS_MISMATCHED = range(8)
 
 Compiled = tuple[int, Any, Any]
 
@@ -63,9 +63,17 @@ def as_int(state: str | None) -> int | None:
         return None
 
 
+def is_certain(op: Operation) -> bool:
+    """Did the operation certainly take effect inside its interval? ``ok`` ones, and a
+    cas whose comparison failed (it was applied, and changed nothing)."""
+    return op.type == "ok" or observed_mismatch(op)
+
+
 def compile_op(op: Operation) -> Compiled:
-    """``(kind, a, b)`` for :func:`step`; ``fail`` ops and ``info`` reads are dropped
-    before this (they change nothing)."""
+    """``(kind, a, b)`` for :func:`step`; ``fail`` ops (but a compare-failed cas) and
+    ``info`` reads are dropped before this (they change nothing)."""
+    if observed_mismatch(op):
+        return (CAS_MISMATCHED, canon(op.value[0]), None)
     assert op.type != "fail"
     certain = op.type == "ok"
     match op.f:
@@ -90,12 +98,18 @@ def step(state: State, op: Compiled) -> tuple[bool, State]:
 
     ``info`` ops (outcome unknown) are always legal: a cas whose expectation fails and an
     incr on a non-integer change nothing (the store answered an error we never saw).
+    A cas that failed its comparison (``CAS_MISMATCHED``) is a read of "anything but
+    ``expected``": legal only when the key holds another value, and it changes nothing
+    (a compare-and-set is an atomic read-compare-write, Herlihy & Wing 1990, §2: the
+    failed comparison happened at its linearization point).
     """
     kind, a, b = op
     if kind == READ:
         if state is UNKNOWN:
             return True, a
         return state == a, state
+    if kind == CAS_MISMATCHED:
+        return (state is UNKNOWN or state != a), state
     if kind == WRITE:
         return True, a
     if kind == DELETE:
@@ -124,7 +138,8 @@ def step(state: State, op: Compiled) -> tuple[bool, State]:
 
 
 def is_mutation(op: Operation) -> bool:
-    return op.f != "read"
+    """May the operation change the key? (A compare-failed cas did not.)"""
+    return op.f != "read" and not observed_mismatch(op)
 
 
 def show_value(value: Any) -> str:
@@ -153,6 +168,8 @@ def describe(op: Operation) -> str:
         case "cas":
             expected, new = op.value
             swapped = {"ok": " (swapped)", "fail": " (not swapped)"}.get(op.type, "")
+            if observed_mismatch(op):
+                swapped = f" (not swapped: the key did not hold {show_value(expected)})"
             what = f"cas {show_value(expected)} -> {show_value(new)}{swapped}"
         case "incr":
             what = f"incr by {op.value}"
@@ -174,7 +191,10 @@ def describe(op: Operation) -> str:
 def result_of(op: Operation) -> tuple[bool, str | None]:
     """The value an op leaves behind, when that is known from the op alone:
     ``(True, value)`` for write, cas (its new value), delete (absent) and an ok incr;
-    ``(False, None)`` for an info incr (its result is unknown) and reads."""
+    ``(False, None)`` for an info incr (its result is unknown), reads and a
+    compare-failed cas (it left the value it found)."""
+    if observed_mismatch(op):
+        return False, None
     match op.f:
         case "write":
             return True, canon(op.value)
