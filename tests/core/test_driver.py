@@ -73,7 +73,7 @@ class LastIndexView:
         for r in records:
             self.last = max(self.last, r.index)
 
-    def holds(self, msg) -> bool:
+    def holds(self, dst, msg) -> bool:
         return msg.index <= self.last
 
     def describe(self) -> str:
@@ -126,7 +126,7 @@ def test_recovery_folds_records_and_passes_what_was_lost():
                       recovery=Recovery(torn_records=1))
     assert replica.last == 2 and replica.args.recovery.torn_records == 1
     # The view starts from the recovered records: an ack of index 2 holds at once.
-    assert d._view.holds(Acked(2)) and not d._view.holds(Acked(3))
+    assert d._view.holds(1, Acked(2)) and not d._view.holds(1, Acked(3))
 
 
 def test_crash_forgets_the_pipeline_and_writes_in_flight():

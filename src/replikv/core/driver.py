@@ -190,7 +190,7 @@ class NodeDriver:
                     f"node {self.node} sent {type(msg).__name__} (asserts durable state) before "
                     f"persist {required} was durable (durable up to {self.pipeline.durable_seq})"
                 )
-            if self._view is not None and not self._view.holds(msg):
+            if self._view is not None and not self._view.holds(effect.dst, msg):
                 raise DurabilityViolation(
                     f"node {self.node} sent {msg!r}, which asserts state its durable records do "
                     f"not hold ({self._view.describe()})"
@@ -199,5 +199,5 @@ class NodeDriver:
 
 DurableViewFactory = Callable[[], Any]
 """A scheme's ``ProtocolSpec.durable_view``: makes an object with
-``apply(records, replace)`` (fold durable records in), ``holds(msg) -> bool`` (is what this
+``apply(records, replace)`` (fold durable records in), ``holds(dst, msg) -> bool`` (is what this
 asserting message claims durable on disk?) and ``describe() -> str``."""
