@@ -50,6 +50,31 @@ def test_secret_is_private_random_and_given_to_every_node(cluster_dir) -> None:
         assert node.argv[node.argv.index("--secret-file") + 1] == str(secret)
 
 
+def test_a_secret_is_generated_by_default_and_insecure_opts_out_with_a_warning(cluster_dir, tmp_path) -> None:
+    """Issue 8.7: `cluster up` started without a secret unless asked, so any local process
+    could pose as a peer. Now a secret is the default; --insecure opts out, loudly."""
+    _up(cluster_dir, nodes=2)
+    secret = cluster_dir / "secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    state = load_state(cluster_dir)
+    assert state.secret_file == str(secret)
+    assert all(n.argv[n.argv.index("--secret-file") + 1] == str(secret) for n in state.nodes)
+    manager.down(cluster_dir)
+
+    other = tmp_path / "insecure"
+    said: list[str] = []
+    opts = manager.UpOptions(protocol="pb-sync", nodes=1, base_port=free_base_port(1), secret=False,
+                             serve_prefix=FAKE_NODE, ready_timeout_s=15.0)
+    try:
+        manager.up(other, opts, report=said.append)
+        assert said[0].startswith("warning: this cluster has no secret (--insecure)")
+        assert load_state(other).secret_file is None
+        assert all("--secret-file" not in n.argv for n in load_state(other).nodes)
+    finally:
+        manager.down(other, timeout_s=3.0)
+    assert "--insecure" in _cli("up", "--help").output
+
+
 def test_refuses_to_start_over_a_running_cluster(cluster_dir) -> None:
     _up(cluster_dir)
     with pytest.raises(ClusterError, match="already running"):

@@ -81,7 +81,9 @@ def cluster() -> None:
               help="Node i serves clients on base+i and peers on base+100+i.")
 @click.option("--fsync", type=click.Choice(["always", "batch", "never"]), default="always", show_default=True)
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Scheme option (repeatable).")
-@click.option("--secret", is_flag=True, help="Generate a cluster secret: peers authenticate with HMAC.")
+@click.option("--secret/--insecure", default=True, show_default=True,
+              help="Generate a random cluster secret (mode 0600, beside the state file) so peers "
+                   "authenticate with HMAC (the default); --insecure starts without one, with a warning.")
 @click.option("--timeout", default=manager.READY_TIMEOUT_S, show_default=True, type=float,
               help="Seconds to wait for every node to answer PING.")
 @_data_dir_option
@@ -92,10 +94,15 @@ def up(protocol, nodes, base_port, fsync, options, secret, timeout, data_dir) ->
         protocol=protocol, nodes=nodes, base_port=base_port, fsync=fsync,
         options=_parse_options(options), secret=secret, ready_timeout_s=timeout,
     )
-    state = manager.up(data_dir, opts, report=click.echo)
+    state = manager.up(data_dir, opts, report=_report)
     ports = ",".join(str(n.client_port) for n in state.members())
     click.echo(f"{protocol} cluster of {nodes} up (data in {data_dir}); try: redis-cli -p {state.members()[0].client_port} PING"
                f"  (client ports {ports})")
+
+
+def _report(line: str) -> None:
+    """Progress on stdout, warnings on stderr."""
+    click.echo(line, err=line.startswith("warning:"))
 
 
 def _cell(value: object) -> str:

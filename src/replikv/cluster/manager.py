@@ -38,6 +38,11 @@ STOP_TIMEOUT_S = 10.0
 
 Reporter = Callable[[str], None]
 
+INSECURE_WARNING = (
+    "warning: this cluster has no secret (--insecure): any process that can reach a peer "
+    "port can pose as a node and make a replica apply forged entries"
+)
+
 
 def _quiet(_: str) -> None:
     pass
@@ -93,9 +98,13 @@ def node_alive(entry: NodeEntry) -> bool:
     return processes.is_alive(entry.pid, marker(entry))
 
 
-def start_node(state: ClusterState, entry: NodeEntry, prefix: Sequence[str] | None) -> None:
+def start_node(state: ClusterState, entry: NodeEntry, prefix: Sequence[str] | None,
+               *, bootstrap: bool = False) -> None:
+    """Spawn the node. ``bootstrap``: it is new (``cluster up`` of a new cluster,
+    ``add-node``), so ``replikv serve --bootstrap`` may start it on an empty data
+    directory; any other start of an empty directory is refused (it lost its data)."""
     pathlib.Path(entry.data_dir).mkdir(parents=True, exist_ok=True)
-    entry.argv = node_argv(state, entry, prefix)
+    entry.argv = node_argv(state, entry, prefix) + (["--bootstrap"] if bootstrap else [])
     entry.pid = processes.spawn(entry.argv, entry.log_file)
 
 
@@ -133,7 +142,9 @@ class UpOptions:
     base_port: int = DEFAULT_BASE_PORT
     fsync: str = "always"
     options: dict[str, str] | None = None
-    secret: bool = False
+    secret: bool = True
+    """Generate a cluster secret (peers authenticate with HMAC); ``False`` is the
+    ``--insecure`` opt-out: any local process could then join as a peer (issue 8.7)."""
     host: str = "127.0.0.1"
     ready_timeout_s: float = READY_TIMEOUT_S
     serve_prefix: Sequence[str] | None = None
@@ -147,14 +158,17 @@ def up(data_dir: str | os.PathLike[str], opts: UpOptions, report: Reporter = _qu
         raise ClusterError(f"unknown protocol {opts.protocol!r}; choose one of: {', '.join(schemes.names())}")
     if opts.nodes < 1:
         raise ClusterError("--nodes must be at least 1")
+    new_cluster = not state_path(root).exists()
     state = _fresh_or_stopped_state(root, opts)
+    if state.secret_file is None:
+        report(INSECURE_WARNING)
     entries = state.members()
     check_ports(state, entries)
     _write_secret(state)
     save_state(root, state)
     try:
         for entry in entries:
-            start_node(state, entry, opts.serve_prefix)
+            start_node(state, entry, opts.serve_prefix, bootstrap=new_cluster)
             save_state(root, state)
             report(f"node {entry.id}: pid {entry.pid}, clients {state.host}:{entry.client_port}, peers :{entry.peer_port}")
         wait_ready(state, entries, opts.ready_timeout_s)
