@@ -50,13 +50,16 @@ class RequestVoteReply(Message, frozen=True):
 
 
 class AppendEntries(Message, frozen=True):
-    """Replicate ``entries`` after (``prev_index``, ``prev_term``) (Raft §5.3)."""
+    """Replicate ``entries`` after (``prev_index``, ``prev_term``) (Raft §5.3).
+    ``leader_last_index``: the leader's last log index when it sent this, the catch-up
+    target of a follower that lost durable state (``rejoin.py``)."""
 
     term: int
     prev_index: int
     prev_term: int
     entries: tuple[Entry, ...]
     commit_index: int
+    leader_last_index: int = 0
 
 
 class AppendReply(Message, frozen=True):
@@ -65,7 +68,12 @@ class AppendReply(Message, frozen=True):
     ``reject_index`` is the rejected ``prev_index`` and (``conflict_term``,
     ``conflict_index``) the fast-backtracking hint (Raft §5.3, the optimisation at the end
     of the section): the term of the follower's entry at ``prev_index`` and the first
-    index it holds of that term, or ``conflict_term = 0`` and its last index + 1."""
+    index it holds of that term, or ``conflict_term = 0`` and its last index + 1.
+
+    ``stale``: the AppendEntries was of an older term; the reply only carries the
+    replier's term (Raft §5.1) and says nothing about its log. Without it, a leader
+    re-elected in that newer term cannot tell the answer to a message of its earlier
+    reign from the answer to its current probe (issue 8, item 4)."""
 
     asserts_durable: ClassVar[bool] = True
     term: int
@@ -74,24 +82,31 @@ class AppendReply(Message, frozen=True):
     reject_index: int = 0
     conflict_term: int = 0
     conflict_index: int = 0
+    stale: bool = False
 
 
 class Heartbeat(Message, frozen=True):
     """Leader liveness and commit propagation (Raft §5.2), and a read-index round
     (thesis §6.4): followers echo ``round``. ``commit_index`` is capped at what the
-    follower is known to hold, since a heartbeat carries no consistency check."""
+    follower is known to hold, since a heartbeat carries no consistency check;
+    ``leader_last_index`` as in ``AppendEntries``."""
 
     heartbeat: ClassVar[bool] = True
     term: int
     commit_index: int
     round: int
+    leader_last_index: int = 0
 
 
 class HeartbeatReply(Message, frozen=True):
+    """Echo of a heartbeat round. ``stale`` as in ``AppendReply``: an answer to a
+    heartbeat of an older term, carrying only the replier's term."""
+
     heartbeat: ClassVar[bool] = True
     term: int
     round: int
     last_index: int
+    stale: bool = False
 
 
 class InstallSnapshot(Message, frozen=True):

@@ -41,7 +41,8 @@ class Progress:
 
     def become_probe(self, next_index: int) -> None:
         self.state = PROBE
-        self.next = max(next_index, self.match + 1)
+        self.match = max(self.match, 0)
+        self.next = max(next_index, self.match + 1, 1)
         self.inflight.clear()
 
     def become_replicate(self) -> None:

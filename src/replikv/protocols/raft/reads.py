@@ -100,7 +100,7 @@ class ReadsMixin:
         self._last_heartbeat_ms = self._now
         for peer, pr in sorted(self.progress.items()):
             commit = min(self.commit_index, pr.match)
-            self._send(peer, m.Heartbeat(self.term, commit, self._round))
+            self._send(peer, m.Heartbeat(self.term, commit, self._round, self.log.last_index))
         self._update_confirmed_round()
 
     def _update_confirmed_round(self) -> None:

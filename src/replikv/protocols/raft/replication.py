@@ -59,6 +59,7 @@ class ReplicationMixin:
         pr = self.progress.get(peer)
         if pr is None or pr.state == SNAPSHOT:
             return
+        pr.next = min(pr.next, self.log.last_index + 1)  # never past our own log
         while True:
             if pr.next <= self.log.base_index:
                 self._start_snapshot(peer)
@@ -78,7 +79,10 @@ class ReplicationMixin:
             prev_term = self.log.term_at(prev)
             assert prev_term is not None
             self._send(
-                peer, m.AppendEntries(self.term, prev, prev_term, entries, self.commit_index)
+                peer,
+                m.AppendEntries(
+                    self.term, prev, prev_term, entries, self.commit_index, self.log.last_index
+                ),
             )
             pr.inflight.append((prev + len(entries), self._now))
             if pr.state == PROBE:
@@ -109,6 +113,13 @@ class ReplicationMixin:
 
     # -- leader: replies --------------------------------------------------------------------
 
+    def _stale_reply(self, src: int, term: int) -> None:
+        """A reply to a message of an older term: only its term counts (Raft §5.1); it
+        is never a log-position answer, even when that term is our current one (we may
+        have sent the message in an earlier reign)."""
+        if term > self.term:
+            self._become_follower(term, None, by=src)
+
     def _leader_progress(self, src: int, term: int) -> object:
         """The Progress of ``src`` if this reply is for our current leadership."""
         if term > self.term:
@@ -122,10 +133,15 @@ class ReplicationMixin:
         return pr
 
     def _on_append_reply(self, src: int, msg: m.AppendReply) -> None:
+        if msg.stale:
+            self._stale_reply(src, msg.term)
+            return
         pr = self._leader_progress(src, msg.term)
         if pr is None:
             return
         if msg.success:
+            if msg.match_index > self.log.last_index:
+                return  # acks entries we never had: not an answer to anything we sent
             if pr.state == PROBE:
                 pr.inflight.clear()
             moved = pr.acknowledge(msg.match_index)
@@ -141,7 +157,7 @@ class ReplicationMixin:
                 return  # stale: we already know the follower matches beyond it
             # the follower lost entries it had acknowledged (a torn tail, outside Raft's
             # fault model): forget that match so it can be caught up; commit stays put
-            pr.match = min(self._backtrack(msg), msg.reject_index) - 1
+            pr.match = max(0, min(self._backtrack(msg), msg.reject_index) - 1)
         pr.become_probe(min(self._backtrack(msg), msg.reject_index))
         self._send_appends(src, probe_empty=True)
 
@@ -195,7 +211,7 @@ class ReplicationMixin:
 
     def _on_append(self, src: int, msg: m.AppendEntries) -> None:
         if msg.term < self.term:
-            self._send(src, m.AppendReply(self.term, False, reject_index=msg.prev_index))
+            self._send(src, m.AppendReply(self.term, False, stale=True))
             return
         self._follow(msg.term, src)
         prev, prev_term, entries = msg.prev_index, msg.prev_term, msg.entries
@@ -252,7 +268,7 @@ class ReplicationMixin:
 
     def _on_heartbeat(self, src: int, msg: m.Heartbeat) -> None:
         if msg.term < self.term:
-            self._send(src, m.HeartbeatReply(self.term, msg.round, self.log.last_index))
+            self._send(src, m.HeartbeatReply(self.term, msg.round, self.log.last_index, stale=True))
             return
         self._follow(msg.term, src)
         # the leader caps commit_index at what it knows we hold (no consistency check here)
@@ -260,6 +276,9 @@ class ReplicationMixin:
         self._send(src, m.HeartbeatReply(self.term, msg.round, self.log.last_index))
 
     def _on_heartbeat_reply(self, src: int, msg: m.HeartbeatReply) -> None:
+        if msg.stale:
+            self._stale_reply(src, msg.term)
+            return
         pr = self._leader_progress(src, msg.term)
         if pr is None:
             return

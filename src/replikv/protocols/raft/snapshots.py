@@ -91,6 +91,8 @@ class SnapshotMixin:
         if pr is None:
             return
         if msg.done:
+            if msg.last_index > self.log.last_index:
+                return  # acks a snapshot we never had
             moved = pr.acknowledge(msg.last_index)
             if pr.state == SNAPSHOT:
                 pr.become_probe(pr.match + 1)
