@@ -13,6 +13,6 @@ if ! command -v redis-cli >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -e '.[test]' -e tests/testkit  # the test kit: planted-bug and toy schemes (tests only)
 .venv/bin/ruff check src tests
 exec .venv/bin/python -m pytest -m "not slow" "$@"

@@ -1,17 +1,23 @@
 """The registry of replication schemes: name -> ``ProtocolSpec``.
 
-Schemes are imported lazily, so one scheme's import cost (or absence while it is being
-built) never touches another. Hosts (sim, runtime, CLI) look schemes up here; protocols
-never import each other.
+Built-in schemes are one line each in ``_LOCATIONS`` (``"module:attribute"``), imported
+lazily so one scheme's import cost never touches another. A scheme from outside the
+package (the test kit's toy and planted-bug schemes) comes through exactly one door: the
+Python entry-point group ``replikv.schemes`` of an installed distribution. Nothing else
+(no environment variable) adds a scheme. Hosts (sim, runtime, CLI) look schemes up here;
+protocols never import each other.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
+from functools import cache
+from importlib.metadata import entry_points
 
 from replikv.core.errors import ConfigError
 from replikv.core.replica import ProtocolSpec
+
+ENTRY_POINT_GROUP = "replikv.schemes"
 
 _LOCATIONS: dict[str, str] = {
     "pb-async": "replikv.protocols.primary_backup:PB_ASYNC",
@@ -20,23 +26,30 @@ _LOCATIONS: dict[str, str] = {
 }
 
 
-if os.environ.get("REPLIKV_PLANTED_BUGS") == "1":
-    # Deliberately broken schemes that prove the checkers catch real bugs (docs/testing.md);
-    # never registered unless asked for.
-    from replikv.testing.planted import register_planted
+@cache
+def _installed() -> dict[str, str]:
+    """Schemes of installed distributions (``[project.entry-points."replikv.schemes"]``)."""
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in _LOCATIONS}
 
-    register_planted(_LOCATIONS)
+
+def _all() -> dict[str, str]:
+    return {**_LOCATIONS, **_installed()}
 
 
 def names() -> list[str]:
-    """Every scheme name, in the order the chapter introduces them."""
+    """Every scheme name: the built-in ones in the order the chapter introduces them, then
+    installed ones."""
+    return list(_all())
+
+
+def builtin() -> list[str]:
     return list(_LOCATIONS)
 
 
 def available() -> list[str]:
     """The schemes whose module imports here."""
     found = []
-    for name in _LOCATIONS:
+    for name in _all():
         try:
             get_spec(name)
         except (ImportError, AttributeError):
@@ -46,9 +59,13 @@ def available() -> list[str]:
 
 
 def get_spec(name: str) -> ProtocolSpec:
+    locations = _all()
     try:
-        location = _LOCATIONS[name]
+        location = locations[name]
     except KeyError:
-        raise ConfigError(f"unknown protocol {name!r}; choose one of: {', '.join(_LOCATIONS)}") from None
+        raise ConfigError(f"unknown protocol {name!r}; choose one of: {', '.join(locations)}") from None
     module_name, attribute = location.split(":")
-    return getattr(importlib.import_module(module_name), attribute)
+    spec = getattr(importlib.import_module(module_name), attribute)
+    if spec.name != name:
+        raise ConfigError(f"scheme {name!r} at {location} calls itself {spec.name!r}")
+    return spec
