@@ -129,6 +129,9 @@ class ElectionMixin:
         """Leadership transfer target: campaign at once, no pre-vote (thesis §3.10)."""
         if msg.term < self.term or not self._is_voter():
             return
+        if msg.term == self.term and self.leader != src:
+            self.foreign_leader_messages += 1
+            return  # only our leader of this term can hand its leadership over
         if msg.term > self.term:
             self._become_follower(msg.term, src)
         self._campaign(pre=False, transfer=True)
@@ -140,6 +143,7 @@ class ElectionMixin:
         of this term so earlier entries can be committed (Raft §8, §5.4.2)."""
         self.role = _LEADER
         self.leader = self.node
+        self._term_leader = (self.term, self.node)
         self._votes = {}
         last = self.log.last_index
         self.progress = {p: Progress(next=last + 1, heard_ms=self._now) for p in self._peers()}

@@ -74,6 +74,10 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
         self.term, self.voted_for = state.term, state.voted_for
         self.role = FOLLOWER
         self.leader: int | None = None
+        self._term_leader: tuple[int, int] | None = None
+        """(term, node): the leader we accepted for that term (``_follow``)."""
+        self.foreign_leader_messages = 0
+        """Messages refused because they claimed a term whose leader is someone else."""
         self._snapshot: SnapshotRecord | None = state.snapshot
         if state.snapshot is not None:
             snap = state.snapshot

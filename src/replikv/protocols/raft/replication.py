@@ -200,20 +200,32 @@ class ReplicationMixin:
 
     # -- follower ---------------------------------------------------------------------------
 
-    def _follow(self, term: int, leader: int) -> None:
-        """A current leader spoke: follow it and restart the election timer (Raft §5.2)."""
+    def _follow(self, term: int, leader: int) -> bool:
+        """A leader of ``term`` (>= ours) spoke: follow it and restart the election timer
+        (Raft §5.2). A term has at most one leader (Election Safety, §5.2): the first
+        sender we accept for a term is it, and a message claiming the same term from
+        anyone else (or reaching us while we lead that term) is refused, counted in
+        ``foreign_leader_messages`` and never applied (issue 8, item 7). False then."""
+        known = self._term_leader
+        if term == self.term and (
+            self.role == _LEADER or (known is not None and known[0] == term and known[1] != leader)
+        ):
+            self.foreign_leader_messages += 1
+            return False
         if term > self.term or self.role != _FOLLOWER:
-            assert not (self.role == _LEADER and term == self.term), "two leaders in one term"
             self._become_follower(term, leader)
+        self._term_leader = (term, leader)
         self.leader = leader
         self._leader_contact_ms = self._now
         self._reset_election_timer()
+        return True
 
     def _on_append(self, src: int, msg: m.AppendEntries) -> None:
         if msg.term < self.term:
             self._send(src, m.AppendReply(self.term, False, stale=True))
             return
-        self._follow(msg.term, src)
+        if not self._follow(msg.term, src):
+            return
         prev, prev_term, entries = msg.prev_index, msg.prev_term, msg.entries
         if prev < self.log.base_index:
             # the start is inside our snapshot: committed, hence equal to the leader's (§7)
@@ -270,7 +282,8 @@ class ReplicationMixin:
         if msg.term < self.term:
             self._send(src, m.HeartbeatReply(self.term, msg.round, self.log.last_index, stale=True))
             return
-        self._follow(msg.term, src)
+        if not self._follow(msg.term, src):
+            return
         # the leader caps commit_index at what it knows we hold (no consistency check here)
         self._set_commit(min(msg.commit_index, self.log.last_index))
         self._send(src, m.HeartbeatReply(self.term, msg.round, self.log.last_index))

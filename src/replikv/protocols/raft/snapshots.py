@@ -115,7 +115,8 @@ class SnapshotMixin:
         if msg.term < self.term:
             self._send(src, m.InstallSnapshotReply(self.term, msg.last_index, 0, False))
             return
-        self._follow(msg.term, src)
+        if not self._follow(msg.term, src):
+            return
         if msg.last_index <= self.commit_index:
             # we already hold (committed) everything it covers
             self._incoming = None
