@@ -4,6 +4,7 @@ management, the state file, error paths and the CLI, without any replication."""
 from __future__ import annotations
 
 import json
+import pathlib
 import socket
 
 import pytest
@@ -206,3 +207,83 @@ def test_lag_comes_from_the_leaders_own_progress_when_reported() -> None:
     control._fill_lag(current)
     assert [r.lag for r in current.rows] == [0, 0, 5]
     assert not control.converged(current)
+
+
+def test_add_node_on_a_scheme_without_membership_change_starts_nothing(cluster_dir) -> None:
+    """Issue 8.9: a refused `cluster add-node` on pb-sync left node 4 running and listed as
+    a backup. The scheme's spec says it cannot change members: refused before any start."""
+    _up(cluster_dir)
+    with pytest.raises(ClusterError, match="pb-sync cannot change its membership"):
+        control.add_node(cluster_dir)
+    with pytest.raises(ClusterError, match="pb-sync cannot change its membership"):
+        control.remove_node(cluster_dir, 3)
+    state = load_state(cluster_dir)
+    assert [n.id for n in state.nodes] == [1, 2, 3] and not any(n.removed for n in state.nodes)
+    assert not (cluster_dir / "node-4").exists()
+
+
+def test_add_node_refused_by_the_leader_is_rolled_back(cluster_dir) -> None:
+    """A scheme that changes members, whose leader refuses the new node (here: a stand-in
+    that knows no add-node verb): the new process is stopped and forgotten."""
+    opts = manager.UpOptions(protocol="raft", nodes=3, base_port=free_base_port(4),
+                             serve_prefix=FAKE_NODE, ready_timeout_s=15.0)
+    manager.up(cluster_dir, opts)
+    with pytest.raises(ClusterError, match="unknown admin verb") as refused:
+        control.add_node(cluster_dir, ready_timeout_s=15.0)
+    assert "add-peer" in str(refused.value) or "add-node" in str(refused.value)
+    state = load_state(cluster_dir)
+    assert [n.id for n in state.nodes] == [1, 2, 3]
+    assert not (cluster_dir / "node-4").exists()
+    assert not admin.ping("127.0.0.1", opts.base_port + 4, timeout_s=0.3)
+    assert _command_lines_naming(str(cluster_dir / "node-4")) == []
+
+
+def _command_lines_naming(text: str) -> list[str]:
+    """Command lines of live processes that contain ``text``."""
+    found = []
+    for path in pathlib.Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            line = path.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in line:
+            found.append(line)
+    return found
+
+
+def test_leader_moves_are_refused_with_the_verb_that_applies(cluster_dir, tmp_path) -> None:
+    """Issue 8.9: `transfer-leader` on pb-sync answered "membership changes"; `promote` on
+    raft answered "not the leader". Each now says what the scheme does instead."""
+    _up(cluster_dir, nodes=2)
+    where = ["--data-dir", str(cluster_dir)]
+    moved = _cli("transfer-leader", "2", *where)
+    assert moved.exit_code == 1
+    assert "pb-sync has no leadership transfer" in moved.output
+    assert "replikv cluster promote ID" in moved.output
+    assert load_state(cluster_dir).node(1).pid  # nothing else happened
+
+    raft_dir = tmp_path / "raft"
+    opts = manager.UpOptions(protocol="raft", nodes=2, base_port=free_base_port(2),
+                             serve_prefix=FAKE_NODE, ready_timeout_s=15.0)
+    try:
+        manager.up(raft_dir, opts)
+        promoted = _cli("promote", "2", "--data-dir", str(raft_dir))
+        assert promoted.exit_code == 1
+        assert "raft elects its leader" in promoted.output
+        assert "replikv cluster transfer-leader ID" in promoted.output
+        status = json.loads(_cli("status", "--json", "--data-dir", str(raft_dir)).output)
+        assert [n["role"] for n in status["nodes"]] == ["primary", "backup"]  # the stand-in's words
+    finally:
+        manager.down(raft_dir, timeout_s=3.0)
+
+
+def test_a_partition_with_an_empty_side_is_refused(cluster_dir) -> None:
+    """Issue 8.9: `cluster partition 1,2,3` on a 3-node cluster was a silent no-op."""
+    _up(cluster_dir)
+    where = ["--data-dir", str(cluster_dir)]
+    for ids in ("1,2,3", "3,2,1,2"):
+        result = _cli("partition", ids, *where)
+        assert result.exit_code == 1 and "puts every member (1,2,3) on one side" in result.output
+    port = load_state(cluster_dir).node(2).client_port
+    assert admin.node_status("127.0.0.1", port).raw["blocked"] == ""  # nothing was sent
+    assert _cli("partition", "1,2", *where).exit_code == 0

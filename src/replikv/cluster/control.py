@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from replikv.cluster import admin, manager, processes
+from replikv.cluster import admin, capabilities, manager, processes
 from replikv.cluster.admin import NodeStatus
 from replikv.cluster.respwire import RespError
 from replikv.cluster.state import ClusterError, ClusterState, NodeEntry, load_state, save_state
@@ -147,6 +148,13 @@ def partition(data_dir: str | os.PathLike[str], ids: Sequence[int], from_ids: Se
         raise ClusterError("name at least one node to partition off")
     if from_ids and set(ids) & set(from_ids):
         raise ClusterError("a node cannot be partitioned from itself (ids and --from overlap)")
+    members = {entry.id for entry in state.members()}
+    if not from_ids and members <= set(ids):
+        raise ClusterError(
+            f"partition {_ids(ids)} puts every member ({_ids(members)}) on one side, so the other "
+            "side is empty and nothing would be cut off; name the nodes of one side only "
+            "(e.g. `cluster partition 1` cuts node 1 off from the rest)"
+        )
     args = [_ids(ids)] + (["from", _ids(from_ids)] if from_ids else [])
     return _broadcast(state, "partition", args)
 
@@ -173,13 +181,20 @@ def _broadcast(state: ClusterState, verb: str, args: list[str]) -> dict[int, str
 def promote(data_dir: str | os.PathLike[str], node_id: int) -> str:
     """Manual failover: make ``node_id`` the primary (primary/backup)."""
     state = load_state(data_dir)
+    _refuse(capabilities.promote_refusal(state.protocol))
     entry = manager.live_entry(state, node_id)
     return _send(state, entry, "promote")
+
+
+def _refuse(reason: str | None) -> None:
+    if reason is not None:
+        raise ClusterError(reason)
 
 
 def transfer_leader(data_dir: str | os.PathLike[str], node_id: int) -> str:
     """Ask the leader to hand leadership to ``node_id`` (Raft thesis §3.10)."""
     state = load_state(data_dir)
+    _refuse(capabilities.transfer_refusal(state.protocol))
     manager.live_entry(state, node_id)
     leader = _leader_entry(state)
     if leader.id == node_id:
@@ -190,9 +205,13 @@ def transfer_leader(data_dir: str | os.PathLike[str], node_id: int) -> str:
 def add_node(data_dir: str | os.PathLike[str], node_id: int | None = None, learner: bool = False,
              ready_timeout_s: float = manager.READY_TIMEOUT_S) -> tuple[NodeEntry, str]:
     """Start a new node process (id: the next free one) and ask the leader to add it
-    (Raft §6, one server at a time)."""
+    (Raft §6, one server at a time). A scheme that cannot change its membership is
+    refused before anything starts; if the leader refuses the new node, it is stopped and
+    forgotten (its data directory removed, its log kept), so no stray node runs or is
+    listed."""
     root = pathlib.Path(data_dir).resolve()
     state = load_state(root)
+    _refuse(capabilities.membership_refusal(state.protocol))
     if node_id is None:
         node_id = max((e.id for e in state.nodes), default=0) + 1
     if any(e.id == node_id for e in state.nodes):
@@ -201,21 +220,36 @@ def add_node(data_dir: str | os.PathLike[str], node_id: int | None = None, learn
     entry = manager.new_entry(state, root, node_id)
     manager.check_ports(state, [entry])
     state.nodes.append(entry)
-    manager.start_node(state, entry, manager.stored_prefix(leader))
-    save_state(root, state)
-    manager.wait_ready(state, [entry], ready_timeout_s)
-    address = f"{state.host}:{entry.peer_port}"
-    for member in state.members():
-        if member.id not in (node_id, leader.id) and manager.node_alive(member):
-            _send(state, member, "add-peer", str(node_id), address)  # so any future leader can reach it
-    answer = _send(state, leader, "add-node", str(node_id), address, *(["learner"] if learner else []))
+    try:
+        manager.start_node(state, entry, manager.stored_prefix(leader), bootstrap=True)
+        save_state(root, state)
+        manager.wait_ready(state, [entry], ready_timeout_s)
+        address = f"{state.host}:{entry.peer_port}"
+        for member in state.members():
+            if member.id not in (node_id, leader.id) and manager.node_alive(member):
+                _send(state, member, "add-peer", str(node_id), address)  # so any future leader can reach it
+        answer = _send(state, leader, "add-node", str(node_id), address, *(["learner"] if learner else []))
+    except BaseException:
+        _forget_new_node(root, state, entry)
+        raise
     return entry, answer
+
+
+def _forget_new_node(root: pathlib.Path, state: ClusterState, entry: NodeEntry) -> None:
+    """Roll back a refused ``add_node``: stop the process, drop it from the state, remove
+    the data directory it was given (the log stays, for the reason)."""
+    if entry.pid is not None:
+        processes.terminate(entry.pid, manager.marker(entry), manager.STOP_TIMEOUT_S)
+    state.nodes.remove(entry)
+    save_state(root, state)
+    shutil.rmtree(entry.data_dir, ignore_errors=True)
 
 
 def remove_node(data_dir: str | os.PathLike[str], node_id: int, stop: bool = True) -> str:
     """Ask the leader to remove ``node_id`` from the membership, then stop its process."""
     root = pathlib.Path(data_dir).resolve()
     state = load_state(root)
+    _refuse(capabilities.membership_refusal(state.protocol))
     entry = state.node(node_id)
     if entry.removed:
         raise ClusterError(f"node {node_id} was already removed")
