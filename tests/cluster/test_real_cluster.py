@@ -5,6 +5,7 @@ timeout; the ``cluster_dir`` fixture kills every recorded process group at the e
 from __future__ import annotations
 
 import json
+import pathlib
 import shutil
 import subprocess
 
@@ -268,3 +269,54 @@ def test_raft_add_node_and_remove_node_through_the_cli(cluster_dir) -> None:
             values = client.mget(keys)
         missing = [k for k, v in zip(keys, values, strict=True) if v != k.removeprefix("load-").encode()]
         assert missing == [], f"node {node} lacks {len(missing)} acknowledged writes, e.g. {missing[:5]}"
+
+
+def _peer_handshake(port: int, secret: bytes | None, protocol: str) -> object:
+    """Dial a node's peer port as node 2 would and return its answer to our Hello
+    (``Welcome``, ``Refused``, or None when it closed without a word)."""
+    import asyncio
+
+    from replikv.runtime.wire import Challenge, FrameDecoder, Hello, WireCodec, handshake_mac
+
+    codec = WireCodec(schemes.get_spec(protocol).messages)
+
+    async def dial() -> object:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+        try:
+            decoder, frames = FrameDecoder(1 << 16), []
+            while not frames:
+                frames = decoder.feed(await asyncio.wait_for(reader.read(4096), 5))
+            challenge = codec.decode_handshake(frames[0])
+            assert isinstance(challenge, Challenge)
+            mac = handshake_mac(secret, "dial", challenge.nonce, "replikv", 2, protocol)
+            writer.write(codec.frame(Hello("replikv", 2, protocol, b"\0" * 16, mac)))
+            frames = []
+            while not frames:
+                data = await asyncio.wait_for(reader.read(4096), 5)
+                if not data:
+                    return None
+                frames = decoder.feed(data)
+            return codec.decode_handshake(frames[0])
+        finally:
+            writer.close()
+
+    return asyncio.run(dial())
+
+
+@needs_serve
+@_needs("raft")
+def test_a_default_cluster_refuses_a_peer_without_the_secret(cluster_dir) -> None:
+    """Issue 8.7: `cluster up` started nodes without a secret, so any local process could
+    dial a peer port as the leader and have a follower apply a forged entry. A default
+    cluster now has a secret: a peer with none, or a wrong one, is refused."""
+    from replikv.runtime.wire import Refused, Welcome
+
+    _up(cluster_dir, "raft")
+    state = load_state(cluster_dir)
+    assert state.secret_file is not None
+    peer_port = state.node(1).peer_port
+    for secret in (None, b"not the secret"):
+        answer = _peer_handshake(peer_port, secret, "raft")
+        assert isinstance(answer, Refused) and "authentication" in answer.reason, answer
+    real = pathlib.Path(state.secret_file).read_bytes().strip()
+    assert isinstance(_peer_handshake(peer_port, real, "raft"), Welcome)  # the probe itself is right
