@@ -29,6 +29,8 @@ class Cluster:
         self.options = options
         self.procs: dict[int, subprocess.Popen] = {}
         self.all_procs: list[subprocess.Popen] = []
+        self.started: set[int] = set()
+        """Nodes started at least once: later starts are restarts (no ``--bootstrap``)."""
 
     def data_dir(self, i: int) -> Path:
         return self.root / f"node{i}"
@@ -42,9 +44,13 @@ class Cluster:
             argv += ["--option", option]
         return argv
 
-    def start(self, i: int, wait: bool = True) -> subprocess.Popen:
+    def start(self, i: int, wait: bool = True, extra: tuple[str, ...] = ()) -> subprocess.Popen:
+        """Start node ``i``: with ``--bootstrap`` the first time, then as a restart;
+        ``extra`` flags (e.g. ``--rejoin``) are added."""
+        argv = self.argv(i) + ([] if i in self.started else ["--bootstrap"]) + list(extra)
+        self.started.add(i)
         with open(self.root / f"node{i}.log", "ab") as log:
-            proc = subprocess.Popen(self.argv(i), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs[i] = proc
         self.all_procs.append(proc)
         if wait:

@@ -28,9 +28,21 @@ from replikv.core.errors import ConfigError
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--log-level", help="debug, info (default), warning or error.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Scheme option (repeatable).")
+@click.option("--client-buffer-budget", type=str,
+              help="Bytes of requests buffered across all client connections (default 256 MiB).")
+@click.option("--bootstrap", is_flag=True,
+              help="This is a new node: it may start on an empty data directory.")
+@click.option("--rejoin", is_flag=True,
+              help="This node lost its data: start empty and catch up before voting or serving.")
 def serve(node_id, protocol, peers, client_port, peer_port, data_dir, config_file, cluster_id,
-          secret_file, fsync, host, log_level, options) -> None:
-    """Serve one replikv node until SIGTERM/SIGINT."""
+          secret_file, fsync, host, log_level, options, client_buffer_budget, bootstrap, rejoin) -> None:
+    """Serve one replikv node until SIGTERM/SIGINT.
+
+    An empty data directory needs --bootstrap (a new node) or --rejoin (a node that lost
+    its data); one that lost its WAL refuses to start without --rejoin (docs/runtime.md).
+    """
+    from dataclasses import replace
+
     from replikv.runtime.config import load_node_config
     from replikv.runtime.process import configure_logging, run_node
 
@@ -38,11 +50,15 @@ def serve(node_id, protocol, peers, client_port, peer_port, data_dir, config_fil
         "id": node_id, "protocol": protocol, "peers": peers, "client_port": client_port,
         "peer_port": peer_port, "data_dir": data_dir, "cluster_id": cluster_id,
         "secret_file": secret_file, "fsync": fsync, "host": host, "log_level": log_level,
+        "client_buffer_budget": client_buffer_budget,
     }
+    if bootstrap and rejoin:
+        raise click.UsageError("--bootstrap and --rejoin exclude each other: a node is either new or lost its data")
     try:
         config = load_node_config(flags, config_file=config_file, options=list(options))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    config = replace(config, bootstrap=bootstrap, rejoin=rejoin)
     configure_logging(config.log_level)
     sys.exit(run_node(config, _front_end(config), _close_front_end))
 
@@ -52,7 +68,8 @@ def _front_end(config):
         from replikv.resp.server import serve_resp
 
         return await serve_resp(node, config.host, config.client_port, scheme=config.protocol,
-                                default_read_level=config.replica.read_level)
+                                default_read_level=config.replica.read_level,
+                                buffer_budget=config.client_buffer_budget)
 
     return start
 

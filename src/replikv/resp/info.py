@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from replikv.core.replica import Status
 from replikv.resp import protocol as p
 from replikv.resp.commands import COMMAND_TABLE, CommandError, CommandInfo
+from replikv.runtime.transport import LinkState
 
 REDIS_VERSION = "7.0.0"
 """The Redis version we report: the command set we imitate is Redis 7's (RESP2 and 3)."""
@@ -43,6 +44,10 @@ class FrontEndFacts:
     idle_timeout_s: float
     protocol: int = 2
     """The asking connection's RESP version (INFO ``resp_protocol``)."""
+    links: tuple[LinkState, ...] = ()
+    """The node's outgoing peer links (INFO replication ``link_<id>`` lines)."""
+    buffer: tuple[int, int, int, int] | None = None
+    """Node-wide client request buffer: (bytes used, budget, peak, connections refused)."""
 
 
 def redis_role(status: Status) -> str:
@@ -78,7 +83,19 @@ def _server(status: Status, facts: FrontEndFacts) -> list[tuple[str, object]]:
 
 
 def _clients(status: Status, facts: FrontEndFacts) -> list[tuple[str, object]]:
-    return [("connected_clients", facts.connected_clients), ("maxclients", facts.max_clients)]
+    lines: list[tuple[str, object]] = [
+        ("connected_clients", facts.connected_clients),
+        ("maxclients", facts.max_clients),
+    ]
+    if facts.buffer is not None:
+        used, budget, peak, refused = facts.buffer
+        lines += [
+            ("client_buffer_bytes", used),
+            ("client_buffer_budget", budget),
+            ("client_buffer_peak", peak),
+            ("client_buffer_refused", refused),
+        ]
+    return lines
 
 
 def _replication(status: Status, facts: FrontEndFacts) -> list[tuple[str, object]]:
@@ -100,6 +117,13 @@ def _replication(status: Status, facts: FrontEndFacts) -> list[tuple[str, object
     for number, (node, index) in enumerate(peers):
         lag = max(0, status.last_index - index)
         lines.append((f"peer{number}", f"node={node},match_index={index},lag={lag}"))
+    for link in facts.links:
+        lines.append((f"link_{link.peer}", link.state))
+        lines.append((
+            f"link_{link.peer}_detail",
+            f"since_s={link.since_s:.3f},connects={link.connects},failures={link.failures},"
+            f"queued={link.queued},dropped={link.dropped}",
+        ))
     return lines
 
 

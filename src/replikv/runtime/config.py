@@ -42,7 +42,10 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "log_level": (str, "info"),
     "max_frame_bytes": (int, TransportSettings.max_frame_bytes),
     "send_queue_frames": (int, TransportSettings.send_queue_frames),
+    "client_buffer_budget": (int, 256 << 20),
 }
+"""``client_buffer_budget``: node-wide bound on request bytes buffered across every client
+connection (``resp.server``); the connection that pushes past it gets ``-ERR`` and is closed."""
 ENV_PREFIX = "REPLIKV_"
 
 
@@ -62,6 +65,11 @@ class NodeConfig:
     log_level: str
     replica: ReplicaConfig
     transport: TransportSettings = field(default_factory=TransportSettings)
+    client_buffer_budget: int = 256 << 20
+    bootstrap: bool = False
+    """``--bootstrap``: a new node may start on an empty data directory (``runtime.startup``)."""
+    rejoin: bool = False
+    """``--rejoin``: the node lost its data; it catches up before it votes or serves."""
 
     @property
     def members(self) -> tuple[int, ...]:
@@ -211,6 +219,8 @@ def _build(raw: dict[str, Any], options: dict[str, Any]) -> NodeConfig:
         raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {raw['log_level']!r}")
     if raw["max_frame_bytes"] < 1024 or raw["send_queue_frames"] < 1:
         raise ConfigError("max_frame_bytes must be >= 1024 and send_queue_frames >= 1")
+    if raw["client_buffer_budget"] < 1 << 20:
+        raise ConfigError(f"client_buffer_budget must be at least 1048576 bytes, not {raw['client_buffer_budget']}")
     return NodeConfig(
         node=node,
         protocol=spec.name,
@@ -225,6 +235,7 @@ def _build(raw: dict[str, Any], options: dict[str, Any]) -> NodeConfig:
         log_level=log_level,
         replica=replica,
         transport=TransportSettings(max_frame_bytes=raw["max_frame_bytes"], send_queue_frames=raw["send_queue_frames"]),
+        client_buffer_budget=raw["client_buffer_budget"],
     )
 
 

@@ -14,7 +14,10 @@ of save-before-send, shared with the simulator): ready effects run in order, a
 *before* ``Persisted(seq)`` is fed back.
 
 Recovery: ``wal.recover()`` -> decode each payload with the record codec ->
-``spec.create(CreateArgs(..., recovered=records))`` (a pure fold, DESIGN.md).
+``spec.create(CreateArgs(..., recovered=records, recovery=Recovery(...)))`` (a pure fold,
+DESIGN.md). ``Recovery`` says what the host knows and the records cannot: ``lost`` when
+the node lost its data (``replikv serve --rejoin``, ``runtime.startup``), and
+``torn_records`` when the WAL's recovery cut a torn tail (``wal.torn_tail``, logged).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from replikv.core.io import (
     describe,
 )
 from replikv.core.pipeline import EffectPipeline
-from replikv.core.replica import CreateArgs, ProtocolSpec, Replica, Status
+from replikv.core.replica import CreateArgs, ProtocolSpec, Recovery, Replica, Status
 from replikv.core.requests import Request, RequestId
 from replikv.kv.state_machine import KVStateMachine
 from replikv.runtime.writer import WalWriter
@@ -92,15 +95,27 @@ class NodeHost:
         self._ticker: asyncio.Task | None = None
         self._stopped = False
         self.recovered_records = 0
+        self.recovery = Recovery()
         self.counts = {"ticks": 0, "received": 0, "submitted": 0, "sent": 0, "commits": 0, "replies": 0}
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def recover(self) -> None:
-        """Rebuild the replica from the WAL. Raises ``CorruptStorage`` on a damaged WAL."""
+    def recover(self, *, lost: bool = False, lost_if_no_records: bool = False) -> Recovery:
+        """Rebuild the replica from the WAL. Raises ``CorruptStorage`` on a damaged WAL.
+
+        ``lost``: the node lost its durable state (``Recovery.lost``); with
+        ``lost_if_no_records`` only when the WAL holds no record (a rejoin restarted
+        before it wrote one). A torn tail the WAL cut becomes ``Recovery.torn_records``.
+        """
         payloads = self._wal.recover()
         records = [self._codec.decode(p) for p in payloads]
         self.recovered_records = len(records)
+        torn = getattr(self._wal, "torn_tail", None)
+        recovery = Recovery(
+            lost=lost or (lost_if_no_records and not records),
+            torn_records=torn.records if torn is not None else 0,
+        )
+        self.recovery = recovery
         self._replica = self.spec.create(
             CreateArgs(
                 node=self.node,
@@ -109,9 +124,17 @@ class NodeHost:
                 rng=self._rng,
                 state_machine=KVStateMachine(),
                 recovered=records,
+                recovery=recovery,
             )
         )
+        if recovery.lost:
+            log.warning("node %s lost its durable state: it starts with %d records and must catch up "
+                        "from its peers before it votes or serves", self.node, len(records))
+        if torn is not None:
+            log.warning("node %s: its WAL recovery cut %d torn record(s) (%d bytes at offset %d of %s)",
+                        self.node, torn.records, torn.bytes_cut, torn.offset, torn.where)
         log.info("node %s recovered %d records", self.node, len(records))
+        return recovery
 
     async def start(self) -> None:
         if self._replica is None:

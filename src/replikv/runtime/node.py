@@ -29,11 +29,11 @@ import msgspec
 
 from replikv.core.commands import Command
 from replikv.core.errors import NotLeader, Result, Timeout
-from replikv.core.replica import ProtocolSpec, Status
+from replikv.core.replica import ProtocolSpec, Recovery, Status
 from replikv.core.requests import Request
 from replikv.runtime.codec import record_codec
 from replikv.runtime.host import HostStopped, LastIndexTable, NodeHost
-from replikv.runtime.transport import Address, PeerTransport, TransportSettings
+from replikv.runtime.transport import Address, LinkState, PeerTransport, TransportSettings
 from replikv.runtime.wire import Forward, ForwardReply, WireCodec
 
 log = logging.getLogger("replikv.node")
@@ -99,9 +99,10 @@ class Node:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def recover(self) -> None:
-        """Read the WAL and rebuild the replica (raises ``CorruptStorage``)."""
-        self.host.recover()
+    def recover(self, *, lost: bool = False, lost_if_no_records: bool = False) -> Recovery:
+        """Read the WAL and rebuild the replica (raises ``CorruptStorage``); ``lost`` as in
+        ``NodeHost.recover``."""
+        return self.host.recover(lost=lost, lost_if_no_records=lost_if_no_records)
 
     async def start(self) -> None:
         await self.transport.start()
@@ -173,6 +174,10 @@ class Node:
             with contextlib.suppress(ValueError):
                 self._waits.remove(entry)
         return self._replicas_at(index)
+
+    def link_states(self) -> list[LinkState]:
+        """The state of each outgoing peer link (INFO ``link_<id>`` lines)."""
+        return self.transport.link_states()
 
     def last_index_of(self, client_id: int) -> int:
         return self._last_index.get(client_id)

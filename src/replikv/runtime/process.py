@@ -6,8 +6,9 @@ is passed in (``front_end(node) -> asyncio.Server``, the RESP server) because
 
 Exit codes: 0 after a graceful stop (SIGTERM/SIGINT: stop serving clients, flush the
 WAL, close sockets); 1 when the running node hits a fatal error (disk failure, a
-replica assertion); 2 when it cannot start (corrupt or locked WAL, port in use), with
-one clear line on stderr saying why.
+replica assertion); 2 when it cannot start (corrupt or locked WAL, port in use, a data
+directory that lost its data without ``--rejoin``, ``runtime.startup``), with one clear
+line on stderr saying why.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from replikv.core.errors import CorruptStorage
 from replikv.runtime.config import NodeConfig
 from replikv.runtime.node import Node
+from replikv.runtime.startup import StartRefused, plan_start
 from replikv.schemes import get_spec
 from replikv.storage import StorageLocked, open_wal
+from replikv.storage.identity import IdentityError, inspect, write_identity
 
 log = logging.getLogger("replikv.node")
 
@@ -119,8 +123,27 @@ def _open_node(config: NodeConfig) -> Node:
         transport_settings=config.transport,
     )
     try:
-        node.recover()
-    except CorruptStorage as exc:
+        _recover(node, config)
+    except (CorruptStorage, StartRefused, IdentityError) as exc:
         wal.close()
         raise StartupError(str(exc)) from None
     return node
+
+
+def _recover(node: Node, config: NodeConfig) -> None:
+    """Plan the start from the data directory (under the WAL's lock), recover, and keep
+    the identity file up to date (``runtime.startup``, ``storage.identity``)."""
+    state = inspect(config.data_dir)
+    plan = plan_start(state, node=config.node, cluster_id=config.cluster_id, protocol=config.protocol,
+                      bootstrap=config.bootstrap, rejoin=config.rejoin)
+    if plan.note:
+        log.info("node %s: %s (%s)", config.node, plan.note, config.data_dir)
+    if plan.write_before is not None:
+        write_identity(config.data_dir, plan.write_before)
+    node.recover(lost=plan.lost, lost_if_no_records=plan.lost_if_no_records)
+    identity = plan.write_after
+    current = plan.write_before or state.identity
+    if identity is None and current is not None and current.rejoin_pending and node.host.recovered_records:
+        identity = replace(current, rejoin_pending=False)  # its own records now say where it is
+    if identity is not None:
+        write_identity(config.data_dir, identity)

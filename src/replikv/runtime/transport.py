@@ -11,6 +11,13 @@ Bounds (STYLE.md: every queue has one): each peer's send queue holds at most
 ``max_frame_bytes`` are refused on both sides. Reconnects back off exponentially with
 jitter, capped. Anything a peer does wrong (bad handshake, wrong secret, unknown node
 id, oversized or malformed frame) is logged and closes that connection only.
+
+Links are supervised (issue 8, item 3): *any* exception in a link's connection -- not
+only the expected ``OSError`` family; uvloop raises ``RuntimeError`` when a write meets
+a transport whose read side just closed -- is logged and the link reconnects with
+back-off, and a link task that still ends unexpectedly is logged and restarted with its
+queue. Each link's state (up/down, since when, reconnects, last error) is in
+``link_states()`` (INFO ``link_<id>`` lines, ``RKVADMIN status``).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import contextlib
 import logging
 import os
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +62,26 @@ class TransportSettings:
     read_chunk: int = 1 << 16
 
 
+@dataclass(frozen=True)
+class LinkState:
+    """One outgoing link as an operator sees it (INFO ``link_<peer>``, ``cluster status``)."""
+
+    peer: int
+    up: bool
+    since_s: float
+    """Seconds since the link last went up or down."""
+    connects: int
+    """Times the link came up (the first connection included)."""
+    failures: int
+    queued: int
+    dropped: int
+    last_error: str
+
+    @property
+    def state(self) -> str:
+        return "up" if self.up else "down"
+
+
 class _Link:
     """The outgoing side towards one peer: a bounded queue and the task that drains it."""
 
@@ -65,10 +93,35 @@ class _Link:
         self.wakeup = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.connected = False
+        self.since = time.monotonic()
+        self.connects = 0
+        self.restarts = 0
+        """Times the supervisor restarted a link task that ended unexpectedly."""
+        self.last_error = ""
         self.dropped = 0
         self.sent = 0
         self.failures = 0
         """Connection attempts that failed or ended (refused, unreachable, lost)."""
+
+    def went_up(self) -> None:
+        self.connected = True
+        self.connects += 1
+        self.since = time.monotonic()
+
+    def went_down(self, error: str) -> None:
+        if self.connected:
+            self.since = time.monotonic()
+        self.connected = False
+        self.failures += 1
+        if error:
+            self.last_error = error
+
+    def state(self) -> LinkState:
+        return LinkState(
+            peer=self.peer, up=self.connected, since_s=round(time.monotonic() - self.since, 3),
+            connects=self.connects, failures=self.failures, queued=len(self.queue),
+            dropped=self.dropped, last_error=self.last_error,
+        )
 
     def put(self, frame: bytes) -> None:
         if len(self.queue) >= self.limit:
@@ -206,11 +259,16 @@ class PeerTransport:
             return
         link.put(frame)
 
+    def link_states(self) -> list[LinkState]:
+        """Every outgoing link's state, by peer id."""
+        return [link.state() for _, link in sorted(self._links.items())]
+
     def stats(self) -> dict[str, Any]:
         return {
             "links": {
                 p: {"connected": link.connected, "queued": len(link.queue), "dropped": link.dropped, "sent": link.sent,
-                    "failures": link.failures}
+                    "failures": link.failures, "connects": link.connects, "restarts": link.restarts,
+                    "since_s": round(time.monotonic() - link.since, 3), "last_error": link.last_error}
                 for p, link in sorted(self._links.items())
             },
             "refused": self.refused,
@@ -221,33 +279,53 @@ class PeerTransport:
     def _open_link(self, peer: int, address: Address) -> None:
         link = _Link(peer, address, self.settings.send_queue_frames)
         self._links[peer] = link
-        link.task = asyncio.get_running_loop().create_task(self._run_link(link), name=f"link-{peer}")
+        self._start_link_task(link)
+
+    def _start_link_task(self, link: _Link) -> None:
+        link.task = asyncio.get_running_loop().create_task(self._run_link(link), name=f"link-{link.peer}")
+        link.task.add_done_callback(lambda task: self._link_ended(link, task))
+
+    def _link_ended(self, link: _Link, task: asyncio.Task) -> None:
+        """The supervisor: a link task only ends on close or removal; if it ended any other
+        way, log why and start it again (same queue, so nothing queued is lost)."""
+        if self._closing or self._links.get(link.peer) is not link or task.cancelled():
+            return
+        exc = task.exception()
+        link.restarts += 1
+        link.went_down(f"link task ended: {exc!r}")
+        log.error("link to node %s ended unexpectedly (%r); restarting it", link.peer, exc, exc_info=exc)
+        self._start_link_task(link)
 
     async def _run_link(self, link: _Link) -> None:
         delay = self.settings.backoff_min_s
         while not self._closing and self._links.get(link.peer) is link:
             writer = None
+            error = ""
             try:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(*link.address), self.settings.connect_timeout_s
                 )
                 await self._dial_handshake(link.peer, reader, writer)
-                link.connected = True
+                link.went_up()
                 delay = self.settings.backoff_min_s
                 log.info("connected to node %s at %s:%s", link.peer, *link.address)
                 await self._drain_link(link, reader, writer)
             except asyncio.CancelledError:
                 raise
             except (TimeoutError, OSError, FrameError, ConnectionError, asyncio.IncompleteReadError) as exc:
+                error = str(exc) or type(exc).__name__
                 if link.connected:
-                    log.info("lost connection to node %s: %s", link.peer, exc or type(exc).__name__)
+                    log.info("lost connection to node %s: %s", link.peer, error)
                 else:
-                    log.debug("cannot reach node %s: %s", link.peer, exc or type(exc).__name__)
+                    log.debug("cannot reach node %s: %s", link.peer, error)
+            except Exception as exc:  # e.g. uvloop's RuntimeError writing to a closing transport
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("link to node %s failed (%s); reconnecting", link.peer, error, exc_info=True)
             finally:
-                link.connected = False
-                link.failures += 1
+                link.went_down(error)
                 if writer is not None:
-                    writer.close()
+                    with contextlib.suppress(Exception):
+                        writer.close()
             # Exponential backoff with jitter in [delay/2, delay], capped.
             await asyncio.sleep(delay * (0.5 + 0.5 * self._rng.random()))
             delay = min(delay * 2, self.settings.backoff_max_s)
