@@ -1,0 +1,36 @@
+"""Planted bugs prove the checks can see (issue 9.7): each planted scheme (tests/testkit,
+registered by entry point) fails a promised check of a built-in scenario within its first
+seeds, and the real scheme passes the same seeds."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from replikv.sim.run import SimSettings, run_simulation
+from replikv.sim.scenario import load_builtin
+
+# (planted scheme, the real one it breaks, scenario, seeds to try, a check that must fail)
+CASES = [
+    ("raft+stale-reads", "raft", "stale-leader-reads", range(1, 4), "linearizable"),
+    ("raft+forget-vote", "raft", "restart-all", range(1, 4), "leader_per_term"),
+    ("pb-sync+early-ack", "pb-sync", "primary-crash", range(1, 31), "no_lost_acked_writes"),
+]
+
+
+def _failed(protocol: str, scenario: str, seed: int) -> set[str]:
+    result = run_simulation(SimSettings(protocol=protocol, scenario=load_builtin(scenario), seed=seed),
+                            random.Random)
+    return {c["name"] for c in result.report["checks"] if c["promised"] and not c["passed"]}
+
+
+@pytest.mark.parametrize(("planted", "real", "scenario", "seeds", "check"), CASES, ids=[c[0] for c in CASES])
+def test_a_planted_bug_is_caught_and_the_real_scheme_is_not(planted, real, scenario, seeds, check):
+    caught = None
+    for seed in seeds:
+        if check in _failed(planted, scenario, seed):
+            caught = seed
+            break
+    assert caught is not None, f"{planted} passed {scenario} on seeds {seeds.start}..{seeds.stop - 1}"
+    assert _failed(real, scenario, caught) == set(), f"{real} fails {scenario} seed {caught} too"
