@@ -287,3 +287,18 @@ def test_a_partition_with_an_empty_side_is_refused(cluster_dir) -> None:
     port = load_state(cluster_dir).node(2).client_port
     assert admin.node_status("127.0.0.1", port).raw["blocked"] == ""  # nothing was sent
     assert _cli("partition", "1,2", *where).exit_code == 0
+
+
+def test_restart_rejoin_passes_rejoin_to_that_start_only(cluster_dir) -> None:
+    """Issue 8.1: a node whose data directory was lost restarts with `replikv serve
+    --rejoin`; the flag is for that start, not recorded for every later restart."""
+    _up(cluster_dir)
+    assert all("--bootstrap" in n.argv for n in load_state(cluster_dir).nodes)  # a new cluster
+    manager.kill(cluster_dir, 2)
+    result = _cli("restart", "--rejoin", "2", "--data-dir", str(cluster_dir))
+    assert result.exit_code == 0 and "node 2 restarted to rejoin" in result.output
+    argv = load_state(cluster_dir).node(2).argv
+    assert argv[argv.index("serve"):].count("--rejoin") == 1 and "--bootstrap" not in argv
+    manager.restart(cluster_dir, 2)
+    argv = load_state(cluster_dir).node(2).argv
+    assert "--rejoin" not in argv and "--bootstrap" not in argv

@@ -4,6 +4,7 @@
     replikv cluster status [--json]                      role, term, commit index, lag, up/down
     replikv cluster wait                                 until every node caught up (same digest)
     replikv cluster kill 1 / restart 1 / pause 2 / resume 2
+    replikv cluster restart --rejoin 1                   after node 1's data directory was lost
     replikv cluster partition 1 [--from 2,3] / heal
     replikv cluster promote 2 / transfer-leader 3 / add-node / remove-node 4
     replikv cluster down [--wipe]
@@ -171,13 +172,17 @@ def kill(node_id, data_dir) -> None:
 
 @cluster.command()
 @click.argument("node_id", type=int)
+@click.option("--rejoin", is_flag=True,
+              help="The node's data directory was lost or moved away: start it empty as a "
+                   "rejoining node (replikv serve --rejoin), which catches up before it votes.")
 @click.option("--timeout", default=manager.READY_TIMEOUT_S, show_default=True, type=float)
 @_data_dir_option
 @_operator_errors
-def restart(node_id, timeout, data_dir) -> None:
+def restart(node_id, rejoin, timeout, data_dir) -> None:
     """Start a node again from its data (stopping it first if it runs)."""
-    entry = manager.restart(data_dir, node_id, ready_timeout_s=timeout)
-    click.echo(f"node {node_id} restarted (pid {entry.pid})")
+    entry = manager.restart(data_dir, node_id, ready_timeout_s=timeout, rejoin=rejoin)
+    how = " to rejoin (it catches up before it votes)" if rejoin else ""
+    click.echo(f"node {node_id} restarted{how} (pid {entry.pid})")
 
 
 @cluster.command()

@@ -99,12 +99,16 @@ def node_alive(entry: NodeEntry) -> bool:
 
 
 def start_node(state: ClusterState, entry: NodeEntry, prefix: Sequence[str] | None,
-               *, bootstrap: bool = False) -> None:
+               *, bootstrap: bool = False, rejoin: bool = False) -> None:
     """Spawn the node. ``bootstrap``: it is new (``cluster up`` of a new cluster,
     ``add-node``), so ``replikv serve --bootstrap`` may start it on an empty data
-    directory; any other start of an empty directory is refused (it lost its data)."""
+    directory; any other start of an empty directory is refused (it lost its data).
+    ``rejoin``: it lost its data (``cluster restart --rejoin``), so ``replikv serve
+    --rejoin`` starts it empty, not voting or counting toward a quorum until caught up."""
+    assert not (bootstrap and rejoin), "a node is either new or lost its data"
     pathlib.Path(entry.data_dir).mkdir(parents=True, exist_ok=True)
-    entry.argv = node_argv(state, entry, prefix) + (["--bootstrap"] if bootstrap else [])
+    flags = ["--bootstrap"] if bootstrap else ["--rejoin"] if rejoin else []
+    entry.argv = node_argv(state, entry, prefix) + flags
     entry.pid = processes.spawn(entry.argv, entry.log_file)
 
 
@@ -284,8 +288,10 @@ def kill(data_dir: str | os.PathLike[str], node_id: int) -> int:
 
 
 def restart(data_dir: str | os.PathLike[str], node_id: int, ready_timeout_s: float = READY_TIMEOUT_S,
-            serve_prefix: Sequence[str] | None = None) -> NodeEntry:
-    """Stop the node if it runs (SIGTERM), start it again from its data, wait for PING."""
+            serve_prefix: Sequence[str] | None = None, rejoin: bool = False) -> NodeEntry:
+    """Stop the node if it runs (SIGTERM), start it again from its data, wait for PING.
+    ``rejoin``: its data directory was lost or moved away; it starts with ``--rejoin``
+    (this start only: the node records that it is rejoining in its own directory)."""
     root = pathlib.Path(data_dir).resolve()
     state = load_state(root)
     entry = member_entry(state, node_id)
@@ -294,7 +300,7 @@ def restart(data_dir: str | os.PathLike[str], node_id: int, ready_timeout_s: flo
         entry.pid = None
     check_ports(state, [entry])
     prefix = serve_prefix or stored_prefix(entry)
-    start_node(state, entry, prefix)
+    start_node(state, entry, prefix, rejoin=rejoin)
     save_state(root, state)
     wait_ready(state, [entry], ready_timeout_s)
     return entry
