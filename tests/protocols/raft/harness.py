@@ -27,9 +27,12 @@ from replikv.core import (
     Submit,
     Tick,
 )
-from replikv.core.replica import CreateArgs
+from replikv.core.replica import CreateArgs, Recovery
 from replikv.kv import KVStateMachine
 from replikv.protocols.raft import RAFT, RaftConfig, RaftReplica
+
+INTACT = Recovery()
+"""Nothing lost (the default ``Recovery``)."""
 
 FAST = {"tick_ms": 10.0, "heartbeat_ms": 20.0, "election_timeout_ms": 100.0}
 
@@ -72,7 +75,9 @@ class Cluster:
 
     # -- nodes ---------------------------------------------------------------------------
 
-    def _create(self, node_id: int, recovered: tuple = ()) -> RaftReplica:
+    def _create(
+        self, node_id: int, recovered: tuple = (), recovery: Recovery = INTACT
+    ) -> RaftReplica:
         args = CreateArgs(
             node=node_id,
             members=self.members,
@@ -80,6 +85,7 @@ class Cluster:
             rng=random.Random(f"{self.seed}:{node_id}"),
             state_machine=KVStateMachine(),
             recovered=recovered,
+            recovery=recovery,
         )
         return RAFT.create(args)
 
@@ -95,12 +101,25 @@ class Cluster:
         node.unsynced.clear()
         self.queue = deque(item for item in self.queue if item[1] != node_id)
 
-    def restart(self, node_id: int) -> None:
+    def restart(self, node_id: int, recovery: Recovery = INTACT) -> None:
+        """Rebuild ``node_id`` from its disk; ``recovery`` is what the host tells it
+        (``Recovery(lost=True)`` after ``wipe``, ``torn_records`` after ``tear``)."""
         node = self.nodes[node_id]
-        node.replica = self._create(node_id, tuple(node.disk))
+        node.replica = self._create(node_id, tuple(node.disk), recovery)
         node.pipeline = EffectPipeline()
         node.up = True
         self.input(node_id, Tick(self.now))
+
+    def wipe(self, node_id: int) -> None:
+        """The crashed node's disk is gone (restart it with ``Recovery(lost=True)``)."""
+        assert not self.nodes[node_id].up
+        self.nodes[node_id].disk = []
+
+    def tear(self, node_id: int, records: int) -> None:
+        """Drop the last durable ``records`` of a crashed node (a torn tail)."""
+        node = self.nodes[node_id]
+        assert not node.up
+        node.disk = node.disk[: max(0, len(node.disk) - records)]
 
     # -- effects ---------------------------------------------------------------------------
 

@@ -5,19 +5,32 @@ from __future__ import annotations
 import random
 
 from replikv.core import Entry, Persist, Persisted, Receive, Request, Send, Set, Tick
-from replikv.core.replica import CreateArgs
+from replikv.core.replica import CreateArgs, Recovery
 from replikv.kv import KVStateMachine
 from replikv.protocols.raft import RAFT, RaftReplica
 from replikv.protocols.raft import messages as m
 from replikv.protocols.raft.records import LogAppend, TermVote
 
-from .harness import FAST
+from .harness import FAST, INTACT
 
 
-def make(node: int = 1, members=(1, 2, 3), records=(), seed: int = 0, **options) -> RaftReplica:
+def make(
+    node: int = 1,
+    members=(1, 2, 3),
+    records=(),
+    seed: int = 0,
+    recovery: Recovery = INTACT,
+    **options,
+) -> RaftReplica:
     config = RAFT.make_config({**FAST, **options})
     args = CreateArgs(
-        node, tuple(members), config, random.Random(seed), KVStateMachine(), tuple(records)
+        node,
+        tuple(members),
+        config,
+        random.Random(seed),
+        KVStateMachine(),
+        tuple(records),
+        recovery=recovery,
     )
     return RAFT.create(args)
 

@@ -26,6 +26,7 @@ def create(args: CreateArgs) -> RaftReplica:
         rng=args.rng,
         state_machine=args.state_machine,
         recovered=tuple(args.recovered),
+        recovery=args.recovery,
     )
 
 

@@ -26,7 +26,7 @@ class ElectionMixin:
         self._election_deadline = self._now + timeout + self._rng.random() * timeout
 
     def _election_tick(self) -> None:
-        if self._is_voter() and self._now >= self._election_deadline:
+        if self._is_voter() and not self.rejoining and self._now >= self._election_deadline:
             self._campaign(pre=self.config.pre_vote)
 
     def _heard_from_leader_recently(self) -> bool:
@@ -79,7 +79,8 @@ class ElectionMixin:
     def _on_pre_vote(self, src: int, msg: m.PreVote) -> None:
         """Grant a pre-vote without changing any state (thesis §9.6)."""
         grant = (
-            msg.term > self.term
+            not self.rejoining
+            and msg.term > self.term
             and self._log_up_to_date(msg.last_log_index, msg.last_log_term)
             and not self._heard_from_leader_recently()
         )
@@ -107,7 +108,7 @@ class ElectionMixin:
             self._send(src, m.RequestVoteReply(self.term, False))
             return
         up_to_date = self._log_up_to_date(msg.last_log_index, msg.last_log_term)
-        grant = self.voted_for in (None, src) and up_to_date
+        grant = self.voted_for in (None, src) and up_to_date and not self.rejoining
         if grant:
             changed = changed or self.voted_for is None
             self.voted_for = src
@@ -127,7 +128,7 @@ class ElectionMixin:
 
     def _on_timeout_now(self, src: int, msg: m.TimeoutNow) -> None:
         """Leadership transfer target: campaign at once, no pre-vote (thesis §3.10)."""
-        if msg.term < self.term or not self._is_voter():
+        if msg.term < self.term or not self._is_voter() or self.rejoining:
             return
         if msg.term == self.term and self.leader != src:
             self.foreign_leader_messages += 1

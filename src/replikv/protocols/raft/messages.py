@@ -99,7 +99,9 @@ class Heartbeat(Message, frozen=True):
 
 
 class HeartbeatReply(Message, frozen=True):
-    """Echo of a heartbeat round. ``stale`` as in ``AppendReply``: an answer to a
+    """Echo of a heartbeat round. ``last_index``: the last index the follower knows to
+    equal this leader's log (shown by an AppendEntries of this term); below the leader's
+    matchIndex the leader probes at it. ``stale`` as in ``AppendReply``: an answer to a
     heartbeat of an older term, carrying only the replier's term."""
 
     heartbeat: ClassVar[bool] = True

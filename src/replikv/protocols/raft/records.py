@@ -21,8 +21,12 @@ from replikv.core.messages import Record
 
 
 class TermVote(Record, frozen=True):
+    """``rejoining``: the node lost durable state and has not caught up yet; it must not
+    vote (``rejoin.py``). Durable so that a crash while rejoining keeps it a non-voter."""
+
     term: int
     voted_for: int | None
+    rejoining: bool = False
 
 
 class LogAppend(Record, frozen=True):
@@ -46,6 +50,7 @@ class Recovered:
 
     term: int = 0
     voted_for: int | None = None
+    rejoining: bool = False
     snapshot: SnapshotRecord | None = None
     entries: list[Entry] = field(default_factory=list)
 
@@ -55,8 +60,8 @@ def fold(records: Sequence[Record]) -> Recovered:
     state = Recovered()
     for record in records:
         match record:
-            case TermVote(term=term, voted_for=voted_for):
-                state.term, state.voted_for = term, voted_for
+            case TermVote(term=term, voted_for=voted_for, rejoining=rejoining):
+                state.term, state.voted_for, state.rejoining = term, voted_for, rejoining
             case SnapshotRecord():
                 state.snapshot = record
                 state.entries = [e for e in state.entries if e.index > record.last_index]

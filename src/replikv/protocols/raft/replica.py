@@ -26,7 +26,7 @@ from replikv.core.io import (
 from replikv.core.log import Entry, ReplicatedLog
 from replikv.core.messages import Message, Record
 from replikv.core.outbox import Outbox
-from replikv.core.replica import StateMachine, Status
+from replikv.core.replica import Recovery, StateMachine, Status
 from replikv.core.requests import Request
 from replikv.protocols.raft import messages as m
 from replikv.protocols.raft.admin import AdminMixin, Promotion, Transfer
@@ -35,12 +35,16 @@ from replikv.protocols.raft.election import ElectionMixin
 from replikv.protocols.raft.membership import ConfigHistory, is_config_command
 from replikv.protocols.raft.progress import Progress
 from replikv.protocols.raft.reads import PendingRead, ReadsMixin
-from replikv.protocols.raft.records import LogAppend, SnapshotRecord, TermVote, fold
+from replikv.protocols.raft.records import LogAppend, SnapshotRecord, fold
+from replikv.protocols.raft.rejoin import RejoinMixin
 from replikv.protocols.raft.replication import ReplicationMixin
 from replikv.protocols.raft.snapshots import SnapshotMixin
 
 if TYPE_CHECKING:
     import random
+
+INTACT = Recovery()
+"""Nothing lost (the default ``Recovery``)."""
 
 LEADER, FOLLOWER, CANDIDATE, PRECANDIDATE = "leader", "follower", "candidate", "precandidate"
 INTERNAL_CLIENT = -1
@@ -55,7 +59,9 @@ def is_internal(request: Request) -> bool:
     return request.client_id == INTERNAL_CLIENT and request.seq == 0
 
 
-class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, AdminMixin):
+class RaftReplica(
+    ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, AdminMixin, RejoinMixin
+):
     def __init__(
         self,
         node: int,
@@ -64,6 +70,7 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
         rng: random.Random,
         state_machine: StateMachine,
         recovered: tuple[Record, ...] = (),
+        recovery: Recovery = INTACT,
     ) -> None:
         self.node = node
         self.config = config
@@ -76,6 +83,8 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
         self.leader: int | None = None
         self._term_leader: tuple[int, int] | None = None
         """(term, node): the leader we accepted for that term (``_follow``)."""
+        self._verified: tuple[int, int, int] = (0, 0, 0)
+        """(term, leader, index): our log equals that leader's up to index (§5.3)."""
         self.foreign_leader_messages = 0
         """Messages refused because they claimed a term whose leader is someone else."""
         self._snapshot: SnapshotRecord | None = state.snapshot
@@ -115,6 +124,11 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
         self._transfer: Transfer | None = None
         self._promotion: Promotion | None = None
         self._incoming: tuple[int, int, bytearray] | None = None
+        # rejoining after a loss of durable state (rejoin.py)
+        self.rejoining = state.rejoining
+        self._rejoin_target: tuple[int, int, int] | None = None
+        if recovery.damaged:
+            self._begin_rejoin()
 
     # -- the one entry point -------------------------------------------------------------
 
@@ -224,7 +238,7 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
             self._unsynced.append((seq, self.log.last_index))
 
     def _persist_term_vote(self) -> None:
-        self._persist((TermVote(self.term, self.voted_for),))
+        self._persist((self._term_vote_record(),))
 
     # -- log helpers ---------------------------------------------------------------------
 
@@ -348,6 +362,8 @@ class RaftReplica(ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, Ad
         role = self.role
         if role == FOLLOWER and not self._is_voter():
             role = "learner"
+        elif role == FOLLOWER and self.rejoining:
+            role = "rejoining"
         voters, learners = self._configs.current
         peers = (
             {p: pr.match for p, pr in sorted(self.progress.items())} if self.role == LEADER else {}

@@ -226,12 +226,13 @@ class ReplicationMixin:
             return
         if not self._follow(msg.term, src):
             return
+        self._rejoin_contact(msg.term, src, msg.leader_last_index)
         prev, prev_term, entries = msg.prev_index, msg.prev_term, msg.entries
         if prev < self.log.base_index:
             # the start is inside our snapshot: committed, hence equal to the leader's (§7)
             skip = self.log.base_index - prev
             if len(entries) <= skip:
-                self._send(src, m.AppendReply(self.term, True, match_index=prev + len(entries)))
+                self._appended(src, msg.term, prev + len(entries))
                 return
             entries = entries[skip:]
             prev, prev_term = self.log.base_index, self.log.base_term
@@ -241,7 +242,17 @@ class ReplicationMixin:
         self._store_entries(entries)
         match = prev + len(entries)
         self._set_commit(min(msg.commit_index, match))
+        self._appended(src, msg.term, match)
+
+    def _appended(self, src: int, term: int, match: int) -> None:
+        """Our log equals the leader's up to ``match``: acknowledge it (durable: the ack
+        follows the entries' Persist) and remember it for heartbeats' commit index."""
         self._send(src, m.AppendReply(self.term, True, match_index=match))
+        verified = self._verified
+        if verified[:2] == (term, src):
+            match = max(match, verified[2])
+        self._verified = (term, src, match)
+        self._rejoin_matched(term, src, match)
 
     def _store_entries(self, entries: tuple) -> None:
         """Append what is new; a conflicting entry truncates it and all after it (§5.3)."""
@@ -256,6 +267,11 @@ class ReplicationMixin:
                 self._append_local(item)
             self._persist_entries(tuple(new))
             return
+
+    def _verified_index(self, term: int, leader: int) -> int:
+        verified = self._verified
+        index = verified[2] if verified[:2] == (term, leader) else 0
+        return min(index, self.log.last_index)
 
     def _reject_append(self, src: int, prev: int, reject_index: int) -> None:
         """Consistency check failed: send the fast-backtracking hint (Raft §5.3)."""
@@ -284,9 +300,16 @@ class ReplicationMixin:
             return
         if not self._follow(msg.term, src):
             return
-        # the leader caps commit_index at what it knows we hold (no consistency check here)
-        self._set_commit(min(msg.commit_index, self.log.last_index))
-        self._send(src, m.HeartbeatReply(self.term, msg.round, self.log.last_index))
+        self._rejoin_contact(msg.term, src, msg.leader_last_index)
+        # a heartbeat has no consistency check: commit only what an AppendEntries of this
+        # leader and term showed equal to its log (Figure 2's "index of last new entry");
+        # the leader's matchIndex for us may be stale (we restarted with a torn tail, or
+        # took entries from an older leader since)
+        verified = self._verified_index(msg.term, src)
+        self._set_commit(min(msg.commit_index, verified))
+        # report what we can vouch for: below the leader's match it probes at match, and
+        # the answer verifies our log (or shows a torn tail)
+        self._send(src, m.HeartbeatReply(self.term, msg.round, verified))
 
     def _on_heartbeat_reply(self, src: int, msg: m.HeartbeatReply) -> None:
         if msg.stale:

@@ -22,7 +22,7 @@ from collections import deque
 from replikv.core.log import ReplicatedLog
 from replikv.protocols.raft import messages as m
 from replikv.protocols.raft.progress import SNAPSHOT
-from replikv.protocols.raft.records import LogAppend, SnapshotRecord, TermVote
+from replikv.protocols.raft.records import LogAppend, SnapshotRecord
 
 
 class SnapshotMixin:
@@ -44,7 +44,7 @@ class SnapshotMixin:
     def _persist_whole_state(self) -> None:
         assert self._snapshot is not None
         records = (
-            TermVote(self.term, self.voted_for),
+            self._term_vote_record(),
             self._snapshot,
             LogAppend(tuple(self.log.entries())),
         )
