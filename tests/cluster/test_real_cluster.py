@@ -320,3 +320,33 @@ def test_a_default_cluster_refuses_a_peer_without_the_secret(cluster_dir) -> Non
         assert isinstance(answer, Refused) and "authentication" in answer.reason, answer
     real = pathlib.Path(state.secret_file).read_bytes().strip()
     assert isinstance(_peer_handshake(peer_port, real, "raft"), Welcome)  # the probe itself is right
+
+
+@needs_serve
+@_needs("raft")
+def test_a_node_whose_data_dir_was_lost_comes_back_only_with_restart_rejoin(cluster_dir) -> None:
+    """Issue 8.1, as an operator does it: a follower's data directory is moved away;
+    `cluster restart` refuses to start it as if new, `cluster restart --rejoin` starts it
+    and it catches up with every acknowledged write."""
+    import redis
+
+    ports = _up(cluster_dir, "raft")
+    where = ["--data-dir", str(cluster_dir)]
+    replikv("cluster", "wait", "--timeout", "20", *where)
+    leader = _status(cluster_dir)["leader"]
+    with redis.Redis(port=ports[leader - 1], socket_timeout=10, protocol=2) as client:
+        for i in range(50):
+            assert client.set(f"k{i}", str(i)) is True
+    follower = next(n for n in (1, 2, 3) if n != leader)
+    replikv("cluster", "kill", str(follower), *where)
+    data_dir = pathlib.Path(load_state(cluster_dir).node(follower).data_dir)
+    data_dir.rename(data_dir.with_name(data_dir.name + ".lost"))
+    data_dir.mkdir()  # an empty directory, as a replaced disk leaves it
+
+    refused = replikv("cluster", "restart", str(follower), *where, check=False)
+    assert refused.returncode != 0 and "--rejoin" in refused.stderr, refused.stderr
+    assert "restarted to rejoin" in replikv("cluster", "restart", "--rejoin", str(follower), *where).stdout
+    replikv("cluster", "wait", "--timeout", "30", *where)
+    with redis.Redis(port=ports[follower - 1], socket_timeout=10, protocol=2) as client:
+        client.execute_command("READLEVEL", "local")
+        assert client.mget([f"k{i}" for i in range(50)]) == [str(i).encode() for i in range(50)]
