@@ -73,11 +73,16 @@ def test_up_status_kill_restart_down_round_trip_pb_sync(cluster_dir) -> None:
     assert f"node {victim} (pid" in replikv("cluster", "kill", str(victim), "--data-dir", str(cluster_dir)).stdout
     states = {n["id"]: n["state"] for n in _status(cluster_dir)["nodes"]}
     assert states[victim] == "down" and list(states.values()).count("up") == 2
+    # the others show their link to the dead node down (issue 8.3)
+    assert processes.wait_until(lambda: all(
+        n["down_links"] == [victim] for n in _status(cluster_dir)["nodes"] if n["id"] != victim), 10.0, 0.2)
+    assert f"down:{victim}" in replikv("cluster", "status", "--data-dir", str(cluster_dir)).stdout
 
     replikv("cluster", "restart", str(victim), "--data-dir", str(cluster_dir))
     waited = replikv("cluster", "wait", "--timeout", "20", "--data-dir", str(cluster_dir)).stdout
     assert waited.startswith(f"converged: leader node {primary}")
     assert _converged(cluster_dir, 3)
+    assert [n["down_links"] for n in _status(cluster_dir)["nodes"]] == [[], [], []]
     assert redis_cli(ports[victim - 1], "GET", "before") == "1"
     assert redis_cli(ports[primary - 1], "SET", "after", "2") == "OK"  # the primary took it back
 

@@ -302,3 +302,29 @@ def test_restart_rejoin_passes_rejoin_to_that_start_only(cluster_dir) -> None:
     manager.restart(cluster_dir, 2)
     argv = load_state(cluster_dir).node(2).argv
     assert "--rejoin" not in argv and "--bootstrap" not in argv
+
+
+def test_link_states_are_read_from_status_json_and_from_info() -> None:
+    """Issue 8.3: `cluster status` shows a peer link that is down, from either source."""
+    from_json = admin._from_mapping({
+        "status": {"role": "leader", "term": 2},
+        "transport": {"links": {"2": {"connected": True}, "3": {"connected": False}}},
+    })
+    assert from_json.links == {2: "up", 3: "down"} and from_json.down_links() == [3]
+    from_info = admin._from_mapping(admin.parse_info(
+        "# Replication\r\nrole:slave\r\nlink_1:up\r\nlink_1_detail:since_s=1.0\r\nlink_3:down\r\n"))
+    assert from_info.links == {1: "up", 3: "down"}
+    assert from_info.down_links(among={1, 2}) == []
+
+
+def test_converged_needs_every_link_between_members_up() -> None:
+    """A peer link that never came back (issue 8.3) leaves the cluster unconverged even
+    when every index and digest agree; a link to a non-member does not count."""
+    current = _view(("up", "leader", 5, "d"), ("up", "follower", 5, "d"), ("up", "follower", 5, "d"))
+    for row in current.rows:
+        row.status.links = {p: "up" for p in (1, 2, 3, 9) if p != row.id}
+    current.rows[2].status.links[9] = "down"  # node 9 is not a member
+    assert control.converged(current)
+    current.rows[0].status.links[3] = "down"
+    assert not control.converged(current)
+    assert current.rows[0].as_dict()["down_links"] == [3]

@@ -123,15 +123,25 @@ def status(as_json, data_dir) -> None:
     table = Table(title=f"replikv {current.state.protocol} cluster ({data_dir})")
     for column in ("node", "pid", "port", "state", "role", "term", "commit", "last", "lag"):
         table.add_column(column, justify="right" if column not in ("state", "role") else "left")
+    table.add_column("links", no_wrap=True)
     for row in current.rows:
         st = row.status
         colour = {"up": "green", "down": "red", "paused": "yellow"}.get(row.state, "magenta")
         table.add_row(
             str(row.id), _cell(row.pid), str(row.client_port), f"[{colour}]{row.state}[/{colour}]",
             _cell(st and st.role), _cell(st and st.term), _cell(st and st.commit_index),
-            _cell(st and st.last_index), _cell(row.lag),
+            _cell(st and st.last_index), _cell(row.lag), _links_cell(st),
         )
     Console().print(table)
+
+
+def _links_cell(status) -> str:
+    """``up`` when every peer link of the node is up, else ``down:`` and the peers it has
+    no link to."""
+    if status is None or not status.links:
+        return "-"
+    down = status.down_links()
+    return "up" if not down else "[red]down:" + ",".join(map(str, down)) + "[/red]"
 
 
 @cluster.command()

@@ -30,7 +30,14 @@ class NodeStatus:
     digest: str | None = None
     """The state machine's digest, when the node reports it (replicas converged?)."""
     peers: dict[int, int] = field(default_factory=dict)
+    links: dict[int, str] = field(default_factory=dict)
+    """The node's outgoing peer links, ``up`` or ``down``, when it reports them."""
     raw: dict[str, Any] = field(default_factory=dict)
+
+    def down_links(self, among: set[int] | None = None) -> list[int]:
+        """Peers this node has no live link to (only those in ``among``, if given)."""
+        return sorted(p for p, state in self.links.items()
+                      if state != "up" and (among is None or p in among))
 
 
 def _text(value: Any) -> str:
@@ -80,6 +87,7 @@ def _from_mapping(data: dict[str, Any]) -> NodeStatus:
         for key, value in peers_raw.items():
             if _int(key) is not None and _int(value) is not None:
                 peers[int(key)] = int(value)
+    links = _links(data)
     members_raw = data.get("members") or ()
     if isinstance(members_raw, str):
         members_raw = [m for m in members_raw.replace(",", " ").split() if m]
@@ -93,9 +101,27 @@ def _from_mapping(data: dict[str, Any]) -> NodeStatus:
         applied_index=_int(pick("applied_index")),
         members=members,
         peers=peers,
+        links=links,
         digest=None if pick("digest") is None else str(pick("digest")),
         raw=data,
     )
+
+
+def _links(data: dict[str, Any]) -> dict[int, str]:
+    """Link states from ``RKVADMIN status`` (``transport.links.<peer>.connected``) or
+    from INFO replication (``link_<peer>:up|down``)."""
+    transport = data.get("transport")
+    found: dict[int, str] = {}
+    if isinstance(transport, dict) and isinstance(transport.get("links"), dict):
+        for peer, link in transport["links"].items():
+            if _int(peer) is not None and isinstance(link, dict) and "connected" in link:
+                found[int(peer)] = "up" if link["connected"] else "down"
+        return found
+    for key, value in data.items():
+        peer = _int(key[len("link_"):]) if isinstance(key, str) and key.startswith("link_") else None
+        if peer is not None and value in ("up", "down"):
+            found[peer] = value
+    return found
 
 
 def parse_info(text: str) -> dict[str, str]:

@@ -42,6 +42,8 @@ class NodeRow:
             "commit_index": status.commit_index, "last_index": status.last_index,
             "applied_index": status.applied_index, "members": list(status.members), "digest": status.digest,
             "lag": self.lag, "error": self.error,
+            "links": {str(peer): state for peer, state in sorted(status.links.items())},
+            "down_links": status.down_links(),
         }
 
 
@@ -265,14 +267,18 @@ def remove_node(data_dir: str | os.PathLike[str], node_id: int, stop: bool = Tru
 
 def converged(current: ClusterView) -> bool:
     """Every member up, one leader, no lag (by the leader's own per-peer progress when it
-    reports one: the leader has taken every node back), and every node at the same
-    applied index with the same state-machine digest (when reported): the replicas agree."""
+    reports one: the leader has taken every node back), every peer link between members
+    up (when reported), and every node at the same applied index with the same
+    state-machine digest (when reported): the replicas agree."""
     leader = current.leader()
     if leader is None or leader.status is None or any(r.state != "up" for r in current.rows):
         return False
     if any(r.lag != 0 for r in current.rows):
         return False
     statuses = [r.status for r in current.rows if r.status is not None]
+    members = {r.id for r in current.rows}
+    if any(s.down_links(members) for s in statuses):
+        return False  # a peer link that has not come back (issue 8.3)
     applied = {s.applied_index for s in statuses}
     digests = {s.digest for s in statuses}
     return len(applied) == 1 and None not in applied and len(digests) == 1
@@ -286,8 +292,11 @@ def wait_converged(data_dir: str | os.PathLike[str], timeout_s: float = 30.0) ->
         if converged(current):
             return current
         if time.monotonic() > deadline:
+            members = {r.id for r in current.rows}
             summary = ", ".join(
                 f"node {r.id}: {r.state}" + (f" applied {r.status.applied_index}" if r.status else "")
+                + (f" links down to {_ids(r.status.down_links(members))}"
+                   if r.status and r.status.down_links(members) else "")
                 for r in current.rows
             )
             leader = current.leader()
