@@ -52,6 +52,20 @@ class Unavailable(ClientError, frozen=True):
         return self.reason or "unavailable"
 
 
+class Uncertain(ClientError, frozen=True):
+    """The replica did not take this request now, and cannot promise that no other copy
+    of it (a duplicate, a delayed copy, a retry, a copy at another node) takes effect
+    later: the operation **may happen**. A scheme answers this instead of a definite
+    refusal when it cannot make the refusal stick (issue 8.10)."""
+
+    definite: ClassVar[bool] = False
+    reason: str = ""
+    redis_prefix: ClassVar[str] = "TIMEOUT"
+
+    def describe(self) -> str:
+        return f"{self.reason or 'not taken now'}; the operation may or may not take effect"
+
+
 class Aborted(ClientError, frozen=True):
     """A transaction was aborted (2PC/3PC); nothing of it applied."""
 
@@ -91,7 +105,7 @@ class ConnectionLost(ClientError, frozen=True):
         return "connection lost; the operation may or may not have taken effect"
 
 
-Result = Ok | NotLeader | Unavailable | Aborted | BadRequest | Timeout | ConnectionLost
+Result = Ok | NotLeader | Unavailable | Uncertain | Aborted | BadRequest | Timeout | ConnectionLost
 
 
 class CorruptStorage(Exception):

@@ -22,6 +22,7 @@ from replikv.core import (
     Tick,
 )
 from replikv.core.io import Commit, Persist, Reply, Send
+from replikv.core.replica import Recovery
 from replikv.kv import KVStateMachine
 from replikv.schemes import get_spec
 
@@ -49,8 +50,9 @@ class Cluster:
         self.sent: list[tuple[int, int, object]] = []
         self.nodes: dict[int, Node] = {m: self._make(m, []) for m in self.members}
 
-    def _make(self, node: int, records: list) -> Node:
-        args = CreateArgs(node, self.members, self.config, random.Random(node), KVStateMachine(), tuple(records))
+    def _make(self, node: int, records: list, recovery: Recovery = Recovery()) -> Node:  # noqa: B008
+        args = CreateArgs(
+            node, self.members, self.config, random.Random(node), KVStateMachine(), tuple(records), recovery)
         return Node(self.spec.create(args), EffectPipeline(), list(records))
 
     def replica(self, node: int):
@@ -126,9 +128,12 @@ class Cluster:
         self.nodes[node].writing = []
         self.network = deque(m for m in self.network if node not in (m[0], m[1]))
 
-    def restart(self, node: int) -> None:
+    def restart(self, node: int, lost: bool = False, torn: int = 0) -> None:
+        """Restart from the durable records; ``lost``: the disk was wiped; ``torn``: that
+        many records were cut off the tail (the host says so, as ``Recovery``)."""
         self.down.discard(node)
-        self.nodes[node] = self._make(node, self.nodes[node].durable)
+        durable = [] if lost else self.nodes[node].durable[: len(self.nodes[node].durable) - torn]
+        self.nodes[node] = self._make(node, durable, Recovery(lost=lost, torn_records=torn))
         self.feed(node, Tick(self.now))
         self.settle()
 

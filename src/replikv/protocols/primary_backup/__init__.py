@@ -14,10 +14,15 @@ from replikv.core.log import Entry
 from replikv.core.replica import CreateArgs, Promises, ProtocolSpec
 from replikv.protocols.primary_backup.config import PBConfig
 from replikv.protocols.primary_backup.messages import MESSAGES
-from replikv.protocols.primary_backup.records import EpochRecord, SnapshotRecord, TruncateRecord
+from replikv.protocols.primary_backup.records import (
+    EpochRecord,
+    RepairRecord,
+    SnapshotRecord,
+    TruncateRecord,
+)
 from replikv.protocols.primary_backup.replica import PBReplica
 
-RECORDS = (EpochRecord, Entry, TruncateRecord, SnapshotRecord)
+RECORDS = (EpochRecord, Entry, TruncateRecord, SnapshotRecord, RepairRecord)
 
 
 def create_async(args: CreateArgs) -> PBReplica:

@@ -7,6 +7,14 @@ where it is and the primary resends from there. pb-sync backups ack only after t
 ``Persist`` that made the entries durable (the ack follows it in the effect stream) and
 apply only what the primary says is committed; pb-async backups never ack a write and
 apply what they receive.
+
+A recovering primary's ``Probe`` and ``Fetch`` (reclaim.py) are answered without
+touching the log: a backup never drops a suffix because a restarted primary is shorter.
+It drops entries only for a primary that finished recovering, whose log is then at
+least as up to date as every peer's that answered it.
+
+A backup under repair (recovery.py) does not promote itself; its repair ends when its
+log matches the primary's whole log (``_check_caught_up``).
 """
 
 from __future__ import annotations
@@ -17,9 +25,12 @@ from replikv.protocols.primary_backup.messages import (
     Append,
     AppendAck,
     AppendReject,
+    Fetch,
     Heartbeat,
     HeartbeatReply,
     InstallSnapshot,
+    Probe,
+    ProbeReply,
     Stale,
 )
 from replikv.protocols.primary_backup.records import TruncateRecord
@@ -40,7 +51,7 @@ class BackupRole:
             if epoch > self._epoch:
                 self._adopt_epoch(epoch)
             return
-        if not isinstance(msg, Append | Heartbeat | InstallSnapshot):
+        if not isinstance(msg, Append | Heartbeat | InstallSnapshot | Probe | Fetch):
             if epoch > self._epoch:
                 self._adopt_epoch(epoch)
             return  # replies meant for a primary
@@ -51,6 +62,13 @@ class BackupRole:
             self._adopt_epoch(epoch)
         if src != self._primary:
             return  # cannot happen: each epoch has one owner
+        match msg:
+            case Probe():
+                self._send(src, ProbeReply(self._epoch, self._log.last_index, self._log.last_term))
+                return  # a recovering primary is not a serving one: failover timers run on
+            case Fetch():
+                self._answer_fetch(src, msg)
+                return
         self._primary_heard = self._now
         match msg:
             case Append():
@@ -110,6 +128,7 @@ class BackupRole:
         if self._sync:
             self._send(src, AppendAck(self._epoch, min(end, self._log.last_index)))
         self._learn_commit(msg.commit_index)
+        self._check_caught_up(msg.last_index)
 
     def _on_heartbeat(self: PBReplica, src: int, msg: Heartbeat) -> None:
         ok, index, index_epoch = self._check_prev(msg.prev_index, msg.prev_epoch)
@@ -121,6 +140,8 @@ class BackupRole:
         self._send(src, HeartbeatReply(
             self._epoch, ok, index, index_epoch, self._log.base_index, min(self._durable_index, index)))
         self._learn_commit(msg.commit_index)
+        if ok:
+            self._check_caught_up(msg.last_index)
 
     def _on_install_snapshot(self: PBReplica, src: int, msg: InstallSnapshot) -> None:
         log = self._log
@@ -154,8 +175,8 @@ class BackupRole:
         assert now is not None
         if self._primary_heard is None:
             self._primary_heard = now
-        if self._config.failover != "auto":
-            return
+        if self._config.failover != "auto" or self._repairing:
+            return  # manual; or under repair: it may lack acknowledged writes
         others = [m for m in self._members if m != self._primary]
         rank = others.index(self._node)
         timeout = self._config.failover_timeout_ms + rank * self._config.failover_stagger_ms

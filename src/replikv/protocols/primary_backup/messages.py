@@ -83,10 +83,53 @@ class InstallSnapshot(Message, frozen=True, tag="pb.InstallSnapshot"):
     commit_index: int
 
 
+class Probe(Message, frozen=True, tag="pb.Probe"):
+    """Recovering primary -> peer: where does your log end? Changes nothing at the peer
+    (a heartbeat would let it trim a suffix the recovering primary may lack)."""
+
+    epoch: int
+
+
+class ProbeReply(Message, frozen=True, tag="pb.ProbeReply"):
+    """Peer -> recovering primary of its epoch: my log ends at ``last_index`` (an entry
+    of ``last_epoch``)."""
+
+    epoch: int
+    last_index: int
+    last_epoch: int
+
+
+class Fetch(Message, frozen=True, tag="pb.Fetch"):
+    """Recovering primary -> the peer with the most up-to-date log: send me your entries
+    after ``index``, which I hold with ``index_epoch`` (``index = -1``: send your snapshot
+    and what follows it)."""
+
+    epoch: int
+    index: int
+    index_epoch: int
+
+
+class FetchReply(Message, frozen=True, tag="pb.FetchReply"):
+    """Peer -> recovering primary. ``ok``: ``entries`` follow ``prev_index``/``prev_epoch``
+    (after ``snapshot``, the state machine at ``prev_index``, when not empty); else
+    ``prev_index``/``prev_epoch`` is where our logs may agree. ``last_index``: my end."""
+
+    epoch: int
+    ok: bool
+    prev_index: int
+    prev_epoch: int
+    entries: tuple[Entry, ...]
+    last_index: int
+    snapshot: bytes = b""
+
+
 class Stale(Message, frozen=True, tag="pb.Stale"):
     """Answer to a message from an older epoch: the current epoch is ``epoch``."""
 
     epoch: int
 
 
-MESSAGES = (Append, AppendAck, AppendReject, Heartbeat, HeartbeatReply, InstallSnapshot, Stale)
+MESSAGES = (
+    Append, AppendAck, AppendReject, Heartbeat, HeartbeatReply, InstallSnapshot,
+    Probe, ProbeReply, Fetch, FetchReply, Stale,
+)

@@ -8,6 +8,15 @@ pb-sync ("2n"): the primary replies once *every* member durably holds the entry
 (N-of-N, ``core.quorum.all_index``), then piggy-backs the commit index on the next
 append or heartbeat. A backup silent for ``failure_timeout_ms`` makes new writes fail
 with ``Unavailable`` (the chapter: N-of-N "cannot tolerate the loss of any servers").
+
+Refusals of writes are ``Uncertain``, never definite (issue 8.10): a definite error
+promises that no copy of that (client_id, seq) ever takes effect, and a primary cannot
+promise it. A duplicate or delayed copy may reach it again once the backup is back or
+the queue drained, or reach a backup that is promoted later, or this node after a
+restart, and none of them knows of the refusal: it was never in the log (it could not
+be: with a backup down nothing commits, and a full queue takes nothing more). The
+client's session ends the uncertainty: once a later request of that client is applied,
+the state machine never applies the older one (``kv.sessions``).
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from replikv.core.errors import Ok, Timeout, Unavailable
+from replikv.core.errors import Ok, Timeout, Uncertain
 from replikv.core.log import Entry
 from replikv.core.quorum import all_index
 from replikv.core.requests import Request
@@ -24,9 +33,11 @@ from replikv.protocols.primary_backup.messages import (
     Append,
     AppendAck,
     AppendReject,
+    Fetch,
     Heartbeat,
     HeartbeatReply,
     InstallSnapshot,
+    Probe,
     Stale,
 )
 
@@ -83,9 +94,16 @@ class PrimaryRole:
         self._backups = ()
 
     def _on_promote(self: PBReplica, request: Request) -> None:
-        """Manual failover: an operator makes this replica the primary."""
+        """Manual failover: an operator makes this replica the primary. Not a node under
+        repair: it may lack acknowledged writes (reclaim.py decides for a recovering one)."""
         if self._role == "primary":
             self._reply(request, Ok(None))
+            return
+        if self._role == "recovering":
+            self._on_recovering_promote(request)
+            return
+        if self._repairing:
+            self._reply(request, Uncertain(self._repair_reason()))
             return
         self._become_primary()
         self._reply(request, Ok(None))  # held behind the epoch's Persist
@@ -98,12 +116,12 @@ class PrimaryRole:
             self._pending[known].append((request, self._now))
             return
         if len(self._pending_ids) >= self._config.max_pending:
-            self._reply(request, Unavailable("too many pending writes"))
+            self._reply(request, Uncertain("too many pending writes"))
             return
         if self._sync:
             down = [b for b in self._backups if self._is_down(b)]
             if down:
-                self._reply(request, Unavailable(f"backup {down[0]} is down; pb-sync needs every replica"))
+                self._reply(request, Uncertain(f"backup {down[0]} is down; pb-sync needs every replica"))
                 return
         if not self._epoch_persisted:
             self._persist_epoch()
@@ -229,7 +247,7 @@ class PrimaryRole:
             self._adopt_epoch(epoch)
             self._backup_receive(src, msg)
             return
-        if isinstance(msg, Append | Heartbeat | InstallSnapshot):
+        if isinstance(msg, Append | Heartbeat | InstallSnapshot | Probe | Fetch):
             self._send(src, Stale(self._epoch))  # an older primary still talking: fence it
             return
         if epoch < self._epoch:

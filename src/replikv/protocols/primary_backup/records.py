@@ -10,6 +10,9 @@ Recovery folds these back in order (``recovery.fold``):
   backup discarding a divergent suffix with nothing to replace it yet).
 - ``SnapshotRecord``: the state machine at ``index`` (taken in ``epoch``); comes first in
   a ``Persist(replace=True)`` that restates the whole durable state.
+- ``RepairRecord``: ``needed=True`` when the host said this node lost its durable state
+  or a torn tail was cut off (``core.replica.Recovery``); ``needed=False`` once a peer
+  brought it up to date. Persisted so a crash in between does not forget it.
 """
 
 from __future__ import annotations
@@ -30,3 +33,7 @@ class SnapshotRecord(Record, frozen=True, tag="pb.SnapshotRecord"):
     index: int
     epoch: int
     data: bytes
+
+
+class RepairRecord(Record, frozen=True, tag="pb.RepairRecord"):
+    needed: bool

@@ -14,8 +14,8 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from replikv.core.admission import admit
-from replikv.core.commands import Promote, is_admin, is_read
-from replikv.core.errors import BadRequest, NotLeader, Result
+from replikv.core.commands import Promote, TransferLeader, is_admin, is_read
+from replikv.core.errors import BadRequest, NotLeader, Result, Unavailable
 from replikv.core.io import (
     Effect,
     Input,
@@ -35,7 +35,12 @@ from replikv.protocols.primary_backup.config import PBConfig
 from replikv.protocols.primary_backup.epochs import owner
 from replikv.protocols.primary_backup.primary import PrimaryRole
 from replikv.protocols.primary_backup.reclaim import RECOVERING, ReclaimRole
-from replikv.protocols.primary_backup.records import EpochRecord, SnapshotRecord, TruncateRecord
+from replikv.protocols.primary_backup.records import (
+    EpochRecord,
+    RepairRecord,
+    SnapshotRecord,
+    TruncateRecord,
+)
 
 if TYPE_CHECKING:
     import random
@@ -83,9 +88,15 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
         self._verified = 0
         self._learned_commit = 0
         self._primary_heard: float | None = None
+        # recovering-primary state (reclaim.py)
         self._reclaim_since: float | None = None
-        self._reclaim_heard: set[int] = set()
-        recovery.fold(self, args.recovered)
+        self._probe_answers: dict[int, tuple[int, int]] = {}
+        self._fetch_from: int | None = None
+        self._fetch_index = -1
+        self._promote_waiters: list[Request] = []
+        self._repairing = False
+        """Lost or torn durable state, not yet brought up to date by a peer (recovery.py)."""
+        recovery.fold(self, args.recovered, args.recovery)
 
     # -- the Replica protocol ---------------------------------------------------------
 
@@ -152,10 +163,16 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
             self._reply(request, error)
         elif isinstance(request.command, Promote):
             self._on_promote(request)
+        elif isinstance(request.command, TransferLeader):
+            self._reply(request, BadRequest(
+                "primary/backup has no leadership transfer: move the primary with "
+                "`cluster promote` (Promote at the new primary)"))
         elif is_admin(request.command):
             self._reply(request, BadRequest("primary/backup does not support membership changes"))
         elif is_read(request.command):
-            if request.read_level == "local" or self._role == PRIMARY:
+            if self._repairing and self._role != PRIMARY:
+                self._reply(request, Unavailable(self._repair_reason()))  # a read changes nothing
+            elif request.read_level == "local" or self._role == PRIMARY:
                 self._reply(request, self._sm.read(request))
             else:
                 self._reply(request, NotLeader(self._primary))
@@ -183,6 +200,36 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
     def _epoch_record(self) -> EpochRecord:
         return EpochRecord(self._epoch, owner(self._epoch, self._members))
 
+    def _header_records(self) -> list[Record]:
+        """What a restatement (``replace=True``) starts with: the epoch, and the repair
+        mark while it is set."""
+        records: list[Record] = [self._epoch_record()]
+        if self._repairing:
+            records.append(RepairRecord(True))
+        return records
+
+    # -- repair: lost or torn durable state (core.replica.Recovery) ---------------------
+
+    def _mark_repairing(self) -> None:
+        self._repairing = True
+        self._persist([RepairRecord(True)])
+
+    def _mark_repaired(self) -> None:
+        """A peer brought this node up to date (after the entries, in the effect stream)."""
+        if self._repairing:
+            self._repairing = False
+            self._persist([RepairRecord(False)])
+
+    def _repair_reason(self) -> str:
+        return (f"node {self._node} lost durable state (wiped disk, --rejoin or a torn WAL tail) "
+                "and no peer has brought it up to date yet")
+
+    def _check_caught_up(self, primary_last: int) -> None:
+        """Backup under repair: its log now matches the primary's whole log as of the
+        message that said ``primary_last``."""
+        if self._repairing and self._verified >= primary_last:
+            self._mark_repaired()
+
     def _persisted(self, seq: int) -> None:
         while self._unsynced and self._unsynced[0][0] <= seq:
             _, index = self._unsynced.popleft()
@@ -194,7 +241,8 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
         """Take a newer epoch as a backup (persisted first: fencing survives a crash)."""
         assert epoch > self._epoch
         was_primary = self._role == PRIMARY
-        self._reclaim_heard = set()
+        if self._role == RECOVERING:
+            self._abandon_recovery()
         self._epoch = epoch
         self._primary = owner(epoch, self._members)
         self._role = BACKUP
@@ -258,7 +306,7 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
         self._snapshot_data = self._sm.snapshot()
         self._log.compact(index, epoch_at)
         records: list[Record] = [
-            self._epoch_record(),
+            *self._header_records(),
             SnapshotRecord(index, epoch_at, self._snapshot_data),
             *self._log.entries(),
         ]
@@ -275,7 +323,7 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
         self._durable_index = min(self._durable_index, index)
         self._unsynced = deque((seq, min(last, index)) for seq, last in self._unsynced)
         self._epoch_persisted = True
-        records: list[Record] = [self._epoch_record(), SnapshotRecord(index, epoch_at, data)]
+        records: list[Record] = [*self._header_records(), SnapshotRecord(index, epoch_at, data)]
         self._persist(records, replace=True)
 
     def _append_entries(self, entries: list[Entry]) -> list[Record]:
