@@ -6,15 +6,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from replikv.check.history import HistoryEvent, Operation, observed_mismatch, pair_operations
+from replikv.check.history import (
+    HistoryError,
+    HistoryEvent,
+    Operation,
+    observed_mismatch,
+    pair_operations,
+)
 
 
 def operations_of(history: Iterable[HistoryEvent] | Iterable[Operation]) -> list[Operation]:
-    """Accept events (paired here) or already paired operations."""
+    """Accept events (paired here) or already paired operations, of single keys: a
+    ``txn`` is refused (:class:`HistoryError`), it is ``check.txn``'s to check."""
     items = list(history)
     if items and isinstance(items[0], Operation):
-        return items  # type: ignore[return-value]
-    return pair_operations(items)  # type: ignore[arg-type]
+        ops: list[Operation] = items  # type: ignore[assignment]
+    else:
+        ops = pair_operations(items)  # type: ignore[arg-type]
+    txn = next((op for op in ops if op.f == "txn"), None)
+    if txn is not None:
+        raise HistoryError(
+            f"operation {txn.index + 1} (process {txn.process}) is a txn: this check is for "
+            "single-key operations; check a transaction history with check_txn "
+            "(replikv check --model txn), and keep single-key operations out of it")
+    return ops
 
 
 def relevant(ops: Iterable[Operation]) -> list[Operation]:

@@ -11,7 +11,9 @@ The rules enforced (each violation is a :class:`HistoryError` naming the line):
 * a completion (``ok``/``fail``/``info``) follows an ``invoke`` of the same process and
   repeats its ``f`` (and its ``key``, when it gives one);
 * after ``info`` a process issues nothing more (the client goes on as a new process);
-* an invoke with no completion counts as ``info`` (outcome unknown).
+* an invoke with no completion counts as ``info`` (outcome unknown);
+* a ``txn`` (a multi-key transaction) carries its micro-ops in ``value`` and no key
+  (``check.txn.ops`` says what a micro-op is).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from typing import Any, Literal
 
 import msgspec
 
+from replikv.check.txn import ops as txn_ops
+
 EventType = Literal["invoke", "ok", "fail", "info"]
-OpName = Literal["read", "write", "cas", "delete", "incr"]
+OpName = Literal["read", "write", "cas", "delete", "incr", "txn"]
 Scalar = int | str | None
 
 INF = math.inf
@@ -42,7 +46,7 @@ class HistoryEvent(msgspec.Struct, frozen=True, kw_only=True):
     type: EventType
     f: OpName
     key: str | None = None
-    value: int | str | list[int | str | None] | None = None
+    value: int | str | list[Any] | None = None
     time: float
     node: int | None = None
     error: str | None = None
@@ -55,12 +59,15 @@ class Operation(msgspec.Struct, frozen=True, kw_only=True):
     ``info``). ``complete_time`` is ``inf`` when the outcome is unknown: the operation
     may take effect at any time after ``invoke_time``, or never. ``reported_time`` keeps
     the time the ``info`` was recorded (``None`` when there was no completion).
+
+    A ``txn`` has ``key`` ``None``, ``value`` its micro-ops as invoked and, when ``ok``,
+    ``output`` the micro-ops with reads filled in (tuples, ``check.txn.ops``).
     """
 
     index: int
     process: int
     f: OpName
-    key: str
+    key: str | None
     value: Any
     type: Literal["ok", "fail", "info"]
     output: Any
@@ -102,6 +109,8 @@ def _check_invoke_value(event: HistoryEvent) -> str | None:
         case "incr":
             if not isinstance(value, int):
                 return f"an incr invoke carries an integer delta, not {value!r}"
+        case "txn":
+            return txn_ops.invoke_problem(value)
     return None
 
 
@@ -124,7 +133,7 @@ class _Pairing:
     def feed(self, position: int, event: HistoryEvent, line: int | None) -> None:
         if not math.isfinite(event.time):
             raise HistoryError(f"time must be a finite number of ms, not {event.time}", line)
-        if not _plain_value(event.value) and not (
+        if event.f != "txn" and not _plain_value(event.value) and not (
                 isinstance(event.value, list) and all(_plain_value(v) for v in event.value)):
             raise HistoryError(f"values are ints, strings or null, not {event.value!r}", line)
         if event.type == "invoke":
@@ -143,7 +152,7 @@ class _Pairing:
             raise HistoryError(
                 f"process {p} invokes {event.f} after an info completion; a client "
                 "continues under a fresh process id", line)
-        if event.key is None:
+        if event.key is None and event.f != "txn":
             raise HistoryError(f"an invoke needs a key (process {p}, {event.f})", line)
         problem = _check_invoke_value(event)
         if problem:
@@ -159,14 +168,18 @@ class _Pairing:
         if event.f != invoke.f:
             raise HistoryError(
                 f"process {p} completes {event.f} but invoked {invoke.f}", line)
-        if event.key is not None and event.key != invoke.key:
+        if event.key is not None and event.key != invoke.key and invoke.f != "txn":
             raise HistoryError(
                 f"process {p} completes key {event.key!r} but invoked key {invoke.key!r}", line)
         if event.time < invoke.time:
             raise HistoryError(
                 f"process {p} completes at {event.time} ms, before its invoke at {invoke.time} ms",
                 line)
-        if event.type == "ok":
+        if invoke.f == "txn":
+            problem = txn_ops.completion_problem(invoke.value, event.value, event.type)
+            if problem:
+                raise HistoryError(f"process {p}: {problem}", line)
+        elif event.type == "ok":
             problem = _check_ok_value(invoke, event)
             if problem:
                 raise HistoryError(problem, line)
@@ -197,19 +210,26 @@ def _plain_value(value: Any) -> bool:
 
 def _operation(invoke: HistoryEvent, done: HistoryEvent | None) -> Operation:
     value = invoke.value
-    if invoke.f == "cas":
-        value = tuple(value)  # type: ignore[arg-type]
     outcome = "info" if done is None else done.type
     assert outcome in ("ok", "fail", "info")
-    assert invoke.key is not None
+    output = done.value if done is not None and outcome == "ok" else None
+    key = invoke.key
+    if invoke.f == "cas":
+        value = tuple(value)  # type: ignore[arg-type]
+    elif invoke.f == "txn":
+        key = None
+        value = txn_ops.micro_ops(value)
+        output = txn_ops.micro_ops(output, filled=True) if outcome == "ok" else None
+    else:
+        assert key is not None
     return Operation(
         index=0,
         process=invoke.process,
         f=invoke.f,
-        key=invoke.key,
+        key=key,
         value=value,
         type=outcome,  # type: ignore[arg-type]
-        output=done.value if done is not None and outcome == "ok" else None,
+        output=output,
         invoke_time=invoke.time,
         complete_time=INF if outcome == "info" else done.time,  # type: ignore[union-attr]
         reported_time=done.time if done is not None else None,
@@ -305,7 +325,7 @@ class HistoryRecorder:
         self._events: list[HistoryEvent] = []
         self._pairing = _Pairing()
 
-    def invoke(self, process: int, f: OpName, key: str, value: Any, time: float,
+    def invoke(self, process: int, f: OpName, key: str | None, value: Any, time: float,
                *, node: int | None = None) -> HistoryEvent:
         event = HistoryEvent(process=process, type="invoke", f=f, key=key,
                              value=_plain(value), time=float(time), node=node)
@@ -344,7 +364,8 @@ class HistoryRecorder:
 
 
 def _plain(value: Any) -> Any:
-    """Tuples (e.g. a cas pair) become lists, as they would after a JSON round trip."""
-    if isinstance(value, tuple):
-        return list(value)
+    """Tuples (a cas pair, a txn's micro-ops) become lists, as they would after a JSON
+    round trip."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
     return value

@@ -47,20 +47,24 @@ from replikv.check.register import (
     step,
 )
 from replikv.check.result import CheckResult, KeyFailure, combine
+from replikv.check.txn.check import check_txn
 
-MODELS = ("linearizable", "sequential", "read-your-writes")
+MODELS = ("linearizable", "sequential", "read-your-writes", "txn")
 _DEADLINE_EVERY = 4096
 
 
 def check_history(history: Iterable[HistoryEvent] | Iterable[Operation], model: str = "linearizable",
                   *, max_steps: int = DEFAULT_MAX_STEPS, timeout_s: float | None = None) -> CheckResult:
-    """Check a history against ``model`` (one of :data:`MODELS`)."""
+    """Check a history against ``model`` (one of :data:`MODELS`; ``txn``: strict
+    serializability of list-append transactions, ``check.txn``)."""
     if model == "linearizable":
         return check_linearizable(history, max_steps=max_steps, timeout_s=timeout_s)
     if model == "sequential":
         return check_sequential(history, max_steps=max_steps, timeout_s=timeout_s)
     if model == "read-your-writes":
         return check_read_your_writes(history)
+    if model == "txn":
+        return check_txn(history)
     raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
 
 

@@ -13,6 +13,10 @@ class KeyFailure(msgspec.Struct, frozen=True, kw_only=True):
     ``ops`` is the window of operations the explanation is about (the smallest found
     that fails on its own when ``certified``; otherwise the operations around the
     point where every ordering failed).
+
+    The transaction checker (``check.txn``) returns one per anomaly shown: ``anomaly``
+    is its name (``G0``, ``G1a``, ``G-single-realtime``, ``incompatible-order``, ...),
+    ``key`` the keys involved (comma-separated), ``ops`` the transactions.
     """
 
     key: str
@@ -20,11 +24,13 @@ class KeyFailure(msgspec.Struct, frozen=True, kw_only=True):
     ops: tuple[Operation, ...]
     explanation: str
     certified: bool = False
+    anomaly: str = ""
 
 
 class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
     """``valid`` is ``True``, ``False`` (a violation found: certain) or ``None``
-    (unknown: the budget ran out before a verdict)."""
+    (unknown: the budget ran out before a verdict). ``anomalies`` counts each anomaly
+    name found (transaction checker only)."""
 
     valid: bool | None
     model: str
@@ -34,6 +40,7 @@ class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
     failures: tuple[KeyFailure, ...] = ()
     unknown_keys: tuple[str, ...] = ()
     explanation: str = ""
+    anomalies: dict[str, int] = {}
 
     def to_dict(self) -> dict:
         """JSON-ready form (operations as plain dicts, infinity as null)."""
