@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from replikv.core.admission import admit
 from replikv.core.commands import Noop, is_admin, is_read
-from replikv.core.errors import NotLeader, Ok, Result, Timeout, Unavailable
+from replikv.core.errors import NotLeader, Ok, Result, Timeout, Uncertain
 from replikv.core.io import (
     Effect,
     Input,
@@ -31,6 +31,7 @@ from replikv.core.requests import Request
 from replikv.protocols.raft import messages as m
 from replikv.protocols.raft.admin import AdminMixin, Promotion, Transfer
 from replikv.protocols.raft.config import RaftConfig
+from replikv.protocols.raft.duplicates import DuplicatesMixin
 from replikv.protocols.raft.election import ElectionMixin
 from replikv.protocols.raft.membership import ConfigHistory, is_config_command
 from replikv.protocols.raft.progress import Progress
@@ -60,7 +61,13 @@ def is_internal(request: Request) -> bool:
 
 
 class RaftReplica(
-    ElectionMixin, ReplicationMixin, ReadsMixin, SnapshotMixin, AdminMixin, RejoinMixin
+    ElectionMixin,
+    ReplicationMixin,
+    ReadsMixin,
+    SnapshotMixin,
+    AdminMixin,
+    RejoinMixin,
+    DuplicatesMixin,
 ):
     def __init__(
         self,
@@ -112,6 +119,10 @@ class RaftReplica(
         self.progress: dict[int, Progress] = {}
         self._proposals: list[Request] = []
         self._pending: dict[int, tuple[Request, float]] = {}
+        self._pending_ids: dict[tuple[int, int], int] = {}
+        """(client_id, seq) -> index of each pending write (duplicates.py)."""
+        self._proposed_ids: set[tuple[int, int]] = set()
+        """Ids of the client writes in ``_proposals``."""
         self._reads: list[PendingRead] = []
         self._round = 0
         self._round_sent: dict[int, float] = {}
@@ -191,7 +202,12 @@ class RaftReplica(
         if is_read(command):
             self._submit_read(request)
         elif self.role != LEADER:
-            self._reply(request, NotLeader(self.leader))
+            if self._uncommitted_copy(request.id) is not None:
+                self._reply(request, Uncertain("not the leader; an uncommitted copy is in its log"))
+            else:
+                self._reply(request, NotLeader(self.leader))
+        elif self._answering(request) or self._wait_for_earlier_copy(request):
+            return  # another copy's answer is this one's (duplicates.py)
         elif is_admin(command):
             self._submit_admin(request)
         else:
@@ -202,9 +218,11 @@ class RaftReplica(
             self._reply(request, NotLeader(self._transfer.target))
             return
         if len(self._pending) + len(self._proposals) >= self.config.max_pending:
-            self._reply(request, Unavailable("too many pending requests"))
+            # indefinite: a later copy may still reach a leader with room (duplicates.py)
+            self._reply(request, Uncertain("too many pending requests"))
             return
         self._proposals.append(request)
+        self._proposed_ids.add(request.id)
 
     def _persisted(self, seq: int) -> None:
         while self._unsynced and self._unsynced[0][0] <= seq:
@@ -311,7 +329,8 @@ class RaftReplica(
             self._reply(self._transfer.request, Ok(None) if done else Timeout())
         if self._promotion is not None:
             self._reply(self._promotion.request, Timeout())
-        self._proposals, self._pending, self._reads = [], {}, []
+        self._proposals, self._reads = [], []
+        self._clear_pending()
         self._transfer = self._promotion = None
         self.progress = {}
         self._want_round = False
@@ -337,7 +356,7 @@ class RaftReplica(
                 result = self._sm.apply(request)
             self._outbox.commit(index, request)
             if self.role == LEADER:
-                pending = self._pending.pop(index, None)
+                pending = self._pop_pending(index)
                 if pending is not None:
                     self._reply(pending[0], result)
                 if is_config_command(request.command):
@@ -352,7 +371,7 @@ class RaftReplica(
             index, (request, since) = next(iter(self._pending.items()))
             if since > deadline:
                 break
-            del self._pending[index]
+            self._pop_pending(index)
             self._reply(request, Timeout())
         self._expire_reads(deadline)
 

@@ -39,13 +39,14 @@ class ReplicationMixin:
         if not self._proposals or self.role != _LEADER:
             return
         proposals, self._proposals = self._proposals, []
+        self._proposed_ids = set()
         entries = []
         for request in proposals:
             entry = self._new_entry(request)
             self._append_local(entry)
             entries.append(entry)
             if not (request.client_id == -1 and request.seq == 0):  # our own (replica.is_internal)
-                self._pending[entry.index] = (request, self._now)
+                self._add_pending(entry.index, request)
         for peer in sorted(self.progress):
             self._send_appends(peer)
         self._persist_entries(tuple(entries))

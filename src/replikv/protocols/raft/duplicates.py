@@ -1,0 +1,71 @@
+"""Copies of one client request: answered once, never refused while another copy may
+apply (DESIGN.md "Client semantics": a definite error is never returned for an operation
+that may take effect; issue 8, item 10).
+
+A request ``(client_id, seq)`` can reach a node more than once: the network duplicates
+it, a client retries after a timeout, a node forwards it. The session table (thesis
+§6.3) makes applying it twice harmless, but refusing one copy with a definite error while
+another copy is (or may get) in the log is a lie. So, at the leader:
+
+- a copy of a request it already took on (proposed, appended and waiting to be
+  answered, or the admin request under way) gets no answer of its own: the first copy's
+  ``Reply`` carries the same ``(client_id, seq)`` and answers every copy (the runtime
+  resolves all waiters of that id; a simulated client takes the first answer);
+- a copy of an uncommitted entry of an earlier term (appended by a previous leader) is
+  waited for: answered when that entry commits, ``Timeout`` if the leader steps down;
+- a write that cannot be queued (``max_pending``) is answered ``Uncertain`` (indefinite),
+  not ``Unavailable``: another copy may arrive later at a leader with room, and only the
+  replicated log could remember the refusal.
+
+A node that is not the leader answers ``Uncertain`` instead of ``NotLeader`` for a write
+it holds uncommitted in its own log (an ex-leader, or a follower that received it): that
+entry may still commit.
+
+A mixin of ``RaftReplica``.
+"""
+
+from __future__ import annotations
+
+from replikv.core.requests import Request, RequestId
+
+
+class DuplicatesMixin:
+    def _answering(self, request: Request) -> bool:
+        """Is a copy of ``request`` already going to be answered by this leader?"""
+        request_id = request.id
+        if request_id in self._pending_ids or request_id in self._proposed_ids:
+            return True
+        under_way = (self._promotion, self._transfer)
+        return any(item is not None and item.request.id == request_id for item in under_way)
+
+    def _add_pending(self, index: int, request: Request) -> None:
+        self._pending[index] = (request, self._now)
+        self._pending_ids[request.id] = index
+
+    def _pop_pending(self, index: int) -> tuple[Request, float] | None:
+        pending = self._pending.pop(index, None)
+        if pending is not None and self._pending_ids.get(pending[0].id) == index:
+            del self._pending_ids[pending[0].id]
+        return pending
+
+    def _clear_pending(self) -> None:
+        self._pending, self._pending_ids, self._proposed_ids = {}, {}, set()
+
+    def _wait_for_earlier_copy(self, request: Request) -> bool:
+        """A copy of ``request`` is an uncommitted entry of an earlier term in our log:
+        wait for it (answered when it commits) and return True."""
+        index = self._uncommitted_copy(request.id, below=self._term_start_index)
+        if index is None or index in self._pending:
+            return False
+        self._add_pending(index, request)
+        return True
+
+    def _uncommitted_copy(self, request_id: RequestId, below: int | None = None) -> int | None:
+        """Index of an uncommitted entry of ``request_id`` (before ``below``), if any.
+        Cheap at a leader: entries of earlier terms stay uncommitted only until the
+        first entry of its own term commits."""
+        end = self.log.last_index if below is None else min(self.log.last_index, below - 1)
+        for index in range(max(self.commit_index, self.log.base_index) + 1, end + 1):
+            if self.log.entry(index).request.id == request_id:
+                return index
+        return None
