@@ -160,8 +160,11 @@ class _LeakyPipeline(EffectPipeline):
 
 def test_a_durable_ack_overtaking_its_persist_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("replikv.sim.host.EffectPipeline", _LeakyPipeline)
-    with pytest.raises(AssertionError, match="asserts durable state"):
-        simulate(BASE, TOY)
+    sim = simulate(BASE, TOY)
+    rep = report(sim)
+    assert sim.aborted is not None and sim.aborted["check"] == "replica_error"
+    assert "asserts durable state" in sim.aborted["detail"] and "broke save-before-send" in sim.aborted["detail"]
+    assert rep["failed"] == ["replica_error"]
 
 
 class _TwoLeaders(Toy):

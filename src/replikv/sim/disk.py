@@ -4,8 +4,10 @@ What may live here: the durable record list of one node and its write queue. A w
 becomes durable after its write + fsync latency, in order (a WAL: a later write is never
 durable before an earlier one). ``Persist(replace=True)`` swaps the whole record list at
 durability time. A crash loses every write not yet durable; optional faults at a crash:
-a torn tail (the last records are lost) and a bit flip before the tail (the node must
-refuse to start on it, DESIGN.md "Storage").
+a torn tail (the last records are lost), a bit flip before the tail (the node must
+refuse to start on it, DESIGN.md "Storage") and a wipe (every record is lost: the disk
+was replaced). What the last crash did is kept (``torn_at_crash``, ``wiped``) until the
+host hands it to the next incarnation as ``core.replica.Recovery``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from replikv.core.messages import Record
 
 
 class Disk:
-    __slots__ = ("records", "_pending", "_busy_until", "corrupt", "writes", "lost_at_crash")
+    __slots__ = ("records", "_pending", "_busy_until", "corrupt", "writes", "lost_at_crash", "torn_at_crash",
+                 "wiped")
 
     def __init__(self) -> None:
         self.records: list[Record] = []
@@ -25,6 +28,10 @@ class Disk:
         self.corrupt = False
         self.writes = 0
         self.lost_at_crash = 0
+        self.torn_at_crash = 0
+        """Durable records the last crash tore off the tail (what recovery cut)."""
+        self.wiped = False
+        """The last crash lost the whole disk."""
 
     def write(self, now: float, seq: int, records: tuple[Record, ...], replace: bool, latency: float) -> float:
         """Queue a write; returns the virtual time it becomes durable (never before an
@@ -47,12 +54,19 @@ class Disk:
     def pending(self) -> int:
         return len(self._pending)
 
-    def crash(self, torn: int = 0, bitflip: bool = False) -> None:
+    def crash(self, torn: int = 0, bitflip: bool = False, wipe: bool = False) -> None:
         """Lose undurable writes; then optionally tear ``torn`` records off the tail and/or
-        corrupt a record before the tail."""
+        corrupt a record before the tail; or (``wipe``) lose every record."""
         self.lost_at_crash += len(self._pending)
         self._pending.clear()
         self._busy_until = 0.0
+        before = len(self.records)
+        if wipe:
+            self.records.clear()
+            self.corrupt = False
+            self.wiped = True
+            self.torn_at_crash = 0
+            return
         if torn > 0:
             del self.records[max(0, len(self.records) - torn) :]
         if bitflip:
@@ -60,3 +74,12 @@ class Disk:
                 self.corrupt = True
             else:
                 self.records.clear()  # a flip in the only record is a torn tail
+        self.torn_at_crash = before - len(self.records)
+
+    def take_recovery(self) -> tuple[bool, int]:
+        """``(lost, torn_records)`` of the last crash, once: the next start gets them,
+        later ones (after a clean crash) do not."""
+        found = (self.wiped, self.torn_at_crash)
+        self.wiped = False
+        self.torn_at_crash = 0
+        return found

@@ -14,17 +14,25 @@ from typing import Any
 import msgspec
 
 
+class EventBudgetExceeded(Exception):
+    """The run needed more events than its budget (``[run] max_events``)."""
+
+
 class Engine:
-    """A heap of ``(time_ms, seq, fn, args)``; ``seq`` makes the order total and stable."""
+    """A heap of ``(time_ms, seq, fn, args)``; ``seq`` makes the order total and stable.
 
-    __slots__ = ("now", "_heap", "_seq", "events")
+    ``max_events`` bounds a run: the event past it raises ``EventBudgetExceeded`` instead
+    of running (a livelock or a storm of copies would otherwise never end)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("now", "_heap", "_seq", "events", "max_events")
+
+    def __init__(self, max_events: int | None = None) -> None:
         self.now = 0.0
         self._heap: list[tuple[float, int, Callable[..., Any], tuple]] = []
         self._seq = 0
         self.events = 0
         """How many events ran (for the bench)."""
+        self.max_events = max_events
 
     def at(self, time_ms: float, fn: Callable[..., Any], *args: Any) -> None:
         assert time_ms >= self.now, f"cannot schedule in the past: {time_ms} < {self.now}"
@@ -39,12 +47,17 @@ class Engine:
         empty or the next event is later than ``limit_ms``. True when ``stop()`` held."""
         heap = self._heap
         pop = heapq.heappop
+        budget = self.max_events if self.max_events is not None else float("inf")
         while heap:
             if stop():
                 return True
             if heap[0][0] > limit_ms:
                 self.now = max(self.now, limit_ms)
                 return False
+            if self.events >= budget:
+                raise EventBudgetExceeded(
+                    f"more than {self.max_events} events by virtual time {self.now:.3f} ms "
+                    f"({len(heap)} still queued)")
             time_ms, _, fn, args = pop(heap)
             self.now = time_ms
             self.events += 1

@@ -9,7 +9,14 @@ Exactly what the asyncio runtime does, with the network, disk and clock simulate
     run pipeline.durable(seq), then feed Persisted(seq) and run its effects the same way.
 
 A crash loses the replica object, its pipeline, undurable writes and messages in flight
-to it; a restart rebuilds the replica with ``spec.create(..., recovered=<durable records>)``.
+to it; a restart rebuilds the replica with ``spec.create(..., recovered=<durable records>,
+recovery=Recovery(lost, torn_records))``: what the last crash did to the disk (a wipe, a
+torn tail), told to the incarnation right after it.
+
+An exception raised by the replica (``create``, ``handle``, ``status``), or a message
+that asserts durable state sent before its ``Persist`` was durable, is a bug of the
+scheme: it is raised as ``ReplicaError`` (node, what it was doing, the exception), which
+ends the run with a failed ``replica_error`` check (``sim.simulation``).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from replikv.core.io import Commit, Input, Persist, Persisted, Receive, Reply, Send, Submit, Tick
 from replikv.core.pipeline import EffectPipeline
-from replikv.core.replica import CreateArgs, Replica, Status
+from replikv.core.replica import CreateArgs, Recovery, Replica, Status
 from replikv.core.requests import Request
 from replikv.kv.state_machine import KVStateMachine
 from replikv.sim.disk import Disk
@@ -29,6 +36,27 @@ if TYPE_CHECKING:
     from replikv.sim.simulation import Simulation
 
 LEADER_ROLES = ("leader", "primary")
+
+
+class ReplicaError(Exception):
+    """A replica raised (or broke the save-before-send contract): a bug of the scheme."""
+
+    def __init__(self, node: int, doing: str, error: BaseException) -> None:
+        self.node = node
+        self.doing = doing
+        self.error = error
+        super().__init__(f"node {node} {doing}: {type(error).__name__}: {error}{_where(error)}")
+
+
+def _where(error: BaseException) -> str:
+    """`` (at file.py:line)`` of the innermost frame of ``error``'s traceback."""
+    tb = error.__traceback__
+    if tb is None:
+        return ""
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    name = tb.tb_frame.f_code.co_filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return f" (at {name}:{tb.tb_lineno})"
 
 
 class Host:
@@ -43,6 +71,8 @@ class Host:
         self.refused = False
         """The disk was corrupt at restart: the node stays down (DESIGN.md "Storage")."""
         self.incarnation = 0
+        self.recovery = Recovery()
+        """What the current incarnation was told at start (tests, traces)."""
         self.status: Status | None = None
         self._queue: deque[tuple[str, Any]] = deque()
         self._rate = 1.0
@@ -64,6 +94,7 @@ class Host:
             return False
         self.incarnation += 1
         rng = sim.rng_factory(f"{sim.seed}:node:{self.node}:{self.incarnation}")
+        lost, torn = self.disk.take_recovery()
         args = CreateArgs(
             node=self.node,
             members=sim.bootstrap_members,
@@ -71,8 +102,13 @@ class Host:
             rng=rng,
             state_machine=KVStateMachine(),
             recovered=tuple(self.disk.records),
+            recovery=Recovery(lost=lost, torn_records=torn),
         )
-        self.replica = sim.spec.create(args)
+        self.recovery = args.recovery
+        try:
+            self.replica = sim.spec.create(args)
+        except Exception as exc:
+            raise ReplicaError(self.node, f"could not start (incarnation {self.incarnation})", exc) from exc
         self.pipeline = EffectPipeline()
         self._emitted_seq = 0
         self._requires = {}
@@ -81,13 +117,16 @@ class Host:
         self.paused = False
         self.status = None
         if self.incarnation > 1:
-            sim.emit("restart", node=self.node, records=len(self.disk.records))
+            if lost:
+                sim.emit("restart", node=self.node, records=len(self.disk.records), lost=True)
+            else:
+                sim.emit("restart", node=self.node, records=len(self.disk.records))
         first = self._first_tick_ms if self.incarnation == 1 else self._tick_interval()
         sim.engine.after(first, self._tick, self.incarnation)
         self._note_status()
         return True
 
-    def crash(self, torn: int = 0, bitflip: bool = False) -> None:
+    def crash(self, torn: int = 0, bitflip: bool = False, wipe: bool = False) -> None:
         if not self.up:
             return
         self.up = False
@@ -95,9 +134,12 @@ class Host:
         self.replica = None
         self._queue.clear()
         self.pipeline.reset()
-        self.disk.crash(torn, bitflip)
+        self.disk.crash(torn, bitflip, wipe)
         self.status = None
-        self.sim.emit("crash", node=self.node, torn=torn, bitflip=bitflip)
+        if wipe:
+            self.sim.emit("crash", node=self.node, torn=torn, bitflip=bitflip, wipe=True)
+        else:
+            self.sim.emit("crash", node=self.node, torn=torn, bitflip=bitflip)
 
     def pause(self) -> None:
         if self.up and not self.paused:
@@ -202,7 +244,10 @@ class Host:
     def _feed(self, inp: Input) -> None:
         assert self.replica is not None
         self.inputs += 1
-        effects = self.replica.handle(inp)
+        try:
+            effects = self.replica.handle(inp)
+        except Exception as exc:
+            raise ReplicaError(self.node, f"raised handling {type(inp).__name__}", exc) from exc
         self._note_status()
         if not effects:
             return
@@ -215,7 +260,10 @@ class Host:
 
     def _note_status(self) -> None:
         assert self.replica is not None
-        status = self.replica.status()
+        try:
+            status = self.replica.status()
+        except Exception as exc:
+            raise ReplicaError(self.node, "raised in status()", exc) from exc
         old = self.status
         self.status = status
         if old is None or old.role != status.role or old.term != status.term:
@@ -244,10 +292,10 @@ class Host:
         sim = self.sim
         msg = effect.msg
         required = self._requires.pop(id(effect), 0) if msg.asserts_durable else 0
-        assert required <= self.pipeline.durable_seq, (
-            f"node {self.node} sent {type(msg).__name__} (asserts durable state) before persist "
-            f"{required} was durable (durable up to {self.pipeline.durable_seq})"
-        )
+        if required > self.pipeline.durable_seq:
+            raise ReplicaError(self.node, "broke save-before-send", AssertionError(
+                f"node {self.node} sent {type(msg).__name__} (asserts durable state) before persist "
+                f"{required} was durable (durable up to {self.pipeline.durable_seq})"))
         extra = 0.0
         copies = 1
         if sim.nemesis.has_triggers:

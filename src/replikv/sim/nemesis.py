@@ -69,9 +69,9 @@ class Nemesis:
         if self.first_fault_ms is None:
             self.first_fault_ms = sim.engine.now
         match fault:
-            case Crash(node=sel, torn=torn, bitflip=bitflip):
+            case Crash(node=sel, torn=torn, bitflip=bitflip, wipe=wipe):
                 for node in sim.resolve(sel):
-                    sim.hosts[node].crash(torn, bitflip)
+                    sim.hosts[node].crash(torn, bitflip, wipe)
             case Restart(node=sel):
                 for node in sim.resolve(sel, down=True):
                     if not sim.hosts[node].up and not sim.hosts[node].refused:

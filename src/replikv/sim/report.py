@@ -173,7 +173,8 @@ def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[st
     latencies.sort()
     leader, state = final_state(sim)
     node_digests = digests(sim)
-    divergent = len(set(node_digests.values())) > 1
+    # an aborted run stopped mid-flight: whether its replicas would have converged is unknown
+    divergent = len(set(node_digests.values())) > 1 if sim.aborted is None else None
     seconds = max(sim.end_ms, 1.0) / 1000
     report: dict[str, Any] = {
         "protocol": sim.spec.name,
@@ -204,6 +205,7 @@ def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[st
         "violations": list(sim.violations),
         **lease_fields(sim),
         "max_staleness_ms": None,
+        "aborted": sim.aborted,
     }
     report["checks"] = _checks(sim, report, history, state, check)
     report["failed"] = [c["name"] for c in report["checks"] if c["promised"] and c["passed"] is False]
@@ -225,6 +227,11 @@ def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict 
     per_term = [v for v in sim.violations if v["check"] == "leader_per_term"]
     add("leader_per_term", not per_term, sim.scenario.checks.leader_per_term,
         "; ".join(f"term {v['term']}: nodes {v['nodes']}" for v in per_term) or "at most one leader per term")
+    if sim.aborted is not None:
+        # the run stopped early (a replica raised, or the event budget ran out): its
+        # history and states are cut short, so the end-of-run checks would judge nothing
+        add(sim.aborted["check"], False, True, f"{sim.aborted['detail']}; reproduce: {report['reproduce']}")
+        return checks
     add("converged", not report["divergent"], safe_here,
         "replicas hold the same data" if not report["divergent"] else f"digests differ: {report['digests']}")
     if not check:

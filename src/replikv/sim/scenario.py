@@ -41,16 +41,21 @@ class _Fault(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 class Crash(_Fault, frozen=True, tag="crash"):
     """Crash ``node``: memory, pipeline, undurable writes and messages in flight to it are lost.
     ``torn`` drops that many records from the durable tail; ``bitflip`` corrupts a record
-    before the tail so the node refuses to restart."""
+    before the tail so the node refuses to restart; ``wipe`` loses the WHOLE disk (every
+    durable record: a replaced or erased disk), and the node's next start is told so
+    (``Recovery(lost=True)``, issue 8 "I lost my disk")."""
 
     node: Selector
     torn: int = 0
     bitflip: bool = False
+    wipe: bool = False
 
 
 class Restart(_Fault, frozen=True, tag="restart"):
     node: Selector = "any"
-    """``any`` restarts every crashed node."""
+    """``any`` restarts every crashed node; ``leader``/``primary`` is the node that led the
+    highest term (epoch) seen so far, when it is down (so a crashed leader can be
+    restarted alone)."""
 
 
 class Pause(_Fault, frozen=True, tag="pause"):
@@ -192,6 +197,10 @@ class RunSpec(_Strict, frozen=True):
     """Quiescence: this long with nothing but ticks and heartbeats (default 3 x election timeout)."""
     max_quiesce_ms: float = 30_000.0
     max_time_ms: float = 600_000.0
+    max_events: int = 2_000_000
+    """Event budget of one run: a run that needs more events is stopped and fails the
+    ``event_budget`` check (a livelock, or copies of messages multiplying), instead of
+    running for ever. The largest built-in scenario needs about 1/10 of the default."""
 
 
 class WorkloadSpec(_Strict, frozen=True):
@@ -208,6 +217,13 @@ class WorkloadSpec(_Strict, frozen=True):
     """Open loop: each client starts an op every ``interval_ms`` (or when the last ends)."""
     redirect_ms: float = 5.0
     """Pause before retrying at another node after NotLeader without a useful hint."""
+    backoff_after: int = 100
+    """After this many redirects of one operation, every further redirect waits (hint or
+    not), ``redirect_ms`` doubling each time up to ``max_backoff_ms``."""
+    max_backoff_ms: float = 100.0
+    max_redirects: int = 400
+    """An operation redirected this many times ends ``info`` (a copy sent earlier may
+    still be applied): re-sends are bounded even when no node leads for long."""
 
 
 class LinkSpec(_Strict, frozen=True):
@@ -286,6 +302,10 @@ def _validate(s: Scenario) -> None:
     w = s.workload
     if w.clients < 1 or w.keys < 1 or w.ops_per_key < 1:
         raise ScenarioError("workload: clients, keys and ops_per_key must be >= 1")
+    if w.max_redirects < 1 or w.backoff_after < 0 or w.max_backoff_ms < 0:
+        raise ScenarioError("workload: max_redirects must be >= 1, backoff_after and max_backoff_ms >= 0")
+    if s.run.max_events < 1:
+        raise ScenarioError("run.max_events: must be >= 1")
     for op, weight in w.mix.items():
         if op not in MIX_OPS:
             raise ScenarioError(f"workload.mix: unknown op {op!r}; choose from {', '.join(MIX_OPS)}")
@@ -372,6 +392,13 @@ def load_builtin(name: str) -> Scenario:
     if name != target:
         scenario = msgspec.structs.replace(scenario, name=name)
     return scenario
+
+
+def membership_faults(scenario: Scenario) -> list[str]:
+    """The actions of ``scenario`` that change membership (timetable and triggers'
+    ``then``): such a scenario needs a scheme with ``membership_changes``."""
+    faults = [*scenario.faults, *(f for t in scenario.triggers for f in t.then)]
+    return sorted({type(f).__struct_config__.tag for f in faults if isinstance(f, AddNode | RemoveNode)})
 
 
 def protocol_options(scenario: Scenario, protocol: str) -> dict[str, Any]:

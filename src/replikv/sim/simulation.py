@@ -18,8 +18,8 @@ from replikv.core.errors import Result
 from replikv.core.io import Commit
 from replikv.core.replica import ProtocolSpec, Status
 from replikv.core.requests import Request
-from replikv.sim.engine import Engine, Trace, message_fields
-from replikv.sim.host import LEADER_ROLES, Host
+from replikv.sim.engine import Engine, EventBudgetExceeded, Trace, message_fields
+from replikv.sim.host import LEADER_ROLES, Host, ReplicaError
 from replikv.sim.nemesis import Nemesis
 from replikv.sim.network import Network, endpoint_name
 from replikv.sim.scenario import Scenario, protocol_options
@@ -48,7 +48,7 @@ class Simulation:
         self.seed = seed
         self.rng_factory = rng_factory
         self.config = spec.make_config({**protocol_options(scenario, spec.name), **(options or {})})
-        self.engine = Engine()
+        self.engine = Engine(scenario.run.max_events)
         self.trace: Trace | None = Trace() if trace else None
         run = scenario.run
         self.members: tuple[int, ...] = tuple(range(1, run.nodes + 1))
@@ -84,10 +84,29 @@ class Simulation:
         self.workload_end_ms = 0.0
         self.end_ms = 0.0
         self.quiesced = False
+        self.aborted: dict[str, str] | None = None
+        """Why the run stopped early: ``{"check": "replica_error" | "event_budget",
+        "detail": ...}`` (the report fails that check), else None."""
 
     # -- phases ------------------------------------------------------------------------
 
     def run(self) -> None:
+        """Run every phase; a replica's exception or an exhausted event budget ends the
+        run early and is recorded in ``aborted`` (a failed check, never a crash)."""
+        try:
+            self._run_phases()
+        except ReplicaError as exc:
+            self._abort("replica_error", str(exc))
+        except EventBudgetExceeded as exc:
+            self._abort("event_budget", str(exc))
+
+    def _abort(self, check: str, detail: str) -> None:
+        self.aborted = {"check": check, "detail": detail}
+        self.end_ms = self.engine.now
+        self.workload_end_ms = self.workload_end_ms or self.engine.now
+        self.emit("abort", check=check, detail=detail)
+
+    def _run_phases(self) -> None:
         for host in self.hosts.values():
             host.start()
         self._apply_link_overrides()
@@ -308,13 +327,17 @@ class Simulation:
         return None if best is None else -best[1]
 
     def resolve(self, selector: int | str, down: bool = False) -> list[int]:
-        """Node ids a selector names now. ``backup:K`` is the K-th up non-leader by id."""
+        """Node ids a selector names now. ``backup:K`` is the K-th up non-leader by id.
+        With ``down`` (restarts), ``leader``/``primary`` with no node leading is the node
+        that led the highest term seen, so a crashed leader can be restarted alone."""
         if isinstance(selector, int):
             return [selector] if selector in self.hosts else []
         if selector == "any":
             return self.all_nodes()
         if selector in ("primary", "leader"):
             leader = self.current_leader()
+            if leader is None and down and self.leaders_by_term:
+                leader = self.leaders_by_term[max(self.leaders_by_term)]
             return [] if leader is None else [leader]
         if ":" in selector:
             rank = int(selector.split(":")[1])

@@ -9,6 +9,13 @@ Outcomes: ``Ok`` -> ok; a definite error -> fail; ``Timeout``/``ConnectionLost``
 answer within ``timeout_ms`` -> info, and the client continues as a fresh process (new
 ``client_id``); ``NotLeader(hint)`` -> the SAME request (same client_id, seq) is retried
 at the hint (or the next node), recording nothing.
+
+One copy at a time: a client re-sends only on the ``NotLeader`` answer to the copy it is
+waiting on (from the node it sent it to, while no re-send is pending). Answers to
+duplicated or older copies are ignored, so copies never multiply when the network
+duplicates requests or replies. Re-sends are bounded: after ``backoff_after`` redirects
+the pause doubles up to ``max_backoff_ms``, and after ``max_redirects`` the operation
+ends ``info`` (an earlier copy may still be applied).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ CAS_DIFFERED = "cas: value differed"
 
 
 class Op:
-    __slots__ = ("request", "f", "key", "value", "invoked", "target", "attempt")
+    __slots__ = ("request", "f", "key", "value", "invoked", "target", "attempt", "waiting")
 
     def __init__(self, request: Request, f: str, key: str, value: Any, invoked: float) -> None:
         self.request = request
@@ -41,6 +48,8 @@ class Op:
         self.invoked = invoked
         self.target = 0
         self.attempt = 0
+        self.waiting = True
+        """The copy sent to ``target`` is unanswered (False while a re-send is pending)."""
 
 
 class Client:
@@ -190,8 +199,9 @@ class Workload:
         if op is None or op.request != request:
             return  # a late or duplicated answer to something already settled
         if type(result) is NotLeader:
-            self._redirect(client, op, node, result.leader)
-            return
+            if op.waiting and node == op.target:
+                self._redirect(client, op, node, result.leader)
+            return  # else: the answer to a duplicated or older copy
         if type(result) is Ok:
             self._complete_ok(client, op, node, result.value)
         elif result.definite:
@@ -201,15 +211,22 @@ class Workload:
 
     def _redirect(self, client: Client, op: Op, node: int, hint: int | None) -> None:
         members = self.sim.members
+        spec = self.spec
         op.attempt += 1
+        if op.attempt > spec.max_redirects:
+            self._complete_info(client, op, node, f"no leader found after {spec.max_redirects} redirects")
+            return
         if hint is not None and hint != node and hint in members:
             target, delay = hint, 0.0
         else:
             target = members[(members.index(node) + 1) % len(members)] if node in members else members[0]
-            delay = self.spec.redirect_ms
+            delay = spec.redirect_ms
+        if op.attempt > spec.backoff_after:
+            delay = min(spec.max_backoff_ms, spec.redirect_ms * 2 ** min(op.attempt - spec.backoff_after, 30))
         client.leader = target
         op.target = target
         if delay:
+            op.waiting = False
             self.sim.engine.after(delay, self._resend, client.slot, op.request)
         else:
             self.sim.send_request(client.endpoint, target, op.request)
@@ -217,6 +234,7 @@ class Workload:
     def _resend(self, slot: int, request: Request) -> None:
         client = self.clients[slot]
         if client.op is not None and client.op.request == request:
+            client.op.waiting = True
             self.sim.send_request(client.endpoint, client.op.target, request)
 
     def _complete_ok(self, client: Client, op: Op, node: int, value: Any) -> None:
