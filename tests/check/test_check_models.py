@@ -88,6 +88,6 @@ def test_read_your_writes_with_increments() -> None:
 
 
 def test_unknown_model_is_refused() -> None:
-    assert MODELS == ("linearizable", "sequential", "read-your-writes")
+    assert MODELS == ("linearizable", "sequential", "read-your-writes", "txn")
     with pytest.raises(ValueError, match="unknown model 'causal'"):
         check_history(STALE, "causal")

@@ -1,6 +1,8 @@
 """``replikv check HISTORY.jsonl``: is a client history consistent under a model?
 
 Exit status: 0 valid, 1 not valid, 2 unknown (budget ran out) or a malformed file.
+A history of ``txn`` operations goes to the transaction checker (``--model txn``,
+strict serializability of list-append transactions) unless ``--model`` says otherwise.
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ def _show(console: Console, path: str, result: CheckResult, seconds: float) -> N
     table.add_row("model", result.model)
     table.add_row("operations", str(result.ops))
     table.add_row("keys", str(result.keys_checked))
-    table.add_row("search steps", str(result.steps))
+    if result.model == "txn":
+        table.add_row("anomalies", ", ".join(f"{name} x{n}" for name, n in
+                                             result.anomalies.items()) or "none")
+    else:
+        table.add_row("search steps", str(result.steps))
     table.add_row("time", f"{seconds:.3f} s")
     table.add_row("verdict", verdict)
     console.print(table)
@@ -46,14 +52,16 @@ def _show(console: Console, path: str, result: CheckResult, seconds: float) -> N
 
 @click.command("check")
 @click.argument("history", type=click.Path(exists=True, dir_okay=False))
-@click.option("--model", type=click.Choice(MODELS), default="linearizable", show_default=True,
-              help="Consistency model to check against.")
+@click.option("--model", type=click.Choice(MODELS), default=None,
+              help="Consistency model to check against [default: txn for a history of "
+                   "transactions, else linearizable].")
 @click.option("--max-steps", type=click.IntRange(min=1), default=DEFAULT_MAX_STEPS,
               show_default=True, help="Search budget (states visited); deterministic.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
               default=None, help="Wall-clock budget in seconds (verdict may then vary by machine).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def check(history: str, model: str, max_steps: int, timeout_s: float | None, as_json: bool) -> None:
+def check(history: str, model: str | None, max_steps: int, timeout_s: float | None,
+          as_json: bool) -> None:
     """Check HISTORY.jsonl (docs/history.md) against a consistency model.
 
     Exit status: 0 valid, 1 not valid, 2 unknown (out of budget) or malformed file.
@@ -69,8 +77,16 @@ def check(history: str, model: str, max_steps: int, timeout_s: float | None, as_
     except OSError as exc:
         click.echo(f"cannot read {history}: {exc}", err=True)
         sys.exit(EXIT_UNKNOWN)
+    if model is None:
+        model = "txn" if any(op.f == "txn" for op in ops) else "linearizable"
     started = time.perf_counter()
-    result = check_history(ops, model, max_steps=max_steps, timeout_s=timeout_s)
+    try:
+        result = check_history(ops, model, max_steps=max_steps, timeout_s=timeout_s)
+    except HistoryError as exc:  # e.g. txn and single-key operations mixed
+        if as_json:
+            click.echo(json.dumps({"valid": None, "error": str(exc), "line": exc.line}))
+        click.echo(f"cannot check {history} under {model}: {exc}", err=True)
+        sys.exit(EXIT_UNKNOWN)
     seconds = time.perf_counter() - started
     if as_json:
         data = result.to_dict()

@@ -142,6 +142,7 @@ def _order_of(key: str, reads: list[Read], txns: Sequence[Txn], found: Versions)
                        f"{', '.join(map(str, twice))} more than once (each element is appended once):",
                        f"  {describe(reader)}")))
         if not owners.keys() >= set(read.elements):
+            consistent = False  # an order with an element nobody appended: none
             element = next(e for e in read.elements if e not in owners)
             found.report(Anomaly(
                 name="unwritten-element", txns=(read.txn,), keys=(key,),
