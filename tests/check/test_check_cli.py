@@ -7,6 +7,7 @@ import random
 
 from click.testing import CliRunner
 from histories import R, W, events
+from txn_histories import T, a, r, txn_events
 
 from replikv.check.generate import Mix, generate_history
 from replikv.check.history import write_history
@@ -74,3 +75,35 @@ def test_missing_file_and_bad_options_exit_2(tmp_path) -> None:
     path = _file(tmp_path, events(W(1, "k", 1, 0, 1)))
     assert CliRunner().invoke(check, [path, "--model", "causal"]).exit_code == 2
     assert CliRunner().invoke(check, [path, "--max-steps", "0"]).exit_code == 2
+
+
+def test_a_txn_history_goes_to_the_transaction_checker(tmp_path) -> None:
+    good = _file(tmp_path, txn_events(T(1, a("x", 1), t0=0, t1=1), T(2, r("x", [1]), t0=2, t1=3)))
+    result = CliRunner().invoke(check, [good])
+    assert result.exit_code == 0, result.output
+    assert "txn" in result.output and "NOT VALID" not in result.output
+    bad = _file(tmp_path, txn_events(T(1, r("x", []), a("y", 1)), T(2, r("y", []), a("x", 2))),
+                "bad.jsonl")
+    for args in ([bad], [bad, "--model", "txn"]):
+        result = CliRunner().invoke(check, args)
+        assert result.exit_code == 1
+        assert "G2 (a cycle of anti-dependencies: write skew)" in result.output
+        assert "T0 -rw-> T1" in result.output and "T1 -rw-> T0" in result.output
+    data = json.loads(CliRunner().invoke(check, [bad, "--json"]).output)
+    assert data["valid"] is False and data["anomalies"] == {"G2": 1}
+    assert data["failures"][0]["anomaly"] == "G2"
+
+
+def test_a_txn_history_under_a_single_key_model_exits_2(tmp_path) -> None:
+    path = _file(tmp_path, txn_events(T(1, a("x", 1))))
+    result = CliRunner().invoke(check, [path, "--model", "linearizable"])
+    assert result.exit_code == 2
+    assert "is a txn: this check is for single-key operations" in result.output
+
+
+def test_a_malformed_txn_line_exits_2(tmp_path) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"process": 1, "type": "invoke", "f": "txn", "value": [["put", "x", 1]], "time": 0}\n')
+    result = CliRunner().invoke(check, [str(path)])
+    assert result.exit_code == 2
+    assert "line 1: micro-op 0 has kind 'put'" in result.output
