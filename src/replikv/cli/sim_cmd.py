@@ -27,7 +27,14 @@ from rich.table import Table
 
 from replikv import schemes
 from replikv.core.errors import ConfigError
-from replikv.sim.run import RunResult, SimSettings, reproduce_command, run_simulation, summarize
+from replikv.sim.run import (
+    RunResult,
+    SimSettings,
+    reproduce_command,
+    run_simulation,
+    summarize,
+    unsupported_reason,
+)
 from replikv.sim.scenario import (
     Scenario,
     ScenarioError,
@@ -184,6 +191,9 @@ def sim(protocol: str, scenario_name: str | None, scenario_file: str | None, swa
             failed = _swarm_sweep(protocol, range(seed, seed + seeds), workers, run_args, as_json, out, err)
         raise SystemExit(1 if failed else 0)
     scenario, ref = _load_scenario(scenario_name, scenario_file)
+    reason = unsupported_reason(schemes.get_spec(protocol), scenario)
+    if reason is not None:
+        raise click.UsageError(reason)
     settings = SimSettings(protocol=protocol, scenario=scenario, seed=seed, scenario_ref=ref, nodes=nodes,
                            options=options, read_level=read_level, check=not no_check, trace=bool(trace))
     (err if as_json else out).print(_settings_line(settings, seeds), highlight=False, soft_wrap=True)

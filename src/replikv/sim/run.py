@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from replikv.core.replica import ProtocolSpec
 from replikv.schemes import get_spec
 from replikv.sim.report import build_report, percentile
-from replikv.sim.scenario import Scenario
+from replikv.sim.scenario import Scenario, ScenarioError, membership_faults
 from replikv.sim.simulation import Simulation
 
 if TYPE_CHECKING:
@@ -74,6 +75,27 @@ class RunResult:
         return self.report["failed"]
 
 
+class ScenarioUnsupported(ScenarioError):
+    """A scenario asks for something the scheme does not do (refused before running)."""
+
+
+def unsupported_reason(spec: ProtocolSpec, scenario: Scenario) -> str | None:
+    """Why ``spec`` cannot run ``scenario`` (None: it can). Today: membership changes
+    (``add-node``/``remove-node``) need ``ProtocolSpec.membership_changes``."""
+    changes = membership_faults(scenario)
+    if changes and not spec.membership_changes:
+        return (f"scenario {scenario.name} cannot run with {spec.name}: it changes membership "
+                f"({', '.join(changes)}) and {spec.name} does not support membership changes")
+    return None
+
+
+def check_supported(spec: ProtocolSpec, scenario: Scenario) -> None:
+    """Raise ``ScenarioUnsupported`` (with the reason) when ``spec`` cannot run ``scenario``."""
+    reason = unsupported_reason(spec, scenario)
+    if reason is not None:
+        raise ScenarioUnsupported(reason)
+
+
 def reproduce_command(settings: SimSettings, seed: int | None = None) -> str:
     """The exact ``replikv sim`` command line that reruns one seed."""
     scenario = settings.scenario_ref or f"--scenario {settings.scenario.name}"
@@ -97,11 +119,15 @@ def _option_text(value: Any) -> str:
 
 
 def run_simulation(settings: SimSettings, rng_factory: RngFactory) -> RunResult:
-    """Run one seed to the end (faults, heal, quiesce) and check it."""
+    """Run one seed to the end (faults, heal, quiesce) and check it. A scenario the
+    scheme cannot run raises ``ScenarioUnsupported`` before anything runs; a replica's
+    exception or an exhausted event budget is a failed check of the report."""
     spec = get_spec(settings.protocol)
+    scenario = settings.effective_scenario()
+    check_supported(spec, scenario)
     sim = Simulation(
         spec,
-        settings.effective_scenario(),
+        scenario,
         settings.seed,
         rng_factory,
         options=settings.options,
