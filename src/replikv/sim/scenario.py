@@ -200,7 +200,7 @@ class RunSpec(_Strict, frozen=True):
     max_events: int = 2_000_000
     """Event budget of one run: a run that needs more events is stopped and fails the
     ``event_budget`` check (a livelock, or copies of messages multiplying), instead of
-    running for ever. The largest built-in scenario needs about 1/10 of the default."""
+    running for ever. The largest built-in scenarios need under 30,000 events."""
 
 
 class WorkloadSpec(_Strict, frozen=True):
