@@ -186,3 +186,25 @@ def test_lost_appends_are_retransmitted() -> None:
     assert result.value is True and len(dropped) == 4
     read = cluster.submit_and_wait(leader, Request(1, 2, Get("a")))
     assert read.value == "b"
+
+
+def test_5_3_lost_appends_are_retried_while_reads_keep_heartbeats_busy() -> None:
+    """Read-index rounds (thesis §6.4) send heartbeats more often than ``heartbeat_ms``;
+    the retransmission of lost appends must still run on its own clock (it was tied to
+    the periodic heartbeat, so a follower whose pipeline was lost in a crash was never
+    probed again while reads kept coming, found by the torn-restarts scenario)."""
+    from replikv.core import Get
+
+    cluster = Cluster(3, seed=5, batch=False, max_inflight=2)
+    leader = cluster.elect()
+    lagging = next(n for n in sorted(cluster.nodes) if n != leader)
+    cluster.drop = lambda src, dst, msg: dst == lagging and isinstance(msg, m.AppendEntries)
+    for seq in range(1, 6):
+        assert cluster.submit_and_wait(leader, Request(1, seq, Set(f"k{seq}", "v"))) == Ok(True)
+    assert cluster.status(leader).peers[lagging] < cluster.status(leader).last_index
+    cluster.drop = None
+    for seq in range(1, 60):
+        cluster.submit(leader, Request(2, seq, Get("k1")))
+        cluster.tick()
+        cluster.deliver()
+    assert cluster.status(leader).peers[lagging] == cluster.status(leader).last_index

@@ -160,6 +160,11 @@ class ElectionMixin:
     def _leader_tick(self) -> None:
         if self._now - self._last_heartbeat_ms >= self.config.heartbeat_ms:
             self._broadcast_heartbeat()
+        if self._now - self._last_retransmit_ms >= self.config.heartbeat_ms:
+            # on its own clock: read-index rounds send heartbeats more often than
+            # heartbeat_ms, and used to starve this (a follower whose appends were lost
+            # in a crash was never probed again while reads kept coming)
+            self._last_retransmit_ms = self._now
             self._retransmit()
         quorum_due = self._now - self._quorum_check_ms >= self.config.election_timeout_ms
         if self.config.check_quorum and quorum_due and not self._check_quorum():

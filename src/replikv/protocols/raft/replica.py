@@ -130,6 +130,7 @@ class RaftReplica(
         self._lease_from_ms = float("-inf")
         self._want_round = False
         self._last_heartbeat_ms = 0.0
+        self._last_retransmit_ms = 0.0
         self._quorum_check_ms = 0.0
         self._term_start_index = 0
         self._transfer: Transfer | None = None
