@@ -19,7 +19,7 @@ class PBConfig(ReplicaConfig, frozen=True, kw_only=True, forbid_unknown_fields=T
     failover: str = "manual"
     """``manual`` (default): only ``Promote`` makes a backup primary; ``auto``: self-promotion."""
     failure_timeout_ms: float = 300.0
-    """pb-sync: a backup silent this long counts as down, and new writes get ``Unavailable``."""
+    """pb-sync: a backup silent this long counts as down, and new writes are refused (``Uncertain``)."""
     failover_timeout_ms: float = 500.0
     """auto failover: a backup that hears nothing from the primary this long promotes itself."""
     failover_stagger_ms: float = 200.0

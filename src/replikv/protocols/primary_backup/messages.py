@@ -4,8 +4,10 @@ The chapter counts messages per write: asynchronous P/B needs one ("update"),
 synchronous P/B two ("update" + "ack"). Here ``Append`` is the update and ``AppendAck``
 the synchronous ack (sent only by pb-sync backups, only after their ``Persist``).
 Liveness and progress ride on ``Heartbeat``/``HeartbeatReply`` (``heartbeat = True``,
-counted apart). Every message carries the sender's epoch: a lower epoch is fenced off
-and answered with ``Stale``.
+counted apart). A restarted primary asks its peers where their logs end (``Probe``) and
+copies the most up-to-date one (``Fetch``) before it serves again (reclaim.py). Every
+message carries the sender's epoch: a lower epoch is fenced off and answered with
+``Stale``.
 """
 
 from __future__ import annotations

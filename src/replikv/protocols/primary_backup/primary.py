@@ -7,7 +7,7 @@ never ack a write; their progress comes back on heartbeat replies.
 pb-sync ("2n"): the primary replies once *every* member durably holds the entry
 (N-of-N, ``core.quorum.all_index``), then piggy-backs the commit index on the next
 append or heartbeat. A backup silent for ``failure_timeout_ms`` makes new writes fail
-with ``Unavailable`` (the chapter: N-of-N "cannot tolerate the loss of any servers").
+with ``Uncertain`` (the chapter: N-of-N "cannot tolerate the loss of any servers").
 
 Refusals of writes are ``Uncertain``, never definite (issue 8.10): a definite error
 promises that no copy of that (client_id, seq) ever takes effect, and a primary cannot
