@@ -355,3 +355,22 @@ def test_a_node_whose_data_dir_was_lost_comes_back_only_with_restart_rejoin(clus
     with redis.Redis(port=ports[follower - 1], socket_timeout=10, protocol=2) as client:
         client.execute_command("READLEVEL", "local")
         assert client.mget([f"k{i}" for i in range(50)]) == [str(i).encode() for i in range(50)]
+
+
+@needs_serve
+@_needs("pb-sync")
+def test_insecure_is_a_warning_from_the_tooling_and_in_the_node_log(cluster_dir) -> None:
+    """Issue 8.7: a cluster without a secret says so, on `cluster up`'s stderr and in the
+    log of every node (`replikv serve` without --secret-file warns); a default one does not."""
+    base = free_base_port(1)
+    where = ["--data-dir", str(cluster_dir)]
+    started = replikv("cluster", "up", "--protocol", "pb-sync", "--nodes", "1", "--base-port", str(base),
+                      "--insecure", "--timeout", "30", *where)
+    assert "warning: this cluster has no secret (--insecure)" in started.stderr
+    log = pathlib.Path(load_state(cluster_dir).node(1).log_file)
+    assert processes.wait_until(lambda: "peers are not authenticated" in log.read_text(), 10.0)
+    replikv("cluster", "down", "--wipe", *where)
+    started = replikv("cluster", "up", "--protocol", "pb-sync", "--nodes", "1", "--base-port", str(base),
+                      "--timeout", "30", *where)
+    assert "warning" not in started.stderr
+    assert "peers are not authenticated" not in pathlib.Path(load_state(cluster_dir).node(1).log_file).read_text()

@@ -7,6 +7,7 @@ never imports ``resp/``.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -60,6 +61,8 @@ def serve(node_id, protocol, peers, client_port, peer_port, data_dir, config_fil
         raise click.UsageError(str(exc)) from None
     config = replace(config, bootstrap=bootstrap, rejoin=rejoin)
     configure_logging(config.log_level)
+    if config.secret is None:  # issue 8.7: without a secret anyone reaching the peer port can pose as a node
+        logging.getLogger("replikv").warning("no --secret-file: peers are not authenticated; any process that can reach peer port %d can pose as a node", config.peer_port)
     sys.exit(run_node(config, _front_end(config), _close_front_end))
 
 
