@@ -328,3 +328,14 @@ def test_converged_needs_every_link_between_members_up() -> None:
     current.rows[0].status.links[3] = "down"
     assert not control.converged(current)
     assert current.rows[0].as_dict()["down_links"] == [3]
+
+
+def test_restart_rejoin_of_a_node_that_still_has_its_wal_is_refused_before_stopping_it(cluster_dir) -> None:
+    """`replikv serve --rejoin` refuses a directory that holds a WAL; the tooling checks
+    first, so the running node is not stopped for nothing and left down."""
+    _up(cluster_dir)
+    entry = load_state(cluster_dir).node(2)
+    (pathlib.Path(entry.data_dir) / "wal-0000000000000001.log").write_bytes(b"")
+    with pytest.raises(ClusterError, match="still holds its WAL; --rejoin is for a node that lost its data"):
+        manager.restart(cluster_dir, 2, rejoin=True)
+    assert load_state(cluster_dir).node(2).pid == entry.pid and manager.node_alive(entry)

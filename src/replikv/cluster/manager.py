@@ -31,6 +31,7 @@ from replikv.cluster.state import (
     save_state,
     state_path,
 )
+from replikv.storage import identity
 
 LEADER_ROLES = ("leader", "primary")
 READY_TIMEOUT_S = 30.0
@@ -295,6 +296,8 @@ def restart(data_dir: str | os.PathLike[str], node_id: int, ready_timeout_s: flo
     root = pathlib.Path(data_dir).resolve()
     state = load_state(root)
     entry = member_entry(state, node_id)
+    if rejoin:
+        _check_lost(entry)
     if entry.pid is not None:
         processes.terminate(entry.pid, marker(entry), STOP_TIMEOUT_S)
         entry.pid = None
@@ -304,6 +307,22 @@ def restart(data_dir: str | os.PathLike[str], node_id: int, ready_timeout_s: flo
     save_state(root, state)
     wait_ready(state, [entry], ready_timeout_s)
     return entry
+
+
+def _check_lost(entry: NodeEntry) -> None:
+    """Refuse ``restart --rejoin`` of a node whose directory still holds its WAL (and is
+    not already rejoining) before stopping it: ``replikv serve --rejoin`` would refuse
+    it and leave the node down. An unreadable identity is left to the node to report."""
+    try:
+        found = identity.inspect(entry.data_dir)
+    except identity.IdentityError:
+        return
+    if found.has_wal and not (found.identity and found.identity.rejoin_pending):
+        raise ClusterError(
+            f"node {entry.id}'s data directory {entry.data_dir} still holds its WAL; --rejoin is "
+            "for a node that lost its data. Restart it without --rejoin, or move the directory "
+            "away first if it is damaged (rejoining discards nothing by itself)"
+        )
 
 
 def stored_prefix(entry: NodeEntry) -> list[str] | None:
