@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from tests.sim.helpers import events, report, simulate
-from tests.sim.toy import PROMISING, TOY, Entry, Toy, _spec
+from tests.sim.toy import BUGGY, PROMISING, TOY, Entry, Toy, _spec
 
 from replikv.core.pipeline import EffectPipeline
 from replikv.sim.disk import Disk
@@ -159,7 +159,7 @@ class _LeakyPipeline(EffectPipeline):
 
 
 def test_a_durable_ack_overtaking_its_persist_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("replikv.sim.host.EffectPipeline", _LeakyPipeline)
+    monkeypatch.setattr("replikv.core.driver.EffectPipeline", _LeakyPipeline)
     sim = simulate(BASE, TOY)
     rep = report(sim)
     assert sim.aborted is not None and sim.aborted["check"] == "replica_error"
@@ -195,3 +195,16 @@ def test_the_toy_replicates_and_converges_with_one_message_per_follower() -> Non
     assert rep["messages_per_write"] == pytest.approx(4.0)  # Replicate + Ack per follower
     assert rep["divergent"] is False and rep["linearizable"] is True and rep["failed"] == []
     assert rep["ops"]["ok"] > 0 and isinstance(Entry, type)
+
+
+def test_an_ack_emitted_ahead_of_its_own_persist_fails_the_run() -> None:
+    """Issue 9: BuggyToy acks BEFORE persisting, in the same step. The pipeline's order
+    cannot see it (the ack is not behind any barrier); the driver's check against the
+    durable records (the scheme's DurableView) does."""
+    sim = simulate(BASE, BUGGY)
+    rep = report(sim)
+    assert sim.aborted is not None and sim.aborted["check"] == "replica_error"
+    assert "asserts state its durable records do not hold" in sim.aborted["detail"]
+    assert rep["failed"] == ["replica_error"]
+    # the same toy acking after its Persist passes the same scenario
+    assert report(simulate(BASE, TOY))["failed"] == []

@@ -16,6 +16,8 @@ CASES = [
     ("raft+stale-reads", "raft", "stale-leader-reads", range(1, 4), "linearizable"),
     ("raft+forget-vote", "raft", "restart-all", range(1, 4), "leader_per_term"),
     ("pb-sync+early-ack", "pb-sync", "primary-crash", range(1, 31), "no_lost_acked_writes"),
+    ("raft+ack-before-persist", "raft", "steady", range(1, 2), "replica_error"),
+    ("pb-sync+ack-before-persist", "pb-sync", "steady", range(1, 2), "replica_error"),
 ]
 
 

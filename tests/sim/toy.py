@@ -105,11 +105,31 @@ class BuggyToy(Toy):
     ack_before_persist = True
 
 
+class ToyDurableView:
+    """The toy's durable log, as the node driver folds it (an ``Ack(i)`` needs entry i)."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def apply(self, records, replace):
+        if replace:
+            self.last = 0
+        for record in records:
+            self.last = max(self.last, record.index)
+
+    def holds(self, dst, msg) -> bool:
+        return not isinstance(msg, Ack) or msg.index <= self.last
+
+    def describe(self) -> str:
+        return f"durable up to {self.last}"
+
+
 def _spec(name: str, cls: type, promises_writes: bool = False) -> ProtocolSpec:
     return ProtocolSpec(name=name, summary="test scheme", config_type=ReplicaConfig,
                         messages=(Replicate, Ack, Beat), records=(Entry,), create=cls,
                         promises=Promises(linearizable_writes=promises_writes, linearizable_reads=False,
-                                          partition_tolerant=False, available_with_one_down=True))
+                                          partition_tolerant=False, available_with_one_down=True),
+                        durable_view=ToyDurableView)
 
 
 TOY = _spec("toy", Toy)

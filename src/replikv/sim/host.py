@@ -4,9 +4,13 @@ What may live here: the host loop of DESIGN.md ("save before send is data") for 
 in virtual time, and the node-level faults (crash, restart, pause, resume, clock drift).
 Exactly what the asyncio runtime does, with the network, disk and clock simulated:
 
-    ready = pipeline.push(replica.handle(inp)); run ready effects in order;
+    ready = driver.handle(inp); run ready effects in order;
     Persist -> disk write (write + fsync latency); when durable:
-    run pipeline.durable(seq), then feed Persisted(seq) and run its effects the same way.
+    run driver.release(seq), then feed Persisted(seq) and run its effects the same way.
+
+The loop itself (recovery, the pipeline, the durability check of every ack against the
+durable records) is ``core.driver.NodeDriver``; this module executes effects in virtual
+time and applies node faults.
 
 A crash loses the replica object, its pipeline, undurable writes and messages in flight
 to it; a restart rebuilds the replica with ``spec.create(..., recovered=<durable records>,
@@ -24,9 +28,10 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from replikv.core.driver import DurabilityViolation, NodeDriver
 from replikv.core.io import Commit, Input, Persist, Persisted, Receive, Reply, Send, Submit, Tick
 from replikv.core.pipeline import EffectPipeline
-from replikv.core.replica import CreateArgs, Recovery, Replica, Status
+from replikv.core.replica import Recovery, Replica, Status
 from replikv.core.requests import Request
 from replikv.kv.state_machine import KVStateMachine
 from replikv.sim.disk import Disk
@@ -64,8 +69,8 @@ class Host:
         self.sim = sim
         self.node = node
         self.disk = Disk()
-        self.replica: Replica | None = None
-        self.pipeline = EffectPipeline()
+        self.driver = NodeDriver(sim.spec, node, sim.bootstrap_members, sim.config, check_durability=True)
+        """The host loop of the contract (core/driver.py); this host only executes effects."""
         self.up = False
         self.paused = False
         self.refused = False
@@ -79,9 +84,15 @@ class Host:
         self._base_real = 0.0
         self._base_local = 0.0
         self._first_tick_ms = first_tick_ms
-        self._emitted_seq = 0
-        self._requires: dict[int, int] = {}
         self.inputs = 0
+
+    @property
+    def replica(self) -> Replica | None:
+        return self.driver.replica
+
+    @property
+    def pipeline(self) -> EffectPipeline:
+        return self.driver.pipeline
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -95,23 +106,11 @@ class Host:
         self.incarnation += 1
         rng = sim.rng_factory(f"{sim.seed}:node:{self.node}:{self.incarnation}")
         lost, torn = self.disk.take_recovery()
-        args = CreateArgs(
-            node=self.node,
-            members=sim.bootstrap_members,
-            config=sim.config,
-            rng=rng,
-            state_machine=KVStateMachine(),
-            recovered=tuple(self.disk.records),
-            recovery=Recovery(lost=lost, torn_records=torn),
-        )
-        self.recovery = args.recovery
+        self.recovery = Recovery(lost=lost, torn_records=torn)
         try:
-            self.replica = sim.spec.create(args)
+            self.driver.start(self.disk.records, rng=rng, state_machine=KVStateMachine(), recovery=self.recovery)
         except Exception as exc:
             raise ReplicaError(self.node, f"could not start (incarnation {self.incarnation})", exc) from exc
-        self.pipeline = EffectPipeline()
-        self._emitted_seq = 0
-        self._requires = {}
         self._queue.clear()
         self.up = True
         self.paused = False
@@ -131,9 +130,8 @@ class Host:
             return
         self.up = False
         self.paused = False
-        self.replica = None
+        self.driver.crash()
         self._queue.clear()
-        self.pipeline.reset()
         self.disk.crash(torn, bitflip, wipe)
         self.status = None
         if wipe:
@@ -237,26 +235,25 @@ class Host:
         if sim.trace is not None:
             sim.emit("durable", node=self.node, seq=seq)
         incarnation = self.incarnation
-        self._execute(self.pipeline.durable(seq), incarnation)
+        try:
+            released = self.driver.release(seq)
+        except Exception as exc:
+            raise ReplicaError(self.node, "broke save-before-send", exc) from exc
+        self._execute(released, incarnation)
         if self.up and incarnation == self.incarnation:
             self._feed(Persisted(seq))
 
     def _feed(self, inp: Input) -> None:
-        assert self.replica is not None
         self.inputs += 1
         try:
-            effects = self.replica.handle(inp)
+            ready = self.driver.handle(inp)
+        except DurabilityViolation as exc:
+            raise ReplicaError(self.node, "broke save-before-send", exc) from exc
         except Exception as exc:
             raise ReplicaError(self.node, f"raised handling {type(inp).__name__}", exc) from exc
         self._note_status()
-        if not effects:
-            return
-        for effect in effects:
-            if type(effect) is Persist:
-                self._emitted_seq = effect.seq
-            elif type(effect) is Send and effect.msg.asserts_durable and self._emitted_seq:
-                self._requires[id(effect)] = self._emitted_seq
-        self._execute(self.pipeline.push(effects), self.incarnation)
+        if ready:
+            self._execute(ready, self.incarnation)
 
     def _note_status(self) -> None:
         assert self.replica is not None
@@ -291,11 +288,6 @@ class Host:
     def _send(self, effect: Send) -> None:
         sim = self.sim
         msg = effect.msg
-        required = self._requires.pop(id(effect), 0) if msg.asserts_durable else 0
-        if required > self.pipeline.durable_seq:
-            raise ReplicaError(self.node, "broke save-before-send", AssertionError(
-                f"node {self.node} sent {type(msg).__name__} (asserts durable state) before persist "
-                f"{required} was durable (durable up to {self.pipeline.durable_seq})"))
         extra = 0.0
         copies = 1
         if sim.nemesis.has_triggers:

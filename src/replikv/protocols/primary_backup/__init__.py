@@ -10,9 +10,11 @@ May import: ``replikv.core`` only.
 
 from __future__ import annotations
 
+from replikv.core.commands import Promote
 from replikv.core.log import Entry
 from replikv.core.replica import CreateArgs, Promises, ProtocolSpec
 from replikv.protocols.primary_backup.config import PBConfig
+from replikv.protocols.primary_backup.durable import PBDurableView
 from replikv.protocols.primary_backup.messages import MESSAGES
 from replikv.protocols.primary_backup.records import (
     EpochRecord,
@@ -47,6 +49,11 @@ PB_ASYNC = ProtocolSpec(
         available_with_one_down=True,
     ),
     leader_word="primary",
+    failover="manual",
+    read_levels=("linearizable", "local"),
+    admin_commands=(Promote,),
+    messages_per_write="1n",
+    durable_view=PBDurableView,
 )
 
 PB_SYNC = ProtocolSpec(
@@ -63,6 +70,11 @@ PB_SYNC = ProtocolSpec(
         available_with_one_down=False,
     ),
     leader_word="primary",
+    failover="manual",
+    read_levels=("linearizable", "local"),
+    admin_commands=(Promote,),
+    messages_per_write="2n",
+    durable_view=PBDurableView,
 )
 
 __all__ = ["PB_ASYNC", "PB_SYNC", "PBConfig", "PBReplica", "create_async", "create_sync"]

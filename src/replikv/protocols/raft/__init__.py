@@ -8,8 +8,10 @@ replica split by concern: ``replica`` (state and entry point), ``election``,
 
 from __future__ import annotations
 
+from replikv.core.commands import AddServer, RemoveServer, TransferLeader
 from replikv.core.replica import CreateArgs, Promises, ProtocolSpec
 from replikv.protocols.raft.config import RaftConfig
+from replikv.protocols.raft.durable import RaftDurableView
 from replikv.protocols.raft.messages import MESSAGES
 from replikv.protocols.raft.records import RECORDS
 from replikv.protocols.raft.replica import RaftReplica
@@ -44,6 +46,9 @@ RAFT = ProtocolSpec(
         available_with_one_down=True,
     ),
     membership_changes=True,
+    admin_commands=(AddServer, RemoveServer, TransferLeader),
+    messages_per_write="4n",
+    durable_view=RaftDurableView,
 )
 
 __all__ = ["RAFT", "RaftConfig", "RaftReplica", "create"]
