@@ -363,7 +363,7 @@ class Cluster:
         out = []
         for node_id in ids or sorted(self.nodes):
             items = self._node(node_id).state_machine.items()
-            text = " ".join(f"{k}={render.value(v)}" for k, v in sorted(items.items()))
+            text = " ".join(f"{k}={render.word(v)}" for k, v in sorted(items.items()))
             out.append(f"{node_id} data {text or 'empty'}")
         return out
 
