@@ -301,9 +301,10 @@ class Cluster:
             node.written = []
             before = len(self.inflight)
             self.inflight = [m for m in self.inflight if m.dst != node.id]
+            dropped = before - len(self.inflight)
             out.append(
-                f"{node.id} crashed ({lost} writes not durable lost, "
-                f"{before - len(self.inflight)} messages to it dropped)"
+                f"{node.id} crashed: lost {_count(lost, 'write')} not yet durable, "
+                f"{_count(dropped, 'message')} in flight to it"
             )
         return out
 
@@ -474,6 +475,10 @@ class Cluster:
 
 def _link(src: int | None, dst: int | None) -> str:
     return (f" from {src}" if src is not None else "") + (f" to {dst}" if dst is not None else "")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _indent(lines: list[str]) -> list[str]:
