@@ -85,3 +85,20 @@ def test_5_3_late_rejection_below_match_is_ignored() -> None:
     # no probe outstanding: even a rejection at match itself is stale
     effects = leader.handle(Receive(2, m.AppendReply(1, False, reject_index=2, conflict_index=2)))
     assert leader.status().peers[2] == 2 and sends(effects, m.AppendEntries) == []
+
+
+def test_5_3_restarted_follower_is_probed_at_once_despite_appends_in_flight() -> None:
+    """A heartbeat reply vouching for less than ``match`` (the follower restarted, what
+    was in flight to it is lost) turns a pipelining peer into a probe at once, not after
+    the retransmit timeout: a rejoining node needs the catch-up to vote again."""
+    leader, _records = leader_and_acked_follower()
+    effects = leader.handle(Submit(Request(5, 2, Set("b", "2"))))
+    sync(leader, effects)
+    pr = leader.progress[2]
+    assert pr.state == "replicate" and pr.inflight  # appends to 2 in flight, never answered
+    beat = leader.handle(Tick(leader._now + 30.0))
+    assert sends(beat, m.Heartbeat)
+    round_ = sends(beat, m.Heartbeat)[-1].msg.round
+    effects = leader.handle(Receive(2, m.HeartbeatReply(1, round_, 0)))
+    probe = sends(effects, m.AppendEntries)[-1].msg
+    assert probe.prev_index == 2 and leader.progress[2].state == "probe"

@@ -319,11 +319,21 @@ class ReplicationMixin:
         pr = self._leader_progress(src, msg.term)
         if pr is None:
             return
+        fresh = msg.round > pr.round  # not a late copy of an older reply
         pr.round = max(pr.round, msg.round)
         self._update_confirmed_round()
-        if pr.inflight or pr.state == SNAPSHOT:
+        if pr.state == SNAPSHOT:
             return
         shrunk = msg.last_index < pr.match
+        if shrunk and fresh and pr.state == REPLICATE:
+            # it vouches for less than it acknowledged: it restarted (what we had in
+            # flight to it is lost) or lost its tail; probe at match now rather than
+            # after the retransmit timeout (a rejoining node catches up sooner)
+            pr.become_probe(pr.match + 1)
+            self._send_appends(src, probe_empty=True)
+            return
+        if pr.inflight:
+            return
         if shrunk:
             # it holds less than it acknowledged (a torn tail at a crash): probe at match,
             # whose rejection lowers match (``_on_append_reply``)
