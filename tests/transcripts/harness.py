@@ -382,7 +382,7 @@ class Cluster:
         rng = random.Random(f"{self.seed}:{node.id}:{node.incarnation}")
         out = []
         if node.incarnation > 1:
-            how = "an empty disk (lost)" if recovery.lost else f"{len(node.disk)} durable records"
+            how = "an empty disk (lost)" if recovery.lost else _count(len(node.disk), "durable record")
             torn = f", {recovery.torn_records} torn off" if recovery.torn_records else ""
             out.append(f"{node.id} restarted from {how}{torn}")
         node.driver.start(

@@ -20,11 +20,12 @@ TESTDATA = Path(__file__).parent / "testdata"
 FILES = sorted(TESTDATA.glob("*/*.txt"))
 
 
-def run_transcript(path: Path) -> tuple[str, str]:
-    """(text as written, text with the actual outputs) of one transcript file."""
+def run_transcript(path: Path, scheme: str | None = None) -> tuple[str, str]:
+    """(text as written, text with the actual outputs) of one transcript file, run
+    against ``scheme`` (default: the scheme its folder is named after)."""
     text = path.read_text()
     transcript = datadriven.parse(text, str(path))
-    cluster = Cluster(path.parent.name)
+    cluster = Cluster(scheme or path.parent.name)
     outputs = []
     for block in transcript.blocks:
         try:
@@ -34,26 +35,33 @@ def run_transcript(path: Path) -> tuple[str, str]:
     return text, datadriven.render(transcript, outputs)
 
 
-@pytest.mark.parametrize("path", FILES, ids=[f"{p.parent.name}/{p.stem}" for p in FILES])
-def test_transcript(path: Path, request: pytest.FixtureRequest) -> None:
+def check_file(path: Path, rewrite: bool = False) -> str | None:
+    """None when ``path`` matches what its commands produce; else a readable diff (and,
+    with ``rewrite``, the file now holds the actual output)."""
     expected, actual = run_transcript(path)
     if actual == expected:
-        return
-    if request.config.getoption("--rewrite", default=False):
+        return None
+    if rewrite:
         path.write_text(actual)
-        return
-    diff = "".join(
-        difflib.unified_diff(
-            expected.splitlines(keepends=True),
-            actual.splitlines(keepends=True),
-            fromfile=f"{path.name} (expected)",
-            tofile=f"{path.name} (actual)",
-        )
+        return None
+    return diff(path, expected, actual)
+
+
+def diff(path: Path, expected: str, actual: str) -> str:
+    lines = difflib.unified_diff(
+        expected.splitlines(keepends=True),
+        actual.splitlines(keepends=True),
+        fromfile=f"{path.name} (expected)",
+        tofile=f"{path.name} (actual)",
     )
-    pytest.fail(
-        f"{path} does not match (rerun with --rewrite to accept the new output):\n{diff}",
-        pytrace=False,
-    )
+    return f"{path} does not match (rerun with --rewrite to accept the new output):\n" + "".join(lines)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f"{p.parent.name}/{p.stem}" for p in FILES])
+def test_transcript(path: Path, request: pytest.FixtureRequest) -> None:
+    failure = check_file(path, rewrite=request.config.getoption("--rewrite", default=False))
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
 
 
 def test_every_scheme_folder_names_a_scheme() -> None:
