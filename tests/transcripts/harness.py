@@ -45,11 +45,8 @@ from __future__ import annotations
 import random
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, get_args, get_origin
+from typing import Any
 
-import msgspec
-
-from replikv.core.commands import AnyCommand, Command
 from replikv.core.driver import NodeDriver
 from replikv.core.io import (
     Commit,
@@ -70,6 +67,7 @@ from replikv.kv import KVStateMachine
 from replikv.schemes import get_spec
 
 from . import render
+from .commands import CommandError, parse_command
 
 MAX_STEPS = 10_000
 """Most deliveries or durable steps in one ``deliver all`` or ``stabilize``."""
@@ -202,7 +200,7 @@ class Cluster:
     def _cmd_tick(self, words: list[str]) -> list[str]:
         options = Options(words)
         ids = options.ids()
-        ms = float(options.text("ms") or self.config.tick_ms)
+        ms = _number("ms", options.text("ms") or self.config.tick_ms)
         options.finish()
         out: list[str] = []
         for node in self._targets(ids, out):
@@ -254,8 +252,12 @@ class Cluster:
         if not ids or len(ids) != 1:
             raise HarnessError("submit needs one node=N")
         assert seq is not None and read_level is not None
+        try:
+            command = parse_command(words[split:], self.spec)
+        except CommandError as exc:
+            raise HarnessError(str(exc)) from None
         self._next_seq[client] = seq + 1
-        request = Request(client, seq, parse_command(words[split:], self.spec), read_level)
+        request = Request(client, seq, command, read_level)
         out: list[str] = []
         for node in self._targets(ids, out):
             out += self._feed(node, Submit(request))
@@ -485,6 +487,13 @@ def _indent(lines: list[str]) -> list[str]:
     return [INDENT + line for line in lines]
 
 
+def _number(key: str, text: Any) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise HarnessError(f"{key}= takes a number, not {text!r}") from None
+
+
 def _scalar(text: str) -> Any:
     """A config value as typed: an integer, a number, true/false, or text."""
     if text in ("true", "false"):
@@ -495,48 +504,3 @@ def _scalar(text: str) -> Any:
         except ValueError:
             pass
     return text
-
-
-# -- client commands ---------------------------------------------------------------------------
-
-
-def command_types(spec: ProtocolSpec) -> dict[str, type[Command]]:
-    """Every command a transcript may submit to ``spec``: the core's, plus the scheme's
-    own admin commands (a new scheme's commands need no harness change)."""
-    types = [*get_args(AnyCommand), *spec.admin_commands]
-    return {cls.__name__.lower(): cls for cls in types}
-
-
-def parse_command(words: list[str], spec: ProtocolSpec) -> Command:
-    """``set k v``, ``cas k nil v2``, ``get k``, ``promote``, ``transfer-leader 2``:
-    the command's name (case, ``-`` and ``_`` ignored), then its fields in declared
-    order; ``name=value`` for any field; ``nil`` is None. The inverse of
-    ``render.command``."""
-    if not words:
-        raise HarnessError("submit needs a command, e.g. `submit node=1 set k v`")
-    types = command_types(spec)
-    name = words[0].lower().replace("-", "").replace("_", "")
-    cls = types.get(name)
-    if cls is None:
-        raise HarnessError(f"unknown command {words[0]!r}; one of: {', '.join(sorted(types))}")
-    fields = msgspec.structs.fields(cls)
-    values: dict[str, Any] = {}
-    positional = [w for w in words[1:] if "=" not in w]
-    for word in words[1:]:
-        key, eq, text = word.partition("=")
-        if eq:
-            values[key] = None if text == "nil" else text
-    for info in fields:
-        if not positional:
-            break
-        if get_origin(info.type) is tuple:
-            values[info.name], positional = positional, []
-        else:
-            word = positional.pop(0)
-            values[info.name] = None if word == "nil" else word
-    if positional:
-        raise HarnessError(f"{name} takes at most {len(fields)} values: {' '.join(words)}")
-    try:
-        return msgspec.convert(values, cls, strict=False)
-    except msgspec.ValidationError as exc:
-        raise HarnessError(f"bad {name} command {' '.join(words)!r}: {exc}") from None

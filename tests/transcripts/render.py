@@ -76,7 +76,7 @@ def struct(item: msgspec.Struct) -> str:
 
 
 def command(item: Command) -> str:
-    """A command as a transcript types it (``harness.parse_command`` reads it back)."""
+    """A command as a transcript types it (``commands.parse_command`` reads it back)."""
     words = [type(item).__name__.lower()]
     for name, current, required in non_default_fields(item):
         text = word(current)

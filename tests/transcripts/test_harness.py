@@ -16,7 +16,8 @@ from replikv.core.commands import Cas, Get, Promote, Set, TransferLeader
 from replikv.schemes import get_spec
 
 from . import datadriven, render
-from .harness import Cluster, HarnessError, parse_command
+from .commands import parse_command
+from .harness import Cluster, HarnessError
 from .test_transcripts import FILES, TESTDATA, check_file, run_transcript
 
 
