@@ -208,3 +208,51 @@ def test_an_ack_emitted_ahead_of_its_own_persist_fails_the_run() -> None:
     assert rep["failed"] == ["replica_error"]
     # the same toy acking after its Persist passes the same scenario
     assert report(simulate(BASE, TOY))["failed"] == []
+
+
+class _NeverWritesAgain(Toy):
+    """The leader refuses every write once its clock passes 300 ms: up, but stuck."""
+
+    def handle(self, inp):
+        from replikv.core.commands import Get
+        from replikv.core.errors import Unavailable
+        from replikv.core.io import Reply, Submit, Tick
+
+        if isinstance(inp, Tick):
+            self.now = inp.now_ms
+        if isinstance(inp, Submit) and getattr(self, "now", 0) > 300 and not isinstance(inp.request.command, Get):
+            return [Reply(inp.request, Unavailable("stuck"))]
+        return super().handle(inp)
+
+
+def test_a_cluster_that_never_writes_again_after_the_heal_fails_heals() -> None:
+    """Issue 9.6: after the heal a write must commit and replicas converge within a bound."""
+    rep = report(simulate(BASE, _spec("stuck", _NeverWritesAgain, promises_writes=True)))
+    assert "heals" in rep["failed"] and rep["probe_ok_ms"] is None
+    ok = report(simulate(BASE, PROMISING))
+    assert "heals" not in ok["failed"] and ok["probe_ok_ms"] is not None
+
+
+class _Leaderless(Toy):
+    """Nobody leads and node 3 ignores replication: no final state can be agreed."""
+
+    def handle(self, inp):
+        from replikv.core.io import Receive
+
+        if self.node == 3 and isinstance(inp, Receive):
+            return []
+        return super().handle(inp)
+
+    def status(self):
+        import msgspec
+
+        return msgspec.structs.replace(super().status(), role="follower", leader=None)
+
+
+def test_a_promised_check_that_comes_back_unknown_fails_unless_the_scenario_says_why() -> None:
+    spec = _spec("leaderless-diverging", _Leaderless, promises_writes=True)
+    rep = report(simulate(BASE + "[checks]\nheals = false\n", spec))
+    lost = next(c for c in rep["checks"] if c["name"] == "no_lost_acked_writes")
+    assert lost["passed"] is None and "no_lost_acked_writes" in rep["failed"]
+    excused = report(simulate(BASE + '[checks]\nheals = false\nunknown_ok = "no final state by design"\n', spec))
+    assert "no_lost_acked_writes" not in excused["failed"]

@@ -32,6 +32,11 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Default read level when a request does not name one (one of the scheme's
     ``ProtocolSpec.read_levels``; ``ProtocolSpec.make_config`` checks it)."""
 
+    def settle_ms(self) -> float:
+        """How long a healthy cluster of this scheme may stay silent while it settles (a
+        failure detector's timeout where the scheme has one); hosts wait for 3x this."""
+        return 30 * self.tick_ms
+
     def validate(self) -> None:
         if self.tick_ms <= 0:
             raise ConfigError("tick_ms must be > 0")
@@ -50,6 +55,9 @@ class ReplicaConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_fields
     """Base failure-detection timeout; randomised in [t, 2t) where a scheme elects."""
     clock_drift: float = 0.1
     """Bound on relative clock drift assumed by leases (Raft §6.4.1)."""
+
+    def settle_ms(self) -> float:
+        return self.election_timeout_ms
 
     def validate(self) -> None:
         super().validate()

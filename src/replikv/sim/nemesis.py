@@ -134,6 +134,8 @@ class Nemesis:
         sim = self.sim
         if getattr(fault, "node", None) not in ("primary", "leader") or isinstance(fault, Restart | PromoteNode):
             return False
+        if sim.spec.leadership != "leader":
+            return False  # nothing to wait for: the selector names a node at once
         if sim.current_leader() is not None:
             return False
         return sim.fault_end is None or sim.engine.now + sim.config.tick_ms < sim.fault_end

@@ -14,7 +14,7 @@ from replikv.check.register import canon
 from replikv.check.staleness import Producers
 from replikv.sim.checks import history_events, run_linearizable, run_lost_writes, run_stale_reads
 from replikv.sim.scenario import ClockDrift
-from replikv.sim.simulation import WRITE_OPS, Simulation
+from replikv.sim.simulation import PROBE_KEY, WRITE_OPS, Simulation
 from replikv.sim.workload import CAS_DIFFERED as _CAS_DIFFERED
 
 
@@ -66,12 +66,22 @@ def _window_availability(sim: Simulation, pairs: list) -> dict[str, float | None
 
 
 def final_state(sim: Simulation) -> tuple[int | None, dict[str, str] | None]:
+    """(leader, data) after the run: the leader's state where one leads; otherwise (a
+    leaderless scheme, or none elected) the state every up replica agrees on; None when
+    they disagree (the ``converged`` check says so)."""
     leader = sim.current_leader()
-    if leader is None:
-        return None, None
-    replica = sim.hosts[leader].replica
-    assert replica is not None
-    return leader, dict(replica.state_machine().items())
+    if leader is not None:
+        replica = sim.hosts[leader].replica
+        assert replica is not None
+        data = replica.state_machine().items()
+    else:
+        machines = [h.replica.state_machine() for n in sim.all_nodes()
+                    if (h := sim.hosts[n]).up and h.replica is not None]
+        if not machines or len({m.digest() for m in machines}) != 1:
+            return None, None
+        data = machines[0].items()
+    data.pop(PROBE_KEY, None)
+    return leader, dict(data)
 
 
 def digests(sim: Simulation) -> dict[int, str]:
@@ -208,7 +218,9 @@ def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[st
         "aborted": sim.aborted,
     }
     report["checks"] = _checks(sim, report, history, state, check)
-    report["failed"] = [c["name"] for c in report["checks"] if c["promised"] and c["passed"] is False]
+    unknown_ok = bool(sim.scenario.checks.unknown_ok)
+    report["failed"] = [c["name"] for c in report["checks"]
+                        if c["promised"] and (c["passed"] is False or (c["passed"] is None and not unknown_ok))]
     return report
 
 
@@ -232,6 +244,12 @@ def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict 
         # history and states are cut short, so the end-of-run checks would judge nothing
         add(sim.aborted["check"], False, True, f"{sim.aborted['detail']}; reproduce: {report['reproduce']}")
         return checks
+    heals = sim.scenario.checks.heals
+    report["probe_ok_ms"] = sim.probe_ok_ms
+    if heals:
+        add("heals", sim.probe_ok_ms is not None, True,
+            f"a write committed {sim.probe_ok_ms} ms after the healed cluster settled" if sim.probe_ok_ms is not None
+            else f"no write committed within {sim.scenario.run.heal_bound_ms} ms after the heal")
     add("converged", not report["divergent"], safe_here,
         "replicas hold the same data" if not report["divergent"] else f"digests differ: {report['digests']}")
     if not check:

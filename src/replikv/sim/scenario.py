@@ -194,8 +194,11 @@ class RunSpec(_Strict, frozen=True):
     fault_end_ms: float | None = None
     """At the end of the fault window everything is healed, restarted and resumed."""
     quiet_ms: float | None = None
-    """Quiescence: this long with nothing but ticks and heartbeats (default 3 x election timeout)."""
+    """Quiescence: this long with nothing but ticks and heartbeats (default 3 x the
+    scheme's settle time: its election timeout where it has one)."""
     max_quiesce_ms: float = 30_000.0
+    heal_bound_ms: float = 10_000.0
+    """How long after quiescing a write may take to commit (the ``heals`` check)."""
     max_time_ms: float = 600_000.0
     max_events: int = 2_000_000
     """Event budget of one run: a run that needs more events is stopped and fails the
@@ -261,6 +264,12 @@ class ChecksSpec(_Strict, frozen=True):
     leader_per_term: bool = True
     linearizable: bool = True
     max_steps: int = 200_000
+    heals: bool = True
+    """After the heal a probe write must commit within ``run.heal_bound_ms`` and every
+    replica converge on it (the ``heals`` check)."""
+    unknown_ok: str = ""
+    """Why a promised check may come back unknown in this scenario (e.g. the checker's
+    budget on a history it cannot decide). Empty: an unknown verdict fails the run."""
 
 
 class Scenario(_Strict, frozen=True):

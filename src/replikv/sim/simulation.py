@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from replikv.core.commands import Command
-from replikv.core.errors import Result
+from replikv.core.commands import Command, Set
+from replikv.core.errors import Ok, Result
 from replikv.core.io import Commit
 from replikv.core.replica import ProtocolSpec, Status
 from replikv.core.requests import Request
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     import random
 
 OPERATOR = 1_000_000_000
+PROBE = 1_000_000_001
+"""``client_id`` of the after-heal probe: one write that must commit once all is healed."""
+PROBE_KEY = "replikv:probe"
 """``client_id`` of the operator (manual failover, membership changes)."""
 WRITE_OPS = ("write", "cas", "delete", "incr")
 
@@ -81,6 +84,10 @@ class Simulation:
         self.free_messages = 0
         self.commits = 0
         self.failover_ms: float | None = None
+        self.probe_ok_ms: float | None = None
+        """Virtual ms from the start of the after-heal probe to its acknowledged write."""
+        self._probe_started = 0.0
+        self._probe_seq = 0
         self.workload_end_ms = 0.0
         self.end_ms = 0.0
         self.quiesced = False
@@ -120,12 +127,48 @@ class Simulation:
         self.workload_end_ms = engine.now
         self.end_fault_window()
         self.emit("quiesce")
-        quiet = run.quiet_ms if run.quiet_ms is not None else 3 * self.config.election_timeout_ms
+        quiet = run.quiet_ms if run.quiet_ms is not None else 3 * self.config.settle_ms()
         self._last_activity = engine.now
         self.quiesced = engine.run(
             lambda: engine.now - self._last_activity >= quiet, engine.now + run.max_quiesce_ms
         )
+        if self.scenario.checks.heals:
+            self._probe_after_heal(quiet)
         self.end_ms = engine.now
+
+    def _probe_after_heal(self, quiet: float) -> None:
+        """After the heal a write must commit within ``run.heal_bound_ms`` and every
+        replica must converge on it: a cluster that stays up but can never write again
+        fails the ``heals`` check. The probe goes to the leader where the scheme has one
+        (any up node otherwise) and is retried until the bound."""
+        engine, run = self.engine, self.scenario.run
+        self.emit("probe")
+        self.free_until = min(self.free_until, engine.now)  # the probe is no client write
+        self._probe_started = engine.now
+        self._probe_attempt()
+        engine.run(lambda: self.probe_ok_ms is not None, engine.now + run.heal_bound_ms)
+        if self.probe_ok_ms is not None:
+            self._last_activity = engine.now
+            self.quiesced = engine.run(
+                lambda: engine.now - self._last_activity >= quiet, engine.now + run.max_quiesce_ms
+            ) and self.quiesced
+
+    def _probe_attempt(self) -> None:
+        if self.probe_ok_ms is not None:
+            return
+        if self.spec.leadership == "leader":
+            target = self.current_leader()
+        else:
+            target = next((n for n in self.all_nodes() if self.hosts[n].up), None)
+        if target is not None:
+            self._probe_seq += 1
+            self.hosts[target].submit(Request(PROBE, self._probe_seq, Set(PROBE_KEY, str(self._probe_seq))))
+        # a lost or refused attempt is retried (a new seq: a different write, same key)
+        self.engine.after(self.config.settle_ms(), self._probe_retry, self._probe_seq)
+
+    def _probe_retry(self, seq: int) -> None:
+        if self.probe_ok_ms is None and seq == self._probe_seq:
+            self._probe_attempt()
 
     def end_fault_window(self) -> None:
         """Heal everything: partitions, link faults, slow nodes, drift; restart, resume."""
@@ -231,6 +274,13 @@ class Simulation:
     def route_reply(self, node: int, request: Request, result: Result) -> None:
         if self.trace is not None:
             self.emit("reply", node=node, client=request.client_id, seq=request.seq, result=type(result).__name__)
+        if request.client_id == PROBE:
+            if type(result) is Ok and request.seq == self._probe_seq and self.probe_ok_ms is None:
+                self.probe_ok_ms = round(self.engine.now - self._probe_started, 3)
+                self.emit("probe-ok", node=node, ms=self.probe_ok_ms)
+            elif request.seq == self._probe_seq and self.probe_ok_ms is None:
+                self.engine.after(self.config.tick_ms, self._probe_retry, request.seq)
+            return
         if request.client_id == OPERATOR:
             self.operator_log.append(
                 {"t": self.engine.now, "node": node, "command": type(request.command).__name__,
@@ -315,7 +365,8 @@ class Simulation:
         return [c.endpoint for c in self.workload.clients]
 
     def current_leader(self) -> int | None:
-        """The up node claiming to lead in the highest generation (lowest id on a tie)."""
+        """The up node claiming to lead in the highest generation (lowest id on a tie);
+        always None for a leaderless scheme."""
         best: tuple[int, int] | None = None
         for node in self.all_nodes():
             host = self.hosts[node]
@@ -334,6 +385,11 @@ class Simulation:
             return [selector] if selector in self.hosts else []
         if selector == "any":
             return self.all_nodes()
+        if selector in ("primary", "leader") and self.spec.leadership != "leader":
+            # a leaderless scheme has no leader: the selector names the node that
+            # coordinates first (the lowest up id), so every scenario runs against it
+            up = [n for n in self.all_nodes() if self.hosts[n].up != down]
+            return up[:1]
         if selector in ("primary", "leader"):
             leader = self.current_leader()
             if leader is None and down and self.leaders_by_term:

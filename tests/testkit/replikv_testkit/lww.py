@@ -17,6 +17,7 @@ simulator, the runtime and the cluster tooling run it with no edit for it.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import ClassVar
 
 from replikv.core.commands import Delete, Get, Set
 from replikv.core.config import NodeConfig
@@ -39,6 +40,15 @@ class Versioned(Record, frozen=True, tag="lww.Versioned"):
 
 
 class Push(Message, frozen=True, tag="lww.Push"):
+    """A new write, pushed to every peer at once."""
+
+    items: tuple[Versioned, ...]
+
+
+class Sync(Message, frozen=True, tag="lww.Sync"):
+    """Anti-entropy: the sender's whole map (background traffic, like a heartbeat)."""
+
+    heartbeat: ClassVar[bool] = True
     items: tuple[Versioned, ...]
 
 
@@ -74,10 +84,10 @@ class LWWReplica:
                     ring = self.members.index(self.node) if self.node in self.members else 0
                     peer = self.members[(ring + 1) % len(self.members)]
                     if peer != self.node and self._versions:
-                        self._out.send(peer, Push(tuple(self._versions[k] for k in sorted(self._versions))))
+                        self._out.send(peer, Sync(tuple(self._versions[k] for k in sorted(self._versions))))
             case Submit(request=request):
                 self._submit(request)
-            case Receive(msg=Push(items=items)):
+            case Receive(msg=Push(items=items) | Sync(items=items)):
                 fresh = tuple(v for v in items if self._newer(v))
                 if fresh:
                     self._out.persist(fresh)
@@ -137,7 +147,7 @@ LWW = ProtocolSpec(
     name="toy-lww",
     summary="TOY: leaderless, every node takes writes, last writer wins (tests only)",
     config_type=LWWConfig,
-    messages=(Push,),
+    messages=(Push, Sync),
     records=(Versioned,),
     create=LWWReplica,
     promises=Promises(linearizable_writes=False, linearizable_reads=False, partition_tolerant=False,
