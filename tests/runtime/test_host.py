@@ -217,3 +217,44 @@ def test_batch_policy_gets_its_fsync_from_the_writer_timer(tmp_path) -> None:
         await host.stop()
 
     run(scenario())
+
+
+class _EntriesView:
+    """Durable view for SCRIPTED: ToyAck(index) claims entry ``index - 100`` is on disk."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def apply(self, records, replace):
+        for record in records:
+            self.last = max(self.last, record.index)
+
+    def holds(self, dst, msg) -> bool:
+        return not isinstance(msg, ToyAck) or msg.index - 100 <= self.last
+
+    def describe(self) -> str:
+        return f"durable up to {self.last}"
+
+
+def test_debug_durability_stops_a_node_whose_ack_overtakes_its_persist() -> None:
+    """The runtime's debug mode (replikv serve --debug-durability) runs the driver's check:
+    SCRIPTED sends ToyAck(101) ahead of the Persist of entry 1, in the same step."""
+    from dataclasses import replace
+
+    from replikv.core.driver import DurabilityViolation
+
+    async def scenario() -> list:
+        spec, fatal, sent = replace(SCRIPTED, durable_view=_EntriesView), [], []
+        host = NodeHost(spec=spec, node=1, members=(1, 2),
+                        config=ReplicaConfig(tick_ms=1000, heartbeat_ms=1000, election_timeout_ms=3000),
+                        wal=MemoryWAL(), codec=RecordCodec(spec.records), send=lambda d, m: sent.append(m),
+                        on_fatal=fatal.append, check_durability=True)
+        await host.start()
+        with pytest.raises(DurabilityViolation):
+            host.submit(_request(1))
+        await host.stop()
+        return fatal + sent
+
+    fatal_and_sent = run(scenario())
+    assert isinstance(fatal_and_sent[0], DurabilityViolation)
+    assert not any(isinstance(m, ToyAck) for m in fatal_and_sent[1:])  # the ack never left

@@ -8,7 +8,7 @@ It feeds the replica its four inputs (DESIGN.md, the protocol contract):
   ``Result``, resolved by the replica's ``Reply`` with the same (client_id, seq));
 - ``Persisted(seq)`` when the writer thread reports the WAL durable up to ``seq``.
 
-Every effect list goes through ``core.pipeline.EffectPipeline`` (the one implementation
+Every input goes through ``core.driver.NodeDriver`` and its ``EffectPipeline`` (the one implementation
 of save-before-send, shared with the simulator): ready effects run in order, a
 ``Persist`` goes to the WAL writer, and what waited behind it runs once it is durable,
 *before* ``Persisted(seq)`` is fed back.
@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from replikv.core.driver import NodeDriver
 from replikv.core.errors import Result
 from replikv.core.io import (
     Commit,
@@ -45,7 +46,7 @@ from replikv.core.io import (
     describe,
 )
 from replikv.core.pipeline import EffectPipeline
-from replikv.core.replica import CreateArgs, ProtocolSpec, Recovery, Replica, Status
+from replikv.core.replica import ProtocolSpec, Recovery, Replica, Status
 from replikv.core.requests import Request, RequestId
 from replikv.kv.state_machine import KVStateMachine
 from replikv.runtime.writer import WalWriter
@@ -76,6 +77,7 @@ class NodeHost:
         send: SendFn,
         rng: random.Random | None = None,
         on_fatal: Callable[[BaseException], None] | None = None,
+        check_durability: bool = False,
     ) -> None:
         self.spec = spec
         self.node = node
@@ -86,11 +88,12 @@ class NodeHost:
         self._send = send
         self._rng = rng or random.Random()
         self._on_fatal = on_fatal or (lambda exc: None)
-        self._pipeline = EffectPipeline()
+        self._driver = NodeDriver(spec, node, self.members, config, check_durability=check_durability)
+        """The host loop (core/driver.py); ``check_durability`` judges every ack against
+        the durable records (a debug mode: it keeps a fold of the WAL in memory)."""
         self._waiters: dict[RequestId, list[asyncio.Future]] = {}
         self._commit_listeners: list[CommitFn] = []
         self._change_listeners: list[Callable[[], None]] = []
-        self._replica: Replica | None = None
         self._writer: WalWriter | None = None
         self._ticker: asyncio.Task | None = None
         self._stopped = False
@@ -116,17 +119,7 @@ class NodeHost:
             torn_records=torn.records if torn is not None else 0,
         )
         self.recovery = recovery
-        self._replica = self.spec.create(
-            CreateArgs(
-                node=self.node,
-                members=self.members,
-                config=self.config,
-                rng=self._rng,
-                state_machine=KVStateMachine(),
-                recovered=records,
-                recovery=recovery,
-            )
-        )
+        self._driver.start(records, rng=self._rng, state_machine=KVStateMachine(), recovery=recovery)
         if recovery.lost:
             log.warning("node %s lost its durable state: it starts with %d records and must catch up "
                         "from its peers before it votes or serves", self.node, len(records))
@@ -137,7 +130,7 @@ class NodeHost:
         return recovery
 
     async def start(self) -> None:
-        if self._replica is None:
+        if self._driver.replica is None:
             self.recover()
         self._writer = WalWriter(self._wal, self._codec, self._durable, self._fatal)
         self._ticker = asyncio.get_running_loop().create_task(self._tick_loop(), name="ticker")
@@ -183,15 +176,16 @@ class NodeHost:
 
     @property
     def replica(self) -> Replica:
-        assert self._replica is not None, "host not started"
-        return self._replica
+        replica = self._driver.replica
+        assert replica is not None, "host not started"
+        return replica
 
     def status(self) -> Status:
         return self.replica.status()
 
     @property
     def pipeline(self) -> EffectPipeline:
-        return self._pipeline
+        return self._driver.pipeline
 
     @property
     def writer(self) -> WalWriter | None:
@@ -211,16 +205,15 @@ class NodeHost:
     # -- the loop of the contract -----------------------------------------------------------
 
     def _handle(self, inp: Input) -> None:
-        replica = self.replica
         if trace.isEnabledFor(logging.DEBUG):
             trace.debug("node %s <- %s", self.node, describe(inp))
         try:
-            effects = replica.handle(inp)
+            ready = self._driver.handle(inp)
         except Exception as exc:  # an assertion in the replica: a bug, stop the node
             log.exception("replica %s failed on %s", self.node, type(inp).__name__)
             self._fatal(exc)
             raise
-        self._run(self._pipeline.push(effects))
+        self._run(ready)
         for listener in self._change_listeners:
             listener()
 
@@ -244,7 +237,13 @@ class NodeHost:
                     self._resolve(request.id, result)
 
     def _durable(self, seq: int) -> None:
-        self._run(self._pipeline.durable(seq))
+        try:
+            released = self._driver.release(seq)
+        except Exception as exc:  # DurabilityViolation (debug mode): a bug, stop the node
+            log.exception("replica %s broke save-before-send", self.node)
+            self._fatal(exc)
+            raise
+        self._run(released)
         self._handle(Persisted(seq))
 
     def _resolve(self, request_id: RequestId, result: Result) -> None:

@@ -58,6 +58,7 @@ class Node:
         secret: bytes | None = None,
         transport_settings: TransportSettings | None = None,
         rng: random.Random | None = None,
+        check_durability: bool = False,
     ) -> None:
         self.node_id = node
         self.spec = spec
@@ -76,6 +77,7 @@ class Node:
             send=self._send,
             rng=rng,
             on_fatal=self._on_fatal,
+            check_durability=check_durability,
         )
         self.transport = PeerTransport(
             node=node,

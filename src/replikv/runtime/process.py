@@ -121,6 +121,7 @@ def _open_node(config: NodeConfig) -> Node:
         cluster_id=config.cluster_id,
         secret=config.secret,
         transport_settings=config.transport,
+        check_durability=config.debug_durability,
     )
     try:
         _recover(node, config)
