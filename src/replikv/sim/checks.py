@@ -13,7 +13,8 @@ from typing import Any
 
 import msgspec
 
-_WHERE = ("replikv.check", "replikv.check.invariants", "replikv.check.linearizability", "replikv.check.history")
+_WHERE = ("replikv.check", "replikv.check.invariants", "replikv.check.linearizability", "replikv.check.history",
+          "replikv.check.txn.check")
 
 
 def checker(name: str) -> Any | None:
@@ -69,3 +70,45 @@ def run_stale_reads(events: list[Any]) -> CheckOutcome:
     stale = fn(events)
     detail = "; ".join(s.reason for s in stale[:3]) + (f" (+{len(stale) - 3} more)" if len(stale) > 3 else "")
     return CheckOutcome(name="stale_reads", value=len(stale), detail=detail or "none")
+
+
+# -- transactions (``f: "txn"``, docs/history.md "Transactions") ------------------------
+
+
+def split_txn(events: list[Any]) -> tuple[list[Any], list[Any]]:
+    """(single-key events, txn events): each checker takes only its own kind."""
+    single = [e for e in events if e.f != "txn"]
+    return single, [e for e in events if e.f == "txn"]
+
+
+def run_txn(events: list[Any]) -> CheckOutcome:
+    """``strict_serializable``: the transaction checker (``check.txn.check_txn``, Elle's
+    list-append inference; Adya 1999 for the anomaly names) on the txn events. ``value``
+    is the ``CheckResult``: its ``anomalies`` count each anomaly by name, and the
+    explanation shows each one with its smallest cycle in words."""
+    fn = checker("check_txn")
+    if fn is None:
+        return CheckOutcome(name="strict_serializable", value=None, detail="replikv.check.check_txn missing")
+    result = fn(events)
+    return CheckOutcome(name="strict_serializable", value=result, detail=result.explanation[:4000])
+
+
+def run_lost_appends(events: list[Any], final_state: dict[str, str] | None) -> CheckOutcome:
+    """Elements appended by committed (``ok``) transactions that the final state of their
+    key lacks: an acknowledged transaction's write was lost. (The transaction checker
+    sees a lost append only if a later read misses it; the final state always does.)"""
+    if final_state is None:
+        return CheckOutcome(name="lost_acked_appends", value=None, detail="no final state")
+    fn = checker("pair_operations")
+    if fn is None:
+        return CheckOutcome(name="lost_acked_appends", value=None, detail="replikv.check.pair_operations missing")
+    lost: list[str] = []
+    for op in fn(events):
+        if op.type != "ok":
+            continue
+        for kind, key, element in op.value:
+            if kind == "append" and str(element) not in final_state.get(key, "").split():
+                lost.append(f"acknowledged append of {element} to {key} (process {op.process}, ok at "
+                            f"{op.complete_time:g} ms) is not in the final list of {key}")
+    detail = "; ".join(lost[:5]) + (f" (+{len(lost) - 5} more)" if len(lost) > 5 else "")
+    return CheckOutcome(name="lost_acked_appends", value=len(lost), detail=detail or "none lost")

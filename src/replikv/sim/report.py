@@ -12,7 +12,16 @@ from typing import Any
 from replikv.check import pair_operations, stale_reads
 from replikv.check.register import canon
 from replikv.check.staleness import Producers
-from replikv.sim.checks import history_events, run_linearizable, run_lost_writes, run_stale_reads
+from replikv.sim.checks import (
+    CheckOutcome,
+    history_events,
+    run_linearizable,
+    run_lost_appends,
+    run_lost_writes,
+    run_stale_reads,
+    run_txn,
+    split_txn,
+)
 from replikv.sim.scenario import ClockDrift
 from replikv.sim.simulation import PROBE_KEY, WRITE_OPS, Simulation
 from replikv.sim.workload import CAS_DIFFERED as _CAS_DIFFERED
@@ -196,6 +205,8 @@ def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[st
         "lost_acked_writes": None,
         "linearizable": None,
         "stale_reads": None,
+        "strict_serializable": None,
+        "txn_anomalies": None,
         "divergent": divergent,
         "messages_per_write": round(sim.free_messages / committed_free, 3) if committed_free else None,
         "heartbeats_per_s": round(sim.heartbeats / seconds, 2),
@@ -254,11 +265,22 @@ def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict 
         "replicas hold the same data" if not report["divergent"] else f"digests differ: {report['digests']}")
     if not check:
         return checks
-    events = history_events(history)
+    # the register checks take the single-key ops, the transaction checker the txns
+    events, txns = split_txn(history_events(history))
     lost = run_lost_writes(events, state)
+    if txns:
+        lost = _with_lost_appends(lost, run_lost_appends(txns, state))
     report["lost_acked_writes"] = lost.value
     add("no_lost_acked_writes", None if lost.value is None else lost.value == 0,
         promises.linearizable_writes and safe_here, lost.detail)
+    if txns:
+        txn = run_txn(txns)
+        report["strict_serializable"] = None if txn.value is None else txn.value.valid
+        report["txn_anomalies"] = None if txn.value is None else dict(txn.value.anomalies)
+        add(txn.name, report["strict_serializable"], _txn_promised(sim, report, safe_here and clocks_ok),
+            txn.detail)
+        if not events:
+            return checks  # no single-key op: nothing for the register checks to judge
     if sim.scenario.checks.linearizable:
         lin = run_linearizable(events, sim.scenario.checks.max_steps)
         report["linearizable"] = lin.value
@@ -272,6 +294,31 @@ def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict 
         add("lease_staleness_bounded", *_lease_check(report, sim.config.clock_drift,
                                                       promises.linearizable_reads and safe_here))
     return checks
+
+
+def _txn_promised(sim: Simulation, report: dict[str, Any], safe_here: bool) -> bool:
+    """``strict_serializable`` is promised by a scheme that applies a ``Txn`` atomically
+    (``spec.transactions``) and whose acknowledged writes are linearizable, where those
+    promises hold (``safe_here``: no partition it does not tolerate, clocks within a
+    lease's bound). A Txn with a write goes through the write path, reads and all; a
+    read-only Txn is served as a read at the workload's read level, from the node that
+    orders writes unless the level is ``local`` (then nothing is promised). pb-sync does
+    not promise linearizable reads only because a primary cut off by a partition may
+    serve them, which ``safe_here`` already excludes."""
+    promises = sim.spec.promises
+    return (sim.spec.transactions and promises.linearizable_writes and safe_here
+            and report["read_level"] != "local")
+
+
+def _with_lost_appends(lost: CheckOutcome, appends: CheckOutcome) -> CheckOutcome:
+    """``no_lost_acked_writes`` over both kinds of op: lost single-key writes plus the
+    appends of acknowledged transactions missing from the final state."""
+    if lost.value is None or appends.value is None:
+        return lost if lost.value is None else appends
+    if not appends.value:
+        return lost
+    detail = appends.detail if not lost.value else f"{lost.detail}; {appends.detail}"
+    return CheckOutcome(name=lost.name, value=lost.value + appends.value, detail=detail)
 
 
 def _lease_check(report: dict[str, Any], bound: float, promised: bool) -> tuple[bool, bool, str]:

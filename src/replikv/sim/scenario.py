@@ -206,6 +206,20 @@ class RunSpec(_Strict, frozen=True):
     running for ever. The largest built-in scenarios need under 30,000 events."""
 
 
+class TxnSpec(_Strict, frozen=True):
+    """The shape of the ``txn`` ops of the mix: Elle's list-append transactions
+    (Kingsbury & Alvaro, VLDB 2020, §3). Each is one atomic ``Txn`` of ``ops[0]`` to
+    ``ops[1]`` micro-ops on ``keys`` keys of its own (``t1``..``tN``, never the register
+    keys): an append of an element unique in the run, or a read of the whole list."""
+
+    ops: list[int] = msgspec.field(default_factory=lambda: [1, 4])
+    """Micro-ops per transaction: ``[min, max]``, drawn uniformly."""
+    keys: int = 8
+    """Few keys, so transactions contend (the anomalies need it)."""
+    read_share: float = 0.5
+    """The chance that a micro-op is a read (else an append)."""
+
+
 class WorkloadSpec(_Strict, frozen=True):
     clients: int = 5
     keys: int = 4
@@ -224,6 +238,8 @@ class WorkloadSpec(_Strict, frozen=True):
     """After this many redirects of one operation, every further redirect waits (hint or
     not), ``redirect_ms`` doubling each time up to ``max_backoff_ms``."""
     max_backoff_ms: float = 100.0
+    txn: TxnSpec = TxnSpec()
+    """The transactions of the ``txn`` mix entry (``mix = { txn = 1.0 }``)."""
     max_redirects: int = 400
     """An operation redirected this many times ends ``info`` (a copy sent earlier may
     still be applied): re-sends are bounded even when no node leads for long."""
@@ -286,7 +302,7 @@ class Scenario(_Strict, frozen=True):
     checks: ChecksSpec = ChecksSpec()
 
 
-MIX_OPS = ("read", "write", "cas", "delete", "incr")
+MIX_OPS = ("read", "write", "cas", "delete", "incr", "txn")
 ALIASES = {"leader-crash": "primary-crash"}
 
 
@@ -322,6 +338,7 @@ def _validate(s: Scenario) -> None:
             raise ScenarioError(f"workload.mix.{op}: weight must be >= 0")
     if sum(w.mix.values()) <= 0:
         raise ScenarioError("workload.mix: weights must not all be zero")
+    _validate_txn(w.txn)
     n = s.network
     for name in ("loss", "dup", "reorder"):
         if not 0 <= getattr(n, name) < 1:
@@ -346,6 +363,15 @@ def _validate(s: Scenario) -> None:
             raise ScenarioError(f"{where}.nth: must be >= 1")
         for j, fault in enumerate(trig.then):
             _validate_fault(fault, f"{where}.then[{j}]")
+
+
+def _validate_txn(txn: TxnSpec) -> None:
+    if len(txn.ops) != 2 or not 1 <= txn.ops[0] <= txn.ops[1]:
+        raise ScenarioError(f"workload.txn.ops: give [min, max] with 1 <= min <= max, got {txn.ops}")
+    if txn.keys < 1:
+        raise ScenarioError("workload.txn.keys: must be >= 1")
+    if not 0 <= txn.read_share <= 1:
+        raise ScenarioError("workload.txn.read_share: must be in [0, 1]")
 
 
 def _validate_fault(fault: Fault, where: str) -> None:

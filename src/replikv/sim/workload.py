@@ -5,6 +5,12 @@ the history it records. Jepsen-style independent keys: a few keys are live at a 
 each is retired after ``ops_per_key`` operations for a fresh one, so per-key histories
 stay small enough to check. Written values are unique per key (a counter).
 
+Transactions (``txn`` in the mix, ``[workload.txn]``): Elle's list-append workload
+(Kingsbury & Alvaro, VLDB 2020, §3). Each op is one ``Txn`` of appends and reads on a
+few keys of their own (``t1``..``tN``); an append adds ``" <element>"`` (Redis
+``APPEND``), elements unique in the run (one counter), and a read is a ``Get`` split
+back into the list of elements. Recorded as ``f: "txn"`` with no key (docs/history.md).
+
 Outcomes: ``Ok`` -> ok; a definite error -> fail; ``Timeout``/``ConnectionLost`` or no
 answer within ``timeout_ms`` -> info, and the client continues as a fresh process (new
 ``client_id``); ``NotLeader(hint)`` -> the SAME request (same client_id, seq) is retried
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from replikv.core.commands import Cas, Delete, Get, Incr, Set
+from replikv.core.commands import Append, Cas, Delete, Get, Incr, Set, Txn
 from replikv.core.errors import NotLeader, Ok, Result
 from replikv.core.requests import Request
 from replikv.sim.scenario import MIX_OPS, WorkloadSpec
@@ -40,7 +46,7 @@ CAS_DIFFERED = "cas: value differed"
 class Op:
     __slots__ = ("request", "f", "key", "value", "invoked", "target", "attempt", "waiting")
 
-    def __init__(self, request: Request, f: str, key: str, value: Any, invoked: float) -> None:
+    def __init__(self, request: Request, f: str, key: str | None, value: Any, invoked: float) -> None:
         self.request = request
         self.f = f
         self.key = key
@@ -71,6 +77,19 @@ def history_value(text: str | None) -> Any:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
+def txn_output(mops: list[list[Any]], results: Any) -> list[list[Any]]:
+    """The ``ok`` value of a txn: its micro-ops with each read filled in from the
+    ``Txn`` result (one result per op; a read's is the key's text, ``None`` when absent),
+    split back into the list of elements."""
+    assert isinstance(results, list) and len(results) == len(mops), (mops, results)
+    output = []
+    for (kind, key, arg), result in zip(mops, results, strict=True):
+        if kind == "r":
+            arg = [history_value(text) for text in result.split()] if result else []
+        output.append([kind, key, arg])
+    return output
+
+
 class Workload:
     def __init__(self, sim: Simulation, spec: WorkloadSpec, rng: random.Random) -> None:
         self.sim = sim
@@ -87,6 +106,8 @@ class Workload:
         self._key_counter = 0
         self._written: dict[str, list[int]] = {}
         self._value_counter: dict[str, int] = {}
+        self._element = 0
+        """The last element a transaction appended (one counter: unique in the run)."""
         self.issued = 0
         self.stopped = False
         self.active = 0
@@ -155,26 +176,14 @@ class Workload:
     def _invoke(self, client: Client) -> None:
         rng = self.rng
         f = rng.choices(self._ops, self._weights)[0]
-        key = self._pick_key()
-        value: Any = None
-        level = "linearizable"
-        if f == "read":
-            command: Any = Get(key)
-            level = self.spec.read_level
-        elif f == "write":
-            value = self._new_value(key)
-            command = Set(key, str(value))
-        elif f == "cas":
-            written = self._written.get(key, [])
-            expected = written[-1 - int(rng.random() * min(3, len(written)))] if written else None
-            new = self._new_value(key)
-            value = [expected, new]
-            command = Cas(key, None if expected is None else str(expected), str(new))
-        elif f == "delete":
-            command = Delete(key)
+        key: str | None = None
+        if f == "txn":
+            value, command = self._new_txn()
+            # a read-only Txn is served as a read, at the workload's read level
+            level = self.spec.read_level if all(type(op) is Get for op in command.ops) else "linearizable"
         else:
-            value = 1
-            command = Incr(key, 1)
+            key = self._pick_key()
+            value, command, level = self._single_key(f, key)
         client.seq += 1
         request = Request(client.process, client.seq, command, level)
         now = self.sim.engine.now
@@ -190,6 +199,41 @@ class Workload:
             op.target = client.leader
         self.sim.engine.after(self.spec.timeout_ms, self._timeout, client.slot, request)
         self.sim.send_request(client.endpoint, op.target, request)
+
+    def _single_key(self, f: str, key: str) -> tuple[Any, Any, str]:
+        """(history value, command, read level) of a single-key op."""
+        if f == "read":
+            return None, Get(key), self.spec.read_level
+        if f == "write":
+            value = self._new_value(key)
+            return value, Set(key, str(value)), "linearizable"
+        if f == "cas":
+            written = self._written.get(key, [])
+            expected = written[-1 - int(self.rng.random() * min(3, len(written)))] if written else None
+            new = self._new_value(key)
+            command = Cas(key, None if expected is None else str(expected), str(new))
+            return [expected, new], command, "linearizable"
+        if f == "delete":
+            return None, Delete(key), "linearizable"
+        return 1, Incr(key, 1), "linearizable"
+
+    def _new_txn(self) -> tuple[list[list[Any]], Txn]:
+        """The micro-ops (reads unfilled, as the invoke records them) and the ``Txn``."""
+        rng = self.rng
+        shape = self.spec.txn
+        low, high = shape.ops
+        mops: list[list[Any]] = []
+        commands: list[Any] = []
+        for _ in range(low + int(rng.random() * (high - low + 1))):
+            key = f"t{1 + int(rng.random() * shape.keys)}"
+            if rng.random() < shape.read_share:
+                mops.append(["r", key, None])
+                commands.append(Get(key))
+            else:
+                self._element += 1
+                mops.append(["append", key, self._element])
+                commands.append(Append(key, f" {self._element}"))
+        return mops, Txn(tuple(commands))
 
     # -- outcomes ----------------------------------------------------------------------
 
@@ -247,6 +291,8 @@ class Workload:
                 self._complete(client, op, "fail", op.value, node, CAS_DIFFERED)
         elif op.f == "incr":
             self._complete(client, op, "ok", value, node)
+        elif op.f == "txn":
+            self._complete(client, op, "ok", txn_output(op.value, value), node)
         else:
             self._complete(client, op, "ok", op.value, node)
 
@@ -281,8 +327,11 @@ class Workload:
     def _record(
         self, process: int, kind: str, op: Op, value: Any, now: float, node: int | None = None, error: str | None = None
     ) -> None:
-        event: dict[str, Any] = {"process": process, "type": kind, "f": op.f, "key": op.key, "value": value,
-                                 "time": round(now, 3)}
+        event: dict[str, Any] = {"process": process, "type": kind, "f": op.f}
+        if op.key is not None:  # a txn names its keys in its micro-ops
+            event["key"] = op.key
+        event["value"] = value
+        event["time"] = round(now, 3)
         if node is not None:
             event["node"] = node
         if error is not None:
