@@ -209,7 +209,7 @@ def _targets(root_state, spread: bool) -> list[int]:
         for member in members:
             with contextlib.suppress(OSError, RespError, ValueError):
                 status = admin.node_status(root_state.host, member.client_port)
-                if status.role in manager.LEADER_ROLES:
+                if status.leads:
                     return [member.client_port]
         time.sleep(0.1)
     return [members[0].client_port]  # no leader reported: node 1 forwards if it can

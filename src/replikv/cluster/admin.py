@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from replikv.cluster.respwire import RespConnection, RespError
+from replikv.core.replica import LEADER_ROLES
 
 _STATUS_TIMEOUT_S = 2.0
 
@@ -33,6 +34,11 @@ class NodeStatus:
     links: dict[int, str] = field(default_factory=dict)
     """The node's outgoing peer links, ``up`` or ``down``, when it reports them."""
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def leads(self) -> bool:
+        """The node orders writes now (its role is one of ``core.replica.LEADER_ROLES``)."""
+        return self.role in LEADER_ROLES
 
     def down_links(self, among: set[int] | None = None) -> list[int]:
         """Peers this node has no live link to (only those in ``among``, if given)."""

@@ -55,7 +55,7 @@ class ClusterView:
     def leader(self) -> NodeRow | None:
         """The live node that says it leads, with the highest term (a deposed leader that
         has not heard of the new term yet loses to the new one)."""
-        leaders = [r for r in self.rows if r.status and r.status.role in manager.LEADER_ROLES]
+        leaders = [r for r in self.rows if r.status and r.status.leads]
         if not leaders:
             return None
         return max(leaders, key=lambda r: (r.status.term or 0, -r.id))

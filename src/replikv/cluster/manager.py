@@ -33,7 +33,6 @@ from replikv.cluster.state import (
 )
 from replikv.storage import identity
 
-LEADER_ROLES = ("leader", "primary")
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 

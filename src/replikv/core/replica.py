@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     import random
 
 
+LEADER_ROLES = ("leader", "primary")
+"""The roles of a node that orders writes (Raft's leader, primary/backup's primary, a
+ZAB leader, a Multi-Paxos distinguished proposer): the one definition every host,
+checker and tool uses. A leaderless scheme never reports one."""
+
+
 class Status(msgspec.Struct, frozen=True, kw_only=True):
     """What a replica says about itself (INFO replication, ``cluster status``, checkers)."""
 
@@ -44,6 +50,11 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
     members: tuple[int, ...]
     peers: dict[int, int] = {}
     """Per-peer replicated index as the leader/primary knows it (for lag)."""
+
+    @property
+    def leads(self) -> bool:
+        """This node orders writes now (its role is one of ``LEADER_ROLES``)."""
+        return self.role in LEADER_ROLES
 
 
 class StateMachine(Protocol):

@@ -27,7 +27,7 @@ try:
 except importlib.metadata.PackageNotFoundError:  # running from a source tree
     VERSION = "unknown"
 
-LEADER_ROLES = ("leader", "primary", "coordinator", "master")
+
 INFO_SECTIONS = ("server", "clients", "replication")
 
 
@@ -51,7 +51,7 @@ class FrontEndFacts:
 
 
 def redis_role(status: Status) -> str:
-    return "master" if status.role in LEADER_ROLES else "slave"
+    return "master" if status.leads else "slave"
 
 
 def info(sections: list[str], status: Status, facts: FrontEndFacts) -> p.ReplyValue:

@@ -40,7 +40,6 @@ from replikv.sim.engine import message_fields
 if TYPE_CHECKING:
     from replikv.sim.simulation import Simulation
 
-LEADER_ROLES = ("leader", "primary")
 
 
 class ReplicaError(Exception):

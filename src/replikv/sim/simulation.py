@@ -19,7 +19,7 @@ from replikv.core.io import Commit
 from replikv.core.replica import ProtocolSpec, Status
 from replikv.core.requests import Request
 from replikv.sim.engine import Engine, EventBudgetExceeded, Trace, message_fields
-from replikv.sim.host import LEADER_ROLES, Host, ReplicaError
+from replikv.sim.host import Host, ReplicaError
 from replikv.sim.nemesis import Nemesis
 from replikv.sim.network import Network, endpoint_name
 from replikv.sim.scenario import Scenario, protocol_options
@@ -335,7 +335,7 @@ class Simulation:
     def on_role(self, node: int, status: Status) -> None:
         """Every status change: trace it and check at most one leader per term (Raft §5.2)."""
         self.emit("role", node=node, role=status.role, term=status.term)
-        if status.role in LEADER_ROLES:
+        if status.leads:
             other = self.leaders_by_term.setdefault(status.term, node)
             if other != node:
                 self.violations.append(
@@ -371,7 +371,7 @@ class Simulation:
         for node in self.all_nodes():
             host = self.hosts[node]
             status = host.status
-            if host.up and status is not None and status.role in LEADER_ROLES:
+            if host.up and status is not None and status.leads:
                 key = (status.term, -node)
                 if best is None or key > best:
                     best = key

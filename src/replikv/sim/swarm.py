@@ -76,7 +76,6 @@ PARTITION_SHAPES = (
     "one-way-to-leader",    # everyone's messages to the leader are lost; it still talks
     "one-way-pair",         # one directed node-to-node link is cut
 )
-PB_SCHEMES = ("pb-async", "pb-sync")
 DEFAULT_NODES = 3
 SWARM_REF = "--swarm"
 """How reproduce lines name a swarm seed's scenario: ``replikv sim ... --swarm --seed N``."""
@@ -174,13 +173,23 @@ def draw_knobs(seed: int, protocol: str, nodes: int, rng_factory: RngFactory) ->
         slow_fsync=rng.random() < 0.3,
         clock_drift=_maybe(rng, 0.4, 0.005, MAX_DRIFT),
         slow_node=_maybe(rng, 0.3, 2.0, 15.0),
-        failover=(("auto" if rng.random() < 0.4 else "manual") if protocol in PB_SCHEMES else None),
-        read_level="lease" if protocol == "raft" and rng.random() < 0.3 else "linearizable",
+        failover=(("auto" if rng.random() < 0.4 else "manual") if _failover_is_a_choice(protocol) else None),
+        read_level="lease" if _offers(protocol, "lease") and rng.random() < 0.3 else "linearizable",
         snapshot_threshold=rng.choice((20, 50, 200)) if rng.random() < 0.3 else None,
         clients=rng.randint(2, 8),
         mix="full" if rng.random() < 0.3 else "basic",
         fault_ms=float(rng.randint(15, 40) * 100),
     )
+
+
+def _failover_is_a_choice(protocol: str) -> bool:
+    """Manual failover with an automatic option in the scheme's config (primary/backup)."""
+    spec = get_spec(protocol)
+    return spec.failover == "manual" and "failover" in spec.config_type.__struct_fields__
+
+
+def _offers(protocol: str, read_level: str) -> bool:
+    return read_level in get_spec(protocol).read_levels
 
 
 def _partition_tolerant(protocol: str) -> bool:
