@@ -36,20 +36,29 @@ checker and tool uses. A leaderless scheme never reports one."""
 
 
 class Status(msgspec.Struct, frozen=True, kw_only=True):
-    """What a replica says about itself (INFO replication, ``cluster status``, checkers)."""
+    """What a replica says about itself (INFO replication, ``cluster status``, checkers).
+
+    Scheme-neutral: ``term`` is the scheme's *generation*, whatever it calls it (Raft's
+    term, primary/backup's epoch, ZAB's epoch, a Paxos ballot ``(round, node)``), an int
+    or a tuple of ints, compared only with the same scheme's. A scheme with no leader
+    reports ``leader=None``; one with no log position leaves the indexes at 0 (or None)."""
 
     node: int
     role: str
     """``leader``/``follower``/``candidate``/``learner`` or ``primary``/``backup``/..."""
-    term: int
-    """Term, epoch or ballot: the scheme's generation number."""
+    term: int | tuple[int, ...]
+    """The generation: term, epoch or ballot (``generation`` is the same value)."""
     leader: int | None
-    commit_index: int
-    applied_index: int
-    last_index: int
-    members: tuple[int, ...]
+    commit_index: int | None = 0
+    applied_index: int | None = 0
+    last_index: int | None = 0
+    members: tuple[int, ...] = ()
     peers: dict[int, int] = {}
     """Per-peer replicated index as the leader/primary knows it (for lag)."""
+
+    @property
+    def generation(self) -> int | tuple[int, ...]:
+        return self.term
 
     @property
     def leads(self) -> bool:
