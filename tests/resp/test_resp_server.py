@@ -11,6 +11,7 @@ import pytest
 import redis as redis_sync
 import redis.asyncio as redis
 
+from replikv.core.commands import Txn
 from replikv.resp.server import close_resp, serve_resp
 from replikv.resp.testing import FakeCluster
 
@@ -237,29 +238,86 @@ def test_redis_py_against_the_server(mode: str, protocol: int | None) -> None:
 
 
 @pytest.mark.parametrize("mode", ["async", "sync"])
-def test_redis_py_transaction_pipeline_is_refused_and_applies_nothing(mode: str) -> None:
-    """Issue 8.5: ``pipeline()`` (transaction=True, redis-py's default) sent MULTI, the
-    commands and EXEC; every command was applied and EXEC answered "unknown command", so
-    the client saw an error for writes that had happened. Now it raises MULTI's refusal
-    and nothing is applied; the connection works afterwards."""
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_redis_py_transactions_and_optimistic_locking(mode: str, protocol: int) -> None:
+    """``pipeline()`` (transaction=True) is one atomic ``Txn``; ``watch()`` + ``multi()``
+    raises ``WatchError`` when a conflicting writer changed the key, and applies nothing;
+    the retry loop then succeeds. A refused command makes ``execute`` raise EXECABORT."""
 
     async def body(cluster: FakeCluster, port: int) -> None:
-        r = _Caller(mode, port, None)
+        r = _Caller(mode, port, protocol)
+        writer = _Caller(mode, port, protocol)
         try:
-            pipe = r.r.pipeline()
-            pipe.set("t1", "x")
-            pipe.incr("t2")
-            with pytest.raises(redis.ResponseError, match="MULTI/EXEC transactions are not"):
-                await r.call(pipe.execute)
-            assert cluster.nodes[1].requests == []
-            assert await r("set", "after", "1") is True
+            await scenario(r, writer, cluster)
         finally:
             await r.close()
+            await writer.close()
+
+    async def scenario(r: _Caller, writer: _Caller, cluster: FakeCluster) -> None:
+        pipe = r.r.pipeline()
+        pipe.set("t1", "x").incr("t2").append("t1", "y").get("t1").mget("t1", "t2")
+        assert await r.call(pipe.execute) == [True, 1, 2, b"xy", [b"xy", b"1"]]
+        assert sum(isinstance(q.command, Txn) for q in cluster.nodes[1].requests) == 1
+
+        attempts = 0
+        while True:  # the optimistic-locking loop of redis-py's docs
+            attempts += 1
+            pipe = r.r.pipeline()
+            try:
+                await r.call(pipe.watch, "counter")
+                current = int(await r.call(pipe.get, "counter") or 0)
+                if attempts == 1:
+                    assert await writer("set", "counter", "10") is True  # the conflict
+                pipe.multi()
+                pipe.set("counter", str(current + 1))
+                pipe.set("side", f"attempt {attempts}")
+                result = await r.call(pipe.execute)
+                break
+            except redis.WatchError:
+                assert cluster.state_machine.get("side") is None  # nothing of it applied
+            finally:
+                await r.call(pipe.reset)
+        assert attempts == 2 and result == [True, True]
+        assert await r("get", "counter") == b"11" and await r("get", "side") == b"attempt 2"
+
+        pipe = r.r.pipeline()
+        pipe.set("t3", "x").execute_command("PING")
+        with pytest.raises(redis.ResponseError, match="'ping' cannot be used inside MULTI"):
+            await r.call(pipe.execute)  # redis-py raises the queuing error; EXEC aborted
+        assert await r("get", "t3") is None
+        assert await r("append", "t3", "ab") == 2
+
+    with_server(body)
+
+
+def test_a_transaction_sent_byte_by_byte_gets_redis_replies() -> None:
+    async def body(cluster: FakeCluster, port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        other_reader, other = await asyncio.open_connection("127.0.0.1", port)
+        request = (b"WATCH w\r\n*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n1\r\n"
+                   b"APPEND k 23\r\nGET k\r\nEXEC\r\n")
+        for i in range(len(request)):
+            writer.write(request[i : i + 1])
+            await writer.drain()
+        await read_exactly(reader, b"+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n"
+                                   b"*3\r\n+OK\r\n:3\r\n$3\r\n123\r\n")
+        writer.write(b"WATCH k\r\n")
+        await read_exactly(reader, b"+OK\r\n")
+        other.write(b"SET k changed\r\n")
+        await read_exactly(other_reader, b"+OK\r\n")
+        request = b"MULTI\r\nDEL k\r\nEXEC\r\nMULTI\r\nGET\r\nDEL k\r\nEXEC\r\nMULTI\r\nDISCARD\r\n"
+        for i in range(len(request)):
+            writer.write(request[i : i + 1])
+            await writer.drain()
+        await read_exactly(reader, b"+OK\r\n+QUEUED\r\n*-1\r\n+OK\r\n"
+                                   b"-ERR wrong number of arguments for 'get' command\r\n+QUEUED\r\n"
+                                   b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+                                   b"+OK\r\n+OK\r\n")
+        writer.close()
+        other.close()
 
     cluster = with_server(body)
-    assert cluster.state_machine.get("t1") is None
-    assert cluster.state_machine.get("t2") is None
-    assert cluster.state_machine.get("after") == "1"
+    assert cluster.state_machine.items() == {"k": "changed"}
 
 
 def test_redis_py_with_retries_off_sends_a_timed_out_write_once() -> None:

@@ -330,28 +330,6 @@ def test_resp3_introspection_uses_maps_sets_and_verbatim_text() -> None:
     assert run(s, "COMMAND", "COUNT").startswith(b":")
 
 
-def test_multi_is_refused_and_nothing_up_to_exec_is_applied() -> None:
-    """Issue 8.5: ``MULTI; SET t1 x; INCR t2; EXEC`` applied both commands at once and
-    answered EXEC "unknown command". Now MULTI is refused, every command up to EXEC or
-    DISCARD is refused too, and no request reaches the cluster."""
-    cluster, s = make()
-    assert run(s, "MULTI").startswith(b"-ERR MULTI/EXEC transactions are not supported yet")
-    refused = run(s, "SET", "t1", "x")
-    assert refused.startswith(b"-ERR not applied: this connection sent MULTI")
-    assert run(s, "INCR", "t2").startswith(b"-ERR not applied")
-    assert run(s, "PING").startswith(b"-ERR not applied")
-    assert run(s, "MULTI") == b"-ERR MULTI calls can not be nested\r\n"
-    assert run(s, "EXEC").startswith(b"-EXECABORT Transaction discarded")
-    assert cluster.nodes[1].requests == []
-    assert cluster.state_machine.get("t1") is None and cluster.state_machine.get("t2") is None
-    # Out of the transaction: commands run again; DISCARD also leaves it.
-    assert run(s, "SET", "k", "v") == b"+OK\r\n"
-    assert run(s, "MULTI").startswith(b"-ERR MULTI/EXEC")
-    assert run(s, "DEL", "k").startswith(b"-ERR not applied")
-    assert run(s, "DISCARD") == b"+OK\r\n"
-    assert run(s, "GET", "k") == b"$1\r\nv\r\n"
-
-
 def test_exec_and_discard_without_multi_answer_as_redis() -> None:
     cluster, s = make()
     assert run(s, "EXEC") == b"-ERR EXEC without MULTI\r\n"
@@ -360,7 +338,7 @@ def test_exec_and_discard_without_multi_answer_as_redis() -> None:
     assert cluster.nodes[1].requests == []
 
 
-def test_quit_inside_a_refused_multi_still_closes() -> None:
+def test_quit_inside_multi_still_closes() -> None:
     _, s = make()
     run(s, "MULTI")
     assert run(s, "QUIT") == b"+OK\r\n" and s.closing

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from replikv.core.commands import Cas, Command, Delete, Get, Incr, MGet, Set, Txn
+from replikv.core.commands import Append, Cas, Command, Delete, Get, Incr, MGet, Set, Txn
 from replikv.core.errors import (
     Aborted,
     BadRequest,
@@ -89,6 +89,7 @@ COMMAND_TABLE: dict[str, CommandInfo] = {
         _info("decrby", 3, "write denyoom fast", (1, 1, 1), "Decrement an integer"),
         _info("mget", -2, "readonly fast", (1, -1, 1), "Get several keys"),
         _info("mset", -3, "write denyoom", (1, -1, 2), "Set several keys atomically"),
+        _info("append", 3, "write denyoom fast", (1, 1, 1), "Append to a key's value; new length"),
         _info("cas", 4, "write denyoom", (1, 1, 1), "CAS key expected new: 1 swapped, 0 not"),
         _info("casnx", 3, "write denyoom", (1, 1, 1), "CASNX key new: CAS expecting absent"),
         _info("txn", -3, "write denyoom", _NOKEYS, "TXN n cmd args... [n cmd args...]: atomic"),
@@ -107,9 +108,11 @@ COMMAND_TABLE: dict[str, CommandInfo] = {
         _info(
             "rkv", -5, "write", _NOKEYS, "RKV client_id seq read_level CMD args...: exactly-once"
         ),
-        _info("multi", 1, "fast", _NOKEYS, "Refused for now: commands up to EXEC/DISCARD too"),
-        _info("exec", 1, "", _NOKEYS, "Ends a (refused) MULTI: EXECABORT, nothing applied"),
-        _info("discard", 1, "fast", _NOKEYS, "Ends a (refused) MULTI: OK, nothing applied"),
+        _info("multi", 1, "fast", _NOKEYS, "Queue the next commands for EXEC"),
+        _info("exec", 1, "", _NOKEYS, "Run the queued commands as one atomic Txn"),
+        _info("discard", 1, "fast", _NOKEYS, "Drop the queued commands and the watches"),
+        _info("watch", -2, "fast", (1, -1, 1), "EXEC aborts (nil) unless the keys keep these values"),
+        _info("unwatch", 1, "fast", _NOKEYS, "Forget the watched keys"),
         _info("rkvadmin", -2, "admin", _NOKEYS, "Operator commands (loopback only by default)"),
     )
 }
@@ -272,12 +275,15 @@ _BUILDERS: dict[str, Callable[[list[bytes]], DataCommand]] = {
     "decrby": _incr_by(-1),
     "mget": lambda a: DataCommand(MGet(tuple(_text(k) for k in a)), render_bulk_array),
     "mset": _mset,
+    "append": lambda a: DataCommand(Append(_text(a[0]), _text(a[1])), render_int),
     "cas": lambda a: DataCommand(Cas(_text(a[0]), _text(a[1]), _text(a[2])), render_int),
     "casnx": lambda a: DataCommand(Cas(_text(a[0]), None, _text(a[1])), render_int),
 }
 
 # Commands allowed inside TXN (one key each, so the transaction's keys are explicit).
-_TXN_OPS = ("get", "set", "setnx", "del", "incr", "decr", "incrby", "decrby", "cas", "casnx")
+_TXN_OPS = (
+    "get", "set", "setnx", "del", "incr", "decr", "incrby", "decrby", "cas", "casnx", "append",
+)
 
 
 def _txn(args: list[bytes]) -> DataCommand:

@@ -114,11 +114,14 @@ async def serve_resp(
     scheme: str = "unknown",
     default_read_level: str = "linearizable",
     buffer_budget: int = DEFAULT_BUFFER_BUDGET,
+    transactions: bool | None = None,
 ) -> asyncio.Server:
     """Serve RESP2/RESP3 for ``service`` on ``host:port`` (each connection starts in RESP2;
     ``HELLO 3`` switches it). Port 0: any free port; read it from
     ``server.sockets[0].getsockname()``. ``idle_timeout`` 0 keeps idle clients forever
-    (Redis ``timeout 0``). Stop with ``close_resp(server)``."""
+    (Redis ``timeout 0``). ``transactions``: does the scheme offer multi-key ``Txn``
+    (MULTI/EXEC, TXN, MSET)? ``None``: ask ``service.spec.transactions`` when the service
+    has a spec (a runtime node), else yes. Stop with ``close_resp(server)``."""
     limits = p.RespLimits(max_bulk=max_bulk, max_array=max_array, max_inline=max_inline)
     if max_clients < 1 or max_query_buffer < 1 or max_output_buffer < 1:
         raise ValueError("max_clients, max_query_buffer and max_output_buffer must be >= 1")
@@ -133,6 +136,7 @@ async def serve_resp(
         idle_timeout_s=idle_timeout,
         admin_from=admin_from,
         default_read_level=default_read_level,
+        transactions=_offers_transactions(service) if transactions is None else transactions,
     )
     connections = _Connections(budget)
 
@@ -150,6 +154,11 @@ async def serve_resp(
     ctx.port = server.sockets[0].getsockname()[1]
     _SERVERS[server] = connections
     return server
+
+
+def _offers_transactions(service: NodeService) -> bool:
+    spec = getattr(service, "spec", None)
+    return bool(getattr(spec, "transactions", True))
 
 
 def buffer_budget(server: asyncio.Server) -> BufferBudget | None:

@@ -19,7 +19,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from replikv.core.errors import Timeout
+from replikv.core.commands import GUARD_FAILED, MGet, Txn
+from replikv.core.errors import Aborted, Ok, Result, Timeout
 from replikv.core.requests import READ_LEVELS, Request
 from replikv.resp import info as infos
 from replikv.resp import protocol as p
@@ -36,7 +37,15 @@ from replikv.resp.commands import (
     unknown_command,
     wrong_arity,
 )
-from replikv.resp.transaction import TransactionState
+from replikv.resp.transaction import (
+    UNWATCH_QUEUED,
+    WATCH_INSIDE_MULTI,
+    Prepared,
+    Queued,
+    TransactionState,
+    no_transactions,
+    not_in_transaction,
+)
 from replikv.runtime.service import NodeService
 
 log = logging.getLogger("replikv.resp")
@@ -57,6 +66,9 @@ class ServerContext:
     idle_timeout_s: float = 0.0
     admin_from: str = "loopback"
     default_read_level: str = "linearizable"
+    transactions: bool = True
+    """Whether the scheme offers multi-key ``Txn`` (``ProtocolSpec.transactions``);
+    without, EXEC, TXN, MSET and multi-key DEL are refused here, nothing applied."""
     connected: int = 0
 
     def __post_init__(self) -> None:
@@ -125,7 +137,7 @@ class Session:
         self.peer_host = peer_host
         self._wait_client = self.client_id
         self.transaction = TransactionState()
-        """MULTI state: while open, commands are queued (today: refused, issue 8.5)."""
+        """MULTI and WATCH state (resp/transaction.py)."""
         self._handlers: dict[str, Callable[[list[bytes]], Awaitable[p.ReplyValue]]] = {
             "ping": self._ping,
             "echo": self._echo,
@@ -144,6 +156,8 @@ class Session:
             "multi": self._multi,
             "exec": self._exec,
             "discard": self._discard,
+            "watch": self._watch,
+            "unwatch": self._unwatch,
         }
 
     async def execute(self, argv: list[bytes]) -> bytes:
@@ -155,12 +169,16 @@ class Session:
     async def _reply(self, argv: list[bytes]) -> p.ReplyValue:
         name = argv[0].decode("latin-1").lower()
         command_info = COMMAND_TABLE.get(name)
+        error = None
         if command_info is None:
-            return p.Error(unknown_command(argv))
-        if not arity_ok(command_info, len(argv)):
-            return p.Error(wrong_arity(name))
+            error = unknown_command(argv)
+        elif not arity_ok(command_info, len(argv)):
+            error = wrong_arity(name)
+        if error is not None:
+            self.transaction.refuse()  # Redis: such an error inside MULTI aborts EXEC
+            return p.Error(error)
         if self.transaction.intercepts(name):
-            return p.Error(self.transaction.queue(argv))
+            return self._queue(name, argv)
         try:
             if is_data_command(name):
                 data = build_data_command(argv)
@@ -172,14 +190,32 @@ class Session:
         except CommandError as exc:
             return p.Error(exc.text)
 
-    async def _run(self, request: Request, render: Render) -> p.ReplyValue:
+    def _queue(self, name: str, argv: list[bytes]) -> p.ReplyValue:
+        """A command inside MULTI: ``+QUEUED``, or its error (then EXEC aborts)."""
+        if name == "unwatch":
+            return self.transaction.queue(UNWATCH_QUEUED)
+        if not is_data_command(name) or name == "rkv":
+            self.transaction.refuse()
+            return p.Error(not_in_transaction(name))
         try:
-            result = await self.ctx.service.execute(request)
+            data = build_data_command(argv)
+        except CommandError as exc:
+            self.transaction.refuse()
+            return p.Error(exc.text)
+        return self.transaction.queue(Queued.of(data))
+
+    async def _run(self, request: Request, render: Render) -> p.ReplyValue:
+        if isinstance(request.command, Txn) and not self.ctx.transactions:
+            return p.Error(no_transactions(self.ctx.scheme))
+        return render_result(await self._execute(request), render)
+
+    async def _execute(self, request: Request) -> Result:
+        try:
+            return await self.ctx.service.execute(request)
         except Exception:
             # The request may have reached the cluster: never a definite error here.
             log.exception("service failed on request %s", request.id)
-            return error_reply(Timeout())
-        return render_result(result, render)
+            return Timeout()
 
     # -- connection commands --------------------------------------------------------
 
@@ -302,14 +338,67 @@ class Session:
     # -- transactions (resp/transaction.py) --------------------------------------------
 
     async def _multi(self, args: list[bytes]) -> p.ReplyValue:
-        return p.Error(self.transaction.multi())
-
-    async def _exec(self, args: list[bytes]) -> p.ReplyValue:
-        return p.Error(self.transaction.exec())
+        return self.transaction.multi()
 
     async def _discard(self, args: list[bytes]) -> p.ReplyValue:
-        error = self.transaction.discard()
-        return p.Simple("OK") if error is None else p.Error(error)
+        return self.transaction.discard()
+
+    async def _unwatch(self, args: list[bytes]) -> p.ReplyValue:
+        self.transaction.unwatch()
+        return p.Simple("OK")
+
+    async def _watch(self, args: list[bytes]) -> p.ReplyValue:
+        """``WATCH key...``: read the keys not watched yet (one ``MGet`` at the
+        linearizable level) and remember the values; EXEC sends them as guards."""
+        if self.transaction.open is not None:
+            return p.Error(WATCH_INSIDE_MULTI)
+        keys = self.transaction.unwatched([a.decode("latin-1") for a in args])
+        if not keys:
+            return p.Simple("OK")
+        result = await self._read_now(keys)
+        if not isinstance(result, Ok):
+            return result
+        return self.transaction.watch(dict(zip(keys, result.value, strict=True)))
+
+    async def _exec(self, args: list[bytes]) -> p.ReplyValue:
+        """``EXEC``: the queued commands as ONE ``Txn`` whose guards are the watched
+        values; the array of their replies, nil when a watched key changed."""
+        prepared = self.transaction.exec()
+        if isinstance(prepared, p.Error):
+            return prepared
+        if not self.ctx.transactions:
+            return p.Error(no_transactions(self.ctx.scheme))
+        if prepared.guards and prepared.read_only:
+            return await self._exec_reads(prepared)
+        if not prepared.ops:
+            return prepared.replies([])
+        self.seq += 1
+        self._wait_client = self.client_id
+        txn = Txn(prepared.ops, prepared.guards)
+        result = await self._execute(Request(self.client_id, self.seq, txn, self.read_level))
+        if isinstance(result, Aborted) and result.reason == GUARD_FAILED:
+            return p.NULL_ARRAY  # as Redis when a watched key changed
+        return render_result(result, prepared.replies)
+
+    async def _exec_reads(self, prepared: Prepared) -> p.ReplyValue:
+        """A watched transaction that only reads: one linearizable read of the watched
+        keys and the keys read, so the guards and the reads see one instant (a read-only
+        ``Txn`` takes the read path, which does not look at guards)."""
+        guards = prepared.guards
+        keys = [g.key for g in guards] + [op.key for op in prepared.ops]
+        result = await self._read_now(keys)
+        if not isinstance(result, Ok):
+            return result
+        values = result.value
+        if any(values[i] != g.value for i, g in enumerate(guards)):
+            return p.NULL_ARRAY
+        return prepared.replies(values[len(guards):])
+
+    async def _read_now(self, keys: list[str]) -> Ok | p.Error:
+        """Read ``keys`` at the linearizable level: ``Ok(values)`` or the error reply."""
+        self.seq += 1
+        result = await self._execute(Request(self.client_id, self.seq, MGet(tuple(keys)), "linearizable"))
+        return result if isinstance(result, Ok) else error_reply(result)
 
     # -- replikv extensions ---------------------------------------------------------
 
