@@ -19,7 +19,7 @@ from replikv.client import (
     RequestTimeout,
     UnavailableError,
 )
-from replikv.core.commands import Cas, Delete, Get, Incr, Set
+from replikv.core.commands import Append, Cas, Delete, Get, Incr, Set
 from replikv.core.errors import Aborted, BadRequest, NotLeader, Timeout, Unavailable
 from replikv.resp.server import close_resp, serve_resp
 from replikv.resp.testing import FakeCluster
@@ -84,6 +84,22 @@ def test_operations() -> None:
 
     cluster = with_cluster(body)
     assert cluster.state_machine.get("new") == "1"
+
+
+def test_list_append_transactions_are_applied_once_when_a_reply_is_lost() -> None:
+    """The ``replikv test --workload txn`` shape: appends and reads in one ``Txn``; a
+    retry after a lost reply reuses the session identity, so the appends land once."""
+
+    async def body(cluster: FakeCluster, addresses: list[str]) -> None:
+        async with client(addresses, client_id=9) as c:
+            assert await c.append("x", " 1") == 2
+            cluster.nodes[1].script.steps.append("apply-lose-reply")
+            result = await c.txn([Append("x", " 2"), Append("y", " 3"), Get("x"), Get("y")])
+            assert result == [4, 2, " 1 2", " 3"]
+
+    cluster = with_cluster(body)
+    assert cluster.state_machine.items() == {"x": " 1 2", "y": " 3"}
+    assert [r.seq for r in cluster.applied] == [1, 2, 2]  # the retry met the session table
 
 
 def test_follows_not_leader_hints_and_learns_node_ids() -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from replikv.client.connection import NodeConnection, NodeUnreachable, ReplyLost
 from replikv.client.errors import ReplikvError, error_for
-from replikv.core.commands import Cas, Command, Delete, Get, Incr, Set
+from replikv.core.commands import Append, Cas, Command, Delete, Get, Incr, Set
 from replikv.core.errors import ClientError, ConnectionLost, NotLeader, Timeout, Unavailable
 from replikv.core.requests import READ_LEVELS
 from replikv.resp.commands import client_error_from_reply
@@ -124,6 +124,10 @@ class Client:
     async def incr(self, key: str | bytes, by: int = 1) -> int:
         return int(await self._request(["INCRBY", key, by]))
 
+    async def append(self, key: str | bytes, value: str | bytes) -> int:
+        """Redis ``APPEND``: add ``value`` to the end of the key's value; the new length."""
+        return int(await self._request(["APPEND", key, value]))
+
     async def mget(self, *keys: str | bytes) -> list[str | None]:
         return [self._text(v) for v in await self._request(["MGET", *keys])]
 
@@ -132,9 +136,11 @@ class Client:
         await self._request(["MSET", *(w for pair in items.items() for w in pair)])
 
     async def txn(self, ops: Sequence[Command]) -> list[Any]:
-        """Apply ``Get``/``Set``/``Delete``/``Cas``/``Incr`` ops atomically (all or none);
-        one result per op: value read, ``True``/``False`` written, count deleted, swapped,
-        new integer. A transaction that fails raises ``AbortedError``."""
+        """Apply ``Get``/``Set``/``Delete``/``Cas``/``Incr``/``Append`` ops atomically (all
+        or none); one result per op: value read, ``True``/``False`` written, count
+        deleted, swapped, new integer, new length. A transaction that fails raises
+        ``AbortedError``. Sent as ``TXN`` under the client's session identity, so a retry
+        is applied at most once."""
         words: list[Word] = ["TXN"]
         decoders: list[Callable[[ReplyValue], Any]] = []
         for op in ops:
@@ -266,6 +272,8 @@ class Client:
                 return ["CAS", k, expected, new], lambda r: r == 1
             case Incr(key=k, by=by):
                 return ["INCRBY", k, by], int
+            case Append(key=k, value=v):
+                return ["APPEND", k, v], int
         raise ValueError(f"{type(op).__name__} cannot be part of a transaction")
 
 
