@@ -14,7 +14,10 @@ back into the list of elements. Recorded as ``f: "txn"`` with no key (docs/histo
 Outcomes: ``Ok`` -> ok; a definite error -> fail; ``Timeout``/``ConnectionLost`` or no
 answer within ``timeout_ms`` -> info, and the client continues as a fresh process (new
 ``client_id``); ``NotLeader(hint)`` -> the SAME request (same client_id, seq) is retried
-at the hint (or the next node), recording nothing.
+at the hint (or the next node), recording nothing; ``Uncertain`` (not taken now, may
+still happen) -> nothing is re-sent and the operation ends ``info`` at its timeout, as
+if unanswered (so a client that keeps getting it issues one unknown operation per
+``timeout_ms``, not one per round trip, and the history stays checkable).
 
 One copy at a time: a client re-sends only on the ``NotLeader`` answer to the copy it is
 waiting on (from the node it sent it to, while no re-send is pending). Answers to
@@ -29,7 +32,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from replikv.core.commands import Append, Cas, Delete, Get, Incr, Set, Txn
-from replikv.core.errors import NotLeader, Ok, Result
+from replikv.core.errors import NotLeader, Ok, Result, Uncertain
 from replikv.core.requests import Request
 from replikv.sim.scenario import MIX_OPS, WorkloadSpec
 
@@ -44,7 +47,7 @@ CAS_DIFFERED = "cas: value differed"
 
 
 class Op:
-    __slots__ = ("request", "f", "key", "value", "invoked", "target", "attempt", "waiting")
+    __slots__ = ("request", "f", "key", "value", "invoked", "target", "attempt", "uncertain_at", "waiting")
 
     def __init__(self, request: Request, f: str, key: str | None, value: Any, invoked: float) -> None:
         self.request = request
@@ -56,6 +59,8 @@ class Op:
         self.attempt = 0
         self.waiting = True
         """The copy sent to ``target`` is unanswered (False while a re-send is pending)."""
+        self.uncertain_at: int | None = None
+        """The node that answered ``Uncertain`` (the operation ends info at its timeout)."""
 
 
 class Client:
@@ -246,6 +251,9 @@ class Workload:
             if op.waiting and node == op.target:
                 self._redirect(client, op, node, result.leader)
             return  # else: the answer to a duplicated or older copy
+        if type(result) is Uncertain:
+            op.uncertain_at = node  # up and answering: the timeout keeps it as the target
+            return
         if type(result) is Ok:
             self._complete_ok(client, op, node, result.value)
         elif result.definite:
@@ -300,7 +308,10 @@ class Workload:
         client = self.clients[slot]
         op = client.op
         if op is not None and op.request == request:
-            self._complete_info(client, op, None, "client timeout")
+            if op.uncertain_at is not None:
+                self._complete_info(client, op, op.uncertain_at, "refused, may still take effect (Uncertain)")
+            else:
+                self._complete_info(client, op, None, "client timeout")
 
     def _complete_info(self, client: Client, op: Op, node: int | None, error: str) -> None:
         self._complete(client, op, "info", op.value if op.f != "read" else None, node, error)
@@ -311,7 +322,9 @@ class Workload:
         self._next_process += 1
         self._by_process[client.process] = client
         members = self.sim.members
-        if client.leader in members:
+        if node is not None and node in members:
+            client.leader = node  # it answered (an indefinite error): it is up; try it again
+        elif client.leader in members:
             client.leader = members[(members.index(client.leader) + 1) % len(members)]
         else:
             client.leader = members[0]
