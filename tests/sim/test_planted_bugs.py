@@ -18,6 +18,7 @@ CASES = [
     ("pb-sync+early-ack", "pb-sync", "primary-crash", range(1, 31), "no_lost_acked_writes"),
     ("raft+ack-before-persist", "raft", "steady", range(1, 2), "replica_error"),
     ("pb-sync+ack-before-persist", "pb-sync", "steady", range(1, 2), "replica_error"),
+    ("raft+non-atomic-txn", "raft", "txn", range(1, 11), "strict_serializable"),
 ]
 
 

@@ -90,7 +90,19 @@ def run_txn(events: list[Any]) -> CheckOutcome:
     if fn is None:
         return CheckOutcome(name="strict_serializable", value=None, detail="replikv.check.check_txn missing")
     result = fn(events)
-    return CheckOutcome(name="strict_serializable", value=result, detail=result.explanation[:4000])
+    return CheckOutcome(name="strict_serializable", value=result, detail=txn_detail(result))
+
+
+def txn_detail(result: Any, limit: int = 6000) -> str:
+    """The checker's verdict line, then ONE example of each anomaly found (for a cycle,
+    its smallest cycle in words), so every name the verdict lists is shown before the
+    text is cut at ``limit``."""
+    if result.valid is not False:
+        return result.explanation[:limit]
+    shown: dict[str, str] = {}
+    for failure in result.failures:
+        shown.setdefault(failure.anomaly, failure.explanation)
+    return "\n\n".join([result.explanation.split("\n", 1)[0], *shown.values()])[:limit]
 
 
 def run_lost_appends(events: list[Any], final_state: dict[str, str] | None) -> CheckOutcome:
