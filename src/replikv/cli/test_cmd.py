@@ -54,9 +54,13 @@ def _on_sigterm(signum, frame) -> None:  # noqa: ARG001
 @click.option("--ops-per-key", type=click.IntRange(min=1), default=100, show_default=True,
               help="Operations on a key before a fresh key replaces it.")
 @click.option("--keep-data", is_flag=True, help="Keep the nodes' data directories even when the test passes.")
+@click.option("--workload", type=click.Choice(["register", "txn"]), default="register", show_default=True,
+              help="register: read/write/cas on independent keys, checked for linearizability; txn: "
+                   "list-append transactions (MULTI-like Txn of APPEND and GET), checked for strict "
+                   "serializability (anomalies by name). With txn, --ops-per-key counts appends.")
 def test(protocol: str, nodes: int, clients: int, time_s: float, nemesis: str, read_level: str,
          model: str | None, seed: int | None, out: str | None, keys: int, ops_per_key: int,
-         keep_data: bool) -> None:
+         keep_data: bool, workload: str) -> None:
     """Start a local PROTOCOL cluster, run concurrent clients while a seeded nemesis kills,
     pauses and partitions nodes, heal, and check the history: linearizability (or the
     model the scheme promises), acknowledged writes lost, replicas converged."""
@@ -66,6 +70,13 @@ def test(protocol: str, nodes: int, clients: int, time_s: float, nemesis: str, r
     if protocol not in _protocols():
         raise click.BadParameter(f"unknown protocol {protocol!r}; choose one of: {', '.join(schemes.names())}",
                                  param_hint="--protocol")
+    if workload == "txn":
+        if model is not None:
+            raise click.BadParameter("the txn workload is checked for strict serializability; "
+                                     "--model is for the register workload", param_hint="--model")
+        if not schemes.get_spec(protocol).transactions:
+            raise click.BadParameter(f"{protocol} does not offer multi-key transactions",
+                                     param_hint="--workload")
     try:
         kinds = parse_kinds(nemesis)
     except ValueError as exc:
@@ -75,8 +86,8 @@ def test(protocol: str, nodes: int, clients: int, time_s: float, nemesis: str, r
     folder = pathlib.Path(out) if out else _default_out(protocol, seed)
     settings = TestSettings(protocol=protocol, out=folder, nodes=nodes, clients=clients, time_s=time_s,
                             nemesis=kinds, read_level=read_level, seed=seed, keys=keys, ops_per_key=ops_per_key,
-                            model=model, keep_data=keep_data)
-    click.echo(f"replikv test: protocol {protocol}, {nodes} nodes, {clients} clients, {time_s:g} s, "
+                            model=model, keep_data=keep_data, workload=workload)
+    click.echo(f"replikv test: protocol {protocol}, workload {workload}, {nodes} nodes, {clients} clients, {time_s:g} s, "
                f"nemesis {','.join(kinds) or 'none'}, read level {read_level}, seed {seed}; results in {folder}")
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>` shows where a run hangs

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from replikv.check.history import HistoryRecorder
 from replikv.client import Client, DefiniteError, IndefiniteError
 from replikv.jepsen.judge import CAS_DIFFERED
+from replikv.jepsen.txn import TxnKeys, run_txn
 from replikv.jepsen.workload import KeySpace, PlannedOp, as_history_value
 
 ATTEMPT_TIMEOUT_S = 1.5
@@ -74,16 +75,21 @@ async def run_op(client: Client, op: PlannedOp) -> tuple[str, object, str | None
     """Run one planned operation: (type, value for the history, error text)."""
     match op.f:
         case "read":
+            assert op.key is not None
             return "ok", as_history_value(await client.get(op.key)), None
         case "write":
             assert isinstance(op.value, int)
+            assert op.key is not None
             await client.set(op.key, str(op.value))
             return "ok", op.value, None
         case "cas":
             assert isinstance(op.value, list)
             expected, new = op.value
+            assert op.key is not None
             swapped = await client.cas(op.key, None if expected is None else str(expected), str(new))
             return ("ok", op.value, None) if swapped else ("fail", op.value, CAS_DIFFERED)
+        case "txn":
+            return "ok", await run_txn(client, op.value), None
     raise ValueError(f"unknown operation {op.f!r}")
 
 
@@ -109,7 +115,7 @@ class WorkerSettings:
     stop_at_s: float
 
 
-async def worker(index: int, settings: WorkerSettings, keys: KeySpace, recording: Recording,
+async def worker(index: int, settings: WorkerSettings, keys: KeySpace | TxnKeys, recording: Recording,
                  clock: Clock) -> None:
     """Closed loop until ``stop_at_s``: plan, invoke, perform, complete."""
     rng = random.Random(f"replikv-test-client:{settings.seed}:{index}")
@@ -122,7 +128,7 @@ async def worker(index: int, settings: WorkerSettings, keys: KeySpace, recording
             recording.recorder.invoke(process, op.f, op.key, op.value, clock.ms())  # type: ignore[arg-type]
             outcome, value, error = await perform(client, op)
             if outcome == "ok" and op.f == "read":
-                keys.observe(op.key, value if isinstance(value, int) else None)
+                keys.observe(op.key, value if isinstance(value, int) else None)  # type: ignore[arg-type]
             recording.recorder.complete(process, outcome, value if outcome == "ok" else op.value,  # type: ignore[arg-type]
                                         clock.ms(), error)
             if outcome == "info" or client.address != home:
@@ -172,6 +178,40 @@ async def final_reads(addresses: list[str], keys: Sequence[str], recording: Reco
                 await asyncio.sleep(0.2)
             else:
                 unread.append(key)
+    finally:
+        with contextlib.suppress(Exception):
+            await client.close()
+    return values, unread
+
+
+async def final_txn_reads(addresses: list[str], keys: TxnKeys, recording: Recording, clock: Clock,
+                          seed: int, attempts: int = 5) -> tuple[dict[str, object], list[str]]:
+    """The transaction workload's final reads: read-only transactions over every key
+    touched (``TxnKeys.final_txns``), at the ``linearizable`` level, recorded as ``txn``
+    operations. Returns (final list of each key read, keys that could not be read)."""
+    rng = random.Random(f"replikv-test-final:{seed}")
+    settings = WorkerSettings(addresses=addresses, read_level="linearizable", seed=seed, stop_at_s=0.0)
+    values: dict[str, object] = {}
+    unread: list[str] = []
+    process = recording.new_process()
+    client = harness_client(settings, 0, rng)
+    try:
+        for micro_ops in keys.final_txns():
+            for attempt in range(attempts):
+                recording.recorder.invoke(process, "txn", None, micro_ops, clock.ms())
+                outcome, value, error = await perform(client, PlannedOp("txn", None, micro_ops))
+                recording.recorder.complete(process, outcome, value if outcome == "ok" else None,
+                                            clock.ms(), error)
+                if outcome == "ok":
+                    values.update({key: read for _, key, read in value})  # type: ignore[union-attr]
+                    break
+                if outcome == "info":
+                    await client.close()
+                    process = recording.new_process()
+                    client = harness_client(settings, attempt + 1, rng)
+                await asyncio.sleep(0.2)
+            else:
+                unread += [key for _, key, _ in micro_ops]
     finally:
         with contextlib.suppress(Exception):
             await client.close()

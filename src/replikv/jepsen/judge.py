@@ -18,16 +18,23 @@ rule (``replikv.sim.report``) and the scheme's own ``Promises``:
   primary (pb-sync, ``linearizable`` level) under faults without a partition, because
   then no deposed primary is alive to answer a read (docs/protocols/primary-backup.md);
 * ``no_stale_reads``: exactly when a linearizable model check is promised.
+
+The transaction workload (``judge_txn``) has two checks: ``converged`` (as above) and
+``strict-serializable``, the transaction checker (``check.txn``: Elle's list-append
+graph; a lost acknowledged append shows up there too, as a cycle through the final
+reads), promised exactly when a linearizable model check would be.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from replikv.check import (
     check_history,
+    check_txn,
     describe_divergence,
     divergent,
     lost_acked_writes,
@@ -192,3 +199,34 @@ def _stale(verdict: Judgement, ops: Sequence[Operation], promised: bool) -> None
     if found:
         verdict.sentences.append(f"{detail[0].upper()}{detail[1:]}.")
         verdict.explanations += [s.reason for s in found[:5]]
+
+
+TXN_MODEL = "strict-serializable"
+
+
+def judge_txn(events: Sequence[HistoryEvent], *, digests: Mapping[int, str], promises: Promises,
+              read_level: str, partitioned: bool) -> Judgement:
+    """Check a finished run of the transaction workload: each anomaly by name, with its
+    cycle in words (the checker's explanation), and the checker's time."""
+    ops = pair_operations(events)
+    verdict = Judgement(model=TXN_MODEL)
+    _counts(verdict, ops)
+    verdict.fields["acked_writes"] = sum(
+        1 for op in ops if op.type == "ok" and any(kind == "append" for kind, _, _ in op.value))
+    _converged(verdict, digests, not partitioned or promises.partition_tolerant)
+    started = time.monotonic()
+    result = check_txn(ops)
+    verdict.fields["checker_s"] = round(time.monotonic() - started, 3)
+    verdict.fields.update(strict_serializable=result.valid, anomalies=dict(result.anomalies),
+                          linearizable=None, model_valid=result.valid, lost_acked_writes=None,
+                          stale_reads=None)
+    promised = model_promised(promises, read_level, partitioned, override=False)
+    if result.valid:
+        detail = result.explanation
+    else:
+        named = ", ".join(f"{name} x{count}" for name, count in result.anomalies.items())
+        detail = f"anomalies found: {named}"
+        verdict.sentences.append(f"The transactions are not strictly serializable: {named}.")
+        verdict.explanations += [f.explanation for f in result.failures[:5]]
+    verdict.checks.append(Check(TXN_MODEL, result.valid, promised, detail))
+    return verdict

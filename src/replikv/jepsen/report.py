@@ -64,8 +64,12 @@ def summary_text(report: dict[str, Any], judgement: Judgement) -> str:
     else:
         lines.append(f"FAIL: promised check(s) failed: {', '.join(judgement.failed)}.")
     lines.append("")
+    txn = report.get("workload") == "txn"
     if judgement.sentences:
         lines += [f"- {s}" for s in judgement.sentences]
+    elif txn:
+        lines.append("- No anomaly found: the replicas converged and the transactions are strictly "
+                     "serializable (no G0, G1a, G1b, G1c, G-single or G2, real-time order included).")
     else:
         lines.append("- No anomaly found: no acknowledged write lost, no stale read, replicas converged, "
                      f"and the history is {judgement.model}.")
@@ -76,10 +80,16 @@ def summary_text(report: dict[str, Any], judgement: Judgement) -> str:
         note = "" if check.promised else " (not promised by this scheme/read level: reported only)"
         lines.append(f"  {check.name:<22} {mark}{note}: {check.detail}")
     ops = report["ops"]
-    lines += ["", f"operations: {ops['ok']} ok, {ops['fail']} fail, {ops['info']} info (unknown outcome); "
-              f"{report['acked_writes']} acknowledged writes",
-              f"latency ms: p50 {report['latency_ms']['p50']}, p99 {report['latency_ms']['p99']}; "
-              f"availability during faults: {report['availability']}"]
+    lines.append("")
+    if txn:
+        lines.append(f"transactions: {ops['ok']} ok, {ops['fail']} fail, {ops['info']} info (unknown "
+                     f"outcome); {report['acked_writes']} committed with appends; checker "
+                     f"{report['checker_s']} s")
+    else:
+        lines.append(f"operations: {ops['ok']} ok, {ops['fail']} fail, {ops['info']} info (unknown outcome); "
+                     f"{report['acked_writes']} acknowledged writes")
+    lines.append(f"latency ms: p50 {report['latency_ms']['p50']}, p99 {report['latency_ms']['p99']}; "
+                 f"availability during faults: {report['availability']}")
     lines.append("nemesis:")
     if not report["nemesis_executed"]:
         lines.append("  no faults")

@@ -26,9 +26,16 @@ from typing import Any
 from replikv import schemes
 from replikv.check.history import pair_operations
 from replikv.jepsen import figures
-from replikv.jepsen.clients import Clock, Recording, WorkerSettings, final_reads, worker
+from replikv.jepsen.clients import (
+    Clock,
+    Recording,
+    WorkerSettings,
+    final_reads,
+    final_txn_reads,
+    worker,
+)
 from replikv.jepsen.cluster import kill_recorded, running_cluster
-from replikv.jepsen.judge import judge
+from replikv.jepsen.judge import judge, judge_txn
 from replikv.jepsen.nemesis import Nemesis
 from replikv.jepsen.report import (
     availability,
@@ -38,11 +45,15 @@ from replikv.jepsen.report import (
     write_report,
 )
 from replikv.jepsen.schedule import FaultWindow, describe_schedule, make_schedule
+from replikv.jepsen.txn import TxnKeys
 from replikv.jepsen.workload import KeySpace
 
 WORKER_GRACE_S = 15.0
 """Beyond ``time_s``, how long the workers get to finish their last operation."""
 FINAL_READS_TIMEOUT_S = 60.0
+WORKLOADS = ("register", "txn")
+"""``register``: reads, writes and cas on independent keys (``workload``); ``txn``:
+list-append transactions (``txn``), judged by the transaction checker."""
 
 
 @dataclass
@@ -60,10 +71,16 @@ class TestSettings:
     model: str | None = None
     keep_data: bool = False
     check_timeout_s: float = 120.0
+    workload: str = "register"
+
+    def __post_init__(self) -> None:
+        if self.workload not in WORKLOADS:
+            raise ValueError(f"workload must be one of {WORKLOADS}, not {self.workload!r}")
 
     def reproduce(self) -> str:
         return reproduce_line({
             "protocol": self.protocol, "nodes": self.nodes, "clients": self.clients, "time": f"{self.time_s:g}",
+            "workload": None if self.workload == "register" else self.workload,
             "nemesis": ",".join(self.nemesis) or "none", "read-level": self.read_level, "seed": self.seed,
             "keys": self.keys, "ops-per-key": self.ops_per_key, "model": self.model,
         })
@@ -73,7 +90,8 @@ Say = Callable[[str], None]
 
 
 async def _workload(settings: TestSettings, addresses: list[str], windows: list[FaultWindow],
-                    nemesis: Nemesis, recording: Recording, keys: KeySpace, clock: Clock, say: Say) -> None:
+                    nemesis: Nemesis, recording: Recording, keys: KeySpace | TxnKeys, clock: Clock,
+                    say: Say) -> None:
     """Clients and nemesis side by side; the nemesis's blocking calls run in a thread."""
     level = None if settings.read_level == "linearizable" else settings.read_level
     shared = WorkerSettings(addresses=addresses, read_level=level, seed=settings.seed, stop_at_s=settings.time_s)
@@ -96,7 +114,7 @@ async def _workload(settings: TestSettings, addresses: list[str], windows: list[
 
 
 async def _finish(settings: TestSettings, addresses: list[str], nemesis: Nemesis, recording: Recording,
-                  keys: KeySpace, clock: Clock, say: Say) -> dict[str, Any]:
+                  keys: KeySpace | TxnKeys, clock: Clock, say: Say) -> dict[str, Any]:
     say(f"[{clock.seconds():7.2f}s] healing: every node back, every partition removed")
     notes = await asyncio.to_thread(nemesis.heal_all)
     recovered, more = await asyncio.to_thread(nemesis.await_recovery)
@@ -105,8 +123,9 @@ async def _finish(settings: TestSettings, addresses: list[str], nemesis: Nemesis
         notes.append("the cluster did not recover (every node up and one leading) within 30 s")
     say(f"[{clock.seconds():7.2f}s] final reads of {len(keys.touched)} keys")
     try:
-        final, unread = await asyncio.wait_for(
-            final_reads(addresses, keys.touched, recording, clock, settings.seed), FINAL_READS_TIMEOUT_S)
+        reads = (final_txn_reads(addresses, keys, recording, clock, settings.seed) if isinstance(keys, TxnKeys)
+                 else final_reads(addresses, keys.touched, recording, clock, settings.seed))
+        final, unread = await asyncio.wait_for(reads, FINAL_READS_TIMEOUT_S)
     except TimeoutError:
         final, unread = None, list(keys.touched)
         notes.append(f"the final reads did not finish within {FINAL_READS_TIMEOUT_S:g} s")
@@ -185,7 +204,8 @@ def run_test(settings: TestSettings, say: Say = print) -> dict[str, Any]:
     (out / "schedule.txt").write_text(describe_schedule(settings.seed, windows) + "\n")
     root = out / "cluster"
     recording = Recording()
-    keys = KeySpace(settings.keys, settings.ops_per_key)
+    keys: KeySpace | TxnKeys = (TxnKeys(settings.keys, settings.ops_per_key) if settings.workload == "txn"
+                                else KeySpace(settings.keys, settings.ops_per_key))
     with running_cluster(root, settings.protocol, settings.nodes) as state:
         addresses = [f"{state.host}:{entry.client_port}" for entry in state.members()]
         say(f"cluster up: {settings.protocol} x{settings.nodes}, clients on {', '.join(addresses)}")
@@ -213,13 +233,20 @@ def _judge_and_write(settings: TestSettings, spec, windows: list[FaultWindow], n
     events = recording.recorder.events
     ops = pair_operations(events)
     actions = [a.as_dict() for a in nemesis.executed]
-    say(f"checking {len(ops)} operations ({'model ' + (settings.model or 'default')})")
-    verdict = judge(events, final_state=ending["final"], unread_keys=ending["unread"],
-                    digests=ending["digests"], promises=spec.promises, read_level=settings.read_level,
-                    partitioned="partition" in settings.nemesis, model=settings.model,
-                    check_timeout_s=settings.check_timeout_s)
+    partitioned = "partition" in settings.nemesis
+    if settings.workload == "txn":
+        say(f"checking {len(ops)} transactions (strict serializability, list-append)")
+        verdict = judge_txn(events, digests=ending["digests"], promises=spec.promises,
+                            read_level=settings.read_level, partitioned=partitioned)
+    else:
+        say(f"checking {len(ops)} operations ({'model ' + (settings.model or 'default')})")
+        verdict = judge(events, final_state=ending["final"], unread_keys=ending["unread"],
+                        digests=ending["digests"], promises=spec.promises, read_level=settings.read_level,
+                        partitioned=partitioned, model=settings.model,
+                        check_timeout_s=settings.check_timeout_s)
     report: dict[str, Any] = {
-        "protocol": settings.protocol, "seed": settings.seed, "nodes": settings.nodes,
+        "protocol": settings.protocol, "workload": settings.workload, "seed": settings.seed,
+        "nodes": settings.nodes,
         "clients": settings.clients, "time_s": settings.time_s, "nemesis": ",".join(settings.nemesis),
         "read_level": settings.read_level, "model": verdict.model,
         **verdict.fields,

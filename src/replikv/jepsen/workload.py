@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 READ_SHARE = 0.5
 WRITE_SHARE = 0.3
@@ -25,12 +26,13 @@ WRITE_SHARE = 0.3
 
 @dataclass(frozen=True)
 class PlannedOp:
-    """One operation to run: ``f`` is read/write/cas; ``value`` as in the history format
-    (``None`` for a read, the value for a write, ``[expected, new]`` for a cas)."""
+    """One operation to run: ``f`` is read/write/cas (or txn, ``jepsen.txn``); ``value``
+    as in the history format (``None`` for a read, the value for a write, ``[expected,
+    new]`` for a cas, the micro-ops of a txn, whose ``key`` is ``None``)."""
 
     f: str
-    key: str
-    value: int | list[int | None] | None
+    key: str | None
+    value: Any
 
 
 @dataclass
