@@ -13,6 +13,9 @@ from replikv.cli.main import cli
     (["--protocol", "paxos-ish"], "unknown protocol 'paxos-ish'"),
     (["--protocol", "raft", "--time", "0.5"], "--time"),
     (["--protocol", "raft", "--read-level", "eventual"], "--read-level"),
+    (["--protocol", "raft", "--workload", "bank"], "--workload"),
+    (["--protocol", "raft", "--workload", "txn", "--model", "sequential"], "--model is for the register"),
+    (["--protocol", "toy-lww", "--workload", "txn"], "toy-lww does not offer multi-key transactions"),
 ])
 def test_bad_usage_exits_2_with_words(args: list[str], words: str, tmp_path) -> None:
     result = CliRunner().invoke(cli, ["test", *args, "--out", str(tmp_path / "out")])
