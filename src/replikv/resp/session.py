@@ -194,7 +194,7 @@ class Session:
         """A command inside MULTI: ``+QUEUED``, or its error (then EXEC aborts)."""
         if name == "unwatch":
             return self.transaction.queue(UNWATCH_QUEUED)
-        if not is_data_command(name) or name == "rkv":
+        if not is_data_command(name):
             self.transaction.refuse()
             return p.Error(not_in_transaction(name))
         try:
