@@ -95,3 +95,19 @@ def test_strict_serializability_is_not_promised_where_reads_are_not_linearizable
     check = next(c for c in verdict.checks if c.name == TXN_MODEL)
     assert check.passed is False and not check.promised
     assert len(pair_operations(_history(True, 4))) == 300
+
+
+def test_a_run_in_which_no_transaction_committed_fails() -> None:
+    """Found on a real run whose nodes all stopped at the first request: every
+    transaction failed, an empty graph has no cycle, and the run passed. A run that
+    committed nothing shows nothing; it must not pass."""
+    from replikv.check.history import HistoryRecorder
+
+    recorder = HistoryRecorder()
+    for process in range(3):
+        recorder.invoke(process, "txn", None, [["append", "k", process + 1]], float(process))
+        recorder.complete(process, "fail", None, float(process) + 1, "UNAVAILABLE: cannot reach node")
+    verdict = judge_txn(recorder.events, digests={}, promises=RAFT.promises, read_level="linearizable",
+                        partitioned=False)
+    assert not verdict.passed and verdict.failed == [TXN_MODEL]
+    assert any("no transaction committed" in s for s in verdict.sentences)

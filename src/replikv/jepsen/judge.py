@@ -22,7 +22,8 @@ rule (``replikv.sim.report``) and the scheme's own ``Promises``:
 The transaction workload (``judge_txn``) has two checks: ``converged`` (as above) and
 ``strict-serializable``, the transaction checker (``check.txn``: Elle's list-append
 graph; a lost acknowledged append shows up there too, as a cycle through the final
-reads), promised exactly when a linearizable model check would be.
+reads), promised exactly when a linearizable model check would be. It fails when no
+transaction committed (an empty graph has no cycle, but shows nothing).
 """
 
 from __future__ import annotations
@@ -221,6 +222,13 @@ def judge_txn(events: Sequence[HistoryEvent], *, digests: Mapping[int, str], pro
                           linearizable=None, model_valid=result.valid, lost_acked_writes=None,
                           stale_reads=None)
     promised = model_promised(promises, read_level, partitioned, override=False)
+    committed = verdict.fields["ops"]["ok"]
+    if result.valid and not committed:
+        # An empty graph has no cycle: a run that committed nothing shows nothing.
+        detail = "no transaction committed: nothing to judge (was the cluster up?)"
+        verdict.sentences.append(f"The transaction check cannot pass: {detail}.")
+        verdict.checks.append(Check(TXN_MODEL, False, promised, detail))
+        return verdict
     if result.valid:
         detail = result.explanation
     else:
