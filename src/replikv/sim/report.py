@@ -261,7 +261,7 @@ def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict 
         add("heals", sim.probe_ok_ms is not None, True,
             f"a write committed {sim.probe_ok_ms} ms after the healed cluster settled" if sim.probe_ok_ms is not None
             else f"no write committed within {sim.scenario.run.heal_bound_ms} ms after the heal")
-    add("converged", not report["divergent"], safe_here,
+    add("converged", not report["divergent"], safe_here and sim.scenario.checks.converges,
         "replicas hold the same data" if not report["divergent"] else f"digests differ: {report['digests']}")
     if not check:
         return checks

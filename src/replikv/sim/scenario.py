@@ -283,6 +283,10 @@ class ChecksSpec(_Strict, frozen=True):
     heals: bool = True
     """After the heal a probe write must commit within ``run.heal_bound_ms`` and every
     replica converge on it (the ``heals`` check)."""
+    converges: bool = True
+    """Replicas must hold the same data at the end (the ``converged`` check, where the
+    scheme promises it). Off only where the scenario is beyond the fault model and a
+    scheme may stop, safely, before converging (``torn-majority``)."""
     unknown_ok: str = ""
     """Why a promised check may come back unknown in this scenario (e.g. the checker's
     budget on a history it cannot decide). Empty: an unknown verdict fails the run."""
