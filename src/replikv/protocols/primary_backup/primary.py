@@ -216,7 +216,26 @@ class PrimaryRole:
             self._send_heartbeats()
             for backup in self._backups:
                 self._replicate(backup)
+        if self._sync:
+            down = [b for b in self._backups if self._is_down(b)]
+            if down:
+                self._release_waiters(Uncertain(f"backup {down[0]} is down; pb-sync needs every replica"))
         self._expire_pending(now)
+
+    def _release_waiters(self: PBReplica, answer: Uncertain) -> None:
+        """pb-sync with a backup down: the writes waiting for its ack can commit only when it
+        returns. Their clients get ``Uncertain`` now (the write may still commit) rather
+        than hang to their timeout; the entries stay in the log, so a retry waits for its
+        first copy (never a definite refusal of a write that may commit), and every waiter
+        still learns the outcome when it commits (its submit time is cleared: answered
+        once, it is not timed out again)."""
+        for index in sorted(self._pending):
+            waiters = self._pending[index]
+            if any(t is not None for _, t in waiters):
+                for request, submitted in waiters:
+                    if submitted is not None:
+                        self._reply(request, answer)
+                self._pending[index] = [(r, None) for r, _ in waiters]
 
     def _expire_pending(self: PBReplica, now: float) -> None:
         """Writes waiting longer than ``request_timeout_ms`` are answered ``Timeout``: they
