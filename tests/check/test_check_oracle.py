@@ -52,6 +52,31 @@ def small_history(draw):
     return events(*ops)
 
 
+@st.composite
+def failed_comparisons(draw):
+    """Histories where cas that failed their comparison meet reads and writes inside
+    and around them (the cases ``prune.py`` rewrites), with unknown writes."""
+    count = draw(st.integers(min_value=2, max_value=6))
+    ops = []
+    for p in range(1, count + 1):
+        f = draw(st.sampled_from(["read", "write", "write", "mismatch", "mismatch", "cas"]))
+        start = draw(st.integers(min_value=0, max_value=12))
+        end = start + draw(st.integers(min_value=0, max_value=12))
+        if f == "read":
+            ops.append(Op(p, "read", "k", None, start, end, "ok", draw(st.one_of(st.none(), VALUES))))
+        elif f == "write":
+            kind = draw(st.sampled_from(["ok", "info"]))
+            ops.append(Op(p, "write", "k", draw(st.integers(1, 5)), start, end, kind))
+        elif f == "mismatch":
+            expected = draw(st.one_of(st.none(), VALUES))
+            ops.append(Op(p, "cas", "k", [expected, 9], start, end, "fail", None, CAS_MISMATCH))
+        else:
+            kind = draw(st.sampled_from(["ok", "info"]))
+            ops.append(Op(p, "cas", "k", [draw(VALUES), draw(st.integers(1, 5))], start, end,
+                          kind))
+    return events(*ops)
+
+
 def oracle(history) -> bool:
     ops = relevant(pair_operations(history))
     must = [op for op in ops if is_certain(op)]
@@ -79,6 +104,12 @@ def test_the_search_agrees_with_brute_force(history) -> None:
     assert check_linearizable(history).valid is truth
     if stale_reads(history):  # a certainly stale read is a certain violation
         assert truth is False
+
+
+@SETTINGS
+@given(failed_comparisons())
+def test_failed_comparisons_agree_with_brute_force(history) -> None:
+    assert check_linearizable(history).valid is oracle(history)
 
 
 def sequential_oracle(history) -> bool:

@@ -23,12 +23,30 @@ returned x and the ``ok`` cas that expected x.
   interval ``[invoke, earliest observer's completion]``. Only from the known empty
   start: a window checked from an unknown value might have held x already.
 
+Other ``info`` operations keep an infinite horizon.
+
 A cas whose comparison failed (``history.observed_mismatch``) observed "anything but
 its ``expected``": it observes x whenever it expected something else, so for the
 horizon it counts as an observer of every value but its ``expected`` (a late x could
 be what it saw). It is not an observer for *forcing* (it did not see x in particular).
+That makes it expensive: each unknown write it "observes" stays pending until the cas
+completes, and k of them cost the search their 2^k subsets. Three more rewrites keep
+such a cas as cheap as a read:
 
-Other ``info`` operations keep an infinite horizon.
+* **Witnessed.** When an ``ok`` operation whose interval lies inside the cas's saw a
+  value other than ``expected`` (a read's output, a write's value, a cas's expected or
+  new value, an incr's sum), the cas is dropped: put it right next to that operation,
+  where the key holds that value, and every real-time order the witness keeps, the cas
+  keeps. It observes nothing for the horizon either.
+* **Nothing to differ from.** From the known empty start, on a key without
+  increments, a cas expecting a value no operation writes (and not null, the start)
+  is legal in every state the key can reach: dropped likewise.
+* **Unobserved values are alike.** On a key without increments the register model
+  only compares the key's value with values operations observe (a read's output, a
+  cas's ``expected``). Every other value but null is replaced by the one state
+  ``register.UNOBSERVED``: each step is legal, and leads to the same state after the
+  replacement, exactly when it did before, so the verdict is the same; and writes of
+  such values become look-alikes, tried one at a time (``search.py``).
 """
 
 from __future__ import annotations
@@ -38,8 +56,17 @@ from collections.abc import Sequence
 
 import msgspec
 
-from replikv.check.history import Operation
-from replikv.check.register import canon, compile_op, is_certain, result_of
+from replikv.check.history import Operation, observed_mismatch
+from replikv.check.register import (
+    CAS_INFO,
+    CAS_OK,
+    UNOBSERVED,
+    WRITE,
+    canon,
+    compile_op,
+    is_certain,
+    result_of,
+)
 
 
 class Prepared(msgspec.Struct, frozen=True):
@@ -66,21 +93,31 @@ class _Mismatches:
     def latest_not_expecting(self, value: str | None) -> float:
         return max((t for e, t in self._latest.items() if e != value), default=-math.inf)
 
+    def expected(self) -> set[str | None]:
+        return set(self._latest)
 
-def _observations(ops: Sequence[Operation]) -> tuple[dict, dict, dict, set, _Mismatches]:
+
+class _Observations(msgspec.Struct):
+    """What one key's operations tell about its values (see ``_observations``)."""
+
+    first_seen: dict          # value -> earliest completion of an observer
+    last_seen: dict           # value -> latest completion of an observer
+    producers: dict           # value -> how many operations leave it
+    info_expects: set         # values some info cas expects
+    mismatches: _Mismatches   # the compare-failed cas that can fail
+    observed: set             # every value some operation compares the key with
+
+
+def _observations(ops: Sequence[Operation], trivial: set[int]) -> _Observations:
     """Per value: the earliest and the latest completion of an observer; how many
     operations produce it; the values some ``info`` cas expects; the compare-failed
-    cas."""
-    first_seen: dict[str | None, float] = {}
-    last_seen: dict[str | None, float] = {}
-    producers: dict[str | None, int] = {}
-    info_expects: set[str | None] = set()
-    mismatches = _Mismatches()
-    for op in ops:
+    cas (but those at positions in ``trivial``); every value compared with."""
+    seen_by = _Observations({}, {}, {}, set(), _Mismatches(), set())
+    for position, op in enumerate(ops):
         seen = None
         if op.type == "fail":
-            if is_certain(op):  # compare-failed cas: observed "not expected"
-                mismatches.add(canon(op.value[0]), op.complete_time)
+            if is_certain(op) and position not in trivial:  # observed "not expected"
+                seen_by.mismatches.add(canon(op.value[0]), op.complete_time)
             continue
         if op.f == "read" and op.type == "ok":
             seen = (canon(op.output),)
@@ -88,15 +125,77 @@ def _observations(ops: Sequence[Operation]) -> tuple[dict, dict, dict, set, _Mis
             if op.type == "ok":
                 seen = (canon(op.value[0]),)
             else:
-                info_expects.add(canon(op.value[0]))
+                seen_by.info_expects.add(canon(op.value[0]))
         if seen is not None:
             (value,) = seen
-            first_seen[value] = min(first_seen.get(value, op.complete_time), op.complete_time)
-            last_seen[value] = max(last_seen.get(value, op.complete_time), op.complete_time)
+            first, last = seen_by.first_seen, seen_by.last_seen
+            first[value] = min(first.get(value, op.complete_time), op.complete_time)
+            last[value] = max(last.get(value, op.complete_time), op.complete_time)
         known, result = result_of(op)
         if known and op.f != "read":
-            producers[result] = producers.get(result, 0) + 1
-    return first_seen, last_seen, producers, info_expects, mismatches
+            seen_by.producers[result] = seen_by.producers.get(result, 0) + 1
+    seen_by.observed = (set(seen_by.first_seen) | seen_by.info_expects
+                        | seen_by.mismatches.expected())
+    return seen_by
+
+
+def _values_at(op: Operation) -> tuple[str | None, ...]:
+    """Values the key certainly held at the linearization point of an ``ok`` operation
+    (just before or just after it); none for any other operation."""
+    if op.type != "ok":
+        return ()
+    match op.f:
+        case "read":
+            return (canon(op.output),)
+        case "write":
+            return (canon(op.value),)
+        case "delete":
+            return (None,)
+        case "cas":
+            return (canon(op.value[0]), canon(op.value[1]))
+        case "incr":
+            return (canon(op.output),) if op.output is not None else ()
+    return ()
+
+
+def _redundant_mismatches(ops: Sequence[Operation], known_start: bool) -> set[int]:
+    """Positions of the compare-failed cas that can take effect in every linearization
+    of the others, so that leaving them out keeps the verdict:
+
+    * **Witnessed**: an ``ok`` operation whose interval lies inside the cas's saw a value
+      other than ``expected`` (``_values_at``). Put the cas right next to it: same
+      state, and any order in real time that holds for the witness holds for the cas.
+    * **Nothing to differ from** (from the known empty start, no increments): no
+      operation writes ``expected`` and it is not null, so the key never holds it.
+    """
+    produced = {result_of(op)[1] for op in ops
+                if op.type != "fail" and op.f != "read" and result_of(op)[0]}
+    unproducible = known_start and not any(op.f == "incr" for op in ops)
+    redundant: set[int] = set()
+    for position, op in enumerate(ops):
+        if not observed_mismatch(op):
+            continue
+        expected = canon(op.value[0])
+        if unproducible and expected is not None and expected not in produced:
+            redundant.add(position)
+            continue
+        for other in ops:
+            if (op.invoke_time <= other.invoke_time and other.complete_time <= op.complete_time
+                    and any(v != expected for v in _values_at(other))):
+                redundant.add(position)
+                break
+    return redundant
+
+
+def _blur(compiled: tuple, observed: set) -> tuple:
+    """``compiled`` with the value it leaves replaced by ``UNOBSERVED`` when no
+    operation compares the key with that value (write and cas; null stays)."""
+    kind, a, b = compiled
+    if kind == WRITE and a is not None and a not in observed:
+        return (kind, UNOBSERVED, b)
+    if kind in (CAS_OK, CAS_INFO) and b is not None and b not in observed:
+        return (kind, a, UNOBSERVED)
+    return compiled
 
 
 def prepare(ops: Sequence[Operation], *, known_start: bool = True) -> Prepared:
@@ -107,22 +206,27 @@ def prepare(ops: Sequence[Operation], *, known_start: bool = True) -> Prepared:
     """
     out = Prepared([], [], [], [], [])
     settle = not any(op.f == "incr" for op in ops)
-    first_seen, last_seen, producers, info_expects, mismatches = _observations(ops)
+    trivial = _redundant_mismatches(ops, known_start)
+    seen_by = _observations(ops, trivial)
     for position, op in enumerate(ops):
+        if position in trivial:
+            continue  # legal wherever it lands, and changes nothing
         call, ret, certain = op.invoke_time, op.complete_time, is_certain(op)
         compiled = compile_op(op)
         if settle and not certain and op.f in ("write", "cas", "delete"):
             value = result_of(op)[1]
-            if (known_start and op.f != "delete" and producers.get(value) == 1
-                    and value in first_seen):
-                ret, certain = first_seen[value], True
+            if (known_start and op.f != "delete" and seen_by.producers.get(value) == 1
+                    and value in seen_by.first_seen):
+                ret, certain = seen_by.first_seen[value], True
                 if op.f == "cas":
                     compiled = compile_op(msgspec.structs.replace(op, type="ok"))
-            elif value not in info_expects:
-                ret = max(last_seen.get(value, -math.inf),
-                          mismatches.latest_not_expecting(value))
+            elif value not in seen_by.info_expects:
+                ret = max(seen_by.last_seen.get(value, -math.inf),
+                          seen_by.mismatches.latest_not_expecting(value))
                 if ret < call:
                     continue  # nobody can see it: as if it never happened
+        if settle:
+            compiled = _blur(compiled, seen_by.observed)
         out.calls.append(call)
         out.returns.append(ret)
         out.compiled.append(compiled)

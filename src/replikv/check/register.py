@@ -35,7 +35,29 @@ class _Unknown:
 
 
 UNKNOWN: Final = _Unknown()
-State = str | None | _Unknown
+
+
+class _Unobserved:
+    """The state "a value that no operation of the key compares with"; a singleton.
+
+    ``prune.prepare`` writes it in place of every value that no read returned and no
+    cas expects (on a key without increments): ``step`` only ever compares the state
+    with such observed values, so these values are all alike to the search, and
+    writes of them become look-alikes (``search.py``)."""
+
+    _instance: _Unobserved | None = None
+
+    def __new__(cls) -> _Unobserved:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNOBSERVED"
+
+
+UNOBSERVED: Final = _Unobserved()
+State = str | None | _Unknown | _Unobserved
 
 # compiled operation kinds (small ints: the search loop compares them a lot)
 READ, WRITE, DELETE, CAS_OK, CAS_INFO, INCR_OK, INCR_INFO, CAS_MISMATCHED = range(8)
@@ -147,6 +169,8 @@ def show_value(value: Any) -> str:
     same value here), ``'abc'``."""
     if value is None:
         return "null"
+    if value is UNOBSERVED:
+        return "a value that no read returned and no cas expected"
     if isinstance(value, str) and value.lstrip("-").isdigit() and str(int(value)) == value:
         return value
     return repr(value) if isinstance(value, str) else str(value)
