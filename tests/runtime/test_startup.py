@@ -109,15 +109,31 @@ def _image(count: int) -> bytes:
 
 
 def test_the_host_passes_torn_records_and_logs_them(caplog) -> None:
+    """Under fsync batch/never a torn frame may have held an acknowledged write: the
+    replica is told (Recovery.torn_records) and treats it as damage."""
     spec = _capturing_spec()
     _Capture.args.clear()
     image = _image(3)
     with caplog.at_level(logging.WARNING):
-        recovery = _host(MemoryWAL(image[:-4], name="wal-x"), spec).recover()
+        recovery = _host(MemoryWAL(image[:-4], name="wal-x", fsync="never"), spec).recover()
     assert recovery == Recovery(lost=False, torn_records=1)
     assert _Capture.args[-1].recovery == recovery and len(_Capture.args[-1].recovered) == 2
     assert any("torn" in r.getMessage() and "wal-x" in r.getMessage() for r in caplog.records
                if r.levelno == logging.WARNING)
+
+
+def test_under_fsync_always_a_torn_frame_is_a_write_that_never_completed(caplog) -> None:
+    """Nothing is acknowledged before its fsync returns, so the cut frame was never
+    acknowledged: logged, and the replica starts normally (a full-cluster power loss
+    must not leave every node waiting to be repaired by the others)."""
+    spec = _capturing_spec()
+    _Capture.args.clear()
+    image = _image(3)
+    with caplog.at_level(logging.WARNING):
+        recovery = _host(MemoryWAL(image[:-4], name="wal-y", fsync="always"), spec).recover()
+    assert recovery == Recovery(lost=False, torn_records=0)
+    assert len(_Capture.args[-1].recovered) == 2
+    assert any("never completed" in r.getMessage() and "wal-y" in r.getMessage() for r in caplog.records)
 
 
 def test_the_host_passes_lost_and_an_intact_wal_passes_nothing() -> None:

@@ -114,9 +114,15 @@ class NodeHost:
         records = [self._codec.decode(p) for p in payloads]
         self.recovered_records = len(records)
         torn = getattr(self._wal, "torn_tail", None)
+        # Under fsync "always" nothing is acknowledged before its fsync returns, so a torn
+        # final frame is a write that never completed and was never acknowledged: cut it
+        # and go on, as etcd and ZooKeeper do. Under "batch"/"never" an acknowledged write
+        # may sit in that frame: the replica is told, and treats it as damage (it may have
+        # voted or acknowledged what is gone; docs/storage.md, "Torn tails").
+        trusted = getattr(self._wal, "policy", "always") == "always"
         recovery = Recovery(
             lost=lost or (lost_if_no_records and not records),
-            torn_records=torn.records if torn is not None else 0,
+            torn_records=torn.records if torn is not None and not trusted else 0,
         )
         self.recovery = recovery
         self._driver.start(records, rng=self._rng, state_machine=KVStateMachine(), recovery=recovery)
@@ -124,8 +130,11 @@ class NodeHost:
             log.warning("node %s lost its durable state: it starts with %d records and must catch up "
                         "from its peers before it votes or serves", self.node, len(records))
         if torn is not None:
-            log.warning("node %s: its WAL recovery cut %d torn record(s) (%d bytes at offset %d of %s)",
-                        self.node, torn.records, torn.bytes_cut, torn.offset, torn.where)
+            log.warning("node %s: its WAL recovery cut %d torn record(s) (%d bytes at offset %d of %s)%s",
+                        self.node, torn.records, torn.bytes_cut, torn.offset, torn.where,
+                        ": a write that never completed (fsync always), nothing acknowledged is lost"
+                        if trusted else ": it may have held acknowledged state; the node catches up "
+                        "from its peers before it votes or serves")
         log.info("node %s recovered %d records", self.node, len(records))
         return recovery
 
