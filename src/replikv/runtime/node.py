@@ -28,18 +28,17 @@ from typing import Any
 import msgspec
 
 from replikv.core.commands import Command
-from replikv.core.errors import NotLeader, Result, Timeout
+from replikv.core.errors import Result, Timeout
 from replikv.core.replica import ProtocolSpec, Recovery, Status
 from replikv.core.requests import Request
+from replikv.core.router import Answer, Forward, ForwardReply, Route, Try, Wait
 from replikv.runtime.codec import record_codec
 from replikv.runtime.host import HostStopped, LastIndexTable, NodeHost
 from replikv.runtime.transport import Address, LinkState, PeerTransport, TransportSettings
-from replikv.runtime.wire import Forward, ForwardReply, WireCodec
+from replikv.runtime.wire import WireCodec
 
 log = logging.getLogger("replikv.node")
 
-MAX_HOPS = 8
-"""Most forwarding attempts for one request (leader changes while it travels)."""
 
 
 class Node:
@@ -136,27 +135,22 @@ class Node:
     # -- NodeService ----------------------------------------------------------------------
 
     async def execute(self, request: Request) -> Result:
-        deadline = time.monotonic() + self.config.request_timeout_ms / 1000.0
-        target = self.node_id
-        hops = 0
+        """Route the request by ``core.router.Route`` (the rule the simulator follows too)."""
+        now_ms = time.monotonic() * 1000.0
+        route = Route(node=self.node_id, deadline_ms=now_ms + self.config.request_timeout_ms)
+        retry_ms = getattr(self.config, "heartbeat_ms", self.config.tick_ms)
         while True:
-            if target == self.node_id:
+            if route.target == self.node_id:
                 result = await self._local(request)
             else:
-                hops += 1
-                result = await self._forward(target, request)
-            if not isinstance(result, NotLeader) or time.monotonic() >= deadline or hops >= MAX_HOPS:
-                return result
-            hint = result.leader
-            if hint is None or hint == target:
-                # No leader known yet (an election): ask again after a heartbeat, until the
-                # deadline. Safe: NotLeader says the request did not happen.
-                await asyncio.sleep(self.config.heartbeat_ms / 1000.0)
-                target = self.node_id
-            elif hint == self.node_id or hint in self.transport.peers():
-                target = hint
-            else:
-                return result
+                result = await self._forward(route.target, request)
+            match route.next(result, time.monotonic() * 1000.0, tuple(self.transport.peers()), retry_ms):
+                case Answer(result=answer):
+                    return answer
+                case Wait(ms=ms):
+                    await asyncio.sleep(ms / 1000.0)
+                case Try():
+                    pass
 
     def status(self) -> Status:
         return self.host.status()

@@ -30,9 +30,9 @@ from typing import Any
 
 import msgspec
 
-from replikv.core.errors import Result
 from replikv.core.messages import Message
-from replikv.core.requests import Request
+from replikv.core.router import ENVELOPES as ROUTER_ENVELOPES
+from replikv.core.router import Forward, ForwardReply  # noqa: F401 - the envelopes, re-exported
 
 WIRE_VERSION = 1
 HEADER = struct.Struct(">I")
@@ -96,20 +96,8 @@ def mac_ok(secret: bytes | None, expected_args: tuple, given: bytes) -> bool:
 # -- runtime envelopes (after the handshake) ----------------------------------------------
 
 
-class Forward(msgspec.Struct, frozen=True, tag="rkv.forward"):
-    """A client request forwarded to the node that orders writes. The request keeps its
-    (client_id, seq), so a retry stays exactly-once (Raft thesis §6.3)."""
-
-    forward_id: int
-    request: Request
-
-
-class ForwardReply(msgspec.Struct, frozen=True, tag="rkv.forward_reply"):
-    forward_id: int
-    result: Result
-
-
-ENVELOPES: tuple[type, ...] = (Forward, ForwardReply)
+# ``Forward``/``ForwardReply`` live in ``core.router`` (the simulator carries them too).
+ENVELOPES: tuple[type, ...] = ROUTER_ENVELOPES
 
 
 # -- codecs -------------------------------------------------------------------------------

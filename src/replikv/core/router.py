@@ -1,0 +1,102 @@
+"""Request routing: where a client request goes next (one rule for every host).
+
+What may live here: the forwarding rule and the two envelopes that carry a request
+between nodes. The asyncio runtime (``runtime/node.py``) and the simulator
+(``sim/host.py``) both follow it, so simulated clients exercise the forwarding path a
+real cluster uses.
+
+The rule. A request is first submitted to the node the client reached. If that node's
+replica answers ``NotLeader(hint)``:
+- with a hint naming another known node: forward it there, the *same* request with the
+  same (client_id, seq), so a retry stays exactly-once (Raft thesis §6.3). ``NotLeader``
+  is a definite answer (the request did not happen), so trying elsewhere cannot apply it
+  twice. Each forward is one hop: the node forwarded to answers whatever its replica
+  says, and the routing node decides again;
+- with no hint (an election is going on), or a hint back to where it was just refused:
+  wait ``retry_ms`` and ask the local replica again;
+- after ``max_hops`` forwards, or once the deadline passed: answer the ``NotLeader`` the
+  client can act on itself.
+Any other answer goes to the client as it is. A forward that gets no answer is the
+host's ``Timeout`` (outcome unknown), never retried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from replikv.core.errors import NotLeader, Result
+from replikv.core.requests import Request
+
+MAX_HOPS = 8
+"""Most forwards for one request (leadership moves while it travels)."""
+
+
+class Forward(msgspec.Struct, frozen=True, tag="rkv.forward"):
+    """A client request forwarded to the node that orders writes."""
+
+    forward_id: int
+    request: Request
+
+
+class ForwardReply(msgspec.Struct, frozen=True, tag="rkv.forward_reply"):
+    forward_id: int
+    result: Result
+
+
+ENVELOPES: tuple[type, ...] = (Forward, ForwardReply)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Give ``result`` to the client."""
+
+    result: Result
+
+
+@dataclass(frozen=True)
+class Try:
+    """Submit the request at ``node`` (this node: the local replica; another: forward)."""
+
+    node: int
+
+
+@dataclass(frozen=True)
+class Wait:
+    """No leader known: ask the local replica again after ``ms``."""
+
+    ms: float
+
+
+Step = Answer | Try | Wait
+
+
+@dataclass
+class Route:
+    """One request's way through the cluster, as seen by the node the client reached."""
+
+    node: int
+    """The node the client reached (it routes and answers)."""
+    deadline_ms: float
+    max_hops: int = MAX_HOPS
+    target: int = 0
+    hops: int = 0
+
+    def __post_init__(self) -> None:
+        self.target = self.target or self.node
+
+    def next(self, result: Result, now_ms: float, known: tuple[int, ...], retry_ms: float) -> Step:
+        """What to do with the answer ``result`` the current target gave."""
+        if type(result) is not NotLeader or now_ms >= self.deadline_ms or self.hops >= self.max_hops:
+            return Answer(result)
+        hint = result.leader
+        if hint is None or hint == self.target:
+            self.target = self.node
+            return Wait(retry_ms)
+        if hint != self.node and hint not in known:
+            return Answer(result)
+        self.target = hint
+        if hint != self.node:
+            self.hops += 1
+        return Try(hint)
