@@ -30,6 +30,14 @@ oracle test in ``tests/check/test_check_oracle.py`` holds the search to that):
   the same certain operations and state, but a subset of the uncertain ones used up
   (more choices left), was already explored and failed.
 
+and one for operations that change nothing:
+
+* **observers first**: in each new configuration, every certain read and compare-failed
+  cas whose call is reached and which is legal now is linearized at once, and undoing
+  it tries nothing else in that configuration (``_observe_first`` says why this is
+  exact). Without it, a read that must follow one of k concurrent writes waits while
+  the search tries the other writes in between, in every order.
+
 The budget is counted in search steps, so the verdict is the same on every machine;
 an optional wall-clock deadline (CLI only) is checked every few thousand steps.
 Running out gives ``None``: unknown, never a guess.
@@ -43,7 +51,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from replikv.check.register import Compiled, State, step
+from replikv.check.register import CAS_MISMATCHED, READ, Compiled, State, step
 
 
 class Stuck(msgspec.Struct, frozen=True):
@@ -67,7 +75,8 @@ class _OutOfBudget(Exception):
 
 
 _DEADLINE_EVERY = 4096
-_APPLY_CERTAIN, _APPLY_UNCERTAIN, _NEVER = 0, 1, 2   # moves on the stack
+_OBSERVERS = (READ, CAS_MISMATCHED)  # certain, and change nothing
+_APPLY_CERTAIN, _APPLY_UNCERTAIN, _NEVER, _OBSERVE = 0, 1, 2, 3   # moves on the stack
 
 
 def search(calls: Sequence[float], returns: Sequence[float], ops: Sequence[Compiled],
@@ -163,7 +172,7 @@ class _Search:
     def _push(self, i: int, after: State, move: int, first_return: float) -> None:
         self.stack.append((i, self.state, move, first_return))
         self.state = after
-        if move == _APPLY_CERTAIN:
+        if move in (_APPLY_CERTAIN, _OBSERVE):
             self.done_certain |= 1 << i
             self.remaining -= 1
         else:
@@ -174,7 +183,7 @@ class _Search:
     def _pop(self) -> tuple[int, int, float]:
         self.failed.setdefault((self.done_certain, self.state), []).append(self.done_uncertain)
         i, self.state, move, first_return = self.stack.pop()
-        if move == _APPLY_CERTAIN:
+        if move in (_APPLY_CERTAIN, _OBSERVE):
             self.done_certain ^= 1 << i
             self.remaining += 1
         else:
@@ -200,7 +209,8 @@ class _Search:
         bit = 1 << i
         if self.certain[i]:
             if self._fresh(self.done_certain | bit, self.done_uncertain, after):
-                self._push(i, after, _APPLY_CERTAIN, first_return)
+                move = _OBSERVE if self.ops[i][0] in _OBSERVERS else _APPLY_CERTAIN
+                self._push(i, after, move, first_return)
                 return True
             return False
         if not self._first_of_kind(i, first_return):
@@ -217,9 +227,41 @@ class _Search:
             entry = self.nxt[entry]
         return self.time_at[entry] if entry != -1 else float("inf")
 
-    def run(self) -> bool:
+    def _observe_first(self) -> int | None:
+        """From a new configuration: linearize each certain observer (a read, a cas
+        whose comparison failed) whose call is reached and which is legal now, before
+        any other move; where the walk goes on, or ``None`` when the configuration
+        already failed.
+
+        Exact: all entries before a reached call are calls, so every operation that
+        must precede the observer is linearized; it changes nothing, so any completion
+        that places it later works with it placed now. Hence the configuration
+        succeeds iff the one with the observer linearized does: when that one was
+        already seen (or is dominated), this one failed too, and when it fails, the
+        backtrack tries nothing else here (``_OBSERVE`` moves are undone like
+        ``_NEVER`` ones)."""
         entry = self.nxt[self.head]
+        while entry != -1 and self.is_call[entry]:
+            i, after_entry = self.op_of[entry], self.nxt[entry]
+            if self.certain[i] and self.ops[i][0] in _OBSERVERS:
+                self._tick()
+                legal, after = step(self.state, self.ops[i])
+                if legal:
+                    if not self._fresh(self.done_certain | 1 << i, self.done_uncertain, after):
+                        return None
+                    self._push(i, after, _OBSERVE, 0.0)
+            entry = after_entry
+        return self.nxt[self.head]
+
+    def run(self) -> bool:
+        entry = self._observe_first()
         while self.remaining:
+            if entry is None:
+                resumed = self._backtrack()
+                if resumed is None:
+                    return False
+                entry = resumed
+                continue
             self._tick()
             assert entry != -1, "walked past every return with operations left"
             i = self.op_of[entry]
@@ -227,7 +269,7 @@ class _Search:
                 first_return = (self._first_return_after(entry)
                                 if not self.certain[i] and len(self.same_kind[i]) > 1 else 0.0)
                 if self._try_call(i, first_return):
-                    entry = self.nxt[self.head]
+                    entry = self._observe_first()
                 else:
                     entry = self.nxt[entry]
                 continue
@@ -236,20 +278,17 @@ class _Search:
                 done_u = self.done_uncertain | (1 << i)
                 if self._fresh(self.done_certain, done_u, self.state):
                     self._push(i, self.state, _NEVER, 0.0)
-                    entry = self.nxt[self.head]
+                    entry = self._observe_first()
                     continue
             elif self.best is None or len(self.stack) > len(self.best.order):
                 self.best = Stuck(tuple(j for j, _, _, _ in self.stack), self.state, i)
-            resumed = self._backtrack()
-            if resumed is None:
-                return False
-            entry = resumed
+            entry = None
         return True
 
     def _backtrack(self) -> int | None:
         """Undo choices until one leaves other calls to try: where to resume."""
         while self.stack:
             i, move, _ = self._pop()
-            if move != _NEVER:
+            if move in (_APPLY_CERTAIN, _APPLY_UNCERTAIN):  # a choice with others left
                 return self.nxt[self.call_pos[i]]
         return None
