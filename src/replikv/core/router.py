@@ -24,23 +24,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import msgspec
-
 from replikv.core.errors import NotLeader, Result
+from replikv.core.messages import Message
 from replikv.core.requests import Request
 
 MAX_HOPS = 8
 """Most forwards for one request (leadership moves while it travels)."""
 
 
-class Forward(msgspec.Struct, frozen=True, tag="rkv.forward"):
+class Forward(Message, frozen=True, tag="rkv.forward"):
     """A client request forwarded to the node that orders writes."""
 
     forward_id: int
     request: Request
 
 
-class ForwardReply(msgspec.Struct, frozen=True, tag="rkv.forward_reply"):
+class ForwardReply(Message, frozen=True, tag="rkv.forward_reply"):
     forward_id: int
     result: Result
 

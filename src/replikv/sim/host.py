@@ -33,6 +33,7 @@ from replikv.core.io import Commit, Input, Persist, Persisted, Receive, Reply, S
 from replikv.core.pipeline import EffectPipeline
 from replikv.core.replica import Recovery, Replica, Status
 from replikv.core.requests import Request
+from replikv.core.router import ENVELOPES, Answer, Forward, ForwardReply, Route, Try, Wait
 from replikv.kv.state_machine import KVStateMachine
 from replikv.sim.disk import Disk
 from replikv.sim.engine import message_fields
@@ -84,6 +85,12 @@ class Host:
         self._base_local = 0.0
         self._first_tick_ms = first_tick_ms
         self.inputs = 0
+        self._routes: dict[Any, Route] = {}
+        """Client requests this node routes (request id -> its route), ``core.router``."""
+        self._served: dict[Any, list[tuple[int, int]]] = {}
+        """Forwarded requests this node runs: request id -> [(forwarding node, forward id)]."""
+        self._forwards: dict[int, Request] = {}
+        self._forward_ids = 0
 
     @property
     def replica(self) -> Replica | None:
@@ -131,6 +138,9 @@ class Host:
         self.paused = False
         self.driver.crash()
         self._queue.clear()
+        self._routes.clear()
+        self._served.clear()
+        self._forwards.clear()
         self.disk.crash(torn, bitflip, wipe)
         self.status = None
         if wipe:
@@ -210,10 +220,15 @@ class Host:
     def _delayed_receive(self, src: int, msg: Any, incarnation: int) -> None:
         self.receive(src, msg, incarnation, skip_triggers=True)
 
-    def submit(self, request: Request, incarnation: int | None = None) -> bool:
-        """A client request arrives. False if the node is down (the request is lost)."""
+    def submit(self, request: Request, incarnation: int | None = None, route: bool = False) -> bool:
+        """A client request arrives. False if the node is down (the request is lost).
+        ``route``: this node routes it (forwards it to the leader, ``core.router``) and
+        answers the client itself, as a real node does."""
         if not self.up or (incarnation is not None and incarnation != self.incarnation):
             return False
+        if route and request.id not in self._routes:
+            self._routes[request.id] = Route(node=self.node,
+                                             deadline_ms=self.sim.engine.now + self.sim.config.request_timeout_ms)
         if self.paused:
             self._queue.append(("input", Submit(request)))
         else:
@@ -243,6 +258,9 @@ class Host:
             self._feed(Persisted(seq))
 
     def _feed(self, inp: Input) -> None:
+        if type(inp) is Receive and isinstance(inp.msg, ENVELOPES):
+            self._on_envelope(inp.src, inp.msg)
+            return
         self.inputs += 1
         try:
             ready = self.driver.handle(inp)
@@ -278,7 +296,7 @@ class Host:
             elif kind is Persist:
                 self._persist(effect)
             elif kind is Reply:
-                sim.route_reply(self.node, effect.request, effect.result)
+                self._on_reply(effect.request, effect.result)
             elif kind is Commit:
                 sim.on_commit(self.node, effect)
             else:  # pragma: no cover - the contract has four effects
@@ -312,3 +330,54 @@ class Host:
         latency *= sim.network.slow.get(self.node, 1.0)
         done = self.disk.write(sim.engine.now, effect.seq, effect.records, effect.replace, round(latency, 3))
         sim.engine.at(done, self._durable, self.incarnation, effect.seq)
+
+    # -- routing (core.router: the rule the runtime's nodes follow) --------------------------
+
+    def _on_reply(self, request: Request, result: Any) -> None:
+        """The replica answered ``request``: to the nodes that forwarded it here, to this
+        node's own route (which may forward it on), or straight to the client."""
+        served = self._served.pop(request.id, None)
+        if served:
+            for src, forward_id in served:
+                self.sim.send_peer(self.node, src, ForwardReply(forward_id, result))
+        route = self._routes.get(request.id)
+        if route is not None:
+            if route.target == self.node:
+                self._route_step(request, route, result)
+        elif not served:
+            self.sim.route_reply(self.node, request, result)
+
+    def _on_envelope(self, src: int, msg: Forward | ForwardReply) -> None:
+        if type(msg) is Forward:
+            self._served.setdefault(msg.request.id, []).append((src, msg.forward_id))
+            self._feed(Submit(msg.request))
+            return
+        request = self._forwards.pop(msg.forward_id, None)
+        route = self._routes.get(request.id) if request is not None else None
+        if request is not None and route is not None and route.target == src:
+            self._route_step(request, route, msg.result)
+
+    def _route_step(self, request: Request, route: Route, result: Any) -> None:
+        sim = self.sim
+        known = tuple(n for n in sim.all_nodes() if n != self.node)
+        retry_ms = getattr(sim.config, "heartbeat_ms", sim.config.tick_ms)
+        match route.next(result, sim.engine.now, known, retry_ms):
+            case Answer(result=answer):
+                del self._routes[request.id]
+                sim.route_reply(self.node, request, answer)
+            case Try(node=target) if target == self.node:
+                self._feed(Submit(request))
+            case Try(node=target):
+                self._forward_ids += 1
+                self._forwards[self._forward_ids] = request
+                sim.send_peer(self.node, target, Forward(self._forward_ids, request))
+            case Wait(ms=ms):
+                sim.engine.after(ms, self._route_again, self.incarnation, request)
+
+    def _route_again(self, incarnation: int, request: Request) -> None:
+        if incarnation != self.incarnation or not self.up or request.id not in self._routes:
+            return
+        if self.paused:
+            self._queue.append(("input", Submit(request)))
+        else:
+            self._feed(Submit(request))

@@ -234,6 +234,10 @@ class WorkloadSpec(_Strict, frozen=True):
     """Open loop: each client starts an op every ``interval_ms`` (or when the last ends)."""
     redirect_ms: float = 5.0
     """Pause before retrying at another node after NotLeader without a useful hint."""
+    forward: bool = False
+    """Clients stay with a home node (client i: the i-th node) and the nodes forward
+    requests to the leader by ``core.router.Route``, as a real cluster does (the
+    runtime's forwarding path). Off: clients follow ``NotLeader`` hints themselves."""
     backoff_after: int = 100
     """After this many redirects of one operation, every further redirect waits (hint or
     not), ``redirect_ms`` doubling each time up to ``max_backoff_ms``."""

@@ -241,7 +241,7 @@ class Simulation:
             if self.trace is not None and host.up:
                 self.emit("deliver", src=endpoint_name(src), dst=dst, msg="Submit", client=request.client_id,
                           seq=request.seq)
-            if not host.submit(request, incarnation):
+            if not host.submit(request, incarnation, route=self.workload.spec.forward):
                 self.note_drop(src, dst, "Submit", "node down")
             else:
                 self.activity()

@@ -115,6 +115,9 @@ class SwarmKnobs(msgspec.Struct, frozen=True, kw_only=True):
     mix: str
     fault_ms: float
     """Length of the fault window."""
+    forward: bool = False
+    """Clients stay with home nodes, which forward to the leader (``core.router``). Drawn
+    from its own stream, so the other knobs of a seed are what they always were."""
 
     def labels(self) -> list[str]:
         """Short names of the faults this seed has (the swarm summary table's rows)."""
@@ -138,6 +141,7 @@ class SwarmKnobs(msgspec.Struct, frozen=True, kw_only=True):
             "lease-reads": self.read_level == "lease",
             "snapshots": self.snapshot_threshold is not None,
             "delete-incr": self.mix == "full",
+            "forwarding": self.forward,
         }
         return [name for name, value in on.items() if value]
 
@@ -179,6 +183,7 @@ def draw_knobs(seed: int, protocol: str, nodes: int, rng_factory: RngFactory) ->
         clients=rng.randint(2, 8),
         mix="full" if rng.random() < 0.3 else "basic",
         fault_ms=float(rng.randint(15, 40) * 100),
+        forward=rng_factory(f"{seed}:swarm:forward").random() < 0.5,
     )
 
 
@@ -336,6 +341,7 @@ def _workload(knobs: SwarmKnobs, rng: random.Random) -> WorkloadSpec:
         ops_per_key=rng.randint(20, 60),
         mix=mix,
         read_level=knobs.read_level,  # type: ignore[arg-type]
+        forward=knobs.forward,
         timeout_ms=float(rng.randint(3, 10) * 100),
         think_ms=float(rng.randint(0, 20)),
     )

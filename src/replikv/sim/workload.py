@@ -101,7 +101,8 @@ class Workload:
         self.spec = spec
         self.rng = rng
         self.history: list[dict[str, Any]] = []
-        self.clients = [Client(i, i + 1, sim.members[0]) for i in range(spec.clients)]
+        homes = sim.members if spec.forward else sim.members[:1]
+        self.clients = [Client(i, i + 1, homes[i % len(homes)]) for i in range(spec.clients)]
         self._by_process = {c.process: c for c in self.clients}
         self._next_process = spec.clients + 1
         self._ops: list[str] = [op for op in MIX_OPS if spec.mix.get(op, 0) > 0]
