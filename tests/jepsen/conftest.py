@@ -45,11 +45,8 @@ class Run:
         return (self.out / "summary.txt").read_text()
 
 
-def run_test_cli(out: pathlib.Path, *args: str, timeout_s: float = 90.0, planted: bool = False) -> Run:
+def run_test_cli(out: pathlib.Path, *args: str, timeout_s: float = 90.0) -> Run:
     env = dict(os.environ)
-    env.pop("REPLIKV_PLANTED_BUGS", None)
-    if planted:
-        env["REPLIKV_PLANTED_BUGS"] = "1"
     argv = [*REPLIKV, "test", *args, "--out", str(out)]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:

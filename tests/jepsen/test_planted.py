@@ -1,15 +1,16 @@
-"""The planted bug: hidden unless asked for, and it does what it says."""
+"""The planted stale-read bug (test kit): registered only by the test kit, and it does
+what it says."""
 
 from __future__ import annotations
 
-import pytest
+from replikv_testkit.planted import RAFT_STALE_READS, LeaderLocalReads
 
+from replikv import schemes
 from replikv.core.commands import Get, Set
 from replikv.core.errors import Ok
 from replikv.core.io import Reply, Submit, Tick
 from replikv.core.replica import Status
 from replikv.core.requests import Request
-from replikv.testing.planted import PLANTED, RAFT_STALE_READS, LeaderLocalReads, register_planted
 
 
 class FakeRaft:
@@ -30,14 +31,9 @@ class FakeRaft:
                       last_index=0, members=(1, 2, 3))
 
 
-def test_registered_only_with_the_environment_flag(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("REPLIKV_PLANTED_BUGS", raising=False)
-    registry = {"raft": "replikv.protocols.raft:RAFT"}
-    assert register_planted(registry) == []
-    assert list(registry) == ["raft"]
-    monkeypatch.setenv("REPLIKV_PLANTED_BUGS", "1")
-    assert register_planted(registry) == ["raft+stale-reads"]
-    assert registry["raft+stale-reads"] == PLANTED["raft+stale-reads"]
+def test_registered_by_the_test_kit_entry_point_not_built_in() -> None:
+    assert "raft+stale-reads" not in schemes.builtin()
+    assert schemes.get_spec("raft+stale-reads") is RAFT_STALE_READS
 
 
 def test_a_leader_answers_a_linearizable_read_locally_as_the_request_it_was_sent() -> None:

@@ -69,7 +69,7 @@ def test_raft_stays_linearizable_when_the_leader_is_partitioned(tmp_path) -> Non
 
 def test_the_planted_stale_read_bug_is_caught(tmp_path) -> None:
     run = run_test_cli(tmp_path / "out", "--protocol", "raft+stale-reads", "--nemesis", "partition", "--time", "8",
-                       "--seed", "8", "--keys", "3", "--ops-per-key", "1000", planted=True)
+                       "--seed", "8", "--keys", "3", "--ops-per-key", "1000")
     assert run.code == 1, run.output[-4000:]
     assert run.report["linearizable"] is False and "linearizable" in run.report["failed"]
     assert "The history is not linearizable" in run.summary

@@ -16,12 +16,11 @@ from replikv import schemes
 from replikv.check.models import MODELS
 from replikv.cluster.state import ClusterError
 from replikv.core.errors import ConfigError
-from replikv.testing import planted
 
 
 def _protocols() -> list[str]:
-    """The schemes a user may test; planted-bug schemes only with REPLIKV_PLANTED_BUGS=1."""
-    planted.use_in_this_process()  # only with REPLIKV_PLANTED_BUGS=1
+    """The schemes a user may test: the built-in ones and those of installed distributions
+    (the test kit's planted bugs, where it is installed: never by the product's install)."""
     return schemes.names()
 
 

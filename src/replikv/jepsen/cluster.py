@@ -11,7 +11,6 @@ import contextlib
 import os
 import pathlib
 import signal
-import sys
 from collections.abc import Iterator
 
 import msgspec
@@ -19,19 +18,8 @@ import msgspec
 from replikv.cluster import manager
 from replikv.cluster.ports import free_base_port
 from replikv.cluster.state import STATE_FILE, ClusterState
-from replikv.testing.planted import is_planted, use_in_this_process
 
 READY_TIMEOUT_S = 30.0
-
-
-def serve_prefix(protocol: str) -> list[str] | None:
-    """How to launch a node: the default, or for a planted-bug scheme an interpreter that
-    registers the planted schemes before running ``replikv`` (works whether or not
-    ``replikv.schemes`` registers them itself)."""
-    if not is_planted(protocol):
-        return None
-    code = "from replikv.testing.planted import main_with_planted; main_with_planted()"
-    return [sys.executable, "-c", code]
 
 
 def kill_recorded(root: pathlib.Path) -> None:
@@ -49,11 +37,9 @@ def kill_recorded(root: pathlib.Path) -> None:
 def running_cluster(root: pathlib.Path, protocol: str, nodes: int,
                  options: dict[str, str] | None = None) -> Iterator[ClusterState]:
     """Start ``nodes`` local ``protocol`` nodes under ``root`` and stop them on exit."""
-    if is_planted(protocol):
-        use_in_this_process()
     opts = manager.UpOptions(protocol=protocol, nodes=nodes, base_port=free_base_port(nodes),
                              fsync="always", options=dict(options or {}),
-                             ready_timeout_s=READY_TIMEOUT_S, serve_prefix=serve_prefix(protocol))
+                             ready_timeout_s=READY_TIMEOUT_S)
     try:
         state = manager.up(root, opts)
         yield state
