@@ -44,10 +44,12 @@ class Action:
 
 
 class Nemesis:
-    def __init__(self, root: pathlib.Path, *, leader_word: str, seconds: Callable[[], float],
+    def __init__(self, root: pathlib.Path, *, manual_failover: bool, seconds: Callable[[], float],
                  say: Callable[[str], None]) -> None:
         self.root = root
-        self.primary_backup = leader_word == "primary"
+        self.primary_backup = manual_failover
+        """The scheme's failover is by operator ``Promote`` (``ProtocolSpec.failover``):
+        the nemesis plays the operator after killing the primary."""
         self._seconds = seconds
         self._say = say
         self.executed: list[Action] = []
