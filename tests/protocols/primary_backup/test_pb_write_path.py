@@ -250,3 +250,24 @@ def test_sync_retry_of_a_timed_out_write_waits_for_it_instead_of_a_definite_erro
     cluster.tick(4 * cluster.config.heartbeat_ms)
     assert cluster.results(retry)[2:] == [Ok(True), Ok(True)]  # both learn the write took effect
     assert cluster.data(1) == cluster.data(2) == cluster.data(3) == {"k": "late"}
+
+
+def test_a_stalled_primary_does_not_count_its_own_stall_as_backup_silence() -> None:
+    """The first tick after the primary itself stalled (a paused process, a starved event
+    loop: ticks 1 s apart) must not declare every backup down before the messages
+    waiting for it are read (redis-benchmark on a loaded machine saw pb-sync refuse
+    writes with 'backup 2 is down' while every backup was up)."""
+    primary = make(PB_SYNC, 1)
+    primary.handle(Tick(0))
+    primary.handle(Tick(10))
+    primary.handle(Tick(1010))  # 1 s stall > failure_timeout_ms (300)
+    effects = primary.handle(Submit(write(1)))
+    assert not any(isinstance(e, Reply) for e in effects)  # appended, waiting for the acks
+    assert primary.status().last_index == 1
+    # a backup that stays silent after the stall is still found down in time
+    now = 1010.0
+    while now < 1010 + primary._config.failure_timeout_ms + 20:
+        now += 10
+        primary.handle(Tick(now))
+    effects = primary.handle(Submit(write(2)))
+    assert [type(e.result).__name__ for e in effects if isinstance(e, Reply)] == ["Uncertain"]

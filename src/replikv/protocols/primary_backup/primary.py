@@ -206,6 +206,22 @@ class PrimaryRole:
 
     # -- time -------------------------------------------------------------------------------
 
+    def _credit_stall(self: PBReplica, now: float) -> None:
+        """A gap between two ticks longer than a heartbeat is time this node was not
+        running (a paused process, a starved event loop): it heard nothing from anyone
+        then, so no backup's silence counts for it. Without this, the first tick after a
+        stall declares every backup down before the messages waiting in the sockets are
+        read (pb-sync then refuses writes on a loaded machine)."""
+        if self._now is None:
+            return
+        stall = now - self._now - self._config.heartbeat_ms
+        if stall > 0:
+            for backup, heard in self._heard.items():
+                if heard is not None:
+                    self._heard[backup] = heard + stall
+            if self._primary_heard is not None:
+                self._primary_heard += stall
+
     def _primary_tick(self: PBReplica) -> None:
         now = self._now
         assert now is not None

@@ -103,6 +103,7 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
     def handle(self, inp: Input) -> list[Effect]:
         match inp:
             case Tick(now_ms=now):
+                self._credit_stall(now)
                 self._now = now
                 self._tick()
             case Receive(src=src, msg=msg):
