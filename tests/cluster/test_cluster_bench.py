@@ -14,18 +14,14 @@ import time
 import msgspec
 import pytest
 
-from replikv import schemes
 from replikv.bench import cluster_bench
 from replikv.bench.cluster_bench import run_cluster_bench
-from replikv.cli.main import cli
 from replikv.cluster import processes
 from replikv.cluster.state import ClusterState
 
 pytestmark = [
     pytest.mark.process,
     pytest.mark.timeout(120),
-    pytest.mark.skipif("serve" not in cli.commands, reason="`replikv serve` is not built yet"),
-    pytest.mark.skipif("pb-async" not in schemes.available(), reason="pb-async is not built yet"),
 ]
 
 

@@ -13,18 +13,12 @@ import pytest
 from cluster_helpers import free_base_port
 
 from replikv import schemes
-from replikv.cli.main import cli
 from replikv.cluster import admin, processes
 from replikv.cluster.state import load_state
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(120)]
 
-needs_serve = pytest.mark.skipif("serve" not in cli.commands, reason="`replikv serve` is not built yet")
 needs_redis_cli = pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli not installed (Debian: redis-tools)")
-
-
-def _needs(protocol: str):
-    return pytest.mark.skipif(protocol not in schemes.available(), reason=f"{protocol} is not built yet")
 
 
 def replikv(*args: str, check: bool = True, timeout: float = 60.0) -> subprocess.CompletedProcess:
@@ -58,9 +52,7 @@ def _converged(root, expected_up: int) -> bool:
     return len(nodes) == expected_up and len(applied) == 1 and len(digests) == 1
 
 
-@needs_serve
 @needs_redis_cli
-@_needs("pb-sync")
 def test_up_status_kill_restart_down_round_trip_pb_sync(cluster_dir) -> None:
     ports = _up(cluster_dir, "pb-sync")
     status = _status(cluster_dir)
@@ -95,9 +87,7 @@ def test_up_status_kill_restart_down_round_trip_pb_sync(cluster_dir) -> None:
     assert [n["state"] for n in json.loads(again.stdout)["nodes"]] == ["down", "down", "down"]
 
 
-@needs_serve
 @needs_redis_cli
-@_needs("pb-sync")
 def test_partition_and_heal_through_the_cli(cluster_dir) -> None:
     ports = _up(cluster_dir, "pb-sync")
     where = ["--data-dir", str(cluster_dir)]
@@ -115,9 +105,8 @@ def test_partition_and_heal_through_the_cli(cluster_dir) -> None:
     assert _converged(cluster_dir, 3)
 
 
-@needs_serve
 @needs_redis_cli
-@pytest.mark.parametrize("protocol", [pytest.param(p, marks=_needs(p)) for p in ("pb-sync", "pb-async")])
+@pytest.mark.parametrize("protocol", ["pb-sync", "pb-async"])
 def test_redis_cli_set_and_get_on_every_node(cluster_dir, protocol: str) -> None:
     ports = _up(cluster_dir, protocol)
     for i, port in enumerate(ports, start=1):
@@ -128,8 +117,6 @@ def test_redis_cli_set_and_get_on_every_node(cluster_dir, protocol: str) -> None
     assert redis_cli(ports[0], "GET", "never-written") == ""
 
 
-@needs_serve
-@_needs("pb-sync")
 @pytest.mark.skipif(shutil.which("redis-benchmark") is None, reason="redis-benchmark not installed (Debian: redis-tools)")
 def test_redis_benchmark_runs_without_errors(cluster_dir) -> None:
     # What is tested is Redis compatibility under load, not the disk: skip the fsyncs.
@@ -146,9 +133,7 @@ def test_redis_benchmark_runs_without_errors(cluster_dir) -> None:
     assert set(rates) == {"SET", "GET"}, output
 
 
-@needs_serve
 @needs_redis_cli
-@_needs("raft")
 def test_raft_leader_kill_and_transfer_through_the_cli(cluster_dir) -> None:
     ports = _up(cluster_dir, "raft")
     where = ["--data-dir", str(cluster_dir)]
@@ -169,9 +154,7 @@ def test_raft_leader_kill_and_transfer_through_the_cli(cluster_dir) -> None:
     assert [redis_cli(port, "GET", "k") for port in ports] == ["v2", "v2", "v2"]
 
 
-@needs_serve
 @needs_redis_cli
-@_needs("raft")
 def test_raft_add_node_and_remove_node_through_the_cli(cluster_dir) -> None:
     """Adding a fourth node and removing it work under load: a writer thread keeps
     SETting fresh keys at the leader (redis-py, following NOTLEADER hints) while
@@ -308,8 +291,6 @@ def _peer_handshake(port: int, secret: bytes | None, protocol: str) -> object:
     return asyncio.run(dial())
 
 
-@needs_serve
-@_needs("raft")
 def test_a_default_cluster_refuses_a_peer_without_the_secret(cluster_dir) -> None:
     """Issue 8.7: `cluster up` started nodes without a secret, so any local process could
     dial a peer port as the leader and have a follower apply a forged entry. A default
@@ -327,8 +308,6 @@ def test_a_default_cluster_refuses_a_peer_without_the_secret(cluster_dir) -> Non
     assert isinstance(_peer_handshake(peer_port, real, "raft"), Welcome)  # the probe itself is right
 
 
-@needs_serve
-@_needs("raft")
 def test_a_node_whose_data_dir_was_lost_comes_back_only_with_restart_rejoin(cluster_dir) -> None:
     """Issue 8.1, as an operator does it: a follower's data directory is moved away;
     `cluster restart` refuses to start it as if new, `cluster restart --rejoin` starts it
@@ -357,8 +336,6 @@ def test_a_node_whose_data_dir_was_lost_comes_back_only_with_restart_rejoin(clus
         assert client.mget([f"k{i}" for i in range(50)]) == [str(i).encode() for i in range(50)]
 
 
-@needs_serve
-@_needs("pb-sync")
 def test_insecure_is_a_warning_from_the_tooling_and_in_the_node_log(cluster_dir) -> None:
     """Issue 8.7: a cluster without a secret says so, on `cluster up`'s stderr and in the
     log of every node (`replikv serve` without --secret-file warns); a default one does not."""

@@ -15,26 +15,13 @@ from click.testing import CliRunner
 
 from replikv.cli import sim_cmd
 from replikv.cli.sim_cmd import run_swarm, sim
-from replikv.schemes import get_spec
 from replikv.sim.scenario import Crash, Restart, Resume
 from replikv.sim.swarm import draw_knobs, run_swarm_seed, swarm_scenario
 
 CI_SEEDS = 30
 
 
-def _raft_available() -> bool:
-    try:
-        get_spec("raft")
-    except ImportError:
-        return False
-    return True
-
-
-SCHEMES = [
-    "pb-async",
-    "pb-sync",
-    pytest.param("raft", marks=pytest.mark.skipif(not _raft_available(), reason="raft does not import")),
-]
+SCHEMES = ["pb-async", "pb-sync", "raft"]
 
 
 def _encoded(seed: int, protocol: str = "raft", nodes: int = 3) -> bytes:
