@@ -153,15 +153,16 @@ def last_frame_start(wal: bytes) -> int:
     return last
 
 
-def cut_last_record_in_the_middle(data_dir: pathlib.Path) -> int:
-    """Truncate the live WAL generation in the middle of its last frame (a torn tail)."""
+def cut_last_record_in_the_middle(data_dir: pathlib.Path) -> bytes:
+    """Truncate the live WAL generation in the middle of its last frame (a torn tail);
+    returns that whole frame."""
     wal = max(data_dir.glob("wal-*.log"))
     image = wal.read_bytes()
     start = last_frame_start(image)
     cut = start + (len(image) - start) // 2
     with open(wal, "r+b") as f:
         f.truncate(cut)
-    return len(image) - cut
+    return image[start:]
 
 
 @pytest.mark.timeout(150)
@@ -215,7 +216,8 @@ def test_pb_sync_primary_with_a_torn_last_record_keeps_every_acknowledged_write(
     assert op.status()["leader"] == 1
     acked = write_keys(op, 1, 1000, "k")
     op("kill", "1")
-    assert cut_last_record_in_the_middle(op.data_dir(1)) > 0
+    torn = cut_last_record_in_the_middle(op.data_dir(1))
+    assert b"k999" in torn, "the torn record is not the last acknowledged write"
     op("restart", "1")
     op("wait", "--timeout", "40")
     missing = missing_on_every_node(op, acked)
