@@ -1,8 +1,11 @@
 """A small deterministic cluster for multi-node Raft tests.
 
-Each node runs its replica through its own ``EffectPipeline``, exactly as the hosts do:
+Each node runs its replica through its own ``NodeDriver`` (core/driver.py), the host loop
+the simulator and the runtime use: recovery from the disk's records, the effect pipeline
+(save before send), and the durability check (an ack that asserts durable state raises
+``DurabilityViolation`` unless the node's durable records hold it), in every test.
 Persists go to an in-memory disk and become durable when the harness syncs the node
-(``pipeline.durable(seq)`` then ``Persisted(seq)``). Messages travel through one FIFO
+(``driver.release(seq)``, then ``Persisted(seq)``). Messages travel through one FIFO
 queue; links can be cut (one-way or both ways) and messages dropped by a predicate.
 Everything is driven by explicit calls: no threads, no clocks, no unseeded randomness.
 """
@@ -16,7 +19,6 @@ from dataclasses import dataclass, field
 
 from replikv.core import (
     Commit,
-    EffectPipeline,
     Persist,
     Persisted,
     Receive,
@@ -27,7 +29,8 @@ from replikv.core import (
     Submit,
     Tick,
 )
-from replikv.core.replica import CreateArgs, Recovery
+from replikv.core.driver import NodeDriver
+from replikv.core.replica import Recovery
 from replikv.kv import KVStateMachine
 from replikv.protocols.raft import RAFT, RaftConfig, RaftReplica
 
@@ -40,11 +43,17 @@ FAST = {"tick_ms": 10.0, "heartbeat_ms": 20.0, "election_timeout_ms": 100.0}
 @dataclass
 class Node:
     id: int
-    replica: RaftReplica
-    pipeline: EffectPipeline = field(default_factory=EffectPipeline)
+    driver: NodeDriver
     disk: list = field(default_factory=list)
     unsynced: list[Persist] = field(default_factory=list)
     up: bool = True
+    last_replica: RaftReplica | None = None
+    """The replica the driver runs, kept after a crash so tests can inspect it."""
+
+    @property
+    def replica(self) -> RaftReplica:
+        assert self.last_replica is not None
+        return self.last_replica
 
 
 class Cluster:
@@ -75,22 +84,17 @@ class Cluster:
 
     # -- nodes ---------------------------------------------------------------------------
 
-    def _create(
-        self, node_id: int, recovered: tuple = (), recovery: Recovery = INTACT
-    ) -> RaftReplica:
-        args = CreateArgs(
-            node=node_id,
-            members=self.members,
-            config=self.config,
-            rng=random.Random(f"{self.seed}:{node_id}"),
+    def _start(self, node: Node, recovery: Recovery = INTACT) -> None:
+        node.last_replica = node.driver.start(
+            tuple(node.disk),
+            rng=random.Random(f"{self.seed}:{node.id}"),
             state_machine=KVStateMachine(),
-            recovered=recovered,
             recovery=recovery,
         )
-        return RAFT.create(args)
 
     def add_node(self, node_id: int) -> Node:
-        node = Node(node_id, self._create(node_id))
+        node = Node(node_id, NodeDriver(RAFT, node_id, self.members, self.config))
+        self._start(node)
         self.nodes[node_id] = node
         self.commits.setdefault(node_id, [])
         return node
@@ -98,6 +102,7 @@ class Cluster:
     def crash(self, node_id: int) -> None:
         node = self.nodes[node_id]
         node.up = False
+        node.driver.crash()
         node.unsynced.clear()
         self.queue = deque(item for item in self.queue if item[1] != node_id)
 
@@ -105,8 +110,7 @@ class Cluster:
         """Rebuild ``node_id`` from its disk; ``recovery`` is what the host tells it
         (``Recovery(lost=True)`` after ``wipe``, ``torn_records`` after ``tear``)."""
         node = self.nodes[node_id]
-        node.replica = self._create(node_id, tuple(node.disk), recovery)
-        node.pipeline = EffectPipeline()
+        self._start(node, recovery)
         node.up = True
         self.input(node_id, Tick(self.now))
 
@@ -124,12 +128,14 @@ class Cluster:
     # -- effects ---------------------------------------------------------------------------
 
     def input(self, node_id: int, inp) -> list:
+        """Feed ``inp`` to a node that is up; returns the effects its driver let run now
+        (what a Persist barrier holds back comes with ``sync``)."""
         node = self.nodes[node_id]
         if not node.up:
             return []
-        effects = node.replica.handle(inp)
+        effects = node.driver.handle(inp)
         self._observe(node)
-        self._execute(node, node.pipeline.push(effects))
+        self._execute(node, effects)
         return effects
 
     def _observe(self, node: Node) -> None:
@@ -161,7 +167,7 @@ class Cluster:
                     list(persist.records) if persist.replace else node.disk + list(persist.records)
                 )
             seq = batch[-1].seq
-            self._execute(node, node.pipeline.durable(seq))
+            self._execute(node, node.driver.release(seq))
             self.input(node_id, Persisted(seq))
 
     def sync_all(self) -> None:

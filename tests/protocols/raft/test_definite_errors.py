@@ -31,7 +31,7 @@ def full_leader():
     first, second = Request(5, 1, Set("a", "1")), Request(6, 1, Set("b", "1"))
     for request in (first, second):
         sync(leader, leader.handle(Submit(request)))
-    assert len(leader._pending) == 2 and leader.commit_index == 1
+    assert len(leader.leadership.pending) == 2 and leader.commit_index == 1
     return leader, first, second
 
 

@@ -19,7 +19,7 @@ def test_6_4_read_index_waits_for_a_heartbeat_round() -> None:
     sync(leader, effects)
     leader.handle(Receive(2, m.AppendReply(1, True, match_index=1)))
     assert leader.commit_index == 1  # the term's no-op is committed
-    leader.handle(Receive(2, m.HeartbeatReply(1, leader._round, 1)))  # election round done
+    leader.handle(Receive(2, m.HeartbeatReply(1, leader.leadership.round, 1)))  # election round done
     effects = leader.handle(Submit(_read(4, 1)))
     beats = sends(effects, m.Heartbeat)
     assert len(beats) == 2 and not [e for e in effects if type(e).__name__ == "Reply"]
@@ -33,7 +33,7 @@ def test_6_4_read_index_waits_for_a_heartbeat_round() -> None:
 def test_6_4_read_index_waits_for_the_terms_first_commit() -> None:
     leader = make(node=1)
     sync(leader, elect(leader))
-    leader.handle(Receive(3, m.HeartbeatReply(1, leader._round, 0)))
+    leader.handle(Receive(3, m.HeartbeatReply(1, leader.leadership.round, 0)))
     effects = leader.handle(Submit(_read(4, 1)))
     round_ = sends(effects, m.Heartbeat)[0].msg.round
     effects = leader.handle(Receive(2, m.HeartbeatReply(1, round_, 0)))
@@ -46,7 +46,7 @@ def test_6_4_an_old_round_does_not_confirm_a_newer_read() -> None:
     leader = make(node=1)
     sync(leader, elect(leader))
     leader.handle(Receive(2, m.AppendReply(1, True, match_index=1)))
-    leader.handle(Receive(2, m.HeartbeatReply(1, leader._round, 1)))
+    leader.handle(Receive(2, m.HeartbeatReply(1, leader.leadership.round, 1)))
     first = leader.handle(Submit(_read(4, 1)))
     old_round = sends(first, m.Heartbeat)[0].msg.round
     second = leader.handle(Submit(_read(4, 2)))  # a round is in flight: it waits for the next

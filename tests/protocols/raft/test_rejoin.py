@@ -77,7 +77,7 @@ def test_5_3_a_newer_leader_sets_a_new_target() -> None:
     replica = make(node=2, recovery=Recovery(lost=True))
     sync(replica, replica.handle(Tick(0.0)))
     sync(replica, replica.handle(Receive(1, m.Heartbeat(2, 0, 1, leader_last_index=9))))
-    assert replica._rejoin_target == (2, 1, 9)
+    assert replica.volatile.rejoin_target == (2, 1, 9)
     done = m.AppendEntries(3, 0, 0, (entry(1, 1), entry(2, 3)), 2, leader_last_index=2)
     sync(replica, replica.handle(Receive(3, done)))
     assert not replica.rejoining

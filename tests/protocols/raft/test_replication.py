@@ -159,10 +159,12 @@ def test_pipelining_keeps_several_appends_in_flight() -> None:
     leader = cluster.elect()
     cluster.run(50)
     follower = next(n for n in sorted(cluster.nodes) if n != leader)
-    effects = []
+    start = len(cluster.sent)
     for c in range(1, 7):
-        effects += cluster.input(leader, Submit(Request(c, 1, Set("k", str(c)))))
-    to_follower = [e.msg for e in sends(effects, m.AppendEntries) if e.dst == follower]
+        cluster.input(leader, Submit(Request(c, 1, Set("k", str(c)))))
+        cluster.sync(leader)  # the leader's own disk only: no message is delivered, no ack
+    sent = cluster.sent[start:]
+    to_follower = [msg for src, dst, msg in sent if dst == follower and isinstance(msg, m.AppendEntries)]
     # optimistic next index: consecutive batches without waiting for acks, bounded
     assert [a.prev_index for a in to_follower] == [1, 2, 3, 4]
     cluster.deliver()

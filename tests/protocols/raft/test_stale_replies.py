@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from replikv.core import Receive, Request, Set, Submit, Tick
 from replikv.protocols.raft import messages as m
-from replikv.protocols.raft.progress import PROBE
+from replikv.protocols.raft.constants import PROBE
 
 from .steps import elect, make, sends, sync, with_log
 
@@ -66,7 +66,7 @@ def test_5_3_acks_beyond_the_leaders_log_are_ignored() -> None:
     pr = leader.progress[2]
     assert pr.match <= leader.log.last_index and pr.next <= leader.log.last_index + 1
     effects = leader.handle(Submit(Request(5, 1, Set("a", "1"))))
-    effects += leader.handle(Tick(leader._now + 100.0))
+    effects += leader.handle(Tick(leader.timers.now + 100.0))
     assert leader.role == "leader" and leader.commit_index <= leader.log.last_index
     done = leader.handle(Receive(2, m.InstallSnapshotReply(1, 99, 10, True)))
     assert leader.progress[2].match <= leader.log.last_index and leader.role == "leader"
@@ -75,7 +75,7 @@ def test_5_3_acks_beyond_the_leaders_log_are_ignored() -> None:
 
 def test_6_4_stale_term_heartbeat_reply_confirms_no_round() -> None:
     leader = fresh_leader()
-    before = leader._confirmed_round
-    leader.handle(Receive(2, m.HeartbeatReply(1, leader._round + 5, 0, stale=True)))
-    leader.handle(Receive(3, m.HeartbeatReply(1, leader._round + 5, 0, stale=True)))
-    assert leader._confirmed_round == before
+    before = leader.leadership.confirmed_round
+    leader.handle(Receive(2, m.HeartbeatReply(1, leader.leadership.round + 5, 0, stale=True)))
+    leader.handle(Receive(3, m.HeartbeatReply(1, leader.leadership.round + 5, 0, stale=True)))
+    assert leader.leadership.confirmed_round == before

@@ -55,7 +55,7 @@ def test_5_3_follower_that_lost_its_tail_after_acking_is_caught_up() -> None:
     follower.handle(Tick(0.0))
     assert follower.log.last_index == 1
     # the leader is idle (match == its last index): the heartbeat reply reveals the loss
-    beat = leader.handle(Tick(leader._now + 100.0))
+    beat = leader.handle(Tick(leader.timers.now + 100.0))
     assert sends(beat, m.Heartbeat)
     reply = sends(deliver(follower, beat, 1), m.HeartbeatReply)[-1].msg
     # it vouches for nothing of this leader's log yet (no AppendEntries since it restarted)
@@ -96,7 +96,7 @@ def test_5_3_restarted_follower_is_probed_at_once_despite_appends_in_flight() ->
     sync(leader, effects)
     pr = leader.progress[2]
     assert pr.state == "replicate" and pr.inflight  # appends to 2 in flight, never answered
-    beat = leader.handle(Tick(leader._now + 30.0))
+    beat = leader.handle(Tick(leader.timers.now + 30.0))
     assert sends(beat, m.Heartbeat)
     round_ = sends(beat, m.Heartbeat)[-1].msg.round
     effects = leader.handle(Receive(2, m.HeartbeatReply(1, round_, 0)))

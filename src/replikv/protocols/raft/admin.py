@@ -32,38 +32,16 @@ A mixin of ``RaftReplica``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from replikv.core.commands import AddServer, Promote, RemoveServer, TransferLeader
 from replikv.core.errors import BadRequest, Ok, Timeout, Unavailable
 from replikv.core.requests import Request
 from replikv.protocols.raft import messages as m
+from replikv.protocols.raft.constants import INTERNAL_CLIENT, LEADER
 from replikv.protocols.raft.progress import Progress
-
-_INTERNAL_CLIENT = -1
-
-
-@dataclass(slots=True)
-class Promotion:
-    """A learner being caught up to become a voter (thesis §4.2.1)."""
-
-    node: int
-    request: Request
-    since_ms: float
-    round_target: int
-    """The leader's last index when the current catch-up round began."""
-    round_start_ms: float
+from replikv.protocols.raft.state import Promotion, RaftState, Transfer
 
 
-@dataclass(slots=True)
-class Transfer:
-    target: int
-    request: Request
-    deadline_ms: float
-    sent: bool = False
-
-
-class AdminMixin:
+class AdminMixin(RaftState):
     def _submit_admin(self, request: Request) -> None:
         command = request.command
         match command:
@@ -79,9 +57,9 @@ class AdminMixin:
     def _change_blocked(self) -> str | None:
         if not self._term_committed():
             return "leader has not committed an entry of its term yet"
-        if self._configs.last_change_index > self.commit_index or self._promotion is not None:
+        if self.log_state.configs.last_change_index > self.log_state.commit_index or self.leadership.promotion is not None:
             return "a configuration change is in progress"
-        if self._transfer is not None:
+        if self.leadership.transfer is not None:
             return "a leadership transfer is in progress"
         return None
 
@@ -108,64 +86,64 @@ class AdminMixin:
             return
         if isinstance(command, AddServer) and not command.learner:
             if command.node not in learners:
-                learner = Request(_INTERNAL_CLIENT, 0, AddServer(command.node, learner=True))
-                self._proposals.append(learner)
+                learner = Request(INTERNAL_CLIENT, 0, AddServer(command.node, learner=True))
+                self.leadership.proposals.append(learner)
             self._flush_proposals()  # appends the learner entry: the first round covers it
-            self._promotion = Promotion(command.node, request, self._now, self.log.last_index, self._now)
+            self.leadership.promotion = Promotion(command.node, request, self.timers.now, self.log_state.log.last_index, self.timers.now)
             self._peer_caught_up(command.node)
             return
-        self._proposals.append(request)
+        self.leadership.proposals.append(request)
         self._flush_proposals()
 
     def _peer_caught_up(self, peer: int) -> None:
         """Promote a learner being added as a voter once its learner entry is committed
         and a catch-up round ended within an election timeout (thesis §4.2.1)."""
-        promotion = self._promotion
-        pr = self.progress.get(peer)
+        promotion = self.leadership.promotion
+        pr = self.leadership.progress.get(peer)
         if promotion is not None and promotion.node == peer and pr is not None and pr.match >= promotion.round_target:
-            if self._now - promotion.round_start_ms >= self.config.election_timeout_ms:
-                promotion.round_target, promotion.round_start_ms = self.log.last_index, self._now  # next round
-            learner_committed = self._configs.last_change_index <= self.commit_index
+            if self.timers.now - promotion.round_start_ms >= self.config.election_timeout_ms:
+                promotion.round_target, promotion.round_start_ms = self.log_state.log.last_index, self.timers.now  # next round
+            learner_committed = self.log_state.configs.last_change_index <= self.log_state.commit_index
             if pr.match >= promotion.round_target and learner_committed:
-                self._promotion = None
-                self._proposals.append(promotion.request)
+                self.leadership.promotion = None
+                self.leadership.proposals.append(promotion.request)
                 self._flush_proposals()
-        if self._transfer is not None and self._transfer.target == peer:
+        if self.leadership.transfer is not None and self.leadership.transfer.target == peer:
             self._maybe_timeout_now()
 
     def _config_changed(self) -> None:
         """The configuration in our log changed: track progress for exactly its members."""
-        if self.role != "leader":
+        if self.volatile.role != LEADER:
             return
         members = set(self._peers())
-        for peer in sorted(members - set(self.progress)):
-            self.progress[peer] = Progress(next=self.log.last_index + 1, heard_ms=self._now)
-        for peer in sorted(set(self.progress) - members):
-            del self.progress[peer]
+        for peer in sorted(members - set(self.leadership.progress)):
+            self.leadership.progress[peer] = Progress(next=self.log_state.log.last_index + 1, heard_ms=self.timers.now)
+        for peer in sorted(set(self.leadership.progress) - members):
+            del self.leadership.progress[peer]
 
     def _config_committed(self, index: int) -> None:
         """A configuration entry committed: a leader no longer in it steps down
         (thesis §4.2.2); a pending promotion may proceed."""
-        if self._promotion is not None:
-            self._peer_caught_up(self._promotion.node)
+        if self.leadership.promotion is not None:
+            self._peer_caught_up(self.leadership.promotion.node)
         if (
-            self.role == "leader"
-            and index >= self._configs.last_change_index
+            self.volatile.role == LEADER
+            and index >= self.log_state.configs.last_change_index
             and not self._is_voter()
         ):
-            self._become_follower(self.term, None)
+            self._become_follower(self.persistent.term, None)
 
     def _admin_tick(self) -> None:
-        promotion = self._promotion
+        promotion = self.leadership.promotion
         if promotion is not None:
-            if self._now - promotion.since_ms >= self.config.request_timeout_ms:
-                self._promotion = None
+            if self.timers.now - promotion.since_ms >= self.config.request_timeout_ms:
+                self.leadership.promotion = None
                 self._reply(promotion.request, Timeout())
             else:
                 self._peer_caught_up(promotion.node)
-        if self._transfer is not None and self._now >= self._transfer.deadline_ms:
-            self._reply(self._transfer.request, Timeout())
-            self._transfer = None
+        if self.leadership.transfer is not None and self.timers.now >= self.leadership.transfer.deadline_ms:
+            self._reply(self.leadership.transfer.request, Timeout())
+            self.leadership.transfer = None
 
     # -- leadership transfer ------------------------------------------------------------------
 
@@ -176,23 +154,23 @@ class AdminMixin:
         if target not in self.voters:
             self._reply(request, BadRequest(f"node {target} is not a voter"))
             return
-        if self._transfer is not None:
+        if self.leadership.transfer is not None:
             self._reply(request, Unavailable("a leadership transfer is in progress"))
             return
         self._flush_proposals()
-        deadline = self._now + self.config.election_timeout_ms
-        self._transfer = Transfer(target, request, deadline)
+        deadline = self.timers.now + self.config.election_timeout_ms
+        self.leadership.transfer = Transfer(target, request, deadline)
         self._maybe_timeout_now()
 
     def _maybe_timeout_now(self) -> None:
-        transfer = self._transfer
+        transfer = self.leadership.transfer
         if transfer is None or transfer.sent:
             return
-        pr = self.progress.get(transfer.target)
+        pr = self.leadership.progress.get(transfer.target)
         if pr is None:
             return
-        if pr.match >= self.log.last_index:
+        if pr.match >= self.log_state.log.last_index:
             transfer.sent = True
-            self._send(transfer.target, m.TimeoutNow(self.term))
+            self._send(transfer.target, m.TimeoutNow(self.persistent.term))
         else:
             self._send_appends(transfer.target, probe_empty=True)

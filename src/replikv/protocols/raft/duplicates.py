@@ -27,35 +27,36 @@ A mixin of ``RaftReplica``.
 from __future__ import annotations
 
 from replikv.core.requests import Request, RequestId
+from replikv.protocols.raft.state import RaftState
 
 
-class DuplicatesMixin:
+class DuplicatesMixin(RaftState):
     def _answering(self, request: Request) -> bool:
         """Is a copy of ``request`` already going to be answered by this leader?"""
         request_id = request.id
-        if request_id in self._pending_ids or request_id in self._proposed_ids:
+        if request_id in self.leadership.pending_ids or request_id in self.leadership.proposed_ids:
             return True
-        under_way = (self._promotion, self._transfer)
+        under_way = (self.leadership.promotion, self.leadership.transfer)
         return any(item is not None and item.request.id == request_id for item in under_way)
 
     def _add_pending(self, index: int, request: Request) -> None:
-        self._pending[index] = (request, self._now)
-        self._pending_ids[request.id] = index
+        self.leadership.pending[index] = (request, self.timers.now)
+        self.leadership.pending_ids[request.id] = index
 
     def _pop_pending(self, index: int) -> tuple[Request, float] | None:
-        pending = self._pending.pop(index, None)
-        if pending is not None and self._pending_ids.get(pending[0].id) == index:
-            del self._pending_ids[pending[0].id]
+        pending = self.leadership.pending.pop(index, None)
+        if pending is not None and self.leadership.pending_ids.get(pending[0].id) == index:
+            del self.leadership.pending_ids[pending[0].id]
         return pending
 
     def _clear_pending(self) -> None:
-        self._pending, self._pending_ids, self._proposed_ids = {}, {}, set()
+        self.leadership.pending, self.leadership.pending_ids, self.leadership.proposed_ids = {}, {}, set()
 
     def _wait_for_earlier_copy(self, request: Request) -> bool:
         """A copy of ``request`` is an uncommitted entry of an earlier term in our log:
         wait for it (answered when it commits) and return True."""
-        index = self._uncommitted_copy(request.id, below=self._term_start_index)
-        if index is None or index in self._pending:
+        index = self._uncommitted_copy(request.id, below=self.leadership.term_start_index)
+        if index is None or index in self.leadership.pending:
             return False
         self._add_pending(index, request)
         return True
@@ -64,8 +65,8 @@ class DuplicatesMixin:
         """Index of an uncommitted entry of ``request_id`` (before ``below``), if any.
         Cheap at a leader: entries of earlier terms stay uncommitted only until the
         first entry of its own term commits."""
-        end = self.log.last_index if below is None else min(self.log.last_index, below - 1)
-        for index in range(max(self.commit_index, self.log.base_index) + 1, end + 1):
-            if self.log.entry(index).request.id == request_id:
+        end = self.log_state.log.last_index if below is None else min(self.log_state.log.last_index, below - 1)
+        for index in range(max(self.log_state.commit_index, self.log_state.log.base_index) + 1, end + 1):
+            if self.log_state.log.entry(index).request.id == request_id:
                 return index
         return None

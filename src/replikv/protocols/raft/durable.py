@@ -47,8 +47,10 @@ class RaftDurableView:
                 return self.term == term and self.voted_for == dst
             case AppendReply(success=True, match_index=index):
                 return index <= self.last_index
-            case InstallSnapshotReply(last_index=index):
+            case InstallSnapshotReply(done=True, last_index=index):
                 return index <= max(self.snapshot_index, self.last_index)
+            case InstallSnapshotReply():
+                return True  # a chunk received: nothing on disk yet, nothing asserted
         return True
 
     def describe(self) -> str:

@@ -18,9 +18,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-PROBE = "probe"
-REPLICATE = "replicate"
-SNAPSHOT = "snapshot"
+from replikv.protocols.raft.constants import PROBE, REPLICATE
 
 
 @dataclass(slots=True)

@@ -24,105 +24,94 @@ A mixin of ``RaftReplica``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from replikv.core.errors import NotLeader, Timeout, Unavailable
 from replikv.core.quorum import quorum_index
 from replikv.core.requests import Request
 from replikv.protocols.raft import messages as m
-
-_LEADER = "leader"
-
-
-@dataclass(slots=True)
-class PendingRead:
-    request: Request
-    since_ms: float
-    round: int
-    """The heartbeat round that must be acknowledged (0: none needed, lease read)."""
-    read_index: int | None = None
+from replikv.protocols.raft.constants import LEADER
+from replikv.protocols.raft.state import PendingRead, RaftState
 
 
-class ReadsMixin:
+class ReadsMixin(RaftState):
     def _submit_read(self, request: Request) -> None:
         level = request.read_level
         if level == "local":
             self._reply(request, self._sm.read(request))
             return
-        if self.role != _LEADER:
-            self._reply(request, NotLeader(self.leader))
+        if self.volatile.role != LEADER:
+            self._reply(request, NotLeader(self.volatile.leader))
             return
-        if len(self._reads) >= self.config.max_pending:
+        if len(self.leadership.reads) >= self.config.max_pending:
             self._reply(request, Unavailable("too many pending reads"))
             return
         if level == "lease" and self._lease_valid():
-            self._reads.append(PendingRead(request, self._now, round=0))
+            self.leadership.reads.append(PendingRead(request, self.timers.now, round=0))
         else:
-            self._reads.append(PendingRead(request, self._now, round=self._round + 1))
-            self._want_round = True
+            self.leadership.reads.append(PendingRead(request, self.timers.now, round=self.leadership.round + 1))
+            self.leadership.want_round = True
         self._serve_reads()
 
     def _lease_valid(self) -> bool:
-        if not (self.config.lease_reads and self.config.check_quorum) or self._transfer is not None:
+        if not (self.config.lease_reads and self.config.check_quorum) or self.leadership.transfer is not None:
             return False  # a transfer target may win without waiting out our lease
         span = self.config.election_timeout_ms * (1 - self.config.clock_drift)
-        return self._now < self._lease_from_ms + span
+        return self.timers.now < self.leadership.lease_from_ms + span
 
     def _term_committed(self) -> bool:
-        return self.commit_index >= self._term_start_index
+        return self.log_state.commit_index >= self.leadership.term_start_index
 
     def _serve_reads(self) -> None:
         """Answer every read whose conditions hold, in arrival order."""
-        if not self._reads or self.role != _LEADER:
+        if not self.leadership.reads or self.volatile.role != LEADER:
             return
         committed = self._term_committed()
         waiting = []
-        for read in self._reads:
+        for read in self.leadership.reads:
             if read.read_index is None and committed:
-                read.read_index = self.commit_index
+                read.read_index = self.log_state.commit_index
             if (
                 read.read_index is not None
-                and read.round <= self._confirmed_round
-                and self.applied_index >= read.read_index
+                and read.round <= self.leadership.confirmed_round
+                and self.log_state.applied_index >= read.read_index
             ):
                 self._reply(read.request, self._sm.read(read.request))
             else:
                 waiting.append(read)
-        self._reads = waiting
-        if any(read.round > self._round for read in waiting):
-            self._want_round = True
+        self.leadership.reads = waiting
+        if any(read.round > self.leadership.round for read in waiting):
+            self.leadership.want_round = True
 
     def _broadcast_heartbeat(self) -> None:
         """Start heartbeat round ``round + 1`` to every member (Raft §5.2; thesis §6.4)."""
-        self._round += 1
-        self._want_round = False
-        self._round_sent[self._round] = self._now
-        self._last_heartbeat_ms = self._now
-        for peer, pr in sorted(self.progress.items()):
-            commit = min(self.commit_index, pr.match)
-            self._send(peer, m.Heartbeat(self.term, commit, self._round, self.log.last_index))
+        self.leadership.round += 1
+        self.leadership.want_round = False
+        self.leadership.round_sent[self.leadership.round] = self.timers.now
+        self.leadership.last_heartbeat_ms = self.timers.now
+        for peer, pr in sorted(self.leadership.progress.items()):
+            commit = min(self.log_state.commit_index, pr.match)
+            self._send(peer, m.Heartbeat(self.persistent.term, commit, self.leadership.round, self.log_state.log.last_index))
         self._update_confirmed_round()
 
     def _update_confirmed_round(self) -> None:
         """The newest round a majority of voters (us included) acknowledged."""
-        acks = {p: pr.round for p, pr in self.progress.items()}
-        acks[self.node] = self._round
+        acks = {p: pr.round for p, pr in self.leadership.progress.items()}
+        acks[self.node] = self.leadership.round
         confirmed = quorum_index(acks, self.voters) if self.voters else 0
-        if confirmed <= self._confirmed_round:
+        if confirmed <= self.leadership.confirmed_round:
             return
-        self._confirmed_round = confirmed
-        self._lease_from_ms = self._round_sent.get(confirmed, self._lease_from_ms)
-        for old in [r for r in self._round_sent if r < confirmed]:
-            del self._round_sent[old]
+        self.leadership.confirmed_round = confirmed
+        self.leadership.lease_from_ms = self.leadership.round_sent.get(confirmed, self.leadership.lease_from_ms)
+        for old in [r for r in self.leadership.round_sent if r < confirmed]:
+            del self.leadership.round_sent[old]
         self._serve_reads()
 
     def _expire_reads(self, deadline: float) -> None:
-        if not self._reads or self._reads[0].since_ms > deadline:
+        if not self.leadership.reads or self.leadership.reads[0].since_ms > deadline:
             return
         keep = []
-        for read in self._reads:
+        for read in self.leadership.reads:
             if read.since_ms <= deadline:
                 self._reply(read.request, Timeout())
             else:
                 keep.append(read)
-        self._reads = keep
+        self.leadership.reads = keep

@@ -35,35 +35,32 @@ A mixin of ``RaftReplica``.
 
 from __future__ import annotations
 
-from replikv.protocols.raft.records import TermVote
+from replikv.protocols.raft.state import RaftState
 
 
-class RejoinMixin:
+class RejoinMixin(RaftState):
     def _begin_rejoin(self) -> None:
         """Enter (or stay in) rejoining and make it durable before anything else leaves."""
-        self.rejoining = True
-        self._rejoin_target = None
+        self.persistent.rejoining = True
+        self.volatile.rejoin_target = None
         self._persist_term_vote()
 
     def _rejoin_contact(self, term: int, leader: int, leader_last_index: int) -> None:
         """A leader we accepted for ``term`` spoke: the first contact of a (term, leader)
         fixes the catch-up target."""
-        if not self.rejoining:
+        if not self.persistent.rejoining:
             return
-        target = self._rejoin_target
+        target = self.volatile.rejoin_target
         if target is None or target[:2] != (term, leader):
-            self._rejoin_target = (term, leader, leader_last_index)
+            self.volatile.rejoin_target = (term, leader, leader_last_index)
 
     def _rejoin_matched(self, term: int, leader: int, match: int) -> None:
         """Our log equals ``leader``'s up to ``match`` (a successful AppendEntries of
         ``term``): done once that reaches the target."""
-        target = self._rejoin_target
-        if not self.rejoining or target is None or target[:2] != (term, leader):
+        target = self.volatile.rejoin_target
+        if not self.persistent.rejoining or target is None or target[:2] != (term, leader):
             return
         if match >= target[2]:
-            self.rejoining = False
-            self._rejoin_target = None
+            self.persistent.rejoining = False
+            self.volatile.rejoin_target = None
             self._persist_term_vote()  # after the entries' Persist: durable in that order
-
-    def _term_vote_record(self) -> TermVote:
-        return TermVote(self.term, self.voted_for, self.rejoining)

@@ -1,66 +1,57 @@
-"""The Raft replica: state, the single entry point ``handle``, and what every role
-shares (persisting, stepping down, applying committed entries).
+"""The Raft replica: its state (``state.py``), the single entry point ``handle``, and
+what every role shares (persisting, the log, applying committed entries, inspection).
 
-The per-role logic lives in mixins, one module per concern: ``election`` (Raft §5.2,
-thesis §9.6, §6.2, §3.10), ``replication`` (§5.3, §5.4), ``reads`` (§6.4),
-``snapshots`` (§7), ``admin`` (membership, thesis ch. 4, and leadership transfer).
+How a message is handled: ``step.py`` applies the higher-term rule (Raft §5.1) once,
+then steps the message by role (``_step_leader``, ``_step_candidate``,
+``_step_precandidate``, ``_step_follower``, after the handlers every role shares). The
+handlers live in mixins, one module per concern: ``election`` (Raft §5.2, thesis §9.6,
+§6.2, §3.10), ``replication`` (§5.3, §5.4), ``reads`` (§6.4), ``snapshots`` (§7),
+``admin`` (membership, thesis ch. 4, and leadership transfer), ``rejoin`` (losing durable
+state) and ``duplicates`` (copies of one client request). They share nothing but the
+typed groups of ``RaftState``.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 from replikv.core.admission import admit
 from replikv.core.commands import Noop, is_admin, is_read
 from replikv.core.errors import NotLeader, Ok, Result, Timeout, Uncertain
-from replikv.core.io import (
-    Effect,
-    Input,
-    Persisted,
-    Receive,
-    Submit,
-    Tick,
-)
+from replikv.core.io import Effect, Input, Persisted, Receive, Submit, Tick
 from replikv.core.log import Entry, ReplicatedLog
 from replikv.core.messages import Message, Record
 from replikv.core.outbox import Outbox
 from replikv.core.replica import Recovery, StateMachine, Status
 from replikv.core.requests import Request
-from replikv.protocols.raft import messages as m
-from replikv.protocols.raft.admin import AdminMixin, Promotion, Transfer
+from replikv.protocols.raft.admin import AdminMixin
 from replikv.protocols.raft.config import RaftConfig
+from replikv.protocols.raft.constants import FOLLOWER, INTACT, LEADER, is_internal
 from replikv.protocols.raft.duplicates import DuplicatesMixin
 from replikv.protocols.raft.election import ElectionMixin
 from replikv.protocols.raft.membership import ConfigHistory, is_config_command
 from replikv.protocols.raft.progress import Progress
-from replikv.protocols.raft.reads import PendingRead, ReadsMixin
-from replikv.protocols.raft.records import LogAppend, SnapshotRecord, fold
+from replikv.protocols.raft.reads import ReadsMixin
+from replikv.protocols.raft.records import LogAppend, fold
 from replikv.protocols.raft.rejoin import RejoinMixin
 from replikv.protocols.raft.replication import ReplicationMixin
 from replikv.protocols.raft.snapshots import SnapshotMixin
+from replikv.protocols.raft.state import (
+    LeaderState,
+    LogState,
+    PersistentState,
+    Timers,
+    VolatileState,
+)
+from replikv.protocols.raft.step import StepMixin
 
 if TYPE_CHECKING:
     import random
 
-INTACT = Recovery()
-"""Nothing lost (the default ``Recovery``)."""
-
-LEADER, FOLLOWER, CANDIDATE, PRECANDIDATE = "leader", "follower", "candidate", "precandidate"
-INTERNAL_CLIENT = -1
-"""``client_id`` of entries the replica makes itself (the §8 no-op, a learner step of a
-promotion), always with ``seq`` 0: they bypass the session table and nobody waits for
-them. The pair, not the id alone, marks them: the runtime submits operator commands
-as client ``-node`` (so node 1's are client -1) with seqs >= 1, and those are answered."""
-
-
-def is_internal(request: Request) -> bool:
-    """An entry the replica made itself (``INTERNAL_CLIENT``, seq 0)?"""
-    return request.client_id == INTERNAL_CLIENT and request.seq == 0
-
 
 class RaftReplica(
+    StepMixin,
     ElectionMixin,
     ReplicationMixin,
     ReadsMixin,
@@ -85,60 +76,23 @@ class RaftReplica(
         self._sm = state_machine
         self._outbox = Outbox()
         state = fold(recovered)
-        self.term, self.voted_for = state.term, state.voted_for
-        self.role = FOLLOWER
-        self.leader: int | None = None
-        self._term_leader: tuple[int, int] | None = None
-        """(term, node): the leader we accepted for that term (``_follow``)."""
-        self._verified: tuple[int, int, int] = (0, 0, 0)
-        """(term, leader, index): our log equals that leader's up to index (§5.3)."""
-        self.foreign_leader_messages = 0
-        """Messages refused because they claimed a term whose leader is someone else."""
-        self._snapshot: SnapshotRecord | None = state.snapshot
+        self.persistent = PersistentState(state.term, state.voted_for, state.rejoining)
+        self._saved_term_vote = self.persistent.record()
         if state.snapshot is not None:
             snap = state.snapshot
-            self.log = ReplicatedLog(snap.last_index, snap.last_term)
-            self._configs = ConfigHistory((snap.voters, snap.learners))
+            log = ReplicatedLog(snap.last_index, snap.last_term)
+            configs = ConfigHistory((snap.voters, snap.learners))
             state_machine.restore(snap.data)
         else:
-            self.log = ReplicatedLog()
-            self._configs = ConfigHistory((tuple(sorted(set(members))), ()))
-        self.commit_index = self.applied_index = self.log.base_index
+            log = ReplicatedLog()
+            configs = ConfigHistory((tuple(sorted(set(members))), ()))
+        self.log_state = LogState(log, configs, state.snapshot, log.base_index, log.base_index)
+        self.volatile = VolatileState()
+        self.timers = Timers()
+        self.leadership = LeaderState()
         for entry in state.entries:
             self._append_local(entry)
-        # durability of our own log (the leader counts itself only for durable entries)
-        self._unsynced: deque[tuple[int, int]] = deque()
-        self.durable_index = self.log.last_index
-        # time (arrives only through Tick)
-        self._now = 0.0
-        self._started = False
-        self._election_deadline = 0.0
-        self._leader_contact_ms = float("-inf")
-        self._votes: dict[int, bool] = {}
-        # leader state
-        self.progress: dict[int, Progress] = {}
-        self._proposals: list[Request] = []
-        self._pending: dict[int, tuple[Request, float]] = {}
-        self._pending_ids: dict[tuple[int, int], int] = {}
-        """(client_id, seq) -> index of each pending write (duplicates.py)."""
-        self._proposed_ids: set[tuple[int, int]] = set()
-        """Ids of the client writes in ``_proposals``."""
-        self._reads: list[PendingRead] = []
-        self._round = 0
-        self._round_sent: dict[int, float] = {}
-        self._confirmed_round = 0
-        self._lease_from_ms = float("-inf")
-        self._want_round = False
-        self._last_heartbeat_ms = 0.0
-        self._last_retransmit_ms = 0.0
-        self._quorum_check_ms = 0.0
-        self._term_start_index = 0
-        self._transfer: Transfer | None = None
-        self._promotion: Promotion | None = None
-        self._incoming: tuple[int, int, bytearray] | None = None
-        # rejoining after a loss of durable state (rejoin.py)
-        self.rejoining = state.rejoining
-        self._rejoin_target: tuple[int, int, int] | None = None
+        self.log_state.durable_index = log.last_index
         if recovery.damaged:
             self._begin_rejoin()
 
@@ -158,41 +112,17 @@ class RaftReplica(
         return self._outbox.drain()
 
     def _tick(self, now: float) -> None:
-        self._now = now
-        if not self._started:
-            self._started = True
-            self._leader_contact_ms = float("-inf")
+        timers = self.timers
+        timers.now = now
+        if not timers.started:
+            timers.started = True
+            timers.leader_contact_ms = float("-inf")
             self._reset_election_timer()
-        if self.role == LEADER:
+        if self.volatile.role == LEADER:
             self._leader_tick()
         else:
             self._election_tick()
         self._expire_requests()
-
-    def _receive(self, src: int, msg: Message) -> None:
-        match msg:
-            case m.PreVote():
-                self._on_pre_vote(src, msg)
-            case m.PreVoteReply():
-                self._on_pre_vote_reply(src, msg)
-            case m.RequestVote():
-                self._on_request_vote(src, msg)
-            case m.RequestVoteReply():
-                self._on_vote_reply(src, msg)
-            case m.AppendEntries():
-                self._on_append(src, msg)
-            case m.AppendReply():
-                self._on_append_reply(src, msg)
-            case m.Heartbeat():
-                self._on_heartbeat(src, msg)
-            case m.HeartbeatReply():
-                self._on_heartbeat_reply(src, msg)
-            case m.InstallSnapshot():
-                self._on_install_snapshot(src, msg)
-            case m.InstallSnapshotReply():
-                self._on_snapshot_reply(src, msg)
-            case m.TimeoutNow():
-                self._on_timeout_now(src, msg)
 
     def _submit(self, request: Request) -> None:
         error = admit(request, self.config)
@@ -202,11 +132,11 @@ class RaftReplica(
         command = request.command
         if is_read(command):
             self._submit_read(request)
-        elif self.role != LEADER:
+        elif self.volatile.role != LEADER:
             if self._uncommitted_copy(request.id) is not None:
                 self._reply(request, Uncertain("not the leader; an uncommitted copy is in its log"))
             else:
-                self._reply(request, NotLeader(self.leader))
+                self._reply(request, NotLeader(self.volatile.leader))
         elif self._answering(request) or self._wait_for_earlier_copy(request):
             return  # another copy's answer is this one's (duplicates.py)
         elif is_admin(command):
@@ -215,28 +145,31 @@ class RaftReplica(
             self._submit_write(request)
 
     def _submit_write(self, request: Request) -> None:
-        if self._transfer is not None:
-            self._reply(request, NotLeader(self._transfer.target))
+        leadership = self.leadership
+        if leadership.transfer is not None:
+            self._reply(request, NotLeader(leadership.transfer.target))
             return
-        if len(self._pending) + len(self._proposals) >= self.config.max_pending:
+        if len(leadership.pending) + len(leadership.proposals) >= self.config.max_pending:
             # indefinite: a later copy may still reach a leader with room (duplicates.py)
             self._reply(request, Uncertain("too many pending requests"))
             return
-        self._proposals.append(request)
-        self._proposed_ids.add(request.id)
+        leadership.proposals.append(request)
+        leadership.proposed_ids.add(request.id)
 
     def _persisted(self, seq: int) -> None:
-        while self._unsynced and self._unsynced[0][0] <= seq:
-            self.durable_index = self._unsynced.popleft()[1]
-        if self.role == LEADER:
+        durable = self._outbox.durable(seq)
+        if durable is not None:
+            self.log_state.durable_index = durable
+        if self.volatile.role == LEADER:
             self._advance_commit()
 
     def _end_step(self, was_submit: bool) -> None:
-        if self.role != LEADER:
+        if self.volatile.role != LEADER:
             return
-        if self._proposals and (not was_submit or self._flush_due()):
+        leadership = self.leadership
+        if leadership.proposals and (not was_submit or self._flush_due()):
             self._flush_proposals()
-        if self._want_round and self._confirmed_round >= self._round:
+        if leadership.want_round and leadership.confirmed_round >= leadership.round:
             self._broadcast_heartbeat()
 
     # -- effects ---------------------------------------------------------------------------
@@ -250,32 +183,38 @@ class RaftReplica(
     def _persist(
         self, records: tuple[Record, ...], replace: bool = False, log_changed: bool = False
     ) -> None:
-        """Emit a Persist barrier; with ``log_changed`` remember which log prefix it makes
-        durable (Raft §5.3/§10.2.1: the leader counts itself once its copy is on disk)."""
-        seq = self._outbox.persist(records, replace)
-        if log_changed:
-            self._unsynced.append((seq, self.log.last_index))
+        """Emit a Persist barrier; with ``log_changed`` the outbox remembers which log
+        prefix it makes durable (Raft §5.3/§10.2.1: the leader counts itself once its
+        copy is on disk)."""
+        upto = self.log_state.log.last_index if log_changed else None
+        self._outbox.persist(records, replace, upto=upto)
 
     def _persist_term_vote(self) -> None:
         self._persist((self._term_vote_record(),))
 
+    def _term_vote_record(self) -> Record:
+        """Term, vote and the rejoining flag as one record; what the disk will say."""
+        self._saved_term_vote = self.persistent.record()
+        return self._saved_term_vote
+
     # -- log helpers ---------------------------------------------------------------------
 
     def _append_local(self, entry: Entry) -> None:
-        self.log.append(entry)
+        self.log_state.log.append(entry)
         if is_config_command(entry.request.command):
-            self._configs.appended(entry.index, entry.request.command)
+            self.log_state.configs.appended(entry.index, entry.request.command)
             self._config_changed()
 
     def _truncate_after(self, index: int) -> None:
         """Drop a conflicting suffix (Raft §5.3). Committed entries are never dropped."""
-        assert index >= self.commit_index, (
-            f"truncating committed entry {index + 1} <= {self.commit_index}"
+        log_state = self.log_state
+        assert index >= log_state.commit_index, (
+            f"truncating committed entry {index + 1} <= {log_state.commit_index}"
         )
-        self.log.truncate_after(index)
-        self._configs.truncated_after(index)
-        self.durable_index = min(self.durable_index, index)
-        self._unsynced = deque((seq, min(last, index)) for seq, last in self._unsynced)
+        log_state.log.truncate_after(index)
+        log_state.configs.truncated_after(index)
+        log_state.durable_index = min(log_state.durable_index, index)
+        self._outbox.truncate(index)
         self._config_changed()
 
     def _persist_entries(self, entries: tuple[Entry, ...]) -> None:
@@ -283,93 +222,56 @@ class RaftReplica(
 
     @property
     def voters(self) -> tuple[int, ...]:
-        return self._configs.current[0]
+        return self.log_state.configs.current[0]
 
     @property
     def learners(self) -> tuple[int, ...]:
-        return self._configs.current[1]
+        return self.log_state.configs.current[1]
 
     def _is_voter(self) -> bool:
         return self.node in self.voters
 
     def _peers(self) -> list[int]:
         """Every other member, voters and learners, in id order."""
-        voters, learners = self._configs.current
+        voters, learners = self.log_state.configs.current
         return sorted(n for n in set(voters) | set(learners) if n != self.node)
-
-    # -- roles -------------------------------------------------------------------------
-
-    def _become_follower(
-        self, term: int, leader: int | None, by: int | None = None, persist: bool = True
-    ) -> None:
-        """Step down to follower in ``term`` (Raft §5.1: a higher term wins). With
-        ``persist=False`` the caller persists the new term itself (with its vote)."""
-        if self.role == LEADER:
-            self._abandon_leadership(by)
-        self.role = FOLLOWER
-        self.leader = leader
-        self._votes = {}
-        if term > self.term:
-            self.term, self.voted_for = term, None
-            if persist:
-                self._persist_term_vote()
-        self._reset_election_timer()
-
-    def _abandon_leadership(self, by: int | None) -> None:
-        """Answer everything a leader holds. Writes may still commit under the next
-        leader, so they get ``Timeout`` (indefinite), never ``NotLeader``; reads changed
-        nothing, so ``NotLeader`` is the true answer."""
-        for request in self._proposals:
-            self._reply(request, NotLeader(None))  # never appended: definitely not applied
-        for request, _since in self._pending.values():
-            self._reply(request, Timeout())
-        for read in self._reads:
-            self._reply(read.request, NotLeader(None))
-        if self._transfer is not None:
-            done = by == self._transfer.target
-            self._reply(self._transfer.request, Ok(None) if done else Timeout())
-        if self._promotion is not None:
-            self._reply(self._promotion.request, Timeout())
-        self._proposals, self._reads = [], []
-        self._clear_pending()
-        self._transfer = self._promotion = None
-        self.progress = {}
-        self._want_round = False
 
     # -- applying committed entries (Raft §5.3 "apply to state machine") ------------------
 
     def _set_commit(self, index: int) -> None:
-        if index <= self.commit_index:
+        if index <= self.log_state.commit_index:
             return
-        assert index <= self.log.last_index
-        self.commit_index = index
+        assert index <= self.log_state.log.last_index
+        self.log_state.commit_index = index
         self._apply_committed()
 
     def _apply_committed(self) -> None:
-        while self.applied_index < self.commit_index:
-            index = self.applied_index + 1
-            entry = self.log.entry(index)
-            self.applied_index = index
+        log_state = self.log_state
+        while log_state.applied_index < log_state.commit_index:
+            index = log_state.applied_index + 1
+            entry = log_state.log.entry(index)
+            log_state.applied_index = index
             request = entry.request
             if is_internal(request) or isinstance(request.command, Noop):
                 result: Result = Ok(None)
             else:
                 result = self._sm.apply(request)
             self._outbox.commit(index, request)
-            if self.role == LEADER:
+            if self.volatile.role == LEADER:
                 pending = self._pop_pending(index)
                 if pending is not None:
                     self._reply(pending[0], result)
                 if is_config_command(request.command):
                     self._config_committed(index)
-        if self.role == LEADER:
+        if self.volatile.role == LEADER:
             self._serve_reads()
         self._maybe_snapshot()
 
     def _expire_requests(self) -> None:
-        deadline = self._now - self.config.request_timeout_ms
-        while self._pending:
-            index, (request, since) = next(iter(self._pending.items()))
+        deadline = self.timers.now - self.config.request_timeout_ms
+        pending = self.leadership.pending
+        while pending:
+            index, (request, since) = next(iter(pending.items()))
             if since > deadline:
                 break
             self._pop_pending(index)
@@ -378,35 +280,79 @@ class RaftReplica(
 
     # -- inspection ----------------------------------------------------------------------
 
+    @property
+    def term(self) -> int:
+        return self.persistent.term
+
+    @property
+    def voted_for(self) -> int | None:
+        return self.persistent.voted_for
+
+    @property
+    def rejoining(self) -> bool:
+        return self.persistent.rejoining
+
+    @property
+    def role(self) -> str:
+        return self.volatile.role
+
+    @property
+    def leader(self) -> int | None:
+        return self.volatile.leader
+
+    @property
+    def log(self) -> ReplicatedLog:
+        return self.log_state.log
+
+    @property
+    def commit_index(self) -> int:
+        return self.log_state.commit_index
+
+    @property
+    def applied_index(self) -> int:
+        return self.log_state.applied_index
+
+    @property
+    def durable_index(self) -> int:
+        return self.log_state.durable_index
+
+    @property
+    def progress(self) -> dict[int, Progress]:
+        return self.leadership.progress
+
+    @property
+    def foreign_leader_messages(self) -> int:
+        return self.volatile.foreign_leader_messages
+
     def status(self) -> Status:
-        role = self.role
+        role = self.volatile.role
         if role == FOLLOWER and not self._is_voter():
             role = "learner"
-        elif role == FOLLOWER and self.rejoining:
+        elif role == FOLLOWER and self.persistent.rejoining:
             role = "rejoining"
-        voters, learners = self._configs.current
-        peers = (
-            {p: pr.match for p, pr in sorted(self.progress.items())} if self.role == LEADER else {}
-        )
+        voters, learners = self.log_state.configs.current
+        leading = self.volatile.role == LEADER
+        peers = {p: pr.match for p, pr in sorted(self.leadership.progress.items())} if leading else {}
         return Status(
             node=self.node,
             role=role,
-            term=self.term,
-            leader=self.leader,
-            commit_index=self.commit_index,
-            applied_index=self.applied_index,
-            last_index=self.log.last_index,
+            term=self.persistent.term,
+            leader=self.volatile.leader,
+            commit_index=self.log_state.commit_index,
+            applied_index=self.log_state.applied_index,
+            last_index=self.log_state.log.last_index,
             members=tuple(sorted(set(voters) | set(learners))),
             peers=peers,
         )
 
     def membership(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """(voters, learners) of the latest configuration in this replica's log."""
-        return self._configs.current
+        return self.log_state.configs.current
 
     def durable_state(self) -> Hashable:
-        entries = tuple((e.index, e.term) for e in self.log.entries())
-        return (self.term, self.voted_for, entries, (self.log.base_index, self.log.base_term))
+        log = self.log_state.log
+        entries = tuple((e.index, e.term) for e in log.entries())
+        return (self.persistent.term, self.persistent.voted_for, entries, (log.base_index, log.base_term))
 
     def state_machine(self) -> StateMachine:
         return self._sm

@@ -18,36 +18,42 @@ from __future__ import annotations
 
 from replikv.core.quorum import quorum_index
 from replikv.protocols.raft import messages as m
-from replikv.protocols.raft.progress import PROBE, REPLICATE, SNAPSHOT
+from replikv.protocols.raft.constants import (
+    FOLLOWER,
+    LEADER,
+    PROBE,
+    REPLICATE,
+    SNAPSHOT,
+    is_internal,
+)
+from replikv.protocols.raft.progress import Progress
+from replikv.protocols.raft.state import RaftState
 
-_LEADER = "leader"
-_FOLLOWER = "follower"
 
-
-class ReplicationMixin:
+class ReplicationMixin(RaftState):
     # -- leader: proposing ------------------------------------------------------------------
 
     def _flush_due(self) -> bool:
         """Ship buffered writes now, or let them gather while replication is in flight?
         With ``batch`` off every write ships at once; with it on, writes wait only while
         some peer has unacknowledged appends (they ship with the next ack or tick)."""
-        if not self.config.batch or len(self._proposals) >= self.config.max_batch:
+        if not self.config.batch or len(self.leadership.proposals) >= self.config.max_batch:
             return True
-        return not any(pr.inflight for pr in self.progress.values())
+        return not any(pr.inflight for pr in self.leadership.progress.values())
 
     def _flush_proposals(self) -> None:
-        if not self._proposals or self.role != _LEADER:
+        if not self.leadership.proposals or self.volatile.role != LEADER:
             return
-        proposals, self._proposals = self._proposals, []
-        self._proposed_ids = set()
+        proposals, self.leadership.proposals = self.leadership.proposals, []
+        self.leadership.proposed_ids = set()
         entries = []
         for request in proposals:
             entry = self._new_entry(request)
             self._append_local(entry)
             entries.append(entry)
-            if not (request.client_id == -1 and request.seq == 0):  # our own (replica.is_internal)
+            if not is_internal(request):
                 self._add_pending(entry.index, request)
-        for peer in sorted(self.progress):
+        for peer in sorted(self.leadership.progress):
             self._send_appends(peer)
         self._persist_entries(tuple(entries))
         self._advance_commit()
@@ -57,12 +63,12 @@ class ReplicationMixin:
     def _send_appends(self, peer: int, probe_empty: bool = False) -> None:
         """Send what the flow control of ``peer`` allows: one probe, or batches up to
         ``max_inflight`` in flight, or a snapshot when ``next`` was compacted (Raft §7)."""
-        pr = self.progress.get(peer)
+        pr = self.leadership.progress.get(peer)
         if pr is None or pr.state == SNAPSHOT:
             return
-        pr.next = min(pr.next, self.log.last_index + 1)  # never past our own log
+        pr.next = min(pr.next, self.log_state.log.last_index + 1)  # never past our own log
         while True:
-            if pr.next <= self.log.base_index:
+            if pr.next <= self.log_state.log.base_index:
                 self._start_snapshot(peer)
                 return
             if pr.state == PROBE and pr.inflight:
@@ -70,27 +76,27 @@ class ReplicationMixin:
             if pr.state == REPLICATE and len(pr.inflight) >= self.config.max_inflight:
                 return
             entries = (
-                tuple(self.log.slice(pr.next, self._entries_per_append(pr)))
-                if pr.next <= self.log.last_index
+                tuple(self.log_state.log.slice(pr.next, self._entries_per_append(pr)))
+                if pr.next <= self.log_state.log.last_index
                 else ()
             )
             if not entries and not (pr.state == PROBE and probe_empty):
                 return
             prev = pr.next - 1
-            prev_term = self.log.term_at(prev)
+            prev_term = self.log_state.log.term_at(prev)
             assert prev_term is not None
             self._send(
                 peer,
                 m.AppendEntries(
-                    self.term, prev, prev_term, entries, self.commit_index, self.log.last_index
+                    self.persistent.term, prev, prev_term, entries, self.log_state.commit_index, self.log_state.log.last_index
                 ),
             )
-            pr.inflight.append((prev + len(entries), self._now))
+            pr.inflight.append((prev + len(entries), self.timers.now))
             if pr.state == PROBE:
                 return
             pr.next = prev + len(entries) + 1
 
-    def _entries_per_append(self, pr: object) -> int:
+    def _entries_per_append(self, pr: Progress) -> int:
         """Entries in one AppendEntries: up to ``max_batch``; with ``batch`` off, one per
         message while the follower keeps up (REPLICATE), so each write costs exactly one
         append and one ack per follower even when the pipeline is full. A probe still
@@ -103,45 +109,35 @@ class ReplicationMixin:
         """Recover from lost messages: an unanswered probe or a stalled pipeline goes back
         to probing from ``match + 1``; a stalled snapshot chunk is sent again."""
         patience = 2 * self.config.heartbeat_ms
-        for peer, pr in sorted(self.progress.items()):
+        for peer, pr in sorted(self.leadership.progress.items()):
             if pr.state == SNAPSHOT:
-                if self._now - pr.snapshot_sent_ms >= patience:
+                if self.timers.now - pr.snapshot_sent_ms >= patience:
                     self._send_snapshot_chunk(peer)
                 continue
-            if pr.inflight and self._now - pr.inflight[0][1] >= patience:
+            if pr.inflight and self.timers.now - pr.inflight[0][1] >= patience:
                 pr.become_probe(pr.match + 1)
-            self._send_appends(peer, probe_empty=pr.match < self.log.last_index)
+            self._send_appends(peer, probe_empty=pr.match < self.log_state.log.last_index)
 
     # -- leader: replies --------------------------------------------------------------------
 
-    def _stale_reply(self, src: int, term: int) -> None:
-        """A reply to a message of an older term: only its term counts (Raft §5.1); it
-        is never a log-position answer, even when that term is our current one (we may
-        have sent the message in an earlier reign)."""
-        if term > self.term:
-            self._become_follower(term, None, by=src)
-
-    def _leader_progress(self, src: int, term: int) -> object:
-        """The Progress of ``src`` if this reply is for our current leadership."""
-        if term > self.term:
-            self._become_follower(term, None, by=src)
+    def _leader_progress(self, src: int, term: int) -> Progress | None:
+        """The Progress of ``src`` if this reply is for our current leadership (a reply
+        of a higher term made us step down before we got here, ``step.py``)."""
+        if term != self.persistent.term:
             return None
-        if self.role != _LEADER or term != self.term:
-            return None
-        pr = self.progress.get(src)
+        pr = self.leadership.progress.get(src)
         if pr is not None:
-            pr.heard_ms = self._now
+            pr.heard_ms = self.timers.now
         return pr
 
     def _on_append_reply(self, src: int, msg: m.AppendReply) -> None:
         if msg.stale:
-            self._stale_reply(src, msg.term)
-            return
+            return  # answers a message of an older term: never a log position (§5.1)
         pr = self._leader_progress(src, msg.term)
         if pr is None:
             return
         if msg.success:
-            if msg.match_index > self.log.last_index:
+            if msg.match_index > self.log_state.log.last_index:
                 return  # acks entries we never had: not an answer to anything we sent
             if pr.state == PROBE:
                 pr.inflight.clear()
@@ -163,7 +159,7 @@ class ReplicationMixin:
         self._send_appends(src, probe_empty=True)
 
     @staticmethod
-    def _answers_probe(pr: object, msg: m.AppendReply) -> bool:
+    def _answers_probe(pr: Progress, msg: m.AppendReply) -> bool:
         """Is a rejection at or below ``match`` the answer to our outstanding probe at
         ``match`` (so the follower holds less than it acknowledged), rather than a late
         reply to an older message? A probe has one message in flight, sent after
@@ -178,9 +174,9 @@ class ReplicationMixin:
         """Next index to try after a rejection, from the follower's hint (Raft §5.3): past
         our last entry of ``conflict_term`` if we have that term, else its first index."""
         if msg.conflict_term > 0:
-            index = min(msg.reject_index, self.log.last_index)
-            while index > self.log.base_index:
-                term = self.log.term_at(index)
+            index = min(msg.reject_index, self.log_state.log.last_index)
+            while index > self.log_state.log.base_index:
+                term = self.log_state.log.term_at(index)
                 if term == msg.conflict_term:
                     return index + 1
                 if term is not None and term < msg.conflict_term:
@@ -191,53 +187,54 @@ class ReplicationMixin:
     def _advance_commit(self) -> None:
         """Commit the highest index a majority of voters hold, only if it is of the
         current term (Raft §5.4.2 and Figure 8); older entries commit with it."""
-        if self.role != _LEADER:
+        if self.volatile.role != LEADER:
             return
-        match = {p: pr.match for p, pr in self.progress.items()}
-        match[self.node] = self.durable_index
+        match = {p: pr.match for p, pr in self.leadership.progress.items()}
+        match[self.node] = self.log_state.durable_index
         index = quorum_index(match, self.voters)
-        if index > self.commit_index and self.log.term_at(index) == self.term:
+        if index > self.log_state.commit_index and self.log_state.log.term_at(index) == self.persistent.term:
             self._set_commit(index)
 
     # -- follower ---------------------------------------------------------------------------
 
     def _follow(self, term: int, leader: int) -> bool:
-        """A leader of ``term`` (>= ours) spoke: follow it and restart the election timer
+        """A leader of ``term`` (ours: a higher one was stepped down to in ``step.py``)
+        spoke: follow it and restart the election timer
         (Raft §5.2). A term has at most one leader (Election Safety, §5.2): the first
         sender we accept for a term is it, and a message claiming the same term from
         anyone else (or reaching us while we lead that term) is refused, counted in
         ``foreign_leader_messages`` and never applied (issue 8, item 7). False then."""
-        known = self._term_leader
-        if term == self.term and (
-            self.role == _LEADER or (known is not None and known[0] == term and known[1] != leader)
-        ):
-            self.foreign_leader_messages += 1
+        assert term == self.persistent.term, "a higher term is stepped down to first (step.py)"
+        volatile = self.volatile
+        known = volatile.term_leader
+        if volatile.role == LEADER or (known is not None and known[0] == term and known[1] != leader):
+            volatile.foreign_leader_messages += 1
             return False
-        if term > self.term or self.role != _FOLLOWER:
+        if volatile.role != FOLLOWER:
             self._become_follower(term, leader)
-        self._term_leader = (term, leader)
-        self.leader = leader
-        self._leader_contact_ms = self._now
+        volatile.term_leader = (term, leader)
+        volatile.leader = leader
+        self.timers.leader_contact_ms = self.timers.now
         self._reset_election_timer()
         return True
 
     def _on_append(self, src: int, msg: m.AppendEntries) -> None:
-        if msg.term < self.term:
-            self._send(src, m.AppendReply(self.term, False, stale=True))
+        if msg.term < self.persistent.term:
+            self._send(src, m.AppendReply(self.persistent.term, False, stale=True))
             return
         if not self._follow(msg.term, src):
             return
         self._rejoin_contact(msg.term, src, msg.leader_last_index)
         prev, prev_term, entries = msg.prev_index, msg.prev_term, msg.entries
-        if prev < self.log.base_index:
+        if prev < self.log_state.log.base_index:
             # the start is inside our snapshot: committed, hence equal to the leader's (§7)
-            skip = self.log.base_index - prev
+            skip = self.log_state.log.base_index - prev
             if len(entries) <= skip:
                 self._appended(src, msg.term, prev + len(entries))
                 return
             entries = entries[skip:]
-            prev, prev_term = self.log.base_index, self.log.base_term
-        if self.log.term_at(prev) != prev_term:
+            prev, prev_term = self.log_state.log.base_index, self.log_state.log.base_term
+        if self.log_state.log.term_at(prev) != prev_term:
             self._reject_append(src, prev, msg.prev_index)
             return
         self._store_entries(entries)
@@ -248,17 +245,17 @@ class ReplicationMixin:
     def _appended(self, src: int, term: int, match: int) -> None:
         """Our log equals the leader's up to ``match``: acknowledge it (durable: the ack
         follows the entries' Persist) and remember it for heartbeats' commit index."""
-        self._send(src, m.AppendReply(self.term, True, match_index=match))
-        verified = self._verified
+        self._send(src, m.AppendReply(self.persistent.term, True, match_index=match))
+        verified = self.volatile.verified
         if verified[:2] == (term, src):
             match = max(match, verified[2])
-        self._verified = (term, src, match)
+        self.volatile.verified = (term, src, match)
         self._rejoin_matched(term, src, match)
 
     def _store_entries(self, entries: tuple) -> None:
         """Append what is new; a conflicting entry truncates it and all after it (§5.3)."""
         for position, entry in enumerate(entries):
-            existing = self.log.term_at(entry.index)
+            existing = self.log_state.log.term_at(entry.index)
             if existing == entry.term:
                 continue
             if existing is not None:
@@ -270,24 +267,24 @@ class ReplicationMixin:
             return
 
     def _verified_index(self, term: int, leader: int) -> int:
-        verified = self._verified
+        verified = self.volatile.verified
         index = verified[2] if verified[:2] == (term, leader) else 0
-        return min(index, self.log.last_index)
+        return min(index, self.log_state.log.last_index)
 
     def _reject_append(self, src: int, prev: int, reject_index: int) -> None:
         """Consistency check failed: send the fast-backtracking hint (Raft §5.3)."""
-        if prev > self.log.last_index:
+        if prev > self.log_state.log.last_index:
             hint = m.AppendReply(
-                self.term, False, reject_index=reject_index, conflict_index=self.log.last_index + 1
+                self.persistent.term, False, reject_index=reject_index, conflict_index=self.log_state.log.last_index + 1
             )
         else:
-            conflict_term = self.log.term_at(prev)
+            conflict_term = self.log_state.log.term_at(prev)
             assert conflict_term is not None
             first = prev
-            while first - 1 > self.log.base_index and self.log.term_at(first - 1) == conflict_term:
+            while first - 1 > self.log_state.log.base_index and self.log_state.log.term_at(first - 1) == conflict_term:
                 first -= 1
             hint = m.AppendReply(
-                self.term,
+                self.persistent.term,
                 False,
                 reject_index=reject_index,
                 conflict_term=conflict_term,
@@ -296,8 +293,8 @@ class ReplicationMixin:
         self._send(src, hint)
 
     def _on_heartbeat(self, src: int, msg: m.Heartbeat) -> None:
-        if msg.term < self.term:
-            self._send(src, m.HeartbeatReply(self.term, msg.round, self.log.last_index, stale=True))
+        if msg.term < self.persistent.term:
+            self._send(src, m.HeartbeatReply(self.persistent.term, msg.round, self.log_state.log.last_index, stale=True))
             return
         if not self._follow(msg.term, src):
             return
@@ -310,12 +307,11 @@ class ReplicationMixin:
         self._set_commit(min(msg.commit_index, verified))
         # report what we can vouch for: below the leader's match it probes at match, and
         # the answer verifies our log (or shows a torn tail)
-        self._send(src, m.HeartbeatReply(self.term, msg.round, verified))
+        self._send(src, m.HeartbeatReply(self.persistent.term, msg.round, verified))
 
     def _on_heartbeat_reply(self, src: int, msg: m.HeartbeatReply) -> None:
         if msg.stale:
-            self._stale_reply(src, msg.term)
-            return
+            return  # answers a message of an older term: never a log position (§5.1)
         pr = self._leader_progress(src, msg.term)
         if pr is None:
             return
@@ -338,5 +334,5 @@ class ReplicationMixin:
             # it holds less than it acknowledged (a torn tail at a crash): probe at match,
             # whose rejection lowers match (``_on_append_reply``)
             pr.become_probe(pr.match + 1)
-        if shrunk or pr.match < self.log.last_index:
+        if shrunk or pr.match < self.log_state.log.last_index:
             self._send_appends(src, probe_empty=True)

@@ -17,54 +17,53 @@ A mixin of ``RaftReplica``.
 
 from __future__ import annotations
 
-from collections import deque
-
 from replikv.core.log import ReplicatedLog
 from replikv.protocols.raft import messages as m
-from replikv.protocols.raft.progress import SNAPSHOT
+from replikv.protocols.raft.constants import SNAPSHOT
 from replikv.protocols.raft.records import LogAppend, SnapshotRecord
+from replikv.protocols.raft.state import RaftState
 
 
-class SnapshotMixin:
+class SnapshotMixin(RaftState):
     def _maybe_snapshot(self) -> None:
         threshold = self.config.snapshot_threshold
-        if threshold and self.applied_index - self.log.base_index >= threshold:
+        if threshold and self.log_state.applied_index - self.log_state.log.base_index >= threshold:
             self._take_snapshot()
 
     def _take_snapshot(self) -> None:
-        index = self.applied_index
-        term = self.log.term_at(index)
+        index = self.log_state.applied_index
+        term = self.log_state.log.term_at(index)
         assert term is not None
-        voters, learners = self._configs.at(index)
-        self._snapshot = SnapshotRecord(index, term, voters, learners, self._sm.snapshot())
-        self.log.compact(index, term)
-        self._configs.compacted(index)
+        voters, learners = self.log_state.configs.at(index)
+        self.log_state.snapshot = SnapshotRecord(index, term, voters, learners, self._sm.snapshot())
+        self.log_state.log.compact(index, term)
+        self.log_state.configs.compacted(index)
         self._persist_whole_state()
 
     def _persist_whole_state(self) -> None:
-        assert self._snapshot is not None
+        assert self.log_state.snapshot is not None
         records = (
             self._term_vote_record(),
-            self._snapshot,
-            LogAppend(tuple(self.log.entries())),
+            self.log_state.snapshot,
+            LogAppend(tuple(self.log_state.log.entries())),
         )
         self._persist(records, replace=True, log_changed=True)
 
     # -- leader ---------------------------------------------------------------------------
 
     def _start_snapshot(self, peer: int) -> None:
-        assert self._snapshot is not None, "log compacted without a snapshot"
-        pr = self.progress[peer]
+        assert self.log_state.snapshot is not None, "log compacted without a snapshot"
+        pr = self.leadership.progress[peer]
         pr.state = SNAPSHOT
         pr.inflight.clear()
-        pr.snapshot_index = self._snapshot.last_index
+        pr.snapshot_index = self.log_state.snapshot.last_index
         pr.snapshot_offset = 0
-        pr.snapshot_data = self._snapshot.data
+        pr.snapshot_data = self.log_state.snapshot.data
         self._send_snapshot_chunk(peer)
 
     def _send_snapshot_chunk(self, peer: int) -> None:
-        pr = self.progress[peer]
-        snap = self._snapshot
+        pr = self.leadership.progress[peer]
+        snap = self.log_state.snapshot
         if snap is None or snap.last_index != pr.snapshot_index:
             # a newer snapshot replaced the one being sent: start over with it
             pr.become_probe(pr.match + 1)
@@ -74,7 +73,7 @@ class SnapshotMixin:
         chunk = pr.snapshot_data[start : start + self.config.snapshot_chunk_bytes]
         done = start + len(chunk) >= len(pr.snapshot_data)
         msg = m.InstallSnapshot(
-            self.term,
+            self.persistent.term,
             snap.last_index,
             snap.last_term,
             snap.voters,
@@ -83,7 +82,7 @@ class SnapshotMixin:
             chunk,
             done,
         )
-        pr.snapshot_sent_ms = self._now
+        pr.snapshot_sent_ms = self.timers.now
         self._send(peer, msg)
 
     def _on_snapshot_reply(self, src: int, msg: m.InstallSnapshotReply) -> None:
@@ -91,7 +90,7 @@ class SnapshotMixin:
         if pr is None:
             return
         if msg.done:
-            if msg.last_index > self.log.last_index:
+            if msg.last_index > self.log_state.log.last_index:
                 return  # acks a snapshot we never had
             moved = pr.acknowledge(msg.last_index)
             if pr.state == SNAPSHOT:
@@ -112,19 +111,19 @@ class SnapshotMixin:
     # -- follower -------------------------------------------------------------------------
 
     def _on_install_snapshot(self, src: int, msg: m.InstallSnapshot) -> None:
-        if msg.term < self.term:
-            self._send(src, m.InstallSnapshotReply(self.term, msg.last_index, 0, False))
+        if msg.term < self.persistent.term:
+            self._send(src, m.InstallSnapshotReply(self.persistent.term, msg.last_index, 0, False))
             return
         if not self._follow(msg.term, src):
             return
-        if msg.last_index <= self.commit_index:
+        if msg.last_index <= self.log_state.commit_index:
             # we already hold (committed) everything it covers
-            self._incoming = None
-            self._send(src, m.InstallSnapshotReply(self.term, msg.last_index, len(msg.data), True))
+            self.volatile.incoming = None
+            self._send(src, m.InstallSnapshotReply(self.persistent.term, msg.last_index, len(msg.data), True))
             return
         if msg.offset == 0:
-            self._incoming = (msg.last_index, msg.last_term, bytearray())
-        incoming = self._incoming
+            self.volatile.incoming = (msg.last_index, msg.last_term, bytearray())
+        incoming = self.volatile.incoming
         if (
             incoming is None
             or incoming[:2] != (msg.last_index, msg.last_term)
@@ -135,33 +134,33 @@ class SnapshotMixin:
                 if incoming and incoming[:2] == (msg.last_index, msg.last_term)
                 else 0
             )
-            self._send(src, m.InstallSnapshotReply(self.term, msg.last_index, have, False))
+            self._send(src, m.InstallSnapshotReply(self.persistent.term, msg.last_index, have, False))
             return
         incoming[2].extend(msg.data)
         if not msg.done:
             self._send(
-                src, m.InstallSnapshotReply(self.term, msg.last_index, len(incoming[2]), False)
+                src, m.InstallSnapshotReply(self.persistent.term, msg.last_index, len(incoming[2]), False)
             )
             return
-        self._incoming = None
+        self.volatile.incoming = None
         self._install(
             SnapshotRecord(
                 msg.last_index, msg.last_term, msg.voters, msg.learners, bytes(incoming[2])
             )
         )
-        self._send(src, m.InstallSnapshotReply(self.term, msg.last_index, len(incoming[2]), True))
+        self._send(src, m.InstallSnapshotReply(self.persistent.term, msg.last_index, len(incoming[2]), True))
 
     def _install(self, snap: SnapshotRecord) -> None:
-        if self.log.term_at(snap.last_index) == snap.last_term:
-            self.log.compact(snap.last_index, snap.last_term)
-            self._configs.compacted(snap.last_index)
-            self._configs.base = (snap.voters, snap.learners)
+        if self.log_state.log.term_at(snap.last_index) == snap.last_term:
+            self.log_state.log.compact(snap.last_index, snap.last_term)
+            self.log_state.configs.compacted(snap.last_index)
+            self.log_state.configs.base = (snap.voters, snap.learners)
         else:
-            self.log = ReplicatedLog(snap.last_index, snap.last_term)
-            self._configs.reset((snap.voters, snap.learners))
+            self.log_state.log = ReplicatedLog(snap.last_index, snap.last_term)
+            self.log_state.configs.reset((snap.voters, snap.learners))
         self._sm.restore(snap.data)
-        self.commit_index = self.applied_index = snap.last_index
-        self.durable_index = min(self.durable_index, snap.last_index)
-        self._unsynced = deque((seq, min(last, snap.last_index)) for seq, last in self._unsynced)
-        self._snapshot = snap
+        self.log_state.commit_index = self.log_state.applied_index = snap.last_index
+        self.log_state.durable_index = min(self.log_state.durable_index, snap.last_index)
+        self._outbox.truncate(snap.last_index)
+        self.log_state.snapshot = snap
         self._persist_whole_state()
