@@ -1,7 +1,9 @@
 """A tiny deterministic "network" for primary/backup step tests.
 
-Shuttles effects between replicas through the real ``EffectPipeline``, with an
-in-memory disk per node (a Persist is durable only when ``flush`` says so), FIFO links
+Runs each replica through its own ``NodeDriver`` (core/driver.py), the host loop the
+simulator and the runtime use (recovery from records, the effect pipeline, and the
+durability check: an ack whose durable state the node's records do not hold raises
+``DurabilityViolation`` in every test), with an in-memory disk per node (a Persist is durable only when ``flush`` says so), FIFO links
 that can be cut, crash (lose what was not durable) and restart (recover from the
 durable records). No time, no threads, no randomness beyond the seeded rng.
 """
@@ -13,14 +15,13 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from replikv.core import (
-    CreateArgs,
-    EffectPipeline,
     Persisted,
     Receive,
     Request,
     Submit,
     Tick,
 )
+from replikv.core.driver import NodeDriver
 from replikv.core.io import Commit, Persist, Reply, Send
 from replikv.core.replica import Recovery
 from replikv.kv import KVStateMachine
@@ -29,8 +30,9 @@ from replikv.schemes import get_spec
 
 @dataclass
 class Node:
+    driver: NodeDriver
     replica: object
-    pipeline: EffectPipeline
+    """The replica the driver runs (kept after a crash, for inspection)."""
     durable: list = field(default_factory=list)
     writing: list[Persist] = field(default_factory=list)
 
@@ -51,9 +53,10 @@ class Cluster:
         self.nodes: dict[int, Node] = {m: self._make(m, []) for m in self.members}
 
     def _make(self, node: int, records: list, recovery: Recovery = Recovery()) -> Node:  # noqa: B008
-        args = CreateArgs(
-            node, self.members, self.config, random.Random(node), KVStateMachine(), tuple(records), recovery)
-        return Node(self.spec.create(args), EffectPipeline(), list(records))
+        driver = NodeDriver(self.spec, node, self.members, self.config)
+        replica = driver.start(
+            tuple(records), rng=random.Random(node), state_machine=KVStateMachine(), recovery=recovery)
+        return Node(driver, replica, list(records))
 
     def replica(self, node: int):
         return self.nodes[node].replica
@@ -63,8 +66,7 @@ class Cluster:
     def feed(self, node: int, inp) -> None:
         if node in self.down:
             return
-        state = self.nodes[node]
-        self._run(node, state.pipeline.push(state.replica.handle(inp)))
+        self._run(node, self.nodes[node].driver.handle(inp))
 
     def _run(self, node: int, effects: list) -> None:
         for effect in effects:
@@ -89,7 +91,7 @@ class Cluster:
         for persist in state.writing:
             state.durable = list(persist.records) if persist.replace else state.durable + list(persist.records)
         state.writing = []
-        self._run(node, state.pipeline.durable(last))
+        self._run(node, state.driver.release(last))
         self.feed(node, Persisted(last))
 
     def submit(self, node: int, request: Request) -> None:
@@ -125,6 +127,7 @@ class Cluster:
 
     def crash(self, node: int) -> None:
         self.down.add(node)
+        self.nodes[node].driver.crash()
         self.nodes[node].writing = []
         self.network = deque(m for m in self.network if node not in (m[0], m[1]))
 
