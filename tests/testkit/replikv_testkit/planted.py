@@ -13,6 +13,14 @@ each of these must be caught by a built-in scenario (or the swarm) within 50 see
   same step (Raft Fig. 2: "updated on stable storage before responding to RPCs").
 - ``raft+forget-vote``: a restarted node forgets its term and vote (Raft Fig. 2's
   persistent ``currentTerm``/``votedFor`` not persisted): it can vote twice in one term.
+- ``raft+figure8``: the leader commits the highest index a majority holds whatever its
+  term, counting replicas of an older term's entry (the rule Raft §5.4.2 and Figure 8
+  forbid: "Raft never commits log entries from previous terms by counting replicas").
+- ``raft+lease-no-drift``: lease reads whose lease lasts the full election timeout on
+  the leader's clock, without the clock-drift margin (thesis §6.4.1: the lease must end
+  ``election_timeout * (1 - clock_drift)`` after the round was sent), while the config
+  still says ``clock_drift = 0.1``: within the drift the config allows, a new leader can
+  commit before the old one's lease ends.
 - ``pb-sync+early-ack``: pb-sync that acknowledges a write after the primary's own write,
   before every backup has it (the chapter's asynchronous replication under the name of the
   synchronous one: acknowledged writes die with the primary).
@@ -27,11 +35,14 @@ import msgspec
 
 from replikv.core.commands import is_read
 from replikv.core.io import Effect, Input, Persist, Reply, Send, Submit
+from replikv.core.quorum import quorum_index
 from replikv.core.replica import CreateArgs, Replica, StateMachine, Status
 from replikv.protocols.primary_backup import PB_ASYNC, PB_SYNC
 from replikv.protocols.raft import RAFT, RaftConfig
 from replikv.protocols.raft import create as create_raft
+from replikv.protocols.raft.constants import LEADER
 from replikv.protocols.raft.records import TermVote
+from replikv.protocols.raft.replica import RaftReplica
 
 
 class Wrapper:
@@ -104,6 +115,45 @@ def _forget_vote(args: CreateArgs) -> Replica:
     return create_raft(replace(args, recovered=kept))
 
 
+class CommitByCounting(RaftReplica):
+    """``raft+figure8``: §5.4.2's commit rule without its term condition."""
+
+    def _advance_commit(self) -> None:
+        if self.volatile.role != LEADER:
+            return
+        match = {p: pr.match for p, pr in self.leadership.progress.items()}
+        match[self.node] = self.log_state.durable_index
+        index = quorum_index(match, self.voters)
+        if index > self.log_state.commit_index:
+            self._set_commit(index)  # BUG: an older term's entry, committed by counting
+
+
+class LeaseWithoutDrift(RaftReplica):
+    """``raft+lease-no-drift``: the lease lasts the whole election timeout."""
+
+    def _lease_valid(self) -> bool:
+        config = self.config
+        if not (config.lease_reads and config.check_quorum) or self.leadership.transfer is not None:
+            return False
+        return self.timers.now < self.leadership.lease_from_ms + config.election_timeout_ms  # BUG
+
+
+def _raft_as(cls: type[RaftReplica]):
+    def create(args: CreateArgs) -> Replica:
+        assert isinstance(args.config, RaftConfig)
+        return cls(node=args.node, members=tuple(args.members), config=args.config, rng=args.rng,
+                   state_machine=args.state_machine, recovered=tuple(args.recovered), recovery=args.recovery)
+    return create
+
+
+RAFT_FIGURE8 = replace(
+    RAFT, name="raft+figure8", create=_raft_as(CommitByCounting),
+    summary="PLANTED BUG: Raft whose leader commits an older term's entries by counting replicas",
+)
+RAFT_LEASE_NO_DRIFT = replace(
+    RAFT, name="raft+lease-no-drift", create=_raft_as(LeaseWithoutDrift),
+    summary="PLANTED BUG: Raft lease reads without the clock-drift margin",
+)
 RAFT_STALE_READS = replace(
     RAFT, name="raft+stale-reads", config_type=StaleReadsConfig, create=_stale_reads,
     summary="PLANTED BUG: Raft whose leader serves reads locally without a read index",
