@@ -41,7 +41,7 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
     Scheme-neutral: ``term`` is the scheme's *generation*, whatever it calls it (Raft's
     term, primary/backup's epoch, ZAB's epoch, a Paxos ballot ``(round, node)``), an int
     or a tuple of ints, compared only with the same scheme's. A scheme with no leader
-    reports ``leader=None``; one with no log position leaves the indexes at 0 (or None)."""
+    reports ``leader=None``; one with no log position reports its indexes as None."""
 
     node: int
     role: str
@@ -49,10 +49,10 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
     term: int | tuple[int, ...]
     """The generation: term, epoch or ballot (``generation`` is the same value)."""
     leader: int | None
-    commit_index: int | None = 0
-    applied_index: int | None = 0
-    last_index: int | None = 0
-    members: tuple[int, ...] = ()
+    commit_index: int | None
+    applied_index: int | None
+    last_index: int | None
+    members: tuple[int, ...]
     peers: dict[int, int] = {}
     """Per-peer replicated index as the leader/primary knows it (for lag)."""
 
