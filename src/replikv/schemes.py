@@ -23,6 +23,8 @@ _LOCATIONS: dict[str, str] = {
     "pb-async": "replikv.protocols.primary_backup:PB_ASYNC",
     "pb-sync": "replikv.protocols.primary_backup:PB_SYNC",
     "raft": "replikv.protocols.raft:RAFT",
+    "paxos": "replikv.protocols.paxos:PAXOS_SPEC",
+    "multipaxos": "replikv.protocols.paxos:MULTIPAXOS_SPEC",
 }
 
 

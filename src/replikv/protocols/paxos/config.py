@@ -1,0 +1,26 @@
+"""Paxos options (the ``[protocol]`` table of a scenario, ``replikv serve --config``).
+
+Failure detection and the back-off against dueling proposers use ``ReplicaConfig``'s
+``heartbeat_ms`` and ``election_timeout_ms`` (randomised in [t, 2t)). ``snapshot_threshold``
+(``NodeConfig``) bounds how many executed slots are kept before a snapshot folds them.
+"""
+
+from __future__ import annotations
+
+from replikv.core.config import ReplicaConfig
+from replikv.core.errors import ConfigError
+
+
+class PaxosConfig(ReplicaConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    check_quorum: bool = True
+    """A leader that has not heard from a majority within an election timeout stops
+    leading (it could not get anything chosen anyway, and its clients should go
+    elsewhere)."""
+    retransmit_ms: float = 100.0
+    """An Accept or Prepare not answered within this long is sent again (messages may be
+    lost, Paxos Made Simple §2.1 "messages can take arbitrarily long ... can be lost")."""
+
+    def validate(self) -> None:
+        super().validate()
+        if self.retransmit_ms < self.tick_ms:
+            raise ConfigError("retransmit_ms must be >= tick_ms")
