@@ -142,14 +142,17 @@ class ProposerMixin:
                 self._start_phase1()
             return
         leadership.fresh = False
+        # ``paxos``: one write per ballot, both phases every time (the chapter's model)
+        batch = leadership.queue[:1] if self.mode == PAXOS else leadership.queue
+        leadership.queue = leadership.queue[len(batch):]
         values = []
-        for request in leadership.queue:
+        for request in batch:
             slot = leadership.next_slot
             leadership.next_slot += 1
             leadership.pending.setdefault(slot, []).append((request, self.proposer.now))
             leadership.pending_ids[request.id] = slot
+            leadership.queued_ids.discard(request.id)
             values.append(Value(slot, request))
-        leadership.queue, leadership.queued_ids = [], set()
         self._propose(values)
 
     def _propose(self, values: list[Value]) -> None:
