@@ -9,13 +9,13 @@ construction. Chance comes only from the ``random.Random`` passed in.
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections.abc import Sequence
 
 import msgspec
 
-from replikv.check.history import CAS_MISMATCH, HistoryEvent, HistoryRecorder
+from replikv.check.clientloop import ClientLoop
+from replikv.check.history import CAS_MISMATCH, HistoryEvent
 from replikv.check.register import as_int, canon
 
 
@@ -37,38 +37,13 @@ def generate_history(rng: random.Random, *, ops: int, clients: int, keys: Sequen
     return _Simulation(rng, clients, keys, mix or Mix(), latency_ms).run(ops)
 
 
-class _Simulation:
+class _Simulation(ClientLoop):
     def __init__(self, rng: random.Random, clients: int, keys: Sequence[str], mix: Mix,
                  latency_ms: float) -> None:
-        self.rng, self.keys, self.mix, self.latency = rng, list(keys), mix, latency_ms
-        self.clients = clients
-        self.recorder = HistoryRecorder()
+        super().__init__(rng, clients, keys, latency_ms)
+        self.mix = mix
         self.register: dict[str, str | None] = {}
-        self.heap: list[tuple[float, int, str, int, tuple]] = []
-        self.sequence = 0
-        self.process = list(range(1, clients + 1))  # client -> current process id
-        self.next_process = clients + 1
         self.next_value = 1
-        self.started = 0
-
-    def _push(self, when: float, kind: str, client: int, data: tuple = ()) -> None:
-        self.sequence += 1
-        heapq.heappush(self.heap, (when, self.sequence, kind, client, data))
-
-    def run(self, total: int) -> list[HistoryEvent]:
-        for client in range(self.clients):
-            self._push(self.rng.uniform(0, self.latency), "invoke", client)
-        while self.heap:
-            when, _, kind, client, data = heapq.heappop(self.heap)
-            if kind == "invoke":
-                if self.started < total:
-                    self.started += 1
-                    self._invoke(when, client)
-            elif kind == "apply":
-                self._apply(when, client, *data)
-            else:
-                self._complete(when, client, *data)
-        return self.recorder.events
 
     def _choose(self, key: str) -> tuple[str, object]:
         m = self.mix

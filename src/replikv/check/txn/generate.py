@@ -18,13 +18,13 @@ Elements are unique per key (one counter for the whole history).
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections.abc import Sequence
 
 import msgspec
 
-from replikv.check.history import HistoryEvent, HistoryRecorder
+from replikv.check.clientloop import ClientLoop
+from replikv.check.history import HistoryEvent
 from replikv.check.txn.ops import APPEND, READ
 
 
@@ -45,40 +45,15 @@ def generate_txn_history(rng: random.Random, *, txns: int, clients: int, keys: S
     return _Simulation(rng, clients, keys, mix or TxnMix(), latency_ms, atomic).run(txns)
 
 
-class _Simulation:
+class _Simulation(ClientLoop):
     def __init__(self, rng: random.Random, clients: int, keys: Sequence[str], mix: TxnMix,
                  latency_ms: float, atomic: bool) -> None:
-        self.rng, self.keys, self.mix, self.latency = rng, list(keys), mix, latency_ms
+        super().__init__(rng, clients, keys, latency_ms)
+        self.mix = mix
         self.atomic = atomic
-        self.clients = clients
-        self.recorder = HistoryRecorder()
         self.lists: dict[str, list[int]] = {}
-        self.heap: list[tuple[float, int, str, int, tuple]] = []
-        self.sequence = 0
-        self.process = list(range(1, clients + 1))
-        self.next_process = clients + 1
         self.next_element = 0
-        self.started = 0
         self.results: dict[int, list] = {}  # client -> micro-ops, reads filled in
-
-    def _push(self, when: float, kind: str, client: int, data: tuple = ()) -> None:
-        self.sequence += 1
-        heapq.heappush(self.heap, (when, self.sequence, kind, client, data))
-
-    def run(self, total: int) -> list[HistoryEvent]:
-        for client in range(self.clients):
-            self._push(self.rng.uniform(0, self.latency), "invoke", client)
-        while self.heap:
-            when, _, kind, client, data = heapq.heappop(self.heap)
-            if kind == "invoke":
-                if self.started < total:
-                    self.started += 1
-                    self._invoke(when, client)
-            elif kind == "apply":
-                self._apply(client, *data)
-            else:
-                self._complete(when, client, *data)
-        return self.recorder.events
 
     def _micro_ops(self) -> list[list]:
         mops: list[list] = []
@@ -120,7 +95,7 @@ class _Simulation:
         for at, when in enumerate(instants):
             self._push(when, "apply", client, (result, range(at, at + 1)))
 
-    def _apply(self, client: int, result: list, which: range) -> None:
+    def _apply(self, _now: float, client: int, result: list, which: range) -> None:
         for at in which:
             kind, key, arg = result[at]
             if kind == APPEND:
