@@ -56,3 +56,11 @@ def test_watcher_fails_on_learners_that_disagree():
     watcher.executed_slot(1, 1, 1, _req(1, "a"))
     with pytest.raises(PaxosSafetyViolation, match="executed as"):
         watcher.executed_slot(2, 1, 1, _req(2, "b"))
+
+
+def test_regression_rejoin_target_does_not_chase_a_busy_paxos_leader(monkeypatch):
+    """paxos, torn-restarts seed 14: a torn node reset its catch-up target at every new
+    ballot of a busy leader (one per write) and never rejoined; with a second node torn
+    later the cluster had no quorum and never healed (heals, converged failed)."""
+    report, _ = watched_run(monkeypatch, "paxos", "torn-restarts", 14)
+    assert report["failed"] == [], (report["failed"], report["reproduce"])

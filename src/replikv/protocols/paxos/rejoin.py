@@ -80,11 +80,14 @@ class RejoinMixin:
 
     def _rejoin_contact(self, leader: int, ballot: Ballot, last_slot: int) -> None:
         """A leader of ``ballot`` spoke: the first contact of a leader at or above the
-        floor fixes the target."""
+        floor fixes the target (any such leader's highest proposed slot covers every slot
+        our lost accepts could have helped choose), and later contacts do not move it:
+        under ``paxos`` every write is a new ballot, and a target reset at each one
+        would chase a busy leader forever (torn-restarts seed 14)."""
         state = self.rejoin
         if state.floor is None or ballot < state.floor:
             return
-        if state.target is None or state.target[0] != ballot:
+        if state.target is None:  # fixed once: a later, busier leader must not move it
             state.target = (ballot, leader, last_slot)
         self._rejoin_check()
 
