@@ -5,9 +5,13 @@ replicas converge), under dueling proposers, the P2c minority case, holes after 
 crashes (§3), lost disks and churn.
 
 Seeds here are few (CI); the report in docs/protocols/paxos.md gives the wide sweeps.
+The acceptance sweep of the watcher (dueling proposers, N=3 and N=5) is marked ``slow``;
+``REPLIKV_PAXOS_SEEDS`` sets its size (default 200, the issue's acceptance size).
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 from tests.sim.paxos_invariants import PaxosSafetyViolation, Watcher, watched_run
@@ -35,6 +39,30 @@ def test_no_slot_chosen_twice_and_checks_hold(monkeypatch, protocol, scenario, n
         assert report["failed"] == [], (seed, report["failed"], report["reproduce"])
         assert watcher.chosen, "nothing was chosen: the check checked nothing"
         assert watcher.executed, "nothing was executed"
+
+
+SWEEP_SEEDS = int(os.environ.get("REPLIKV_PAXOS_SEEDS", "200"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", ["multipaxos", "paxos"])
+@pytest.mark.parametrize("nodes", [3, 5])
+def test_dueling_proposers_sweep(monkeypatch, protocol, nodes):
+    """The acceptance sweep: SWEEP_SEEDS seeds of dueling-proposers with the watcher on;
+    every failing seed is listed (with its reproduce line), not only the first."""
+    failures = []
+    chosen = 0
+    for seed in range(1, SWEEP_SEEDS + 1):
+        try:
+            report, watcher = watched_run(monkeypatch, protocol, "dueling-proposers", seed, nodes)
+        except PaxosSafetyViolation as violation:
+            failures.append((seed, str(violation)))
+            continue
+        chosen += len(watcher.chosen)
+        if report["failed"]:
+            failures.append((seed, report["failed"], report["reproduce"]))
+    assert failures == []
+    assert chosen, "nothing was chosen: the check checked nothing"
 
 
 def _req(seq: int, value: str) -> Request:

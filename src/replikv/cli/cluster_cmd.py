@@ -107,7 +107,20 @@ def _report(line: str) -> None:
 
 
 def _cell(value: object) -> str:
-    return "-" if value is None else str(value)
+    """A table cell: ``-`` for nothing; a Paxos ballot ``(round, node)`` as ``round.node``."""
+    if value is None:
+        return "-"
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(type(x) is int for x in value):
+        return f"{value[0]}.{value[1]}"
+    return str(value)
+
+
+def _term_cell(status) -> str:
+    """The term column: the admin client reads only an integer term, so a ballot (a
+    JSON list in the node's status) is taken from the raw status."""
+    if status is None:
+        return "-"
+    return _cell(status.term if status.term is not None else status.raw.get("term"))
 
 
 @cluster.command()
@@ -129,7 +142,7 @@ def status(as_json, data_dir) -> None:
         colour = {"up": "green", "down": "red", "paused": "yellow"}.get(row.state, "magenta")
         table.add_row(
             str(row.id), _cell(row.pid), str(row.client_port), f"[{colour}]{row.state}[/{colour}]",
-            _cell(st and st.role), _cell(st and st.term), _cell(st and st.commit_index),
+            _cell(st and st.role), _term_cell(st), _cell(st and st.commit_index),
             _cell(st and st.last_index), _cell(row.lag), _links_cell(st),
         )
     Console().print(table)

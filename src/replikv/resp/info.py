@@ -102,7 +102,7 @@ def _replication(status: Status, facts: FrontEndFacts) -> list[tuple[str, object
     lines: list[tuple[str, object]] = [
         ("role", redis_role(status)),
         ("replikv_role", status.role),
-        ("term", status.term),
+        ("term", _term(status.term)),
         ("leader", status.leader if status.leader is not None else "none"),
         ("commit_index", status.commit_index),
         ("applied_index", status.applied_index),
@@ -125,6 +125,13 @@ def _replication(status: Status, facts: FrontEndFacts) -> list[tuple[str, object
             f"queued={link.queued},dropped={link.dropped}",
         ))
     return lines
+
+
+def _term(term: object) -> object:
+    """A term or epoch as is; a Paxos ballot ``(round, node)`` as ``round.node``."""
+    if isinstance(term, tuple) and len(term) == 2:
+        return f"{term[0]}.{term[1]}"
+    return term
 
 
 _SECTION_RENDERERS = {"server": _server, "clients": _clients, "replication": _replication}
