@@ -19,20 +19,33 @@ CASES = [
     ("raft+ack-before-persist", "raft", "steady", range(1, 2), "replica_error"),
     ("pb-sync+ack-before-persist", "pb-sync", "steady", range(1, 2), "replica_error"),
     ("raft+non-atomic-txn", "raft", "txn", range(1, 11), "strict_serializable"),
+    # Raft §5.4.2 / Figure 8: an old term's entries committed by counting replicas are
+    # overwritten by a leader whose log ends in a newer term (48 of seeds 1..50 caught)
+    ("raft+figure8", "raft", "figure-8-exact", range(1, 4), "replica_error"),
 ]
 
 
-def _failed(protocol: str, scenario: str, seed: int) -> set[str]:
+def _checks(protocol: str, scenario: str, seed: int) -> list[dict]:
     result = run_simulation(SimSettings(protocol=protocol, scenario=load_builtin(scenario), seed=seed),
                             random.Random)
-    return {c["name"] for c in result.report["checks"] if c["promised"] and not c["passed"]}
+    return [c for c in result.report["checks"] if c["promised"]]
+
+
+def _failed(protocol: str, scenario: str, seed: int) -> set[str]:
+    """Promised checks that failed or came back unknown."""
+    return {c["name"] for c in _checks(protocol, scenario, seed) if not c["passed"]}
+
+
+def _caught(protocol: str, scenario: str, seed: int) -> set[str]:
+    """Promised checks that definitely failed (an unknown verdict catches nothing)."""
+    return {c["name"] for c in _checks(protocol, scenario, seed) if c["passed"] is False}
 
 
 @pytest.mark.parametrize(("planted", "real", "scenario", "seeds", "check"), CASES, ids=[c[0] for c in CASES])
 def test_a_planted_bug_is_caught_and_the_real_scheme_is_not(planted, real, scenario, seeds, check):
     caught = None
     for seed in seeds:
-        if check in _failed(planted, scenario, seed):
+        if check in _caught(planted, scenario, seed):
             caught = seed
             break
     assert caught is not None, f"{planted} passed {scenario} on seeds {seeds.start}..{seeds.stop - 1}"
