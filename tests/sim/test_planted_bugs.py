@@ -20,7 +20,7 @@ CASES = [
     ("pb-sync+ack-before-persist", "pb-sync", "steady", range(1, 2), "replica_error"),
     ("raft+non-atomic-txn", "raft", "txn", range(1, 11), "strict_serializable"),
     # Raft §5.4.2 / Figure 8: an old term's entries committed by counting replicas are
-    # overwritten by a leader whose log ends in a newer term (48 of seeds 1..50 caught)
+    # overwritten by a leader whose log ends in a newer term (48 of seeds 1..50 caught; raft passes seeds 1..200)
     ("raft+figure8", "raft", "figure-8-exact", range(1, 4), "replica_error"),
 ]
 
