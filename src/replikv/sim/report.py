@@ -122,18 +122,19 @@ def clock_rates(sim: Simulation) -> tuple[float, float]:
 def lease_fields(sim: Simulation) -> dict[str, Any]:
     """What a leader lease may promise in this run (thesis §6.4.1).
 
-    The lease lasts ``lease_bound_ms = election_timeout * (1 - clock_drift)`` on the
-    leader's clock from when its last majority-acknowledged heartbeat left; followers
-    that acknowledged it refuse to elect anyone for ``election_timeout`` on theirs. With
-    clock rates ``slow..fast``, the lease can outlive that promise by
-    ``lease_overrun_ms = max(0, lease_bound/slow - election_timeout/fast)`` of real time,
+    The lease lasts ``lease_bound_ms = (election_timeout - tick) * (1 - clock_drift)`` on
+    the leader's clock from when its last majority-acknowledged heartbeat left; followers
+    that acknowledged it refuse to elect anyone for ``election_timeout`` on theirs, counted
+    from their last tick (up to one tick early). With clock rates ``slow..fast``, the lease
+    can outlive that promise by
+    ``lease_overrun_ms = max(0, lease_bound/slow - (election_timeout - tick)/fast)`` of real time,
     which is also the most a lease read can be stale. It is 0 exactly when the measured
     relative drift ``1 - slow/fast`` is within ``clock_drift``."""
     slow, fast = clock_rates(sim)
     drift = round(1 - slow / fast, 6)
     fields: dict[str, Any] = {"clock_drift_measured": drift, "lease_bound_ms": None, "lease_overrun_ms": None}
     if sim.scenario.workload.read_level == "lease":
-        timeout, bound = sim.config.election_timeout_ms, sim.config.clock_drift
+        timeout, bound = sim.config.election_timeout_ms - sim.config.tick_ms, sim.config.clock_drift
         lease = timeout * (1 - bound)
         fields["lease_bound_ms"] = round(lease, 3)
         fields["lease_overrun_ms"] = 0.0 if drift <= bound else round(max(0.0, lease / slow - timeout / fast), 3)

@@ -130,3 +130,22 @@ def test_reads_stay_linearizable_across_a_new_leader() -> None:
     assert (6, 1) not in cluster.replies or not isinstance(cluster.replies[(6, 1)], Ok)
     assert (6, 2) not in cluster.replies or not isinstance(cluster.replies[(6, 2)], Ok)
     assert cluster.submit_and_wait(new, _read(6, 3)) == Ok("2")
+
+
+def test_6_4_1_the_lease_leaves_out_one_tick_of_follower_clock_granularity() -> None:
+    """A follower dates the leader's contact by its last Tick, up to tick_ms before the
+    message arrived, so its promise not to elect anyone may end one tick early. A lease of
+    election_timeout * (1 - drift) (90 ms here) overlapped that by up to a tick; the
+    lease is (election_timeout - tick) * (1 - drift) = 81 ms. Found by planting a lease
+    bug and timing the window (issue 9.7)."""
+    cluster = Cluster(3, seed=8)
+    leader = cluster.elect()
+    assert cluster.submit_and_wait(leader, Request(1, 1, Set("a", "x"))) == Ok(True)
+    cluster.run(60)
+    cluster.isolate(leader)
+    replica = cluster.nodes[leader].replica
+    since = replica.leadership.lease_from_ms
+    cluster.input(leader, Tick(since + 85))  # inside the old 90 ms lease, outside the 81 ms one
+    assert replica.leadership.lease_from_ms == since  # cut off: no newer round confirmed
+    effects = cluster.input(leader, Submit(_read(2, 7, "lease")))
+    assert not [e for e in effects if type(e).__name__ == "Reply"]  # no local answer any more

@@ -54,7 +54,10 @@ class ReadsMixin(RaftState):
     def _lease_valid(self) -> bool:
         if not (self.config.lease_reads and self.config.check_quorum) or self.leadership.transfer is not None:
             return False  # a transfer target may win without waiting out our lease
-        span = self.config.election_timeout_ms * (1 - self.config.clock_drift)
+        # A follower dates our contact by its last Tick, up to tick_ms before the message
+        # arrived, so it stops honouring its promise not to elect anyone up to one tick
+        # early: the lease leaves that tick out (thesis §6.4.1, clock granularity).
+        span = (self.config.election_timeout_ms - self.config.tick_ms) * (1 - self.config.clock_drift)
         return self.timers.now < self.leadership.lease_from_ms + span
 
     def _term_committed(self) -> bool:
