@@ -15,7 +15,6 @@ from replikv.core import (
     Set,
     Submit,
     Tick,
-    Timeout,
 )
 from replikv.core.errors import Uncertain
 from replikv.core.io import Commit, Persist, Reply, Send
