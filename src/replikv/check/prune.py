@@ -106,17 +106,23 @@ class _Observations(msgspec.Struct):
     info_expects: set         # values some info cas expects
     mismatches: _Mismatches   # the compare-failed cas that can fail
     observed: set             # every value some operation compares the key with
+    swaps: dict               # value -> values info cas expecting it would leave
+    first_made: dict          # value -> earliest invoke of an operation that leaves it
+    horizon: dict             # value -> its horizon (``_value_horizons``)
 
 
-def _observations(ops: Sequence[Operation], trivial: set[int]) -> _Observations:
+def _observations(ops: Sequence[Operation], skip: set[int]) -> _Observations:
     """Per value: the earliest and the latest completion of an observer; how many
     operations produce it; the values some ``info`` cas expects; the compare-failed
-    cas (but those at positions in ``trivial``); every value compared with."""
-    seen_by = _Observations({}, {}, {}, set(), _Mismatches(), set())
+    cas; every value compared with. Operations at positions in ``skip`` (left out)
+    count for nothing."""
+    seen_by = _Observations({}, {}, {}, set(), _Mismatches(), set(), {}, {}, {})
     for position, op in enumerate(ops):
+        if position in skip:
+            continue
         seen = None
         if op.type == "fail":
-            if is_certain(op) and position not in trivial:  # observed "not expected"
+            if is_certain(op):  # observed "not expected"
                 seen_by.mismatches.add(canon(op.value[0]), op.complete_time)
             continue
         if op.f == "read" and op.type == "ok":
@@ -126,6 +132,7 @@ def _observations(ops: Sequence[Operation], trivial: set[int]) -> _Observations:
                 seen = (canon(op.value[0]),)
             else:
                 seen_by.info_expects.add(canon(op.value[0]))
+                seen_by.swaps.setdefault(canon(op.value[0]), set()).add(canon(op.value[1]))
         if seen is not None:
             (value,) = seen
             first, last = seen_by.first_seen, seen_by.last_seen
@@ -134,9 +141,36 @@ def _observations(ops: Sequence[Operation], trivial: set[int]) -> _Observations:
         known, result = result_of(op)
         if known and op.f != "read":
             seen_by.producers[result] = seen_by.producers.get(result, 0) + 1
+            seen_by.first_made[result] = min(seen_by.first_made.get(result, math.inf),
+                                             op.invoke_time)
     seen_by.observed = (set(seen_by.first_seen) | seen_by.info_expects
                         | seen_by.mismatches.expected())
+    seen_by.horizon = _value_horizons(seen_by)
     return seen_by
+
+
+def _value_horizons(seen_by: _Observations) -> dict:
+    """Per value x some operation leaves: the last time an operation leaving x may
+    usefully take effect. At least the latest completion of an observer of x (a read
+    of x, an ``ok`` cas expecting x, a compare-failed cas expecting something else),
+    and at least the horizon of every value an ``info`` cas expecting x leaves (it may
+    swap x for that value up to that value's horizon): the least such map, found by
+    raising values along the swaps until nothing changes."""
+    horizon = {value: max(seen_by.last_seen.get(value, -math.inf),
+                          seen_by.mismatches.latest_not_expecting(value))
+               for value in set(seen_by.producers) | set(seen_by.swaps)}
+    for targets in seen_by.swaps.values():
+        for value in targets:
+            horizon.setdefault(value, max(seen_by.last_seen.get(value, -math.inf),
+                                          seen_by.mismatches.latest_not_expecting(value)))
+    changed = True
+    while changed:
+        changed = False
+        for expected, targets in seen_by.swaps.items():
+            highest = max(horizon[value] for value in targets)
+            if highest > horizon[expected]:
+                horizon[expected], changed = highest, True
+    return horizon
 
 
 def _values_at(op: Operation) -> tuple[str | None, ...]:
@@ -158,33 +192,116 @@ def _values_at(op: Operation) -> tuple[str | None, ...]:
     return ()
 
 
-def _redundant_mismatches(ops: Sequence[Operation], known_start: bool) -> set[int]:
-    """Positions of the compare-failed cas that can take effect in every linearization
-    of the others, so that leaving them out keeps the verdict:
-
-    * **Witnessed**: an ``ok`` operation whose interval lies inside the cas's saw a value
-      other than ``expected`` (``_values_at``). Put the cas right next to it: same
-      state, and any order in real time that holds for the witness holds for the cas.
-    * **Nothing to differ from** (from the known empty start, no increments): no
-      operation writes ``expected`` and it is not null, so the key never holds it.
-    """
-    produced = {result_of(op)[1] for op in ops
-                if op.type != "fail" and op.f != "read" and result_of(op)[0]}
-    unproducible = known_start and not any(op.f == "incr" for op in ops)
-    redundant: set[int] = set()
+def _witnessed(ops: Sequence[Operation]) -> set[int]:
+    """Positions of the compare-failed cas that an ``ok`` operation inside their
+    interval saw differ (``_values_at``): put the cas right next to it, where the key
+    holds a value other than ``expected``, and every real-time order the witness keeps,
+    the cas keeps. Leaving them out keeps the verdict."""
+    witnessed: set[int] = set()
     for position, op in enumerate(ops):
         if not observed_mismatch(op):
             continue
         expected = canon(op.value[0])
-        if unproducible and expected is not None and expected not in produced:
-            redundant.add(position)
-            continue
         for other in ops:
             if (op.invoke_time <= other.invoke_time and other.complete_time <= op.complete_time
                     and any(v != expected for v in _values_at(other))):
-                redundant.add(position)
+                witnessed.add(position)
                 break
-    return redundant
+    return witnessed
+
+
+def _unproducible(ops: Sequence[Operation], skip: set[int]) -> set[int]:
+    """Positions of the compare-failed cas (not in ``skip``) expecting a value that no
+    operation outside ``skip`` writes, and not null: from the known empty start, on a
+    key without increments, the key never holds it, so the cas is legal wherever it
+    lands and changes nothing."""
+    produced = {result_of(op)[1] for position, op in enumerate(ops)
+                if position not in skip and op.type != "fail" and op.f != "read"
+                and result_of(op)[0]}
+    return {position for position, op in enumerate(ops)
+            if position not in skip and observed_mismatch(op)
+            and canon(op.value[0]) is not None and canon(op.value[0]) not in produced}
+
+
+def _horizon(op: Operation, seen_by: _Observations) -> float:
+    """The last time anyone may tell that the ``info`` write, cas or delete ``op``
+    took effect (``_value_horizons``)."""
+    return seen_by.horizon[result_of(op)[1]]
+
+
+def _first_use(op: Operation, seen_by: _Observations) -> float:
+    """From the known empty start, on a key without increments: the earliest time at
+    which the ``info`` write, cas or delete ``op`` may usefully take effect, when only
+    compare-failed cas can tell its value x (no read returned x, no cas expects it).
+    Such a cas expecting e needs a value other than e; before the first invoke of an
+    operation that leaves e, the key cannot hold e (e not null), so there ``op`` helps
+    no one. ``-inf`` when some such cas expects null (the start) or x is observed
+    otherwise."""
+    value = result_of(op)[1]
+    if value in seen_by.first_seen or value in seen_by.info_expects:
+        return -math.inf
+    needs = [expected for expected in seen_by.mismatches.expected() if expected != value]
+    if any(expected is None for expected in needs):
+        return -math.inf
+    return min((seen_by.first_made.get(expected, math.inf) for expected in needs),
+               default=math.inf)
+
+
+def _null_until(ops: Sequence[Operation], skip: set[int]) -> float:
+    """From the known empty start, when no operation outside ``skip`` can make the key
+    absent again (no delete, no cas or write to null): the latest invoke of a certain
+    observer of null (an ``ok`` read of null, an ``ok`` cas expecting null), else
+    ``-inf``. The key is absent from the start until that observer took effect, so
+    any operation placed before that time left it absent: an ``info`` one placed there
+    changed nothing and may as well never have happened. Hence an ``info`` operation
+    may be taken to start no earlier than this time, with the verdict kept."""
+    latest = -math.inf
+    for position, op in enumerate(ops):
+        if position in skip or op.type == "fail" or op.f == "read":
+            continue
+        if result_of(op) == (True, None):
+            return -math.inf  # a way back to absent
+    for position, op in enumerate(ops):
+        if position in skip or op.type != "ok":
+            continue
+        if (op.f == "read" and canon(op.output) is None) or (
+                op.f == "cas" and canon(op.value[0]) is None):
+            latest = max(latest, op.invoke_time)
+    return latest
+
+
+def _start(op: Operation, seen_by: _Observations, null_until: float,
+           known_start: bool) -> float:
+    """The earliest time an ``info`` write, cas or delete may usefully take effect:
+    its invoke, raised by ``_null_until`` and ``_first_use`` from the known start."""
+    if not known_start:
+        return op.invoke_time
+    return max(op.invoke_time, null_until, _first_use(op, seen_by))
+
+
+def _left_out(ops: Sequence[Operation], known_start: bool) -> set[int]:
+    """Positions of operations that can be left out with the verdict kept, on a key
+    without increments: witnessed and unproducible compare-failed cas (above), and
+    ``info`` writes, cas and deletes that nobody can see (horizon before their
+    invoke, the module docstring), to a fixed point: leaving one out takes away an
+    observer (a compare-failed cas, an ``info`` cas expecting a value) or a producer
+    (of a value some compare-failed cas expects), so others may follow. Each removal
+    keeps the verdict of what is left, so the whole chain does."""
+    gone = _witnessed(ops)
+    info = [position for position, op in enumerate(ops)
+            if op.type == "info" and op.f in ("write", "cas", "delete")]
+    while True:
+        null_until = -math.inf
+        if known_start:
+            gone |= _unproducible(ops, gone)
+            null_until = _null_until(ops, gone)
+        seen_by = _observations(ops, gone)
+        unseen = {position for position in info if position not in gone
+                  and _horizon(ops[position], seen_by)
+                  < _start(ops[position], seen_by, null_until, known_start)}
+        if not unseen:
+            return gone
+        gone |= unseen
 
 
 def _blur(compiled: tuple, observed: set) -> tuple:
@@ -206,12 +323,17 @@ def prepare(ops: Sequence[Operation], *, known_start: bool = True) -> Prepared:
     """
     out = Prepared([], [], [], [], [])
     settle = not any(op.f == "incr" for op in ops)
-    trivial = _redundant_mismatches(ops, known_start)
-    seen_by = _observations(ops, trivial)
+    gone = _left_out(ops, known_start) if settle else _witnessed(ops)
+    seen_by = _observations(ops, gone)
+    null_until = _null_until(ops, gone) if known_start else -math.inf
     for position, op in enumerate(ops):
-        if position in trivial:
-            continue  # legal wherever it lands, and changes nothing
+        if position in gone:
+            continue  # it can be left out: see _left_out
         call, ret, certain = op.invoke_time, op.complete_time, is_certain(op)
+        if not certain:
+            call = max(call, null_until)
+            if settle and op.f in ("write", "cas", "delete") and known_start:
+                call = _start(op, seen_by, null_until, known_start)
         compiled = compile_op(op)
         if settle and not certain and op.f in ("write", "cas", "delete"):
             value = result_of(op)[1]
@@ -220,11 +342,9 @@ def prepare(ops: Sequence[Operation], *, known_start: bool = True) -> Prepared:
                 ret, certain = seen_by.first_seen[value], True
                 if op.f == "cas":
                     compiled = compile_op(msgspec.structs.replace(op, type="ok"))
-            elif value not in seen_by.info_expects:
-                ret = max(seen_by.last_seen.get(value, -math.inf),
-                          seen_by.mismatches.latest_not_expecting(value))
-                if ret < call:
-                    continue  # nobody can see it: as if it never happened
+            else:
+                ret = _horizon(op, seen_by)
+                assert ret >= call, "an info operation nobody can see was left out"
         if settle:
             compiled = _blur(compiled, seen_by.observed)
         out.calls.append(call)

@@ -30,6 +30,14 @@ oracle test in ``tests/check/test_check_oracle.py`` holds the search to that):
   the same certain operations and state, but a subset of the uncertain ones used up
   (more choices left), was already explored and failed.
 
+* **no idle moves**: an uncertain operation that would leave the state as it is (an
+  unknown cas whose comparison fails here, a write of the value already held) is not
+  applied: the configuration with it still pending has the same certain operations
+  and state and one more choice left, so it succeeds whenever the other would (at its
+  horizon it can still be decided "never", which changes nothing either). Without it,
+  k pending unknown cas that cannot swap are applied in all 2^k subsets, largest
+  first, which dominance cannot cut (it skips supersets of what failed, not subsets).
+
 and one for operations that change nothing:
 
 * **observers first**: in each new configuration, every certain read and compare-failed
@@ -77,6 +85,7 @@ class _OutOfBudget(Exception):
 _DEADLINE_EVERY = 4096
 _OBSERVERS = (READ, CAS_MISMATCHED)  # certain, and change nothing
 _APPLY_CERTAIN, _APPLY_UNCERTAIN, _NEVER, _OBSERVE = 0, 1, 2, 3   # moves on the stack
+_CERTAIN_FIRST, _UNCERTAIN_NEXT = 0, 1   # the two passes over the calls reached
 
 
 def search(calls: Sequence[float], returns: Sequence[float], ops: Sequence[Compiled],
@@ -213,6 +222,8 @@ class _Search:
                 self._push(i, after, move, first_return)
                 return True
             return False
+        if after == self.state:
+            return False  # no effect here: keeping it pending leaves more choices
         if not self._first_of_kind(i, first_return):
             return False  # a look-alike with more room goes first
         if self._fresh(self.done_certain, self.done_uncertain | bit, after):
@@ -254,41 +265,51 @@ class _Search:
         return self.nxt[self.head]
 
     def run(self) -> bool:
-        entry = self._observe_first()
+        entry, phase = self._observe_first(), _CERTAIN_FIRST
         while self.remaining:
             if entry is None:
                 resumed = self._backtrack()
                 if resumed is None:
                     return False
-                entry = resumed
+                entry, phase = resumed
                 continue
-            self._tick()
             assert entry != -1, "walked past every return with operations left"
             i = self.op_of[entry]
             if self.is_call[entry]:
+                if self.certain[i] != (phase == _CERTAIN_FIRST):
+                    entry = self.nxt[entry]  # the other phase's
+                    continue
+                self._tick()
                 first_return = (self._first_return_after(entry)
                                 if not self.certain[i] and len(self.same_kind[i]) > 1 else 0.0)
                 if self._try_call(i, first_return):
-                    entry = self._observe_first()
+                    entry, phase = self._observe_first(), _CERTAIN_FIRST
                 else:
                     entry = self.nxt[entry]
                 continue
+            if phase == _CERTAIN_FIRST:  # every certain call here tried: now the others
+                entry, phase = self.nxt[self.head], _UNCERTAIN_NEXT
+                continue
+            self._tick()
             if not self.certain[i]:
                 # an uncertain operation's horizon: as if it never happened, from here on
                 done_u = self.done_uncertain | (1 << i)
                 if self._fresh(self.done_certain, done_u, self.state):
                     self._push(i, self.state, _NEVER, 0.0)
-                    entry = self._observe_first()
+                    entry, phase = self._observe_first(), _CERTAIN_FIRST
                     continue
             elif self.best is None or len(self.stack) > len(self.best.order):
                 self.best = Stuck(tuple(j for j, _, _, _ in self.stack), self.state, i)
             entry = None
         return True
 
-    def _backtrack(self) -> int | None:
-        """Undo choices until one leaves other calls to try: where to resume."""
+    def _backtrack(self) -> tuple[int, int] | None:
+        """Undo choices until one leaves other calls to try: where to resume, and in
+        which phase."""
         while self.stack:
             i, move, _ = self._pop()
-            if move in (_APPLY_CERTAIN, _APPLY_UNCERTAIN):  # a choice with others left
-                return self.nxt[self.call_pos[i]]
+            if move == _APPLY_CERTAIN:  # a choice with others left
+                return self.nxt[self.call_pos[i]], _CERTAIN_FIRST
+            if move == _APPLY_UNCERTAIN:
+                return self.nxt[self.call_pos[i]], _UNCERTAIN_NEXT
         return None
