@@ -134,6 +134,31 @@ def _send(state: ClusterState, entry: NodeEntry, verb: str, *args: str) -> str:
         raise ClusterError(f"node {entry.id} did not answer `{verb}`: {exc}") from None
 
 
+MEMBERSHIP_RETRY_S = 20.0
+"""How long ``add-node``/``remove-node`` keep asking while the answer is not final."""
+_NOT_FINAL = ("may or may not", "configuration change is in progress", "has not committed an entry of its term",
+              "not the leader", "did not answer")
+
+
+def _send_membership(state: ClusterState, verb: str, *args: str, retry_s: float = MEMBERSHIP_RETRY_S) -> str:
+    """Ask the current leader for a membership change until the answer is final.
+
+    AddServer and RemoveServer are idempotent (adding a voter or removing a non-member
+    answers OK), so an answer that leaves the outcome open (a timeout: it may still
+    commit), or a leader busy with another change, is followed by the same request
+    again, to whoever leads then, instead of leaving the operator (or a rollback) to
+    guess: rolling back a node whose AddServer may still commit would leave the cluster
+    counting a voter that is gone."""
+    deadline = time.monotonic() + retry_s
+    while True:
+        try:
+            return _send(state, _leader_entry(state), verb, *args)
+        except ClusterError as exc:
+            if time.monotonic() >= deadline or not any(words in str(exc) for words in _NOT_FINAL):
+                raise
+        time.sleep(0.3)
+
+
 def _ids(ids: Sequence[int]) -> str:
     return ",".join(str(i) for i in sorted(ids))
 
@@ -230,7 +255,7 @@ def add_node(data_dir: str | os.PathLike[str], node_id: int | None = None, learn
         for member in state.members():
             if member.id not in (node_id, leader.id) and manager.node_alive(member):
                 _send(state, member, "add-peer", str(node_id), address)  # so any future leader can reach it
-        answer = _send(state, leader, "add-node", str(node_id), address, *(["learner"] if learner else []))
+        answer = _send_membership(state, "add-node", str(node_id), address, *(["learner"] if learner else []))
     except BaseException:
         _forget_new_node(root, state, entry)
         raise
@@ -255,8 +280,8 @@ def remove_node(data_dir: str | os.PathLike[str], node_id: int, stop: bool = Tru
     entry = state.node(node_id)
     if entry.removed:
         raise ClusterError(f"node {node_id} was already removed")
-    leader = _leader_entry(state)
-    answer = _send(state, leader, "remove-node", str(node_id))
+    _leader_entry(state)  # no leader: refuse before anything changes
+    answer = _send_membership(state, "remove-node", str(node_id))
     entry.removed = True
     if stop and entry.pid is not None:
         processes.terminate(entry.pid, manager.marker(entry), manager.STOP_TIMEOUT_S)
