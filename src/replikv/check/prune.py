@@ -67,6 +67,7 @@ from replikv.check.register import (
     is_certain,
     result_of,
 )
+from replikv.check.starts import late_starts
 
 
 class Prepared(msgspec.Struct, frozen=True):
@@ -229,54 +230,16 @@ def _horizon(op: Operation, seen_by: _Observations) -> float:
     return seen_by.horizon[result_of(op)[1]]
 
 
-def _first_use(op: Operation, seen_by: _Observations) -> float:
-    """From the known empty start, on a key without increments: the earliest time at
-    which the ``info`` write, cas or delete ``op`` may usefully take effect, when only
-    compare-failed cas can tell its value x (no read returned x, no cas expects it).
-    Such a cas expecting e needs a value other than e; before the first invoke of an
-    operation that leaves e, the key cannot hold e (e not null), so there ``op`` helps
-    no one. ``-inf`` when some such cas expects null (the start) or x is observed
-    otherwise."""
-    value = result_of(op)[1]
-    if value in seen_by.first_seen or value in seen_by.info_expects:
-        return -math.inf
-    needs = [expected for expected in seen_by.mismatches.expected() if expected != value]
-    if any(expected is None for expected in needs):
-        return -math.inf
-    return min((seen_by.first_made.get(expected, math.inf) for expected in needs),
-               default=math.inf)
-
-
-def _null_until(ops: Sequence[Operation], skip: set[int]) -> float:
-    """From the known empty start, when no operation outside ``skip`` can make the key
-    absent again (no delete, no cas or write to null): the latest invoke of a certain
-    observer of null (an ``ok`` read of null, an ``ok`` cas expecting null), else
-    ``-inf``. The key is absent from the start until that observer took effect, so
-    any operation placed before that time left it absent: an ``info`` one placed there
-    changed nothing and may as well never have happened. Hence an ``info`` operation
-    may be taken to start no earlier than this time, with the verdict kept."""
-    latest = -math.inf
-    for position, op in enumerate(ops):
-        if position in skip or op.type == "fail" or op.f == "read":
-            continue
-        if result_of(op) == (True, None):
-            return -math.inf  # a way back to absent
-    for position, op in enumerate(ops):
-        if position in skip or op.type != "ok":
-            continue
-        if (op.f == "read" and canon(op.output) is None) or (
-                op.f == "cas" and canon(op.value[0]) is None):
-            latest = max(latest, op.invoke_time)
-    return latest
-
-
-def _start(op: Operation, seen_by: _Observations, null_until: float,
-           known_start: bool) -> float:
-    """The earliest time an ``info`` write, cas or delete may usefully take effect:
-    its invoke, raised by ``_null_until`` and ``_first_use`` from the known start."""
+def _starts(ops: Sequence[Operation], gone: set[int], seen_by: _Observations,
+            known_start: bool) -> dict[int, float]:
+    """Per ``info`` write, cas or delete not in ``gone``: the earliest time it may
+    matter (``starts.late_starts`` from the known start, else its invoke)."""
     if not known_start:
-        return op.invoke_time
-    return max(op.invoke_time, null_until, _first_use(op, seen_by))
+        return {position: op.invoke_time for position, op in enumerate(ops)
+                if position not in gone and op.type == "info"}
+    return late_starts(ops, gone, seen=set(seen_by.first_seen),
+                       mismatch_expects=seen_by.mismatches.expected(),
+                       first_made=seen_by.first_made)
 
 
 def _left_out(ops: Sequence[Operation], known_start: bool) -> set[int]:
@@ -291,14 +254,12 @@ def _left_out(ops: Sequence[Operation], known_start: bool) -> set[int]:
     info = [position for position, op in enumerate(ops)
             if op.type == "info" and op.f in ("write", "cas", "delete")]
     while True:
-        null_until = -math.inf
         if known_start:
             gone |= _unproducible(ops, gone)
-            null_until = _null_until(ops, gone)
         seen_by = _observations(ops, gone)
+        start = _starts(ops, gone, seen_by, known_start)
         unseen = {position for position in info if position not in gone
-                  and _horizon(ops[position], seen_by)
-                  < _start(ops[position], seen_by, null_until, known_start)}
+                  and _horizon(ops[position], seen_by) < start[position]}
         if not unseen:
             return gone
         gone |= unseen
@@ -325,15 +286,13 @@ def prepare(ops: Sequence[Operation], *, known_start: bool = True) -> Prepared:
     settle = not any(op.f == "incr" for op in ops)
     gone = _left_out(ops, known_start) if settle else _witnessed(ops)
     seen_by = _observations(ops, gone)
-    null_until = _null_until(ops, gone) if known_start else -math.inf
+    start = _starts(ops, gone, seen_by, known_start) if settle else {}
     for position, op in enumerate(ops):
         if position in gone:
             continue  # it can be left out: see _left_out
         call, ret, certain = op.invoke_time, op.complete_time, is_certain(op)
-        if not certain:
-            call = max(call, null_until)
-            if settle and op.f in ("write", "cas", "delete") and known_start:
-                call = _start(op, seen_by, null_until, known_start)
+        if not certain and position in start:
+            call = start[position]  # no earlier than it may matter: see starts.py
         compiled = compile_op(op)
         if settle and not certain and op.f in ("write", "cas", "delete"):
             value = result_of(op)[1]
