@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
+from replikv.check import read_history
 from replikv.check.history import HistoryRecorder
-from replikv.jepsen.judge import judge, model_promised
+from replikv.cli.test_cmd import exit_status
+from replikv.jepsen.judge import EXIT_STATUS, judge, model_promised
 from replikv.jepsen.report import availability, latency_ms, summary_text
 from replikv.protocols.primary_backup import PB_ASYNC, PB_SYNC
 from replikv.protocols.raft import RAFT
@@ -134,3 +138,42 @@ def test_latency_and_availability_figures() -> None:
     assert latency_ms(ops) == {"p50": 4.0, "p99": 10.0}
     assert availability(ops, [{"start_s": 0.9, "end_s": 2.0}]) == 0.5
     assert availability(ops, []) is None
+
+
+HARD = pathlib.Path(__file__).parent.parent / "check" / "data" / "pb-sync-indefinite-writes.jsonl"
+
+
+def test_a_promised_check_out_of_budget_is_undecided_not_a_pass() -> None:
+    # a real pb-sync key with dozens of indefinite writes: undecidable in 50 steps
+    events = [e for e in read_history(HARD) if e.key == "s3-jk42"]
+    final = {"s3-jk42": 43}
+    verdict = judge(events, final_state=final, unread_keys=[], digests=AGREE, promises=RAFT.promises,
+                    read_level="linearizable", partitioned=False, check_max_steps=50)
+    assert verdict.failed == [] and verdict.undecided == ["linearizable"]
+    assert not verdict.passed and verdict.outcome == "undecided"
+    assert EXIT_STATUS[verdict.outcome] == 3
+    assert verdict.fields["undecided"] == ["linearizable"]
+    report = {"protocol": "raft", "nodes": 3, "clients": 8, "time_s": 20.0, "nemesis": "kill",
+              "read_level": "linearizable", "seed": 3, "ops": verdict.fields["ops"],
+              "acked_writes": verdict.fields["acked_writes"], "latency_ms": {"p50": 1, "p99": 2},
+              "availability": 1.0, "nemesis_executed": [], "recovery_notes": [],
+              "reproduce": "replikv test ...", "pass": verdict.passed, "failed": verdict.failed}
+    text = summary_text(report, verdict)
+    assert "UNDECIDED: a promised check could not be decided: linearizable" in text
+    assert "PASS" not in text
+    assert "replikv check history.jsonl --model linearizable --max-steps" in text
+    assert exit_status(report) == 3
+    # the same history with the default budget is decided: a pass
+    decided = judge(events, final_state=final, unread_keys=[], digests=AGREE, promises=RAFT.promises,
+                    read_level="linearizable", partitioned=False)
+    assert decided.outcome == "pass" and exit_status({"pass": True, "failed": []}) == 0
+
+
+def test_a_failure_outranks_an_undecided_check() -> None:
+    events = [e for e in read_history(HARD) if e.key == "s3-jk42"]
+    verdict = judge(events, final_state={"s3-jk42": 43}, unread_keys=[], promises=RAFT.promises,
+                    digests={1: "aaa", 2: "aaa", 3: "bbb"}, read_level="linearizable",
+                    partitioned=False, check_max_steps=50)
+    assert verdict.failed == ["converged"] and verdict.undecided == ["linearizable"]
+    assert verdict.outcome == "fail"
+    assert exit_status({"pass": False, "failed": verdict.failed}) == 1

@@ -1,6 +1,7 @@
 """``replikv test``: run a local cluster under faults and check what the clients saw
 (docs/testing.md). Exit status: 0 pass, 1 a promised check failed, 2 bad usage or the
-cluster could not be started."""
+cluster could not be started, 3 undecided: a promised check could not be decided (e.g. the
+linearizability search ran out of budget; the summary says how to recheck)."""
 
 from __future__ import annotations
 
@@ -101,7 +102,16 @@ def test(protocol: str, nodes: int, clients: int, time_s: float, nemesis: str, r
     finally:
         signal.signal(signal.SIGTERM, previous)
     click.echo(f"results: {folder}")
-    sys.exit(0 if report["pass"] else 1)
+    sys.exit(exit_status(report))
+
+
+def exit_status(report: dict) -> int:
+    """0 pass, 1 a promised check failed, 3 undecided (``judge.EXIT_STATUS``)."""
+    from replikv.jepsen.judge import EXIT_STATUS
+
+    if report["pass"]:
+        return EXIT_STATUS["pass"]
+    return EXIT_STATUS["fail" if report["failed"] else "undecided"]
 
 
 COMMANDS = [test]

@@ -19,6 +19,12 @@ rule (``replikv.sim.report``) and the scheme's own ``Promises``:
   then no deposed primary is alive to answer a read (docs/protocols/primary-backup.md);
 * ``no_stale_reads``: exactly when a linearizable model check is promised.
 
+A promised check that comes back unknown (the model check out of budget, convergence
+without digests, lost writes without final reads) is not a pass: the outcome is
+``undecided`` (``replikv test`` exits 3), and the summary says which check and, for
+the model check, how to recheck with a bigger budget. A failed promised check outranks
+it (exit 1).
+
 The transaction workload (``judge_txn``) has two checks: ``converged`` (as above) and
 ``strict-serializable``, the transaction checker (``check.txn``: Elle's list-append
 graph; a lost acknowledged append shows up there too, as a cycle through the final
@@ -43,6 +49,7 @@ from replikv.check import (
     stale_reads,
 )
 from replikv.check.history import HistoryEvent, Operation
+from replikv.check.linearizability import DEFAULT_MAX_STEPS
 from replikv.core.replica import Promises
 
 CAS_DIFFERED = "cas: value differed"
@@ -76,8 +83,28 @@ class Judgement:
         return [c.name for c in self.checks if c.promised and c.passed is False]
 
     @property
+    def undecided(self) -> list[str]:
+        """Promised checks that came back unknown (e.g. the search ran out of budget):
+        not a pass (the simulator's rule too, ``replikv.sim.report``)."""
+        return [c.name for c in self.checks if c.promised and c.passed is None]
+
+    @property
     def passed(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.undecided
+
+    @property
+    def outcome(self) -> str:
+        """``pass``, ``fail`` (a promised check failed: it outranks an undecided one) or
+        ``undecided``; the CLI exits 0, 1 or 3 (:data:`EXIT_STATUS`)."""
+        if self.failed:
+            return "fail"
+        return "undecided" if self.undecided else "pass"
+
+
+EXIT_STATUS = {"pass": 0, "fail": 1, "undecided": 3}
+"""``replikv test``'s exit status per outcome (2 stays bad usage, docs/testing.md)."""
+RECHECK_STEPS = 50_000_000
+"""The budget the summary suggests for a recheck of a model check that ran out."""
 
 
 def default_model(read_level: str) -> str:
@@ -102,7 +129,8 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
 def judge(events: Sequence[HistoryEvent], *, final_state: Mapping[str, Any] | None,
           unread_keys: Sequence[str], digests: Mapping[int, str], promises: Promises,
           read_level: str, partitioned: bool, model: str | None = None,
-          check_timeout_s: float | None = 120.0) -> Judgement:
+          check_timeout_s: float | None = 120.0,
+          check_max_steps: int = DEFAULT_MAX_STEPS) -> Judgement:
     """Check a finished run. ``final_state`` holds the final value of every key read at
     the end (``None``: the final reads could not be made); ``unread_keys`` are keys whose
     final read failed (left out of the lost-write check, and said so)."""
@@ -114,8 +142,9 @@ def judge(events: Sequence[HistoryEvent], *, final_state: Mapping[str, Any] | No
     _converged(verdict, digests, safe_here)
     _lost(verdict, ops, final_state, unread_keys, promises.linearizable_writes and safe_here)
     lin_promised = model_promised(promises, read_level, partitioned, model is not None)
-    _model(verdict, ops, chosen, lin_promised, check_timeout_s)
+    _model(verdict, ops, chosen, lin_promised, check_timeout_s, check_max_steps)
     _stale(verdict, ops, lin_promised and chosen == "linearizable")
+    verdict.fields["undecided"] = verdict.undecided
     return verdict
 
 
@@ -173,8 +202,8 @@ def _lost(verdict: Judgement, ops: Sequence[Operation], final_state: Mapping[str
 
 
 def _model(verdict: Judgement, ops: Sequence[Operation], model: str, promised: bool,
-           timeout_s: float | None) -> None:
-    result = check_history(ops, model, timeout_s=timeout_s)
+           timeout_s: float | None, max_steps: int) -> None:
+    result = check_history(ops, model, max_steps=max_steps, timeout_s=timeout_s)
     verdict.fields["linearizable"] = result.valid if model == "linearizable" else None
     verdict.fields["model_valid"] = result.valid
     name = "linearizable" if model == "linearizable" else model
@@ -182,7 +211,16 @@ def _model(verdict: Judgement, ops: Sequence[Operation], model: str, promised: b
         detail = result.explanation
     elif result.valid is None:
         detail = result.explanation
-        verdict.sentences.append(f"The {model} check ran out of budget: no verdict.")
+        where = ", ".join(repr(k) for k in result.unknown_keys[:5])
+        more = f" and {len(result.unknown_keys) - 5} more" if len(result.unknown_keys) > 5 else ""
+        bound = (f"{result.steps:,} search steps" if timeout_s is None
+                 else f"{result.steps:,} search steps or {timeout_s:g} s")
+        verdict.sentences.append(
+            f"The {model} check ran out of budget after {bound}: no verdict "
+            f"(undecided key(s): {where}{more})"
+            + (". This check is promised, so the run is not a pass" if promised else "")
+            + f". Recheck with a bigger budget: replikv check history.jsonl --model {model} "
+              f"--max-steps {RECHECK_STEPS} (in the results folder).")
     else:
         keys = len(result.failures)
         detail = f"{_plural(keys, 'key')} cannot be ordered under the {model} model"
@@ -237,4 +275,5 @@ def judge_txn(events: Sequence[HistoryEvent], *, digests: Mapping[int, str], pro
         verdict.sentences.append(f"The transactions are not strictly serializable: {named}.")
         verdict.explanations += [f.explanation for f in result.failures[:5]]
     verdict.checks.append(Check(TXN_MODEL, result.valid, promised, detail))
+    verdict.fields["undecided"] = verdict.undecided
     return verdict

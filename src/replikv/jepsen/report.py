@@ -59,10 +59,13 @@ def summary_text(report: dict[str, Any], judgement: Judgement) -> str:
     lines = [f"replikv test: {report['protocol']}, {report['nodes']} nodes, {report['clients']} clients, "
              f"{report['time_s']:g} s, nemesis {report['nemesis'] or 'none'}, read level "
              f"{report['read_level']}, seed {report['seed']}"]
-    if judgement.passed:
+    if judgement.outcome == "pass":
         lines.append("PASS: every check the scheme promises held.")
-    else:
+    elif judgement.outcome == "fail":
         lines.append(f"FAIL: promised check(s) failed: {', '.join(judgement.failed)}.")
+    else:
+        lines.append("UNDECIDED: a promised check could not be decided: "
+                     f"{', '.join(judgement.undecided)} (exit status 3; not a pass).")
     lines.append("")
     txn = report.get("workload") == "txn"
     if judgement.sentences:
