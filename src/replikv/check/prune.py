@@ -15,15 +15,29 @@ returned x and the ``ok`` cas that expected x.
   taking effect: while the key holds x only observers, overwrites and cas that do not
   swap are legal. So the operation gets a finite horizon, the latest completion of an
   observer (``-inf`` when there is none: it is dropped), and at its horizon the search
-  decides "never" (``search.py``). Not when some ``info`` cas expects x (that one may
-  observe x at any time): then the horizon stays infinite.
+  decides "never" (``search.py``). When an ``info`` cas expects x and would leave y,
+  the horizon is at least y's (``_value_horizons``): that cas is itself decided
+  "never" at y's horizon. Proof that no verdict changes: take a linearization and the
+  *last* operation in it placed after its horizon; the key holds x from there until
+  the next change, and nothing in between can tell x (observers have completed, a cas
+  expecting x swapping there would be placed after its own horizon too, against the
+  choice of the last one), so leaving it out (and the unknown cas that did nothing in
+  between) leaves a linearization; repeat.
 * **Forced.** When the operation is the only one that produces x (a write or cas;
   values are unique in the workloads) and x was observed, every linearization contains
   it, before the earliest observer completes: it becomes a certain operation with
   interval ``[invoke, earliest observer's completion]``. Only from the known empty
   start: a window checked from an unknown value might have held x already.
 
-Other ``info`` operations keep an infinite horizon.
+Other ``info`` operations keep an infinite horizon. An ``info`` operation may also be
+taken to start later than its invoke, when it can help no one before (``starts.py``).
+
+**To a fixed point** (``_left_out``): leaving an operation out can only take away an
+observer (an ``info`` cas expecting a value, a compare-failed cas) or a producer (of
+what a compare-failed cas expects, which may make that cas trivial below), so the
+drops are repeated until nothing changes. Each drop keeps the verdict of what is left
+(omitting an ``info`` operation is always allowed, and one that nobody can see cannot
+be the only explanation of any observation), so the whole chain does.
 
 A cas whose comparison failed (``history.observed_mismatch``) observed "anything but
 its ``expected``": it observes x whenever it expected something else, so for the

@@ -38,6 +38,11 @@ oracle test in ``tests/check/test_check_oracle.py`` holds the search to that):
   k pending unknown cas that cannot swap are applied in all 2^k subsets, largest
   first, which dominance cannot cut (it skips supersets of what failed, not subsets).
 
+and an order: at each configuration the calls reached are tried **certain ones first**,
+then the uncertain ones, then the first return is handled. The same moves are tried,
+so the verdict is the same; a valid history of hundreds of pending unknown writes is
+usually ordered along its certain operations before any unknown one is tried.
+
 and one for operations that change nothing:
 
 * **observers first**: in each new configuration, every certain read and compare-failed
