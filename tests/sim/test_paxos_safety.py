@@ -45,6 +45,7 @@ SWEEP_SEEDS = int(os.environ.get("REPLIKV_PAXOS_SEEDS", "200"))
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(max(300, 10 * SWEEP_SEEDS))  # about 1 s a seed on a loaded machine
 @pytest.mark.parametrize("protocol", ["multipaxos", "paxos"])
 @pytest.mark.parametrize("nodes", [3, 5])
 def test_dueling_proposers_sweep(monkeypatch, protocol, nodes):
