@@ -155,33 +155,9 @@ async def final_reads(addresses: list[str], keys: Sequence[str], recording: Reco
                       seed: int, attempts: int = 5) -> tuple[dict[str, object], list[str]]:
     """Read every key at the ``linearizable`` level (through the leader/primary), each
     recorded in the history. Returns (final values, keys that could not be read)."""
-    rng = random.Random(f"replikv-test-final:{seed}")
-    settings = WorkerSettings(addresses=addresses, read_level="linearizable", seed=seed, stop_at_s=0.0)
-    values: dict[str, object] = {}
-    unread: list[str] = []
-    process = recording.new_process()
-    client = harness_client(settings, 0, rng)
-    try:
-        for key in keys:
-            for attempt in range(attempts):
-                recording.recorder.invoke(process, "read", key, None, clock.ms())
-                outcome, value, error = await perform(client, PlannedOp("read", key, None))
-                recording.recorder.complete(process, outcome, value if outcome == "ok" else None,
-                                            clock.ms(), error)
-                if outcome == "ok":
-                    values[key] = value
-                    break
-                if outcome == "info":
-                    await client.close()
-                    process = recording.new_process()
-                    client = harness_client(settings, attempt + 1, rng)
-                await asyncio.sleep(0.2)
-            else:
-                unread.append(key)
-    finally:
-        with contextlib.suppress(Exception):
-            await client.close()
-    return values, unread
+    planned = [(PlannedOp("read", key, None), [key]) for key in keys]
+    answers, unread = await _run_to_an_answer(addresses, planned, recording, clock, seed, attempts)
+    return {op.key: value for op, value in answers}, unread  # type: ignore[misc]
 
 
 async def final_txn_reads(addresses: list[str], keys: TxnKeys, recording: Recording, clock: Clock,
@@ -189,21 +165,36 @@ async def final_txn_reads(addresses: list[str], keys: TxnKeys, recording: Record
     """The transaction workload's final reads: read-only transactions over every key
     touched (``TxnKeys.final_txns``), at the ``linearizable`` level, recorded as ``txn``
     operations. Returns (final list of each key read, keys that could not be read)."""
+    planned = [(PlannedOp("txn", None, mops), [key for _, key, _ in mops]) for mops in keys.final_txns()]
+    answers, unread = await _run_to_an_answer(addresses, planned, recording, clock, seed, attempts)
+    values: dict[str, object] = {}
+    for _, value in answers:
+        values.update({key: read for _, key, read in value})  # type: ignore[union-attr]
+    return values, unread
+
+
+async def _run_to_an_answer(addresses: list[str], planned: Sequence[tuple[PlannedOp, Sequence[str]]],
+                            recording: Recording, clock: Clock, seed: int,
+                            attempts: int) -> tuple[list[tuple[PlannedOp, object]], list[str]]:
+    """Run each planned read until it is answered ``ok`` (at most ``attempts`` times),
+    recording every try; an unknown outcome moves on to a fresh process and client (as a
+    Jepsen process that crashed). Returns ((op, value) of each answered read, the keys of
+    those never answered)."""
     rng = random.Random(f"replikv-test-final:{seed}")
     settings = WorkerSettings(addresses=addresses, read_level="linearizable", seed=seed, stop_at_s=0.0)
-    values: dict[str, object] = {}
+    answers: list[tuple[PlannedOp, object]] = []
     unread: list[str] = []
     process = recording.new_process()
     client = harness_client(settings, 0, rng)
     try:
-        for micro_ops in keys.final_txns():
+        for op, keys in planned:
             for attempt in range(attempts):
-                recording.recorder.invoke(process, "txn", None, micro_ops, clock.ms())
-                outcome, value, error = await perform(client, PlannedOp("txn", None, micro_ops))
+                recording.recorder.invoke(process, op.f, op.key, op.value, clock.ms())
+                outcome, value, error = await perform(client, op)
                 recording.recorder.complete(process, outcome, value if outcome == "ok" else None,
                                             clock.ms(), error)
                 if outcome == "ok":
-                    values.update({key: read for _, key, read in value})  # type: ignore[union-attr]
+                    answers.append((op, value))
                     break
                 if outcome == "info":
                     await client.close()
@@ -211,8 +202,8 @@ async def final_txn_reads(addresses: list[str], keys: TxnKeys, recording: Record
                     client = harness_client(settings, attempt + 1, rng)
                 await asyncio.sleep(0.2)
             else:
-                unread += [key for _, key, _ in micro_ops]
+                unread += list(keys)
     finally:
         with contextlib.suppress(Exception):
             await client.close()
-    return values, unread
+    return answers, unread
