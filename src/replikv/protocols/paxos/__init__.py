@@ -3,7 +3,7 @@ Live", 2007), as two schemes on one package:
 
 - ``multipaxos``: a stable leader runs phase 1 once for every open slot, then phase 2
   per command (§3; the chapter's "4n").
-- ``paxos``: every batch of writes runs both phases under a fresh ballot (the chapter's
+- ``paxos``: every write runs both phases under a fresh ballot of its own (the chapter's
   "Paxos with repeated leader election", "6n").
 
 Modules: ``constants``, ``config``, ``messages``, ``records``, ``durable`` (what the
@@ -63,7 +63,7 @@ MULTIPAXOS_SPEC = ProtocolSpec(
 
 PAXOS_SPEC = ProtocolSpec(
     name=PAXOS,
-    summary="Paxos with a fresh ballot per batch of writes: both Synod phases every time "
+    summary="Paxos with a fresh ballot per write: both Synod phases every time "
             "(prepare/promise, accept/accepted); read index; snapshots",
     config_type=PaxosConfig,
     messages=MESSAGES,

@@ -8,7 +8,7 @@
   ballot in flight) or ``leader`` (phase 1 done: the distinguished proposer, §3).
 - ``MODES``: ``multipaxos`` runs phase 1 once per leadership for every open slot (§3,
   "avoid repeated proposals in a stable state"); ``paxos`` runs both phases under a fresh
-  ballot for every batch of writes (the chapter's "Paxos with repeated leader election").
+  ballot for every write, one write per ballot (the chapter's "Paxos with repeated leader election").
 """
 
 from __future__ import annotations

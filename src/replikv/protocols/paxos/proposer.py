@@ -14,7 +14,7 @@
   value with the highest accepted ballot any promise reports (a value some acceptor
   *knows chosen* wins outright); a slot below the highest reported one that no promise
   mentions is a **hole**, filled with a no-op (§3). Then phase 2 for new writes only.
-- ``multipaxos``: phase 1 once per reign. ``paxos``: every batch of writes runs phase 1
+- ``multipaxos``: phase 1 once per reign. ``paxos``: every write runs phase 1
   again under a fresh ballot first (the chapter's "Paxos with repeated leader election").
 - **Phase 2** (§2.2): ``Accept`` to every acceptor; a slot is chosen when a majority
   (the leader counting itself only once its own accept is durable) accepted it under our
