@@ -195,6 +195,19 @@ class _Pairing:
         return [msgspec.structs.replace(op, index=i) for i, (_, op) in enumerate(pairs)]
 
 
+def timing(op: Operation) -> str:
+    """When an operation ran, in words, for explanations: ``invoked 10 ms, ok at 12 ms``,
+    ``... failed at ...``, or ``... outcome unknown (why) reported at ...``."""
+    invoked = f"invoked {op.invoke_time:g} ms"
+    if op.type == "ok":
+        return f"{invoked}, ok at {op.complete_time:g} ms"
+    if op.type == "fail":
+        return f"{invoked}, failed at {op.complete_time:g} ms"
+    reason = f" ({op.error})" if op.error else ""
+    at = f" reported at {op.reported_time:g} ms" if op.reported_time is not None else ""
+    return f"{invoked}, outcome unknown{reason}{at}"
+
+
 def observed_mismatch(op: Operation) -> bool:
     """A cas that failed *because its comparison did not hold* (``error`` is
     :data:`CAS_MISMATCH`): a read that saw something other than ``expected``. A cas

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from replikv.check.history import Operation, observed_mismatch
+from replikv.check.history import Operation, observed_mismatch, timing
 
 
 class _Unknown:
@@ -176,10 +176,6 @@ def show_value(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _ms(t: float) -> str:
-    return f"{t:g}"
-
-
 def describe(op: Operation) -> str:
     """One line in words: who did what, what came back, and when."""
     match op.f:
@@ -201,15 +197,7 @@ def describe(op: Operation) -> str:
                 what += f" -> {show_value(op.output)}"
         case _:
             what = op.f
-    if op.type == "ok":
-        when = f"invoked {_ms(op.invoke_time)} ms, ok at {_ms(op.complete_time)} ms"
-    elif op.type == "fail":
-        when = f"invoked {_ms(op.invoke_time)} ms, failed at {_ms(op.complete_time)} ms"
-    else:
-        reason = f" ({op.error})" if op.error else ""
-        at = f" reported at {_ms(op.reported_time)} ms" if op.reported_time is not None else ""
-        when = f"invoked {_ms(op.invoke_time)} ms, outcome unknown{reason}{at}"
-    return f"process {op.process}: {what}  [{when}]"
+    return f"process {op.process}: {what}  [{timing(op)}]"
 
 
 def result_of(op: Operation) -> tuple[bool, str | None]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-from replikv.check.history import Operation
+from replikv.check.history import Operation, timing
 from replikv.check.txn.ops import APPEND, READ, MicroOp, element, elements
 
 WW, WR, RW, RT = 1, 2, 4, 8
@@ -56,21 +56,9 @@ class Anomaly(msgspec.Struct, frozen=True, kw_only=True):
     cycle: tuple[tuple[int, str, int], ...] = ()
 
 
-def _ms(t: float) -> str:
-    return f"{t:g}"
-
-
 def describe(txn: Txn) -> str:
     """``T12 (process 3): append x 4, r y [1, 2]  [invoked 10 ms, ok at 12 ms]``."""
-    op = txn.op
-    if op.type == "ok":
-        when = f"invoked {_ms(op.invoke_time)} ms, ok at {_ms(op.complete_time)} ms"
-    elif op.type == "fail":
-        when = f"invoked {_ms(op.invoke_time)} ms, failed at {_ms(op.complete_time)} ms"
-    else:
-        reason = f" ({op.error})" if op.error else ""
-        when = f"invoked {_ms(op.invoke_time)} ms, outcome unknown{reason}"
-    return f"{txn.name} (process {op.process}): {show_mops(txn.mops)}  [{when}]"
+    return f"{txn.name} (process {txn.op.process}): {show_mops(txn.mops)}  [{timing(txn.op)}]"
 
 
 def show_mops(mops: tuple[MicroOp, ...]) -> str:
