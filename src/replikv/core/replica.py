@@ -168,10 +168,6 @@ class ProtocolSpec:
     promises: Promises
     leader_word: str = "leader"
     """What the scheme calls its distinguished node (``primary`` for primary/backup)."""
-    membership_changes: bool = False
-    """The scheme adds and removes members at run time (``AddServer``/``RemoveServer``,
-    a node started outside the configuration). Hosts refuse to run a scenario that
-    changes membership with a scheme that does not (``sim.run.unsupported_reason``)."""
     leadership: str = "leader"
     """``leader`` (one node orders writes: a leader or primary) or ``leaderless``."""
     failover: str = "elected"
@@ -203,3 +199,12 @@ class ProtocolSpec:
     def offers(self, command_type: type) -> bool:
         """Does this scheme answer the administrative command ``command_type``?"""
         return command_type in self.admin_commands
+
+    @property
+    def membership_changes(self) -> bool:
+        """The scheme adds and removes members at run time (it answers ``AddServer``).
+        Hosts refuse to run a scenario that changes membership with a scheme that does not
+        (``sim.run.unsupported_reason``), and the tooling refuses ``add-node``."""
+        from replikv.core.commands import AddServer
+
+        return self.offers(AddServer)

@@ -45,7 +45,6 @@ RAFT = ProtocolSpec(
         partition_tolerant=True,
         available_with_one_down=True,
     ),
-    membership_changes=True,
     admin_commands=(AddServer, RemoveServer, TransferLeader),
     messages_per_write="4n",
     durable_view=RaftDurableView,
