@@ -34,6 +34,8 @@ from replikv.cluster.state import (
 from replikv.storage import identity
 
 READY_TIMEOUT_S = 30.0
+RELEASE_WAIT_S = 5.0
+"""How long ``restart`` waits for a stopped or killed node's ports to be released."""
 STOP_TIMEOUT_S = 10.0
 
 Reporter = Callable[[str], None]
@@ -66,11 +68,16 @@ def node_argv(state: ClusterState, entry: NodeEntry, prefix: Sequence[str] | Non
     return argv
 
 
-def check_ports(state: ClusterState, entries: Sequence[NodeEntry]) -> None:
+def check_ports(state: ClusterState, entries: Sequence[NodeEntry], wait_s: float = 0.0) -> None:
+    """Every port of ``entries`` can be bound. ``wait_s``: how long a port may take to be
+    released (a node just stopped or killed: the kernel holds its sockets a moment)."""
+    deadline = time.monotonic() + wait_s
     for entry in entries:
         for kind, port in (("client", entry.client_port), ("peer", entry.peer_port)):
             if not 0 < port < 65536:
                 raise ClusterError(f"node {entry.id}: {kind} port {port} is out of range; choose another --base-port")
+            while not port_free(state.host, port, reuse_address=True) and time.monotonic() < deadline:
+                time.sleep(0.05)
             if not port_free(state.host, port, reuse_address=True):
                 raise ClusterError(
                     f"node {entry.id}: {kind} port {port} on {state.host} is already in use; "
@@ -300,7 +307,7 @@ def restart(data_dir: str | os.PathLike[str], node_id: int, ready_timeout_s: flo
     if entry.pid is not None:
         processes.terminate(entry.pid, marker(entry), STOP_TIMEOUT_S)
         entry.pid = None
-    check_ports(state, [entry])
+    check_ports(state, [entry], wait_s=RELEASE_WAIT_S)
     prefix = serve_prefix or stored_prefix(entry)
     start_node(state, entry, prefix, rejoin=rejoin)
     save_state(root, state)
