@@ -339,3 +339,18 @@ def test_restart_rejoin_of_a_node_that_still_has_its_wal_is_refused_before_stopp
     with pytest.raises(ClusterError, match="still holds its WAL; --rejoin is for a node that lost its data"):
         manager.restart(cluster_dir, 2, rejoin=True)
     assert load_state(cluster_dir).node(2).pid == entry.pid and manager.node_alive(entry)
+
+
+def test_leader_choice_orders_paxos_ballots_not_as_zero() -> None:
+    """Two nodes both say they lead (a deposed Paxos leader has not heard of the new
+    ballot yet): the one with the higher ballot is the leader. Ballots used to be read as
+    no term at all, so the lower node id won whatever the ballots were."""
+    current = control.ClusterView(state=ClusterState(protocol="multipaxos", base_port=7000))
+    for node_id, ballot in ((1, [1, 1]), (3, [2, 3])):
+        status = admin._from_mapping({"status": {"role": "leader", "term": ballot, "leader": node_id}})
+        current.rows.append(control.NodeRow(id=node_id, pid=100 + node_id, client_port=7000 + node_id,
+                                            state="up", status=status))
+    assert current.rows[1].status.term == (2, 3)
+    assert current.leader().id == 3
+    assert current.as_dict()["leader"] == 3
+    assert current.as_dict()["nodes"][1]["term"] == [2, 3]

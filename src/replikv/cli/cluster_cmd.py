@@ -116,11 +116,8 @@ def _cell(value: object) -> str:
 
 
 def _term_cell(status) -> str:
-    """The term column: the admin client reads only an integer term, so a ballot (a
-    JSON list in the node's status) is taken from the raw status."""
-    if status is None:
-        return "-"
-    return _cell(status.term if status.term is not None else status.raw.get("term"))
+    """The term column: a term or epoch, or a Paxos ballot shown as ``round.node``."""
+    return "-" if status is None else _cell(status.term)
 
 
 @cluster.command()

@@ -22,7 +22,8 @@ class NodeStatus:
     """What a live node says about itself; ``None`` fields were not reported."""
 
     role: str | None = None
-    term: int | None = None
+    term: int | tuple[int, ...] | None = None
+    """The scheme's generation: a term or epoch (an int) or a ballot (a tuple)."""
     leader: int | None = None
     commit_index: int | None = None
     last_index: int | None = None
@@ -75,6 +76,23 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def _generation(value: Any) -> int | tuple[int, ...] | None:
+    """A term or epoch (an int), or a ballot ``(round, node)`` (a JSON list): ``None``
+    when it is neither."""
+    if isinstance(value, (list, tuple)):
+        parts = [_int(x) for x in value]
+        return None if not parts or None in parts else tuple(parts)
+    return _int(value)
+
+
+def generation_key(term: int | tuple[int, ...] | None) -> tuple[int, ...]:
+    """A sort key that orders generations of one scheme: ints and ballots alike (an int
+    term ``t`` sorts as ``(t,)``; nothing reported sorts first)."""
+    if term is None:
+        return ()
+    return term if isinstance(term, tuple) else (term,)
+
+
 def _from_mapping(data: dict[str, Any]) -> NodeStatus:
     """Read a status mapping: the replica's ``Status`` fields at the top level, or nested
     under ``"status"`` beside node-level extras (digest, WAL and transport counters)."""
@@ -100,7 +118,7 @@ def _from_mapping(data: dict[str, Any]) -> NodeStatus:
     members = tuple(sorted(m for m in (_int(x) for x in members_raw) if m is not None))
     return NodeStatus(
         role=None if pick("role") is None else str(pick("role")),
-        term=_int(pick("term", "epoch", "ballot")),
+        term=_generation(pick("term", "epoch", "ballot")),
         leader=_int(pick("leader", "leader_id", "primary")),
         commit_index=_int(pick("commit_index")),
         last_index=_int(pick("last_index")),

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from replikv.cluster import admin, capabilities, manager, processes
-from replikv.cluster.admin import NodeStatus
+from replikv.cluster.admin import NodeStatus, generation_key
 from replikv.cluster.respwire import RespError
 from replikv.cluster.state import ClusterError, ClusterState, NodeEntry, load_state, save_state
 
@@ -38,7 +38,7 @@ class NodeRow:
         status = self.status or NodeStatus()
         return {
             "id": self.id, "pid": self.pid, "client_port": self.client_port, "state": self.state,
-            "role": status.role, "term": status.term, "leader": status.leader,
+            "role": status.role, "term": list(status.term) if isinstance(status.term, tuple) else status.term, "leader": status.leader,
             "commit_index": status.commit_index, "last_index": status.last_index,
             "applied_index": status.applied_index, "members": list(status.members), "digest": status.digest,
             "lag": self.lag, "error": self.error,
@@ -58,7 +58,7 @@ class ClusterView:
         leaders = [r for r in self.rows if r.status and r.status.leads]
         if not leaders:
             return None
-        return max(leaders, key=lambda r: (r.status.term or 0, -r.id))
+        return max(leaders, key=lambda r: (generation_key(r.status.term), -r.id))
 
     def as_dict(self) -> dict:
         leader = self.leader()
