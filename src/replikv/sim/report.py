@@ -74,6 +74,27 @@ def _window_availability(sim: Simulation, pairs: list) -> dict[str, float | None
     }
 
 
+def steady_fields(sim: Simulation, pairs: list) -> dict[str, Any]:
+    """Latency and throughput in steady state: over the operations invoked from the first
+    acknowledged operation (the cluster serves: a first election is over) to the first
+    fault (or the end of the workload when there is none). ``throughput_ops_s`` counts the
+    ok operations completed in that window per virtual second."""
+    oks = [done["time"] for _, done in pairs if done is not None and done["type"] == "ok"]
+    if not oks:
+        return {"steady_latency_ms": {"p50": None, "p99": None}, "throughput_ops_s": None}
+    start = min(oks)
+    first_fault = sim.nemesis.first_fault_ms
+    end = first_fault if first_fault is not None else sim.workload_end_ms
+    latencies = sorted(done["time"] - invoke["time"] for invoke, done in pairs
+                       if done is not None and done["type"] == "ok" and start <= invoke["time"] < end)
+    served = sum(1 for t in oks if start <= t <= end)
+    seconds = (end - start) / 1000
+    return {
+        "steady_latency_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)},
+        "throughput_ops_s": round(served / seconds, 1) if seconds > 0 else None,
+    }
+
+
 def final_state(sim: Simulation) -> tuple[int | None, dict[str, str] | None]:
     """(leader, data) after the run: the leader's state where one leads; otherwise (a
     leaderless scheme, or none elected) the state every up replica agrees on; None when
@@ -212,6 +233,7 @@ def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[st
         "messages_per_write": round(sim.free_messages / committed_free, 3) if committed_free else None,
         "heartbeats_per_s": round(sim.heartbeats / seconds, 2),
         "latency_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)},
+        **steady_fields(sim, pairs),
         **_window_availability(sim, pairs),
         "failover_ms": sim.failover_ms,
         "reproduce": reproduce,

@@ -148,6 +148,8 @@ def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
     p50 = sorted(r["latency_ms"]["p50"] for r in reports if r["latency_ms"]["p50"] is not None)
     p99 = sorted(r["latency_ms"]["p99"] for r in reports if r["latency_ms"]["p99"] is not None)
     mpw = sorted(r["messages_per_write"] for r in reports if r["messages_per_write"] is not None)
+    steady50 = sorted(r["steady_latency_ms"]["p50"] for r in reports if r["steady_latency_ms"]["p50"] is not None)
+    steady99 = sorted(r["steady_latency_ms"]["p99"] for r in reports if r["steady_latency_ms"]["p99"] is not None)
     failover = sorted(r["failover_ms"] for r in reports if r.get("failover_ms") is not None)
     staleness = [r["max_staleness_ms"] for r in reports if r.get("max_staleness_ms") is not None]
     failing = [r for r in reports if r["failed"]]
@@ -170,6 +172,8 @@ def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
         "availability": {"min": avail[0] if avail else None, "p50": percentile(avail, 0.5)},
         "latency_ms": {"p50": percentile(p50, 0.5), "p99": percentile(p99, 0.99)},
         "messages_per_write": percentile(mpw, 0.5),
+        "steady_latency_ms": {"p50": percentile(steady50, 0.5), "p99": percentile(steady99, 0.5)},
+        "throughput_ops_s": median_of("throughput_ops_s"),
         "read_availability_p50": median_of("read_availability"),
         "write_availability_p50": median_of("write_availability"),
         "failover_ms": {"p50": percentile(failover, 0.5), "max": failover[-1] if failover else None},
