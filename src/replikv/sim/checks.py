@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 _WHERE = ("replikv.check", "replikv.check.invariants", "replikv.check.linearizability", "replikv.check.history",
-          "replikv.check.txn.check")
+          "replikv.check.txn.check", "replikv.check.held")
 
 
 def checker(name: str) -> Any | None:
@@ -52,15 +52,52 @@ def run_linearizable(events: list[Any], max_steps: int) -> CheckOutcome:
     return CheckOutcome(name="linearizable", value=result.valid, detail=detail[:2000])
 
 
-def run_lost_writes(events: list[Any], final_state: dict[str, str] | None) -> CheckOutcome:
+def run_lost_writes(events: list[Any], final_state: dict[str, str] | None,
+                    held: HeldRequests | None = None) -> CheckOutcome:
+    """Acknowledged writes lost: those the final state shows were lost
+    (``check.lost_acked_writes``) and, given ``held``, every other one no surviving
+    replica holds (``check.held``: a later write to the same key hides a lost write from
+    the final state, not from this). Each is counted once, with its reason."""
     fn = checker("lost_acked_writes")
     if fn is None:
         return CheckOutcome(name="lost_acked_writes", value=None, detail="replikv.check.lost_acked_writes missing")
     if final_state is None:
         return CheckOutcome(name="lost_acked_writes", value=None, detail="no leader after quiescing: no final state")
     lost = fn(events, final_state)
+    if held is not None:
+        if held.survivors is None:
+            return CheckOutcome(name="lost_acked_writes", value=None, detail=(
+                "which requests the surviving replicas hold is unknown (a replica restored a snapshot "
+                "the run never saw taken)"))
+        unheld = checker("unheld_acked_writes")
+        if unheld is None:
+            return CheckOutcome(name="lost_acked_writes", value=None,
+                                detail="replikv.check.unheld_acked_writes missing")
+        seen = {_identity(w.op) for w in lost if w.op is not None}
+        for w in unheld(held.history, held.survivors, held.applied_by):
+            if w.op is not None and _identity(w.op) not in seen:
+                lost.append(w)
     detail = "; ".join(w.reason for w in lost[:5]) + (f" (+{len(lost) - 5} more)" if len(lost) > 5 else "")
     return CheckOutcome(name="lost_acked_writes", value=len(lost), detail=detail or "none lost")
+
+
+def _identity(op: Any) -> tuple[Any, ...]:
+    """An operation, whichever list it was paired in (indexes differ between the whole
+    history and its single-key part): a process runs one operation at a time, and a
+    write's value is unique per key."""
+    return (op.process, op.invoke_time, op.f, op.key, repr(op.value))
+
+
+class HeldRequests(msgspec.Struct, frozen=True, kw_only=True):
+    """What the host saw the replicas hold, for ``check.held`` (``sim.applied``)."""
+
+    history: list[Any]
+    """The whole history (transactions too: they count in the request sequence numbers)."""
+    survivors: dict[int, frozenset[tuple[int, int]]] | None
+    """Node -> request ids its state holds, for the nodes whose state is the final state;
+    None when one of them cannot say."""
+    applied_by: dict[tuple[int, int], set[int]]
+    """Request id -> every node that ever applied it."""
 
 
 def run_stale_reads(events: list[Any]) -> CheckOutcome:

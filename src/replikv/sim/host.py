@@ -34,7 +34,6 @@ from replikv.core.pipeline import EffectPipeline
 from replikv.core.replica import Recovery, Replica, Status
 from replikv.core.requests import Request
 from replikv.core.router import ENVELOPES, Answer, Forward, ForwardReply, Route, Try, Wait
-from replikv.kv.state_machine import KVStateMachine
 from replikv.sim.disk import Disk
 from replikv.sim.engine import message_fields
 
@@ -114,7 +113,8 @@ class Host:
         lost, torn = self.disk.take_recovery()
         self.recovery = Recovery(lost=lost, torn_records=torn)
         try:
-            self.driver.start(self.disk.records, rng=rng, state_machine=KVStateMachine(), recovery=self.recovery)
+            self.driver.start(self.disk.records, rng=rng, state_machine=sim.applied.machine(self.node),
+                              recovery=self.recovery)
         except Exception as exc:
             raise ReplicaError(self.node, f"could not start (incarnation {self.incarnation})", exc) from exc
         self._queue.clear()

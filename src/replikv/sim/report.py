@@ -12,6 +12,7 @@ from typing import Any
 from replikv.check import pair_operations, stale_reads
 from replikv.check.register import canon
 from replikv.check.staleness import Producers
+from replikv.sim.applied import held_requests
 from replikv.sim.checks import (
     CheckOutcome,
     history_events,
@@ -289,8 +290,9 @@ def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict 
     if not check:
         return checks
     # the register checks take the single-key ops, the transaction checker the txns
-    events, txns = split_txn(history_events(history))
-    lost = run_lost_writes(events, state)
+    all_events = history_events(history)
+    events, txns = split_txn(all_events)
+    lost = run_lost_writes(events, state, held_requests(sim, report["final_leader"], all_events))
     if txns:
         lost = _with_lost_appends(lost, run_lost_appends(txns, state))
     report["lost_acked_writes"] = lost.value

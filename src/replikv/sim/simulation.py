@@ -18,6 +18,7 @@ from replikv.core.errors import Ok, Result
 from replikv.core.io import Commit
 from replikv.core.replica import ProtocolSpec, Status
 from replikv.core.requests import Request
+from replikv.sim.applied import AppliedRequests
 from replikv.sim.engine import Engine, EventBudgetExceeded, Trace, message_fields
 from replikv.sim.host import Host, ReplicaError
 from replikv.sim.nemesis import Nemesis
@@ -63,6 +64,8 @@ class Simulation:
         self.fault_start = run.fault_start_ms if run.fault_start_ms is not None else 0.0
         self.fault_end = run.fault_end_ms
         self.disk_rng = rng_factory(f"{seed}:disk")
+        self.applied = AppliedRequests()
+        """Which requests each replica's state holds (sim.applied): the lost-write count."""
         clock_rng = rng_factory(f"{seed}:clock")
         self.network = Network(
             self.engine, scenario.network, rng_factory(f"{seed}:net"), self.trace, self._deliver, self._incarnation,
