@@ -4,11 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-if ! command -v redis-cli >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1; then
-  # redis-cli / redis-benchmark drive the Redis-compatibility tests.
+if ! command -v redis-cli >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1 \
+   || ! command -v redis-server >/dev/null 2>&1 || ! command -v etcd >/dev/null 2>&1; then
+  # redis-cli / redis-benchmark drive the Redis-compatibility tests; redis-server and
+  # etcd (etcd-server) are the peers `replikv bench --compare` starts and drives.
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools >/dev/null) \
-      || echo "warning: could not install redis-tools; tests that need redis-cli will be skipped" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools redis-server etcd-server >/dev/null) \
+      || echo "warning: could not install redis-tools, redis-server, etcd-server; tests that need them will be skipped" >&2
   fi
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv

@@ -1,7 +1,9 @@
 """``replikv bench``: measurements, always as JSON-ready figures.
 
     replikv bench --protocol P [--nodes 3] [--clients 32] [--duration 10] [--json]
-        a local cluster driven through its Redis port (ops/s, latency percentiles)
+                  [--compare etcd,redis] [--profile leader.svg] [--figure cdf.png]
+        a local cluster driven through its Redis port (ops/s, latency percentiles),
+        beside etcd and Redis started and driven the same way in the same run
     replikv bench sim    simulator speed (events/s, seeds/s)
     replikv bench check  linearizability checker speed (10,000-op history)
     replikv bench wal    write-ahead log throughput per fsync policy
@@ -13,12 +15,14 @@ measured in the same run, so ratios can be compared across machines.
 from __future__ import annotations
 
 import json
+import pathlib
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from replikv import schemes
+from replikv.bench import peers
 
 
 def _emit(result: dict, as_json: bool, title: str) -> None:
@@ -47,9 +51,22 @@ def _emit(result: dict, as_json: bool, title: str) -> None:
 @click.option("--duration", default=10.0, show_default=True, type=click.FloatRange(0.5, 3600), help="Seconds of load.")
 @click.option("--value-size", default=16, show_default=True, type=click.IntRange(1, 1 << 20))
 @click.option("--fsync", type=click.Choice(["always", "batch", "never"]), default="always", show_default=True)
+@click.option("--read-ratio", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="Fraction of commands that are GETs (at the default read level).")
+@click.option("--keys", default=0, show_default=True, type=click.IntRange(0, 1 << 40),
+              help="Keys drawn uniformly from this many; 0: every SET writes a new key.")
+@click.option("--spread", is_flag=True, help="Spread the clients over every node (followers forward).")
+@click.option("--compare", "compare", default=None, metavar="PEERS",
+              help="Comma-separated peers to start and drive the same way: etcd, redis (= redis-aof-wait "
+                   "and plain redis), redis-aof-wait.")
+@click.option("--profile", type=click.Path(dir_okay=False, path_type=pathlib.Path), default=None,
+              help="Write a py-spy profile of the leader under the load (.svg flame graph, .json speedscope).")
+@click.option("--figure", type=click.Path(dir_okay=False, path_type=pathlib.Path), default=None,
+              help="Write a latency CDF (PNG) of every system measured.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-def bench(ctx: click.Context, protocol, nodes, clients, duration, value_size, fsync, as_json) -> None:
+def bench(ctx: click.Context, protocol, nodes, clients, duration, value_size, fsync, read_ratio, keys, spread,
+          compare, profile, figure, as_json) -> None:
     """Benchmark a local cluster, or (sub-commands) the simulator, checker or WAL."""
     ctx.ensure_object(dict)
     ctx.obj["json"] = as_json
@@ -59,11 +76,50 @@ def bench(ctx: click.Context, protocol, nodes, clients, duration, value_size, fs
         raise click.UsageError("give --protocol to benchmark a local cluster, or a sub-command (sim, check, wal)")
     from replikv.bench.cluster_bench import run_cluster_bench
 
-    result = run_cluster_bench(
-        protocol=protocol, nodes=nodes, clients=clients, duration=duration, value_size=value_size,
-        fsync=fsync, progress=not as_json,
-    )
-    _emit(result, as_json, f"replikv bench --protocol {protocol}")
+    peer_names = [name.strip() for name in compare.split(",") if name.strip()] if compare is not None else None
+    try:
+        if peer_names is not None:
+            peers.expand(peer_names)
+        result = run_cluster_bench(
+            protocol=protocol, nodes=nodes, clients=clients, duration=duration, value_size=value_size,
+            fsync=fsync, progress=not as_json, read_ratio=read_ratio, keys=keys, spread=spread,
+            compare=peer_names, profile=profile, figure=figure,
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        _emit(result, True, "")
+        return
+    if peer_names is not None:
+        _compare_table(result)
+    else:
+        _emit(result, False, f"replikv bench --protocol {protocol}")
+
+
+def _ms(latency: dict, key: str) -> str:
+    return f"{latency[key] / 1000:.2f}" if latency.get(key) else "-"
+
+
+def _compare_table(result: dict) -> None:
+    """One row per system measured in this run, with ratios of replikv to each peer."""
+    table = Table(title=f"replikv bench: {result['nodes']} nodes, {result['clients']} clients, "
+                        f"{result['value_size']} B, {int(result['read_ratio'] * 100)}% reads, fsync {result['fsync']}")
+    for column in ("system", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "replikv ÷ system (ops/s)"):
+        table.add_column(column, justify="left" if column == "system" else "right", no_wrap=column == "system")
+    rows = [(f"replikv {result['protocol']}", result, None)]
+    rows += [(name, figures, result["ratio_to_peers"].get(name)) for name, figures in result["peers"].items()]
+    for name, figures, ratio in rows:
+        lat = figures.get("latency_us", {})
+        table.add_row(name, f"{figures['ops_per_s']:,.0f}", _ms(lat, "p50"), _ms(lat, "p99"), _ms(lat, "p999"),
+                      str(figures["error_count"]), "-" if ratio is None else f"{ratio['ops_per_s']:.2f}")
+    console = Console()
+    console.print(table)
+    for reason in result["missing_peers"]:
+        console.print(f"[yellow]not measured[/yellow]: {reason}")
+    if result.get("profile"):
+        console.print(f"profile: {result['profile']['path'] or result['profile']['error']}")
+    if result.get("figure"):
+        console.print(f"figure: {result['figure']}")
 
 
 @bench.command("sim")

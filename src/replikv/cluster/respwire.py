@@ -148,6 +148,22 @@ class AsyncRespConnection:
                 raise ConnectionError("connection closed by the node")
             self._reader.feed(data)
 
+    async def pipeline(self, *commands: tuple[str | bytes | int, ...]) -> list[Any]:
+        """Send ``commands`` in one write and return their replies in order; error replies
+        come back as ``RespError`` instances, not raised (the caller decides)."""
+        self._writer.write(b"".join(encode_command(*command) for command in commands))
+        replies: list[Any] = []
+        while len(replies) < len(commands):
+            reply = self._reader.pop()
+            if reply is not None:
+                replies.append(reply[0])
+                continue
+            data = await self._stream.read(65536)
+            if not data:
+                raise ConnectionError("connection closed by the node")
+            self._reader.feed(data)
+        return replies
+
     async def close(self) -> None:
         self._writer.close()
         with contextlib.suppress(OSError, TimeoutError):

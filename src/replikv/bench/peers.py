@@ -1,0 +1,206 @@
+"""Peer systems a benchmark compares replikv with, started on loopback by the benchmark
+itself and driven by the same load driver (``bench/load``) in the same run.
+
+- ``etcd``: three ``etcd`` members (Debian's ``etcd-server``; Raft, the WAL fsynced before
+  a write is acknowledged, linearizable reads), clients on the leader.
+- ``redis``: one ``redis-server`` without persistence: the speed of the driver and the
+  loopback, the ceiling no replicated store reaches.
+- ``redis-aof-wait``: a Redis primary and two replicas, all with ``appendfsync always``;
+  every ``SET`` is followed by ``WAIT 2 0``, so a write is acknowledged once both replicas
+  have it (Redis replicas acknowledge receipt, not their own fsync: a weaker promise than
+  raft's, which is why it is a reference and not a twin).
+
+A peer that is not installed is reported by name with the package that provides it;
+nothing is faked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import pathlib
+import shutil
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from replikv.bench import connectors
+from replikv.bench.load import Connector
+from replikv.cluster import admin, processes
+from replikv.cluster.ports import free_base_port
+from replikv.cluster.respwire import RespConnection, RespError
+from replikv.cluster.state import client_port, peer_port
+
+_START_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class Running:
+    """A started peer: where to send the load, and how."""
+
+    host: str
+    ports: list[int]
+    connect: Connector
+    described: str
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    binary: str
+    package: str
+    start: object  # Callable[[pathlib.Path, int], contextlib.AbstractContextManager[Running]]
+
+    def missing(self) -> str | None:
+        """Why this peer cannot run here, or ``None``."""
+        if shutil.which(self.binary) is None:
+            return (f"{self.name}: `{self.binary}` is not installed "
+                    f"(Debian: apt-get install {self.package})")
+        return None
+
+
+def _spawn(argv: list[str], log: pathlib.Path) -> int:
+    return processes.spawn(argv, log)
+
+
+def _stop(pids: list[int]) -> None:
+    # Our own children: no marker is needed to be sure the pid is still theirs.
+    for pid in pids:
+        processes.terminate(pid, None, 5.0)
+
+
+def _wait_ping(port: int, log: pathlib.Path) -> None:
+    if not processes.wait_until(lambda: admin.ping("127.0.0.1", port, 0.5), _START_TIMEOUT_S):
+        raise RuntimeError(f"redis-server on port {port} did not start: {processes.tail(log)}")
+
+
+@contextlib.contextmanager
+def _redis(root: pathlib.Path, nodes: int) -> Iterator[Running]:
+    base = free_base_port(1, attempts=200)
+    port = client_port(base, 1)
+    log = root / "redis.log"
+    pids = [_spawn([shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                    "--save", "", "--appendonly", "no", "--dir", str(root)], log)]
+    try:
+        _wait_ping(port, log)
+        yield Running("127.0.0.1", [port], connectors.resp, "redis-server, 1 node, no persistence")
+    finally:
+        _stop(pids)
+
+
+@contextlib.contextmanager
+def _redis_aof_wait(root: pathlib.Path, nodes: int) -> Iterator[Running]:
+    base = free_base_port(nodes, attempts=200)
+    ports = [client_port(base, i) for i in range(1, nodes + 1)]
+    pids: list[int] = []
+    try:
+        for i, port in enumerate(ports, start=1):
+            home = root / f"redis{i}"
+            home.mkdir()
+            argv = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                    "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", str(home)]
+            if i > 1:
+                argv += ["--replicaof", "127.0.0.1", str(ports[0])]
+            pids.append(_spawn(argv, home / "redis.log"))
+        for i, port in enumerate(ports, start=1):
+            _wait_ping(port, root / f"redis{i}" / "redis.log")
+        _wait_replicas(ports[0], nodes - 1)
+        yield Running("127.0.0.1", [ports[0]], connectors.resp_wait(nodes - 1),
+                      f"redis-server, 1 primary + {nodes - 1} replicas, appendfsync always, WAIT {nodes - 1} 0")
+    finally:
+        _stop(pids)
+
+
+def _wait_replicas(port: int, replicas: int) -> None:
+    def linked() -> bool:
+        with contextlib.suppress(OSError, ValueError, RespError):
+            with RespConnection("127.0.0.1", port, 1.0) as connection:
+                text = connection.call("INFO", "replication").decode("latin-1")
+            return f"connected_slaves:{replicas}" in text and text.count("state=online") >= replicas
+        return False
+
+    if not processes.wait_until(linked, _START_TIMEOUT_S):
+        raise RuntimeError(f"redis replicas did not connect to the primary on port {port}")
+
+
+def _etcd_call(port: int, path: str, body: dict) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=2.0) as response:  # noqa: S310 (loopback only)
+        return json.load(response)
+
+
+def _etcd_leader(ports: list[int]) -> int | None:
+    """The client port of the member that says it leads, or ``None`` yet."""
+    for port in ports:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            status = _etcd_call(port, "/v3/maintenance/status", {})
+            if status["leader"] == status["header"]["member_id"]:
+                return port
+    return None
+
+
+@contextlib.contextmanager
+def _etcd(root: pathlib.Path, nodes: int) -> Iterator[Running]:
+    base = free_base_port(nodes, attempts=200)
+    ids = range(1, nodes + 1)
+    cluster = ",".join(f"n{i}=http://127.0.0.1:{peer_port(base, i)}" for i in ids)
+    pids: list[int] = []
+    try:
+        for i in ids:
+            client = f"http://127.0.0.1:{client_port(base, i)}"
+            peer = f"http://127.0.0.1:{peer_port(base, i)}"
+            argv = [shutil.which("etcd") or "etcd", "--name", f"n{i}", "--data-dir", str(root / f"etcd{i}"),
+                    "--listen-client-urls", client, "--advertise-client-urls", client,
+                    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                    "--initial-cluster", cluster, "--initial-cluster-state", "new",
+                    "--initial-cluster-token", "replikv-bench", "--logger", "zap", "--log-level", "error"]
+            pids.append(_spawn(argv, root / f"etcd{i}.log"))
+        ports = [client_port(base, i) for i in ids]
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        leader = None
+        while leader is None and time.monotonic() < deadline:
+            leader = _etcd_leader(ports)
+            if leader is None:
+                time.sleep(0.1)
+        if leader is None:
+            raise RuntimeError(f"etcd elected no leader in {_START_TIMEOUT_S:.0f} s: {processes.tail(root / 'etcd1.log')}")
+        yield Running("127.0.0.1", [leader], connectors.etcd,
+                      f"etcd {nodes} members, clients on the leader (JSON gateway)")
+    finally:
+        _stop(pids)
+
+
+PEERS: dict[str, Peer] = {
+    "etcd": Peer("etcd", "etcd", "etcd-server", _etcd),
+    "redis": Peer("redis", "redis-server", "redis-server", _redis),
+    "redis-aof-wait": Peer("redis-aof-wait", "redis-server", "redis-server", _redis_aof_wait),
+}
+"""Every peer by name; ``redis`` in ``--compare`` stands for both Redis set-ups."""
+
+
+def expand(names: list[str]) -> list[str]:
+    """``--compare`` names to peers: ``redis`` means both Redis set-ups. Raises
+    ``ValueError`` naming the known peers for an unknown name."""
+    out: list[str] = []
+    for name in names:
+        picked = ["redis-aof-wait", "redis"] if name == "redis" else [name]
+        for peer in picked:
+            if peer not in PEERS:
+                raise ValueError(f"unknown peer {name!r}: choose from etcd, redis, redis-aof-wait")
+            if peer not in out:
+                out.append(peer)
+    return out
+
+
+@contextlib.contextmanager
+def started(name: str, nodes: int) -> Iterator[Running]:
+    """Start peer ``name`` in a temporary directory, wiped afterwards."""
+    root = pathlib.Path(tempfile.mkdtemp(prefix=f"replikv-bench-{name}-"))
+    try:
+        with PEERS[name].start(root, nodes) as running:
+            yield running
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

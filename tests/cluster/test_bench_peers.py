@@ -1,0 +1,108 @@
+"""``replikv bench --compare``: peers (etcd, Redis) started by the benchmark and driven by
+the same load driver in the same run; what the driver counts as a success; ``--profile``
+and ``--figure``; clear errors for what is missing or unknown."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from replikv.bench import connectors, peers, profiling
+from replikv.bench.cluster_bench import run_cluster_bench
+from replikv.bench.load import LoadShape, run_load
+from replikv.cli.main import cli
+from replikv.cluster.respwire import RespConnection
+
+pytestmark = [pytest.mark.process, pytest.mark.timeout(180)]
+
+needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+needs_etcd = pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd (Debian etcd-server) not installed")
+
+
+@pytest.fixture
+def bench_tmp(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def test_unknown_peer_is_refused_with_the_known_names() -> None:
+    with pytest.raises(ValueError, match="unknown peer 'mysql': choose from etcd, redis, redis-aof-wait"):
+        peers.expand(["etcd", "mysql"])
+    assert peers.expand(["redis", "etcd", "redis-aof-wait"]) == ["redis-aof-wait", "redis", "etcd"]
+
+
+def test_a_missing_peer_names_the_package_that_provides_it(monkeypatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert peers.PEERS["etcd"].missing() == "etcd: `etcd` is not installed (Debian: apt-get install etcd-server)"
+
+
+def test_cli_refuses_an_unknown_peer_before_starting_anything() -> None:
+    result = CliRunner().invoke(cli, ["bench", "--protocol", "raft", "--compare", "etcd,mysql"])
+    assert result.exit_code == 1 and "unknown peer 'mysql'" in result.output
+
+
+def test_profile_without_py_spy_says_how_to_get_it(monkeypatch) -> None:
+    monkeypatch.setattr(profiling, "_py_spy", lambda: None)
+    with pytest.raises(RuntimeError, match="pip install py-spy"):
+        profiling.check_available()
+
+
+@needs_redis
+def test_a_write_no_replica_acknowledged_is_never_counted(bench_tmp) -> None:
+    """``WAIT 2 0`` on a Redis with no replicas blocks (timeout 0 waits for ever): the
+    write reached no replica, so the driver must count no success, and still stop on time."""
+    with peers.started("redis", 1) as running:
+        shape = LoadShape(clients=2, duration_s=0.4, warmup_s=0.0, read_ratio=0.0, call_timeout_s=0.2)
+        started = time.monotonic()
+        result = run_load(connectors.resp_wait(2), running.host, running.ports, shape, "wait", None)
+    assert time.monotonic() - started < 5.0
+    assert result.histogram.get_total_count() == 0 and result.writes == 0
+    assert result.errors.get("client-timeout", 0) >= 2
+
+
+@needs_redis
+def test_keys_zero_writes_a_new_key_every_time(bench_tmp) -> None:
+    with peers.started("redis", 1) as running:
+        fresh = run_load(connectors.resp, running.host, running.ports,
+                         LoadShape(clients=2, duration_s=0.3, warmup_s=0.0, read_ratio=0.0, keys=0), "fresh", None)
+        with RespConnection(running.host, running.ports[0]) as connection:
+            fresh_keys = connection.call("DBSIZE")
+            connection.call("FLUSHALL")
+        few = run_load(connectors.resp, running.host, running.ports,
+                       LoadShape(clients=2, duration_s=0.3, warmup_s=0.0, read_ratio=0.0, keys=3), "few", None)
+        with RespConnection(running.host, running.ports[0]) as connection:
+            few_keys = connection.call("DBSIZE")
+    assert fresh.writes > 3 and fresh_keys >= fresh.writes
+    assert few.writes > 3 and few_keys <= 3
+
+
+@needs_redis
+@needs_etcd
+def test_compare_drives_raft_etcd_and_both_redis_setups_in_one_run(bench_tmp) -> None:
+    figure = bench_tmp / "out" / "cdf.png"
+    result = run_cluster_bench(protocol="raft", nodes=3, clients=4, duration=1.0, warmup=0.3, progress=False,
+                               read_ratio=0.0, keys=0, compare=["etcd", "redis"], figure=figure)
+    assert list(result["peers"]) == ["etcd", "redis-aof-wait", "redis"]
+    assert result["missing_peers"] == []
+    for name, figures in [("replikv raft", result), *result["peers"].items()]:
+        assert figures["ops"] > 0 and figures["writes"] == figures["ops"], name
+        assert figures["error_count"] == 0, (name, figures["errors"])
+    assert result["baseline"]["kind"] == "redis-server"
+    assert result["baseline"]["ops"] == result["peers"]["redis"]["ops"]  # measured once, not twice
+    for name, ratio in result["ratio_to_peers"].items():
+        assert ratio["ops_per_s"] == pytest.approx(result["ops_per_s"] / result["peers"][name]["ops_per_s"], rel=1e-3)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in bench_tmp.iterdir()] == ["out"]  # every cluster and peer wiped
+
+
+@pytest.mark.skipif(profiling._py_spy() is None, reason="py-spy not installed")
+def test_profile_writes_a_flame_graph_of_the_leader(bench_tmp) -> None:
+    out = bench_tmp / "leader.svg"
+    result = run_cluster_bench(protocol="raft", nodes=3, clients=4, duration=1.5, warmup=0.3, progress=False,
+                               baseline="none", profile=out)
+    assert result["profile"] == {"path": str(out), "error": None}
+    assert b"<svg" in out.read_bytes()[:2000]
