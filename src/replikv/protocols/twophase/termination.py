@@ -1,0 +1,159 @@
+"""What a node in doubt does: ask, and (3PC) terminate without the coordinator.
+
+2PC, the cooperative termination protocol (Bernstein et al. §7.4): a participant
+uncertain for ``query_ms`` asks its coordinator and every other participant. Whoever
+knows the outcome says it; a participant that never voted may abort unilaterally (it
+persists ABORTED first, so it can never vote YES later); the coordinator with no record
+answers "aborted" (presumed abort). If every answer is "uncertain" the participant
+blocks, locks held, and asks again: in 2PC it never decides alone.
+
+3PC, the termination protocol (Skeen 1981; Bernstein et al. §7.5): the same question
+opens a round of ``termination_ms``. The survivors that answered elect the one with the
+lowest id (the old coordinator left out) as the new coordinator, which decides by
+Skeen's rule over the states it collected:
+- someone committed (or aborted) -> that outcome;
+- someone precommitted -> PRECOMMIT to the uncertain ones, wait for their acks (or
+  ``termination_ms``), then COMMIT;
+- all uncertain -> ABORT (no one can have committed: commit follows PRECOMMIT at all).
+The rule is safe when failures are crashes and every live node answers; under a
+partition each side elects its own new coordinator and the two may decide differently.
+That is the chapter's point; it is shown (the ``divergent`` check), not fixed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from replikv.protocols.twophase import messages as m
+from replikv.protocols.twophase.constants import (
+    ABORTED,
+    COMMITTED,
+    PENDING,
+    PRECOMMITTED,
+    THREE_PC,
+    UNCERTAIN,
+    Txid,
+)
+from replikv.protocols.twophase.records import Decided
+from replikv.protocols.twophase.state import Round, TermPrecommit
+
+if TYPE_CHECKING:
+    from replikv.protocols.twophase.replica import TwoPhaseReplica
+
+    _Base = TwoPhaseReplica
+else:
+    _Base = object
+
+
+class TerminationMixin(_Base):
+    def _doubt_tick(self) -> None:
+        now, config = self.now, self.config
+        for txid in sorted(self.in_doubt):
+            doubt = self.in_doubt.get(txid)
+            if doubt is None:
+                continue
+            if doubt.since_ms is None:
+                doubt.since_ms = now
+            if now - doubt.since_ms >= config.query_ms and now - doubt.queried_ms >= config.query_ms:
+                doubt.queried_ms = now
+                if self.mode == THREE_PC:
+                    self.rounds[txid] = Round(now)
+                for peer in self.peers:
+                    self._send(peer, m.StateQuery(txid))
+        if self.mode != THREE_PC:
+            return
+        for txid in sorted(self.rounds):
+            rnd = self.rounds.get(txid)
+            if rnd is not None and now - rnd.started_ms >= config.termination_ms:
+                del self.rounds[txid]
+                self._terminate(txid, rnd)
+        for txid in sorted(self.term_precommits):
+            waiting = self.term_precommits.get(txid)
+            if waiting is not None and now - waiting.started_ms >= config.termination_ms:
+                self._terminate_commit(txid)
+
+    # -- answering -------------------------------------------------------------------------
+
+    def _on_state_query(self, src: int, msg: m.StateQuery) -> None:
+        txid: Txid = tuple(msg.txid)
+        state, presumed = self._state_of(txid)
+        self._send(src, m.StateReport(txid, state, presumed))
+
+    def _state_of(self, txid: Txid) -> tuple[str, bool]:
+        done = self.finished.get(txid)
+        if done is not None:
+            if done == ABORTED and txid[0] != self.node:
+                # a NO vote or a learned abort is kept in memory only: before it is
+                # reported (someone may act on it) it must survive a restart
+                self._persist((Decided(txid, ABORTED),))
+            return done, done == ABORTED and txid[0] == self.node
+        phase = self._in_doubt_phase(txid)
+        if phase is not None:
+            return phase, False
+        doubt = self.in_doubt.get(txid)
+        if doubt is not None:
+            return doubt.state, False
+        self.finished_put(txid, ABORTED)
+        if txid[0] == self.node:
+            return ABORTED, True  # presumed abort: no record, so it never committed
+        # never voted: abort unilaterally, durably, so a late PREPARE gets NO
+        self._persist((Decided(txid, ABORTED),))
+        return ABORTED, False
+
+    # -- hearing answers -------------------------------------------------------------------
+
+    def _on_state_report(self, src: int, msg: m.StateReport) -> None:
+        txid: Txid = tuple(msg.txid)
+        if msg.state in (COMMITTED, ABORTED):
+            self._learn(txid, msg.state, ack_to=txid[0] if msg.state == COMMITTED else None)
+            return
+        rnd = self.rounds.get(txid)
+        if rnd is not None:
+            rnd.reports[src] = msg.state
+
+    # -- 3PC: the new coordinator ----------------------------------------------------------
+
+    def _terminate(self, txid: Txid, rnd: Round) -> None:
+        doubt = self.in_doubt.get(txid)
+        if doubt is None:
+            return
+        if rnd.reports.get(txid[0]) == PENDING:
+            return  # the coordinator is alive and will decide
+        states = {**rnd.reports, self.node: doubt.state}
+        survivors = sorted(n for n in states if n != txid[0])
+        if not survivors or survivors[0] != self.node:
+            return  # the lowest survivor terminates; ask again later
+        if PRECOMMITTED in states.values():
+            if doubt.state == UNCERTAIN:
+                doubt.state = PRECOMMITTED
+                self._persist((Decided(txid, PRECOMMITTED),))
+            uncertain = {n for n, s in states.items() if s == UNCERTAIN and n != self.node}
+            if not uncertain:
+                self._terminate_commit(txid)
+                return
+            self.term_precommits[txid] = TermPrecommit(uncertain, self.now)
+            for peer in sorted(uncertain):
+                self._send(peer, m.PreCommit(txid))
+        else:
+            self.terminations += 1
+            self._learn(txid, ABORTED)
+            self._persist((Decided(txid, ABORTED),))  # forced: the decision leaves next
+            for peer in self.peers:
+                self._send(peer, m.Decision(txid, False))
+
+    def _on_termination_precommit_ack(self, src: int, txid: Txid) -> None:
+        waiting = self.term_precommits.get(txid)
+        if waiting is None:
+            return
+        waiting.waiting.discard(src)
+        if not waiting.waiting:
+            self._terminate_commit(txid)
+
+    def _terminate_commit(self, txid: Txid) -> None:
+        self.term_precommits.pop(txid, None)
+        if txid not in self.in_doubt:
+            return
+        self.terminations += 1
+        self._learn(txid, COMMITTED)  # persists COMMITTED: the sends below wait for it
+        for peer in self.peers:
+            self._send(peer, m.Decision(txid, True))
