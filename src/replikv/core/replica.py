@@ -184,6 +184,10 @@ class ProtocolSpec:
     durable_view: Callable[[], DurableView] | None = None
     """Makes the scheme's ``DurableView``; required when any of its messages
     ``asserts_durable`` (the driver judges those acks against the durable records)."""
+    decisions: Callable[[Sequence[Record]], dict[str, str]] | None = None
+    """For schemes that decide each transaction on every node (2PC/3PC): folds one node's
+    durable records into ``{transaction id: outcome}``, so a checker can find nodes that
+    decided the same transaction differently (the simulator's ``divergent_decisions``)."""
 
     def make_config(self, values: dict[str, Any] | None = None) -> NodeConfig:
         from replikv.core.config import load_config
