@@ -1,0 +1,49 @@
+"""The comparison as a rich table for the terminal.
+
+What may live here: rendering cells (text, n/a in dim, findings the chapter warns of in
+yellow) and the header that names where each column comes from. No measurement.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from replikv.report.cells import COLUMNS, Cell
+from replikv.report.claims import PENDING, REPRODUCED, Claim, Verdict
+from replikv.report.comparison import Comparison
+
+
+def _styled(cell: Cell) -> str:
+    text = cell.text.replace("[", r"\[")
+    if cell.na:
+        return f"[dim]{text}[/dim]"
+    if cell.bad:
+        return f"[yellow]{text}[/yellow]"
+    return text
+
+
+def comparison_table(comparison: Comparison) -> Table:
+    table = Table(title=f"replikv compare: {comparison.seeds} seeds per cell, N={comparison.nodes} "
+                        "(simulator; each cell's reproduce line is in --json and --html)",
+                  show_lines=True)
+    table.add_column("scheme", style="bold")
+    for column in COLUMNS:
+        table.add_column(f"{column.title}\n[dim]{column.scenario}[/dim]")
+    for spec in comparison.specs:
+        row = comparison.cells[spec.name]
+        table.add_row(spec.name, *(_styled(row[c.name]) for c in COLUMNS))
+    return table
+
+
+def verdict_table(claim: Claim, verdict: Verdict) -> Table:
+    colour = {REPRODUCED: "green", PENDING: "dim"}.get(verdict.status, "red")
+    table = Table(title=f"{claim.name}: [{colour}]{verdict.status}[/{colour}]", caption=claim.statement.replace("[", r"\["),
+                  show_lines=True)
+    for header in ("scheme", "expected", "measured", "as claimed", "reproduce"):
+        table.add_column(header)
+    for row in verdict.rows:
+        table.add_row(row["scheme"], f"{row['group']}: {row['expect']}", row["numbers"],
+                      "yes" if row["holds"] else "[red]no[/red]", row["reproduce"])
+    if not verdict.rows:
+        table.add_row("-", "-", verdict.summary, "-", "-")
+    return table
