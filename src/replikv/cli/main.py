@@ -17,6 +17,8 @@ _COMMAND_MODULES = (
     "replikv.cli.cluster_cmd",
     "replikv.cli.bench_cmd",
     "replikv.cli.test_cmd",
+    "replikv.cli.compare_cmd",
+    "replikv.cli.explain_cmd",
 )
 
 
