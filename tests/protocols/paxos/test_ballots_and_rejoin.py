@@ -94,7 +94,8 @@ def test_rejoin_after_a_lost_disk_promises_nothing_until_caught_up():
     effects = node.handle(Receive(1, m.Learn(learned)))
     assert records(effects) == [ChosenRecord(learned), PromiseRecord((3, 1), False)]
     assert node.role == FOLLOWER and node.chosen.executed == 2
-    # and only now does it promise
+    # and only now does it promise (once the lease it granted leader 1 ran out: lease.py)
+    node.handle(Tick(node.config.election_timeout_ms))
     effects = node.handle(Receive(3, m.Prepare((4, 3), 3)))
     assert [s.msg.ballot for s in sends(effects, m.Promise)] == [(4, 3)]
 

@@ -8,6 +8,8 @@
   promises b. The values are durable before ``Accepted`` leaves.
 - ``Heartbeat(b)`` from a leader of a ballot below the promised one is refused the same
   way, so a stale leader learns at once that it lost.
+- ``multipaxos`` with leases: a ``Prepare`` of another proposer is left unanswered while
+  a lease this acceptor granted may run (``lease.py``, Paxos Made Live §5.2).
 
 A node rejoining after a loss of durable state neither promises nor accepts
 (``rejoin.py``). A mixin of ``PaxosReplica``.
@@ -38,6 +40,8 @@ class AcceptorMixin:
         if ballot < acceptor.promised:
             self._send(src, Nack(ballot, acceptor.promised))
             return
+        if ballot > acceptor.promised and self._lease_blocks(ballot):
+            return  # a lease we granted may still run (lease.py): no answer; it re-sends
         self._yield_to(ballot)
         if ballot > acceptor.promised:
             acceptor.promised = ballot
@@ -89,6 +93,7 @@ class AcceptorMixin:
         if self.acceptor.rejoining:
             self._rejoin_contact(src, ballot, msg.last_slot)
             return
+        self._grant_lease(src)  # our reply may extend its lease (lease.py)
         self._send(src, HeartbeatReply(ballot, msg.round, self.learner.chosen.executed))
 
     def _yield_to(self, ballot: Ballot) -> None:

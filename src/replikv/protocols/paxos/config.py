@@ -16,6 +16,11 @@ class PaxosConfig(ReplicaConfig, frozen=True, kw_only=True, forbid_unknown_field
     """A leader that has not heard from a majority within an election timeout stops
     leading (it could not get anything chosen anyway, and its clients should go
     elsewhere)."""
+    lease_reads: bool = True
+    """``multipaxos``: serve ``lease`` reads from a leader lease (Paxos Made Live §5.2
+    master leases; the bound and drift rule of Raft thesis §6.4.1), and have acceptors
+    honour it (no promise to another proposer while a lease they granted may run).
+    Off: ``lease`` reads take the read-index path. ``paxos`` always does (``reads.py``)."""
     retransmit_ms: float = 100.0
     """An Accept or Prepare not answered within this long is sent again (messages may be
     lost, Paxos Made Simple §2.1 "messages can take arbitrarily long ... can be lost")."""

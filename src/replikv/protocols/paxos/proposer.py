@@ -56,6 +56,9 @@ class ProposerMixin:
         """Prepare a fresh ballot for every slot we have not executed."""
         proposer, acceptor = self.proposer, self.acceptor
         ballot = self._next_ballot()
+        if self._lease_blocks(ballot):
+            self._reset_deadline()  # a lease we granted may still run (lease.py): not yet
+            return
         proposer.max_round = ballot[0]
         proposer.ballot = acceptor.promised = ballot
         self._persist((PromiseRecord(ballot, False),))  # durable before the Prepare leaves
@@ -267,6 +270,8 @@ class ProposerMixin:
         leadership.round += 1
         leadership.want_round = False
         leadership.last_heartbeat_ms = proposer.now
+        leadership.round_sent[leadership.round] = proposer.now
+        self._grant_lease(self.node)  # our own ack of the round: we promise nobody else either
         executed = self.learner.chosen.executed
         for peer in self._peers():
             self._send(peer, Heartbeat(proposer.ballot, leadership.outside_upto + 1, executed,

@@ -8,8 +8,11 @@
   this majority), waits until it has executed that slot, then reads its state machine.
   Reads arriving together share one round. A node that is not the leader answers
   ``NotLeader(hint)``.
-- ``lease``: **not implemented as a lease**: served exactly like ``linearizable`` (safe,
-  one round trip slower than a lease would be).
+- ``lease`` (``multipaxos``, ``lease_reads``): inside the leader's lease (``lease.py``,
+  Paxos Made Live §5.2) the round is skipped: the read waits only until the leader has
+  executed the highest slot it had proposed when the read arrived. Outside the lease,
+  and always in ``paxos`` (a fresh phase 1 per write: no stable leader to lease to), it
+  takes the read-index path.
 - ``local``: any replica reads its own state machine at once (followers learn chosen
   slots from the leader's frontier, so they lag by about a heartbeat). May be stale.
 
@@ -38,6 +41,11 @@ class ReadsMixin:
         if len(leadership.reads) >= self.config.max_pending:
             self._reply(request, Unavailable("too many pending reads"))
             return
+        if request.read_level == "lease" and self._lease_valid():
+            # inside the lease no other leader can have had a write chosen (lease.py)
+            leadership.reads.append(PendingRead(request, proposer.now, 0, leadership.next_slot - 1))
+            self._serve_reads()
+            return
         leadership.reads.append(PendingRead(request, proposer.now, leadership.round + 1, leadership.next_slot - 1))
         leadership.want_round = True
 
@@ -58,6 +66,11 @@ class ReadsMixin:
         confirmed = quorum_index(rounds, self.members)
         if confirmed > leadership.confirmed_round:
             leadership.confirmed_round = confirmed
+            sent = leadership.round_sent.get(confirmed)
+            if sent is not None:
+                leadership.lease_from_ms = sent  # lease.py: from when that round left
+            for old in [r for r in leadership.round_sent if r <= confirmed]:
+                del leadership.round_sent[old]
             self._serve_reads()
 
     def _serve_reads(self) -> None:

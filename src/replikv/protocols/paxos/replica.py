@@ -5,7 +5,7 @@ Every node is proposer, acceptor and learner (Paxos Made Simple §2.1). The hand
 in mixins, one module per agent: ``acceptor`` (§2.2 promise/accept/refuse),
 ``proposer`` (ballots, election, phase 1 with P2c, phase 2, leading; §2.2, §2.4, §3),
 ``learner`` (§2.3 learning, in-order execution, catch-up, snapshots), ``reads`` (read
-index), ``rejoin`` (a node that lost durable state). ``mode`` is ``multipaxos`` or
+index, lease reads), ``lease`` (master leases, PML §5.2), ``rejoin`` (a node that lost durable state). ``mode`` is ``multipaxos`` or
 ``paxos`` (``constants.MODES``).
 """
 
@@ -26,8 +26,9 @@ from replikv.core.slots import SlotLog
 from replikv.protocols.paxos import messages as m
 from replikv.protocols.paxos.acceptor import AcceptorMixin
 from replikv.protocols.paxos.config import PaxosConfig
-from replikv.protocols.paxos.constants import CANDIDATE, INTACT, LEADER, MODES, REJOINING
+from replikv.protocols.paxos.constants import CANDIDATE, INTACT, LEADER, MODES, REJOINING, ZERO
 from replikv.protocols.paxos.learner import LearnerMixin
+from replikv.protocols.paxos.lease import LeaseMixin
 from replikv.protocols.paxos.proposer import ProposerMixin
 from replikv.protocols.paxos.reads import ReadsMixin
 from replikv.protocols.paxos.records import fold
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     import random
 
 
-class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, RejoinMixin):
+class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, LeaseMixin, RejoinMixin):
     def __init__(
         self,
         node: int,
@@ -60,6 +61,8 @@ class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, Rejoi
         self._outbox = Outbox()
         state = fold(recovered)
         self.acceptor = AcceptorState(state.promised, dict(state.accepted), state.rejoining)
+        if state.promised != ZERO:
+            self.acceptor.lease_heard_ms = None  # we may have granted a lease before a crash (lease.py)
         base = 0
         if state.snapshot is not None:
             state_machine.restore(state.snapshot.data)
@@ -100,6 +103,7 @@ class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, Rejoi
         if not proposer.started:
             proposer.started = True
             self._reset_deadline()
+            self._lease_first_tick()
         if self.acceptor.rejoining:
             self._rejoin_tick()
         elif proposer.role == LEADER:

@@ -28,6 +28,11 @@ class AcceptorState:
     promised: Ballot = ZERO
     accepted: dict[int, tuple[Ballot, Request]] = field(default_factory=dict)
     rejoining: bool = False
+    lease_holder: int | None = None
+    """The leader whose lease we honour (``lease.py``); None: nobody, or unknown after a restart."""
+    lease_heard_ms: float | None = float("-inf")
+    """When (our last tick) we last answered ``lease_holder``; None: restarted with a
+    promise on disk and not ticked yet (a lease we do not remember may run)."""
 
 
 @dataclass(slots=True)
@@ -84,6 +89,10 @@ class LeaderState:
     reads: list[PendingRead] = field(default_factory=list)
     round: int = 0
     confirmed_round: int = 0
+    round_sent: dict[int, float] = field(default_factory=dict)
+    """Heartbeat round -> when it was sent (our clock): the lease starts there."""
+    lease_from_ms: float | None = None
+    """Send time of the newest round a majority acknowledged (``lease.py``)."""
     want_round: bool = False
     peer_round: dict[int, int] = field(default_factory=dict)
     heard_ms: dict[int, float] = field(default_factory=dict)
