@@ -37,3 +37,10 @@ def test_summary_takes_medians_of_the_steady_fields() -> None:
     p50s = sorted(r["steady_latency_ms"]["p50"] for r in reports)
     assert summary["steady_latency_ms"]["p50"] == p50s[1]
     assert summary["throughput_ops_s"] == sorted(r["throughput_ops_s"] for r in reports)[1]
+
+
+def test_fault_latency_shows_a_slow_backup_under_n_of_n() -> None:
+    # pb-sync waits for every backup: one backup ten times slower slows its writes
+    report = _report("pb-sync", "slow-backup")
+    assert report["fault_latency_ms"]["p99"] > 3 * report["steady_latency_ms"]["p99"]
+    assert _report("pb-sync", "steady")["fault_latency_ms"] == {"p50": None, "p99": None}

@@ -79,10 +79,13 @@ def steady_fields(sim: Simulation, pairs: list) -> dict[str, Any]:
     """Latency and throughput in steady state: over the operations invoked from the first
     acknowledged operation (the cluster serves: a first election is over) to the first
     fault (or the end of the workload when there is none). ``throughput_ops_s`` counts the
-    ok operations completed in that window per virtual second."""
+    ok operations completed in that window per virtual second. ``fault_latency_ms``: the
+    same percentiles over the operations invoked in the fault window (once the cluster
+    serves), e.g. with a slow node."""
     oks = [done["time"] for _, done in pairs if done is not None and done["type"] == "ok"]
     if not oks:
-        return {"steady_latency_ms": {"p50": None, "p99": None}, "throughput_ops_s": None}
+        return {"steady_latency_ms": {"p50": None, "p99": None}, "throughput_ops_s": None,
+                "fault_latency_ms": {"p50": None, "p99": None}}
     start = min(oks)
     first_fault = sim.nemesis.first_fault_ms
     end = first_fault if first_fault is not None else sim.workload_end_ms
@@ -90,9 +93,16 @@ def steady_fields(sim: Simulation, pairs: list) -> dict[str, Any]:
                        if done is not None and done["type"] == "ok" and start <= invoke["time"] < end)
     served = sum(1 for t in oks if start <= t <= end)
     seconds = (end - start) / 1000
+    fault = None
+    if first_fault is not None:
+        fault_end = sim.fault_end if sim.fault_end is not None else sim.workload_end_ms
+        fault = sorted(done["time"] - invoke["time"] for invoke, done in pairs
+                       if done is not None and done["type"] == "ok"
+                       and max(start, first_fault) <= invoke["time"] < fault_end)
     return {
         "steady_latency_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)},
         "throughput_ops_s": round(served / seconds, 1) if seconds > 0 else None,
+        "fault_latency_ms": {"p50": percentile(fault or [], 0.5), "p99": percentile(fault or [], 0.99)},
     }
 
 
