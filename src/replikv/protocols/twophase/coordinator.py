@@ -81,14 +81,15 @@ class CoordinatorMixin(_Base):
 
     # -- votes -----------------------------------------------------------------------------
 
-    def _on_vote(self, src: int, msg: m.Vote) -> None:
+    def _on_vote(self, src: int, msg: m.VoteYes | m.VoteNo) -> None:
         txid = tuple(msg.txid)
+        yes = isinstance(msg, m.VoteYes)
         ctx = self.coordinating.get(txid)
         if ctx is None or ctx.phase != COLLECT:
-            if msg.yes and ctx is None and self.finished.get(txid) == ABORTED:
-                self._send(src, m.Decision(txid, False))  # a late YES: let it release its locks
+            if yes and ctx is None and self.finished.get(txid) == ABORTED:
+                self._send(src, m.Abort(txid))  # a late YES: let it release its locks
             return
-        if msg.yes:
+        if yes:
             ctx.votes.add(src)
             if ctx.votes.issuperset(self.peers):
                 self._all_voted(ctx)
@@ -126,7 +127,7 @@ class CoordinatorMixin(_Base):
         ctx.phase, ctx.phase_ms, ctx.sent_ms, ctx.acks = COMMIT, self.now, self.now, set()
         seq = self._persist((Decided(ctx.txid, COMMITTED, ctx.request),))
         for peer in self.peers:
-            self._send(peer, m.Decision(ctx.txid, True))
+            self._send(peer, m.Commit(ctx.txid))
         self._after_durable(seq, ctx.txid)
 
     def _commit_durable(self, txid: Txid) -> None:
@@ -163,7 +164,7 @@ class CoordinatorMixin(_Base):
         self.locks.release(ctx.txid, ctx.request, self.now)
         for peer in self.peers:
             if peer not in ctx.noes:
-                self._send(peer, m.Decision(ctx.txid, False))
+                self._send(peer, m.Abort(ctx.txid))
         if retry:
             self._retry_or_fail(ctx.request, ctx.copies, ctx.deadline_ms, ctx.attempt, reason)
         else:
@@ -223,7 +224,7 @@ class CoordinatorMixin(_Base):
                 ctx.sent_ms = now
                 for peer in self.peers:
                     if peer not in ctx.acks:
-                        self._send(peer, m.Decision(txid, True))
+                        self._send(peer, m.Commit(txid))
         due = [r for r in self.retries if r.due_ms <= now]
         if due:
             self.retries = [r for r in self.retries if r.due_ms > now]

@@ -19,7 +19,7 @@ from replikv.protocols.twophase.constants import (
     UNCERTAIN,
     Txid,
 )
-from replikv.protocols.twophase.messages import Ack, PreCommitAck, StateReport, Vote
+from replikv.protocols.twophase.messages import Ack, PreCommitAck, StateReport, VoteYes
 from replikv.protocols.twophase.records import Decided, Prepared, Snapshot
 
 _RANK = {UNCERTAIN: 1, PRECOMMITTED: 2, COMMITTED: 3}
@@ -50,7 +50,7 @@ class TwoPhaseDurableView:
 
     def holds(self, dst: int, msg: Message) -> bool:
         match msg:
-            case Vote(txid=txid, yes=True):
+            case VoteYes(txid=txid):
                 return self._at_least(txid, UNCERTAIN)
             case PreCommitAck(txid=txid):
                 return self._at_least(txid, PRECOMMITTED)

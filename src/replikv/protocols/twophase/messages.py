@@ -2,15 +2,16 @@
 Commit", 2006, §2; Skeen, "Nonblocking Commit Protocols", 1981; Bernstein et al. ch. 7).
 
 Commit protocol: ``Prepare`` (coordinator -> participant, with the request: the write
-set), ``Vote`` (YES once PREPARED is on disk, or NO), 3PC only ``PreCommit`` /
-``PreCommitAck`` (the participant persisted PRECOMMITTED), then ``Decision`` (commit or
-abort) and ``Ack`` (a participant persisted COMMITTED; aborts are not acknowledged:
-presumed abort, Mohan, Lindsay, Obermarck 1986).
+set), ``VoteYes`` (once PREPARED is on disk) or ``VoteNo``, 3PC only ``PreCommit`` /
+``PreCommitAck`` (the participant persisted PRECOMMITTED), then ``Commit`` or ``Abort``
+and ``Ack`` (a participant persisted COMMITTED; aborts are not acknowledged: presumed
+abort, Mohan, Lindsay, Obermarck 1986). One type per meaning, so a scenario's trigger can
+name the message it waits for ("crash the coordinator as its first COMMIT leaves").
 
 Termination: ``StateQuery`` (a participant in doubt asks the coordinator and the other
 participants) answered by ``StateReport``.
 
-``Vote`` (yes), ``PreCommitAck``, ``Ack`` and ``StateReport`` assert durable state
+``VoteYes``, ``PreCommitAck``, ``Ack`` and ``StateReport`` assert durable state
 (``durable.TwoPhaseDurableView`` judges them).
 """
 
@@ -29,14 +30,19 @@ class Prepare(Message, frozen=True, tag="tpc.Prepare"):
     request: Request
 
 
-class Vote(Message, frozen=True, tag="tpc.Vote"):
-    """YES (``yes``): PREPARED with the write set is on disk, the locks are held. NO:
-    ``reason`` (a lock conflict, a guard that failed); the participant forgets the
-    transaction (it may, it promised nothing)."""
+class VoteYes(Message, frozen=True, tag="tpc.VoteYes"):
+    """PREPARED with the write set is on disk and the locks are held: the participant
+    will commit if told to, even after a restart."""
 
     asserts_durable: ClassVar[bool] = True
     txid: tuple[int, int, int]
-    yes: bool
+
+
+class VoteNo(Message, frozen=True, tag="tpc.VoteNo"):
+    """``reason``: a lock conflict, a guard that failed. The participant promised
+    nothing and keeps no lock."""
+
+    txid: tuple[int, int, int]
     reason: str = ""
 
 
@@ -51,11 +57,16 @@ class PreCommitAck(Message, frozen=True, tag="tpc.PreCommitAck"):
     txid: tuple[int, int, int]
 
 
-class Decision(Message, frozen=True, tag="tpc.Decision"):
-    """Phase 2: the outcome. A COMMIT leaves only after it is durable at its sender."""
+class Commit(Message, frozen=True, tag="tpc.Commit"):
+    """Phase 2: commit. Leaves only once the sender's COMMITTED record is durable."""
 
     txid: tuple[int, int, int]
-    commit: bool
+
+
+class Abort(Message, frozen=True, tag="tpc.Abort"):
+    """Phase 2: abort (presumed abort: nothing on disk says so at the coordinator)."""
+
+    txid: tuple[int, int, int]
 
 
 class Ack(Message, frozen=True, tag="tpc.Ack"):
@@ -83,5 +94,5 @@ class StateReport(Message, frozen=True, tag="tpc.StateReport"):
 
 
 MESSAGES: tuple[type[Message], ...] = (
-    Prepare, Vote, PreCommit, PreCommitAck, Decision, Ack, StateQuery, StateReport,
+    Prepare, VoteYes, VoteNo, PreCommit, PreCommitAck, Commit, Abort, Ack, StateQuery, StateReport,
 )

@@ -42,10 +42,10 @@ class ParticipantMixin(_Base):
             self._send(src, m.Ack(txid))
             return
         if done == ABORTED:
-            self._send(src, m.Vote(txid, False, "aborted"))
+            self._send(src, m.VoteNo(txid, "aborted"))
             return
         if txid in self.in_doubt:
-            self._send(src, m.Vote(txid, True))
+            self._send(src, m.VoteYes(txid))
             return
         request = msg.request
         conflict = self.locks.conflict(txid, request)
@@ -53,12 +53,12 @@ class ParticipantMixin(_Base):
             conflict = GUARD_FAILED
         if conflict is not None:
             self.finished_put(txid, ABORTED)  # in memory: a repeated PREPARE gets the same NO
-            self._send(src, m.Vote(txid, False, conflict))
+            self._send(src, m.VoteNo(txid, conflict))
             return
         self.locks.acquire(txid, request, self.now)
         self.in_doubt[txid] = InDoubt(request, UNCERTAIN, since_ms=self.now)
         self._persist((Prepared(txid, request),))
-        self._send(src, m.Vote(txid, True))
+        self._send(src, m.VoteYes(txid))
 
     def _on_precommit(self, src: int, msg: m.PreCommit) -> None:
         txid: Txid = tuple(msg.txid)
@@ -76,8 +76,9 @@ class ParticipantMixin(_Base):
             self._persist((Decided(txid, PRECOMMITTED),))
         self._send(src, m.PreCommitAck(txid))
 
-    def _on_decision(self, src: int, msg: m.Decision) -> None:
-        self._learn(tuple(msg.txid), COMMITTED if msg.commit else ABORTED, ack_to=src if msg.commit else None)
+    def _on_decision(self, src: int, msg: m.Commit | m.Abort) -> None:
+        commit = isinstance(msg, m.Commit)
+        self._learn(tuple(msg.txid), COMMITTED if commit else ABORTED, ack_to=src if commit else None)
 
     def _learn(self, txid: Txid, outcome: str, ack_to: int | None = None) -> None:
         """This node learned ``txid``'s outcome (from its coordinator, a termination

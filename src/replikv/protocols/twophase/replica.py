@@ -147,13 +147,13 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
         match msg:
             case m.Prepare():
                 self._on_prepare(src, msg)
-            case m.Vote():
+            case m.VoteYes() | m.VoteNo():
                 self._on_vote(src, msg)
             case m.PreCommit():
                 self._on_precommit(src, msg)
             case m.PreCommitAck():
                 self._on_precommit_ack(src, msg)
-            case m.Decision():
+            case m.Commit() | m.Abort():
                 self._on_decision(src, msg)
             case m.Ack():
                 self._on_ack(src, msg)

@@ -139,7 +139,7 @@ class TerminationMixin(_Base):
             self._learn(txid, ABORTED)
             self._persist((Decided(txid, ABORTED),))  # forced: the decision leaves next
             for peer in self.peers:
-                self._send(peer, m.Decision(txid, False))
+                self._send(peer, m.Abort(txid))
 
     def _on_termination_precommit_ack(self, src: int, txid: Txid) -> None:
         waiting = self.term_precommits.get(txid)
@@ -156,4 +156,4 @@ class TerminationMixin(_Base):
         self.terminations += 1
         self._learn(txid, COMMITTED)  # persists COMMITTED: the sends below wait for it
         for peer in self.peers:
-            self._send(peer, m.Decision(txid, True))
+            self._send(peer, m.Commit(txid))
