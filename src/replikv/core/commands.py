@@ -63,6 +63,13 @@ class Append(Command, frozen=True):
     value: str
 
 
+class Sync(Command, frozen=True):
+    """A barrier (ZooKeeper's ``sync()``, the ``SYNC`` command): answered ``Ok`` once the
+    node that took it has caught up with every write acknowledged before it arrived.
+    Changes nothing; a read with no key, so every scheme serves it at its read level
+    (a linearizable read of nothing is exactly that barrier)."""
+
+
 class Guard(msgspec.Struct, frozen=True):
     """A transaction's precondition: ``key`` still holds ``value`` (``None``: absent).
     Redis ``WATCH`` becomes one guard per watched key, with the value read at WATCH time."""
@@ -112,11 +119,11 @@ class Noop(Command, frozen=True):
     """Appended by a new leader (Raft §8) or used to probe; applies to nothing."""
 
 
-ClientCommand = Get | Set | Delete | Cas | Incr | Append | MGet | Txn
+ClientCommand = Get | Set | Delete | Cas | Incr | Append | MGet | Txn | Sync
 AdminCommand = Promote | AddServer | RemoveServer | TransferLeader
 AnyCommand = ClientCommand | AdminCommand | Noop
 
-READ_COMMANDS = (Get, MGet)
+READ_COMMANDS = (Get, MGet, Sync)
 ADMIN_COMMANDS = (Promote, AddServer, RemoveServer, TransferLeader)
 
 

@@ -11,7 +11,9 @@ import msgspec
 
 from replikv.core.commands import AnyCommand
 
-READ_LEVELS = ("linearizable", "lease", "local")
+READ_LEVELS = ("linearizable", "lease", "local", "sequential")
+"""``sequential``: served by the node the client talks to, never going back in time for
+that client (ZooKeeper's guarantee; schemes that offer it say so in ``read_levels``)."""
 
 RequestId = tuple[int, int]
 

@@ -22,6 +22,7 @@ from replikv.core.commands import (
     Incr,
     MGet,
     Set,
+    Sync,
     Txn,
     is_admin,
 )
@@ -75,6 +76,8 @@ class KVStateMachine:
                 return Ok(self._data.get(key))
             case MGet(keys=keys):
                 return Ok([self._data.get(k) for k in keys])
+            case Sync():
+                return Ok(None)
             case Txn(ops=ops) if all(isinstance(op, Get) for op in ops):
                 return Ok([self._data.get(op.key) for op in ops])
         return BadRequest(f"{type(command).__name__} is not a read")
