@@ -25,6 +25,7 @@ _LOCATIONS: dict[str, str] = {
     "raft": "replikv.protocols.raft:RAFT",
     "paxos": "replikv.protocols.paxos:PAXOS_SPEC",
     "multipaxos": "replikv.protocols.paxos:MULTIPAXOS_SPEC",
+    "zab": "replikv.protocols.zab:ZAB",
     "2pc": "replikv.protocols.twophase:TWO_PC_SPEC",
     "3pc": "replikv.protocols.twophase:THREE_PC_SPEC",
 }
