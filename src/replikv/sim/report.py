@@ -23,6 +23,7 @@ from replikv.sim.checks import (
     run_txn,
     split_txn,
 )
+from replikv.sim.decisions import divergent_decisions, scheme_metrics
 from replikv.sim.scenario import ClockDrift
 from replikv.sim.simulation import PROBE_KEY, WRITE_OPS, Simulation
 from replikv.sim.workload import CAS_DIFFERED as _CAS_DIFFERED
@@ -241,6 +242,8 @@ def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[st
         "strict_serializable": None,
         "txn_anomalies": None,
         "divergent": divergent,
+        "divergent_decisions": None,
+        "scheme_metrics": scheme_metrics(sim),
         "messages_per_write": round(sim.free_messages / committed_free, 3) if committed_free else None,
         "heartbeats_per_s": round(sim.heartbeats / seconds, 2),
         "latency_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)},
@@ -297,6 +300,12 @@ def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict 
             else f"no write committed within {sim.scenario.run.heal_bound_ms} ms after the heal")
     add("converged", not report["divergent"], safe_here and sim.scenario.checks.converges,
         "replicas hold the same data" if not report["divergent"] else f"digests differ: {report['digests']}")
+    split, detail = divergent_decisions(sim)
+    report["divergent_decisions"] = split
+    if split is not None:
+        # nodes that decided one transaction differently (2PC/3PC): 3PC's termination
+        # protocol is not partition tolerant, so under a partition it is shown, not promised
+        add("no_divergent_decisions", split == 0, safe_here, detail)
     if not check:
         return checks
     # the register checks take the single-key ops, the transaction checker the txns
