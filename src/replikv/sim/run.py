@@ -169,6 +169,8 @@ def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
         "stale_reads_total": sum(r["stale_reads"] or 0 for r in reports),
         "divergent": sum(1 for r in reports if r["divergent"]),
         "seeds_divergent": [r["seed"] for r in reports if r["divergent"]],
+        "divergent_decisions": sum(r.get("divergent_decisions") or 0 for r in reports),
+        "seeds_divergent_decisions": [r["seed"] for r in reports if r.get("divergent_decisions")],
         "availability": {"min": avail[0] if avail else None, "p50": percentile(avail, 0.5)},
         "latency_ms": {"p50": percentile(p50, 0.5), "p99": percentile(p99, 0.99)},
         "messages_per_write": percentile(mpw, 0.5),
