@@ -278,7 +278,9 @@ def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict 
     lease = report["lease_bound_ms"] is not None
     # a lease promises linearizable reads only while clocks drift within clock_drift
     clocks_ok = not lease or report["lease_overrun_ms"] == 0
-    reads_promised = promises.linearizable_reads and report["read_level"] != "local" and safe_here and clocks_ok
+    # local and sequential reads are served by any node: stale reads are allowed
+    reads_promised = (promises.linearizable_reads and report["read_level"] not in ("local", "sequential")
+                      and safe_here and clocks_ok)
     checks: list[dict[str, Any]] = []
 
     def add(name: str, passed: bool | None, promised: bool, detail: str) -> None:
@@ -351,7 +353,7 @@ def _txn_promised(sim: Simulation, report: dict[str, Any], safe_here: bool) -> b
     serve them, which ``safe_here`` already excludes."""
     promises = sim.spec.promises
     return (sim.spec.transactions and promises.linearizable_writes and safe_here
-            and report["read_level"] != "local")
+            and report["read_level"] not in ("local", "sequential"))
 
 
 def _with_lost_appends(lost: CheckOutcome, appends: CheckOutcome) -> CheckOutcome:

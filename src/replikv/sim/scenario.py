@@ -226,7 +226,7 @@ class WorkloadSpec(_Strict, frozen=True):
     """Keys in use at once; each is retired after ``ops_per_key`` ops for a fresh one."""
     ops_per_key: int = 50
     mix: dict[str, float] = msgspec.field(default_factory=lambda: {"read": 0.5, "write": 0.4, "cas": 0.1})
-    read_level: Literal["linearizable", "lease", "local"] = "linearizable"
+    read_level: Literal["linearizable", "lease", "local", "sequential"] = "linearizable"
     timeout_ms: float = 1500.0
     think_ms: float = 1.0
     mode: Literal["closed", "open"] = "closed"
