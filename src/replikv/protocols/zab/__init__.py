@@ -44,7 +44,7 @@ ZAB = ProtocolSpec(
     create=create,
     promises=Promises(
         linearizable_writes=True,
-        linearizable_reads=False,
+        linearizable_reads=True,  # at the linearizable level (sync + read); sequential reads are not
         partition_tolerant=True,
         available_with_one_down=True,
     ),
