@@ -43,7 +43,8 @@ def verdict_table(claim: Claim, verdict: Verdict) -> Table:
         table.add_column(header)
     for row in verdict.rows:
         table.add_row(row["scheme"], f"{row['group']}: {row['expect']}", row["numbers"],
-                      "yes" if row["holds"] else "[red]no[/red]", row["reproduce"])
+                      {True: "yes", False: "[red]no[/red]", None: "[dim]n/a[/dim]"}[row["holds"]],
+                      row["reproduce"] or "")
     if not verdict.rows:
         table.add_row("-", "-", verdict.summary, "-", "-")
     return table
