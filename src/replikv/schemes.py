@@ -20,6 +20,7 @@ from replikv.core.replica import ProtocolSpec
 ENTRY_POINT_GROUP = "replikv.schemes"
 
 _LOCATIONS: dict[str, str] = {
+    "backup": "replikv.protocols.backup:BACKUP_SPEC",
     "pb-async": "replikv.protocols.primary_backup:PB_ASYNC",
     "pb-sync": "replikv.protocols.primary_backup:PB_SYNC",
     "raft": "replikv.protocols.raft:RAFT",
