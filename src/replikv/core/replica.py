@@ -181,6 +181,10 @@ class ProtocolSpec:
     """Multi-key ``Txn`` applied atomically."""
     messages_per_write: str = ""
     """The chapter's figure for one write in steady state (``2n``, ``4n``, ``6n``...)."""
+    primary_order: bool = False
+    """Every node delivers (``Commit``) one total order, index after index, with no gap
+    or duplicate (ZAB's primary order); the simulator checks it after every step
+    (``check.delivery``) and fails the run at the first break."""
     durable_view: Callable[[], DurableView] | None = None
     """Makes the scheme's ``DurableView``; required when any of its messages
     ``asserts_durable`` (the driver judges those acks against the durable records)."""

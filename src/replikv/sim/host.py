@@ -325,6 +325,8 @@ class Host:
         if sim.trace is not None:
             sim.emit("persist", node=self.node, seq=effect.seq, records=len(effect.records), replace=effect.replace)
         sim.activity()
+        if effect.replace and sim.delivery is not None:
+            sim.delivery.restated(self.node)
         disk_spec = sim.scenario.disk
         latency = disk_spec.write.sample(sim.disk_rng) + disk_spec.fsync.sample(sim.disk_rng)
         latency *= sim.network.slow.get(self.node, 1.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from replikv.check.delivery import DeliveryOrder
 from replikv.core.commands import Command, Set
 from replikv.core.errors import Ok, Result
 from replikv.core.io import Commit
@@ -94,6 +95,8 @@ class Simulation:
         self.workload_end_ms = 0.0
         self.end_ms = 0.0
         self.quiesced = False
+        self.delivery = DeliveryOrder() if self.spec.primary_order else None
+        """Primary order checked at every delivery (``check.delivery``), if the scheme declares it."""
         self.aborted: dict[str, str] | None = None
         """Why the run stopped early: ``{"check": "replica_error" | "event_budget",
         "detail": ...}`` (the report fails that check), else None."""
@@ -347,6 +350,10 @@ class Simulation:
                 )
 
     def on_commit(self, node: int, commit: Commit) -> None:
+        if self.delivery is not None:
+            problem = self.delivery.delivered(node, self.hosts[node].incarnation, commit.index, commit.request.id)
+            if problem is not None:
+                raise ReplicaError(node, "broke primary order", AssertionError(problem))
         self.commits += 1
         self._last_activity = self.engine.now
         if self.trace is not None:

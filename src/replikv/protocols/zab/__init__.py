@@ -50,6 +50,7 @@ ZAB = ProtocolSpec(
     ),
     read_levels=("sequential", "linearizable", "local"),
     messages_per_write="3n",
+    primary_order=True,
     durable_view=ZabDurableView,
 )
 

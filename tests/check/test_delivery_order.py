@@ -1,0 +1,43 @@
+"""``check.delivery.DeliveryOrder``: primary order as the simulator checks it after every
+step (ZAB, DSN 2011 §III: primary order and agreement)."""
+
+from __future__ import annotations
+
+from replikv.check.delivery import DeliveryOrder
+
+
+def test_consecutive_deliveries_of_one_order_pass():
+    order = DeliveryOrder()
+    for index in (1, 2, 3):
+        assert order.delivered(1, 1, index, (9, index)) is None
+        assert order.delivered(2, 1, index, (9, index)) is None
+
+
+def test_a_gap_is_caught():
+    order = DeliveryOrder()
+    order.delivered(1, 1, 1, (9, 1))
+    assert "gap" in order.delivered(1, 1, 3, (9, 3))
+
+
+def test_a_duplicate_or_a_step_back_is_caught():
+    order = DeliveryOrder()
+    order.delivered(1, 1, 1, (9, 1))
+    order.delivered(1, 1, 2, (9, 2))
+    assert "again" in order.delivered(1, 1, 2, (9, 2))
+
+
+def test_two_nodes_delivering_different_requests_at_one_index_is_caught():
+    order = DeliveryOrder()
+    order.delivered(1, 1, 1, (9, 1))
+    assert "where node 1 delivered" in order.delivered(2, 1, 1, (8, 1))
+
+
+def test_a_restart_starts_over_and_a_restatement_may_move_forward_only():
+    order = DeliveryOrder()
+    order.delivered(1, 1, 1, (9, 1))
+    order.delivered(1, 1, 2, (9, 2))
+    assert order.delivered(1, 2, 1, (9, 1)) is None  # a new incarnation redelivers from its snapshot
+    order.restated(1)
+    assert order.delivered(1, 2, 5, (9, 5)) is None  # it installed a snapshot at 4
+    order.restated(1)
+    assert order.delivered(1, 2, 5, (9, 5)) is not None
