@@ -25,7 +25,15 @@ class PaxosConfig(ReplicaConfig, frozen=True, kw_only=True, forbid_unknown_field
     """An Accept or Prepare not answered within this long is sent again (messages may be
     lost, Paxos Made Simple §2.1 "messages can take arbitrarily long ... can be lost")."""
 
+    queue_timeout_ms: float = 200.0
+    """A write that waited this long in the leader's queue without being proposed is
+    refused definitely (``Unavailable``) through a fence (``fences.py``): under load,
+    ``paxos`` (one write per ballot) would otherwise keep it until the client gave up,
+    an unknown outcome. Shorter than the clients' own timeouts so that they hear it."""
+
     def validate(self) -> None:
         super().validate()
+        if not self.tick_ms <= self.queue_timeout_ms <= self.request_timeout_ms:
+            raise ConfigError("queue_timeout_ms must be between tick_ms and request_timeout_ms")
         if self.retransmit_ms < self.tick_ms:
             raise ConfigError("retransmit_ms must be >= tick_ms")

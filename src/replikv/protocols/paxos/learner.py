@@ -20,10 +20,10 @@ A mixin of ``PaxosReplica``.
 
 from __future__ import annotations
 
-from replikv.core.commands import Noop
 from replikv.core.errors import Ok, Result, Timeout
 from replikv.core.slots import SlotLog
 from replikv.protocols.paxos.constants import ZERO, Ballot, is_internal
+from replikv.protocols.paxos.fences import is_fence
 from replikv.protocols.paxos.messages import CatchUp, Learn, Proposal, SnapshotTransfer, Value
 from replikv.protocols.paxos.records import (
     AcceptRecord,
@@ -109,16 +109,17 @@ class LearnerMixin:
         for slot, request in list(chosen.next_runnable()):
             chosen.mark_executed(slot)
             ran = True
-            if is_internal(request) or isinstance(request.command, Noop):
+            if is_internal(request):
                 result: Result = Ok(None)
-            else:
+            else:  # a client's write, or a fence taking its session slot (fences.py)
                 result = self._sm.apply(request)
             self._outbox.commit(slot, request)
+            answer = self._fence_answer(request, result) if is_fence(request) else result
             for waiter, _since in leadership.pending.pop(slot, ()):
                 leadership.pending_ids.pop(waiter.id, None)
                 # the slot holds another value (we lost it to a higher ballot): ours may
                 # still be chosen elsewhere, so the answer is indefinite
-                self._reply(waiter, result if waiter.id == request.id else Timeout())
+                self._reply(waiter, answer if waiter.id == request.id else Timeout())
         if ran:
             self._serve_reads()
             self._rejoin_check()

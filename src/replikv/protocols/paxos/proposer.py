@@ -31,6 +31,7 @@ from __future__ import annotations
 from replikv.core.errors import NotLeader, Timeout, Uncertain
 from replikv.core.quorum import has_quorum, majority
 from replikv.protocols.paxos.constants import CANDIDATE, FOLLOWER, LEADER, NOOP, PAXOS, Ballot
+from replikv.protocols.paxos.fences import fence_for
 from replikv.protocols.paxos.messages import (
     Accept,
     Accepted,
@@ -138,24 +139,27 @@ class ProposerMixin:
         """Give queued writes their slots (``multipaxos``), or start the next ballot's
         phase 1 for them (``paxos``)."""
         leadership = self.leadership
-        if not leadership.queue or self.proposer.preparing:
+        if not (leadership.queue or leadership.fencing) or self.proposer.preparing:
             return
         if self.mode == PAXOS and not leadership.fresh:
             if not leadership.proposals:
                 self._start_phase1()
             return
         leadership.fresh = False
-        # ``paxos``: one write per ballot, both phases every time (the chapter's model)
+        # ``paxos``: one write per ballot, both phases every time (the chapter's model);
+        # fences (fences.py) are not writes and ride along
         batch = leadership.queue[:1] if self.mode == PAXOS else leadership.queue
         leadership.queue = leadership.queue[len(batch):]
+        fenced, leadership.fencing = leadership.fencing, []
         values = []
-        for request in batch:
+        for request, value in [(r, fence_for(r)) for r in fenced] + [(r, r) for r in batch]:
             slot = leadership.next_slot
             leadership.next_slot += 1
             leadership.pending.setdefault(slot, []).append((request, self.proposer.now))
             leadership.pending_ids[request.id] = slot
             leadership.queued_ids.discard(request.id)
-            values.append(Value(slot, request))
+            leadership.queued_since.pop(request.id, None)
+            values.append(Value(slot, value))
         self._propose(values)
 
     def _propose(self, values: list[Value]) -> None:
@@ -283,7 +287,7 @@ class ProposerMixin:
     def _step_down(self) -> None:
         proposer, leadership = self.proposer, self.leadership
         if proposer.role == LEADER:
-            for request in leadership.queue:
+            for request in leadership.queue + leadership.fencing:
                 if self._accepted_copy(request.id):
                     self._reply(request, Uncertain("not the leader any more; a copy is accepted"))
                 else:

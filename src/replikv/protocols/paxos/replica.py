@@ -5,7 +5,8 @@ Every node is proposer, acceptor and learner (Paxos Made Simple §2.1). The hand
 in mixins, one module per agent: ``acceptor`` (§2.2 promise/accept/refuse),
 ``proposer`` (ballots, election, phase 1 with P2c, phase 2, leading; §2.2, §2.4, §3),
 ``learner`` (§2.3 learning, in-order execution, catch-up, snapshots), ``reads`` (read
-index, lease reads), ``lease`` (master leases, PML §5.2), ``rejoin`` (a node that lost durable state). ``mode`` is ``multipaxos`` or
+index, lease reads), ``lease`` (master leases, PML §5.2), ``fences`` (definite refusal of
+writes that waited too long), ``rejoin`` (a node that lost durable state). ``mode`` is ``multipaxos`` or
 ``paxos`` (``constants.MODES``).
 """
 
@@ -27,6 +28,7 @@ from replikv.protocols.paxos import messages as m
 from replikv.protocols.paxos.acceptor import AcceptorMixin
 from replikv.protocols.paxos.config import PaxosConfig
 from replikv.protocols.paxos.constants import CANDIDATE, INTACT, LEADER, MODES, REJOINING, ZERO
+from replikv.protocols.paxos.fences import FencesMixin
 from replikv.protocols.paxos.learner import LearnerMixin
 from replikv.protocols.paxos.lease import LeaseMixin
 from replikv.protocols.paxos.proposer import ProposerMixin
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     import random
 
 
-class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, LeaseMixin, RejoinMixin):
+class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, LeaseMixin, FencesMixin, RejoinMixin):
     def __init__(
         self,
         node: int,
@@ -114,6 +116,7 @@ class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, Lease
             self._start_phase1()
         if proposer.role == LEADER:
             self._expire_requests()
+            self._expire_queue()
 
     def _receive(self, src: int, msg: Message) -> None:
         match msg:
@@ -166,6 +169,7 @@ class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, Lease
         else:
             self.leadership.queue.append(request)
             self.leadership.queued_ids.add(request.id)
+            self.leadership.queued_since[request.id] = self.proposer.now
 
     def _answering(self, request: Request) -> bool:
         """A copy of ``request`` is queued, proposed by us, or re-proposed under our

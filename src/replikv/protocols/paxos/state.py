@@ -83,6 +83,10 @@ class LeaderState:
     queue: list[Request] = field(default_factory=list)
     """Client writes not yet given a slot."""
     queued_ids: set[RequestId] = field(default_factory=set)
+    """Ids of the writes in ``queue`` and ``fencing`` (a copy of one waits for it)."""
+    queued_since: dict[RequestId, float] = field(default_factory=dict)
+    fencing: list[Request] = field(default_factory=list)
+    """Queued writes past ``queue_timeout_ms``: a fence goes in their place (``fences.py``)."""
     pending: dict[int, list[tuple[Request, float]]] = field(default_factory=dict)
     """slot -> the client requests answered when it executes."""
     pending_ids: dict[RequestId, int] = field(default_factory=dict)
