@@ -80,9 +80,10 @@ class ParticipantMixin(_Base):
         commit = isinstance(msg, m.Commit)
         self._learn(tuple(msg.txid), COMMITTED if commit else ABORTED, ack_to=src if commit else None)
 
-    def _learn(self, txid: Txid, outcome: str, ack_to: int | None = None) -> None:
+    def _learn(self, txid: Txid, outcome: str, ack_to: int | None = None, force: bool = False) -> None:
         """This node learned ``txid``'s outcome (from its coordinator, a termination
-        coordinator, or a peer that knew it)."""
+        coordinator, or a peer that knew it). ``force``: write an ABORTED record now (this
+        node decided it and is about to tell others) instead of lazily."""
         known = self.finished.get(txid)
         if known is not None:
             if known != outcome:
@@ -105,6 +106,8 @@ class ParticipantMixin(_Base):
             self._persist((Decided(txid, COMMITTED),))
             if ack_to is not None:
                 self._send(ack_to, m.Ack(txid))
+        elif force:
+            self._persist((Decided(txid, ABORTED),))
         else:
             self.lazy.append(Decided(txid, ABORTED))
         self.locks.release(txid, doubt.request, self.now)

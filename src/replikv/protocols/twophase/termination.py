@@ -105,7 +105,8 @@ class TerminationMixin(_Base):
     def _on_state_report(self, src: int, msg: m.StateReport) -> None:
         txid: Txid = tuple(msg.txid)
         if msg.state in (COMMITTED, ABORTED):
-            self._learn(txid, msg.state, ack_to=txid[0] if msg.state == COMMITTED else None)
+            coordinator = txid[0] if msg.state == COMMITTED and txid[0] != self.node else None
+            self._learn(txid, msg.state, ack_to=coordinator)
             return
         rnd = self.rounds.get(txid)
         if rnd is not None:
@@ -136,8 +137,7 @@ class TerminationMixin(_Base):
                 self._send(peer, m.PreCommit(txid))
         else:
             self.terminations += 1
-            self._learn(txid, ABORTED)
-            self._persist((Decided(txid, ABORTED),))  # forced: the decision leaves next
+            self._learn(txid, ABORTED, force=True)  # ABORTED durable before the ABORTs leave
             for peer in self.peers:
                 self._send(peer, m.Abort(txid))
 
