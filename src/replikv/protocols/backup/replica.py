@@ -81,11 +81,10 @@ class BackupReplica:
     # -- recovery: a pure fold of the records ------------------------------------------------
 
     def _recover(self, records: Sequence[Record], damaged: bool) -> None:
-        named = False
         for record in records:
             match record:
                 case EpochRecord(epoch=epoch, primary=primary):
-                    self._epoch, self._primary, named = epoch, primary, True
+                    self._epoch, self._primary = epoch, primary
                 case StateRecord(state_epoch=state_epoch, version=version, data=data):
                     self._sm.restore(data)
                     self._state = (state_epoch, version)
@@ -103,7 +102,7 @@ class BackupReplica:
             self._repairing = True
             self._outbox.persist((RepairRecord(True),))
         owns = self._primary == self._node
-        if owns and (named or self._repairing):
+        if owns and (records or self._repairing):
             self._role = RECOVERING  # it served before (or may have): ask the peers first
         elif owns:
             self._role = PRIMARY  # a fresh cluster: the lowest id starts as primary
