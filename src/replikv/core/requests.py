@@ -11,9 +11,11 @@ import msgspec
 
 from replikv.core.commands import AnyCommand
 
-READ_LEVELS = ("linearizable", "lease", "local", "sequential")
+READ_LEVELS = ("linearizable", "lease", "local", "sequential", "one", "quorum", "all")
 """``sequential``: served by the node the client talks to, never going back in time for
-that client (ZooKeeper's guarantee; schemes that offer it say so in ``read_levels``)."""
+that client (ZooKeeper's guarantee; schemes that offer it say so in ``read_levels``).
+``one``/``quorum``/``all``: how many replicas a leaderless scheme waits for (Dynamo's R;
+on a write request the same field names W, the Redis front end's ``WRITELEVEL``)."""
 
 RequestId = tuple[int, int]
 
