@@ -29,6 +29,7 @@ _LOCATIONS: dict[str, str] = {
     "zab": "replikv.protocols.zab:ZAB",
     "2pc": "replikv.protocols.twophase:TWO_PC_SPEC",
     "3pc": "replikv.protocols.twophase:THREE_PC_SPEC",
+    "quorum": "replikv.protocols.quorum:QUORUM_SPEC",
 }
 
 
