@@ -1,0 +1,68 @@
+"""Settings of the ``quorum`` scheme (Dynamo's N, R, W; SOSP 2007 §4.5).
+
+``replicas`` is N, the length of a key's preference list (0: every node). ``read_level``
+and ``write_level`` name R and W: ``one`` (1), ``quorum`` (N // 2 + 1) or ``all`` (N).
+With R + W > N every read quorum meets every write quorum (§4.5, "a quorum-like
+system"); with R + W <= N a read may miss a completed write (the staleness PBS predicts).
+"""
+
+from __future__ import annotations
+
+from replikv.core.config import NodeConfig
+from replikv.core.errors import ConfigError
+
+LEVELS = ("one", "quorum", "all")
+RESOLUTIONS = ("siblings", "lww")
+
+
+def level_count(level: str, n: int) -> int:
+    """How many of ``n`` replicas a level waits for."""
+    if level == "one":
+        return 1
+    if level == "all":
+        return n
+    assert level == "quorum", level
+    return n // 2 + 1
+
+
+class QuorumConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    read_level: str = "quorum"
+    """R: default level of a read (``one``, ``quorum``, ``all``)."""
+    write_level: str = "quorum"
+    """W: default level of a write."""
+    replicas: int = 0
+    """N: the preference list's length; 0 means every member (the default)."""
+    read_before_write: bool = True
+    """A write first reads the key at R to learn the versions it overwrites (the causal
+    context a Dynamo client passes to ``put``, §4.4, fetched by the coordinator), so a
+    write started after another completed overwrites it instead of becoming its sibling.
+    Off: the coordinator overwrites only what it holds itself (one round trip fewer)."""
+    resolution: str = "siblings"
+    """``siblings`` keeps concurrent writes (GET shows the highest timestamp, the others
+    stay until a write overwrites them); ``lww`` keeps only the highest timestamp and
+    drops the rest (their acknowledged writes are lost)."""
+    read_repair: bool = True
+    """After a read, send the merged state to every replica that answered with less."""
+    anti_entropy_ms: float = 200.0
+    """How often a node compares its Merkle tree with the next peer's (0 = never)."""
+    merkle_leaves: int = 64
+    """Leaves of the Merkle tree (key ranges by hash)."""
+    virtual_nodes: int = 16
+    """Points of each node on the consistent-hashing ring."""
+
+    def settle_ms(self) -> float:
+        return max(30 * self.tick_ms, 2 * self.anti_entropy_ms)
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("read_level", "write_level"):
+            if getattr(self, name) not in LEVELS:
+                raise ConfigError(f"{name} must be one of {', '.join(LEVELS)}, not {getattr(self, name)!r}")
+        if self.resolution not in RESOLUTIONS:
+            raise ConfigError(f"resolution must be one of {', '.join(RESOLUTIONS)}, not {self.resolution!r}")
+        if self.replicas < 0:
+            raise ConfigError("replicas must be >= 0 (0: every node)")
+        if self.anti_entropy_ms < 0:
+            raise ConfigError("anti_entropy_ms must be >= 0")
+        if self.merkle_leaves < 1 or self.virtual_nodes < 1:
+            raise ConfigError("merkle_leaves and virtual_nodes must be >= 1")

@@ -1,0 +1,237 @@
+"""The coordinator: any node runs a client's read or write over the key's preference
+list (Dynamo, SOSP 2007, §4.5 "Execution of get() and put() operations").
+
+- A **read** asks every node of the preference list for its state and answers once R
+  have (its own state counts at once when it holds the key); the answer is the merge of
+  what came back, resolved to one value. Replicas that answered with less get the merged
+  state (read repair, §4.7 and §6: done when the read completes).
+- A **write** first reads at R to learn the versions it overwrites (``read_before_write``:
+  the causal context a Dynamo client passes to ``put``, §4.4, fetched by the
+  coordinator) and the current value (INCRBY, APPEND, SET NX/XX need it). It then takes
+  the next dot of its own for the key, stores the new version locally, makes it durable
+  and only then sends it (``Put``) to the other nodes of the list (save before send: a
+  restarted node never reuses a dot that left it); it answers once W nodes (itself
+  included) acknowledged a durable copy.
+
+Levels come from the request (``one``/``quorum``/``all``; ``local`` means ``one``;
+any other level, such as the workloads' ``linearizable``, means the configured default).
+
+Errors (docs/protocols/quorum.md has the table): a read or the read phase of a write that
+does not reach R nodes in ``request_timeout_ms`` answers ``Unavailable`` (nothing was
+written); a write whose version was stored but not acknowledged by W answers ``Timeout``
+(it may have taken effect: some nodes hold it, and anti-entropy spreads it).
+
+What may live here: pending operations and their quorum counting. The replica routes
+inputs here; storage is ``Store``'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from replikv.core.commands import Append, Delete, Get, Incr, Set
+from replikv.core.errors import BadRequest, Ok, Result, Timeout, Unavailable
+from replikv.core.messages import Message
+from replikv.core.requests import Request
+from replikv.protocols.quorum import versions as v
+from replikv.protocols.quorum.config import LEVELS, QuorumConfig, level_count
+from replikv.protocols.quorum.messages import Put, PutAck, Read, ReadReply, Repair
+from replikv.protocols.quorum.ring import Ring
+from replikv.protocols.quorum.store import Store
+
+INT64 = 2**63
+
+
+@dataclass
+class Pending:
+    """One client operation in flight at its coordinator."""
+
+    op_id: int
+    request: Request
+    key: str
+    preference: tuple[int, ...]
+    need: int
+    deadline: float
+    write: bool
+    phase: str = "read"
+    """``read`` (gathering states) or ``put`` (waiting for durable acks)."""
+    answers: dict[int, v.KeyState] = field(default_factory=dict)
+    merged: v.KeyState = v.EMPTY
+    acks: set[int] = field(default_factory=set)
+    dot: v.Dot | None = None
+    result: Result | None = None
+    persist_seq: int = 0
+
+
+class Coordinator:
+    def __init__(self, node: int, ring: Ring, store: Store, config: QuorumConfig,
+                 send: Callable[[int, Message], None], reply: Callable[[Request, Result], None],
+                 persist: Callable[[str, v.KeyState], int]) -> None:
+        self.node = node
+        self._ring = ring
+        self._store = store
+        self._config = config
+        self._send = send
+        self._reply = reply
+        self._persist = persist
+        self._next_op = 0
+        self.pending: dict[int, Pending] = {}
+        self.now = 0.0
+        self.repairs_sent = 0
+
+    # -- starting ----------------------------------------------------------------------
+
+    def level(self, request: Request, write: bool) -> str:
+        level = request.read_level
+        if level in LEVELS:
+            return level
+        if level == "local":
+            return "one"
+        return self._config.write_level if write else self._config.read_level
+
+    def start(self, request: Request, key: str, preference: tuple[int, ...]) -> None:
+        write = not isinstance(request.command, Get)
+        n = len(preference)
+        need = level_count(self.level(request, write), n)
+        self._next_op += 1
+        op = Pending(self._next_op, request, key, preference, need,
+                     self.now + self._config.request_timeout_ms, write)
+        self.pending[op.op_id] = op
+        if write and not self._config.read_before_write:
+            self._write(op, self._store.get(key))
+            if op.phase != "put":
+                del self.pending[op.op_id]
+            return
+        if write:
+            # the read phase of a write waits for R answers (the default read level)
+            op.need = level_count(self._config.read_level, n)
+        for peer in preference:
+            if peer != self.node:
+                self._send(peer, Read(op.op_id, key))
+        if self.node in preference:
+            self._answer(op, self.node, self._store.get(key))
+
+    # -- answers -----------------------------------------------------------------------
+
+    def on_read_reply(self, src: int, msg: ReadReply) -> None:
+        op = self.pending.get(msg.op)
+        if op is None or op.phase != "read" or not msg.ready or msg.key != op.key:
+            return
+        self._answer(op, src, msg.state)
+
+    def _answer(self, op: Pending, src: int, state: v.KeyState) -> None:
+        op.answers[src] = state
+        op.merged = v.merge(op.merged, state)
+        if len(op.answers) < op.need:
+            return
+        self._repair(op)
+        if not op.write:
+            del self.pending[op.op_id]
+            self._reply(op.request, Ok(v.resolve(op.merged)))
+            return
+        self._write(op, op.merged)
+        if op.phase != "put":
+            del self.pending[op.op_id]
+
+    def _repair(self, op: Pending) -> None:
+        if not self._config.read_repair:
+            return
+        for node, state in sorted(op.answers.items()):
+            if v.dominated(op.merged, state):
+                continue
+            if node == self.node:
+                self._absorb_local(op.key, op.merged)
+            else:
+                self.repairs_sent += 1
+                self._send(node, Repair(op.key, op.merged))
+
+    def on_put_ack(self, src: int, msg: PutAck) -> None:
+        op = self.pending.get(msg.op)
+        if op is None or op.phase != "put" or msg.dot != op.dot:
+            return
+        op.acks.add(src)
+        self._maybe_done(op)
+
+    def on_persisted(self, seq: int) -> None:
+        for op in list(self.pending.values()):
+            if op.phase == "put" and 0 < op.persist_seq <= seq:
+                op.acks.add(self.node)
+                self._maybe_done(op)
+
+    def _maybe_done(self, op: Pending) -> None:
+        if len(op.acks) >= op.need and op.op_id in self.pending:
+            del self.pending[op.op_id]
+            assert op.result is not None
+            self._reply(op.request, op.result)
+
+    def tick(self, now: float) -> None:
+        self.now = now
+        for op in list(self.pending.values()):
+            if now < op.deadline:
+                continue
+            del self.pending[op.op_id]
+            if op.phase == "read":
+                what = "write's read" if op.write else "read"
+                self._reply(op.request, Unavailable(
+                    f"{what} reached {len(op.answers)} of the {op.need} replicas it needs"))
+            else:
+                self._reply(op.request, Timeout())
+
+    # -- the write ---------------------------------------------------------------------
+
+    def _write(self, op: Pending, seen: v.KeyState) -> None:
+        """Compute the new value from what the read saw, then store and send it."""
+        value, result = _outcome(op.request, v.resolve(seen))
+        if value is _NOTHING:
+            self._reply(op.request, result)
+            return
+        local = self._store.get(op.key)
+        counter = max(local.context.top(self.node), seen.context.top(self.node)) + 1
+        dot = (self.node, counter)
+        request = op.request
+        sibling = v.Sibling(dot, value, self.now, request.client_id, request.seq)  # type: ignore[arg-type]
+        state = v.write(seen.context, sibling)
+        op.phase, op.dot, op.result, op.acks = "put", dot, result, set()
+        op.need = level_count(self.level(request, True), len(op.preference))
+        op.deadline = self.now + self._config.request_timeout_ms
+        if self.node in op.preference:
+            op.persist_seq = self._absorb_local(op.key, state, force=True)
+        for peer in op.preference:
+            if peer != self.node:
+                self._send(peer, Put(op.op_id, op.key, state))
+
+    def _absorb_local(self, key: str, state: v.KeyState, force: bool = False) -> int:
+        merged = self._store.absorb(key, state)
+        if merged is None and not force:
+            return 0
+        return self._persist(key, self._store.get(key))
+
+
+_NOTHING = object()
+
+
+def _outcome(request: Request, current: str | None) -> tuple[object, Result]:
+    """(the value to write, or ``_NOTHING``; the client's result) of a write command
+    applied to the value the read phase saw (Redis semantics)."""
+    command = request.command
+    match command:
+        case Set(value=value, only_if=only_if, return_old=return_old):
+            if (only_if == "nx" and current is not None) or (only_if == "xx" and current is None):
+                return _NOTHING, Ok(current if return_old else False)
+            return value, Ok(current if return_old else True)
+        case Delete():
+            return None, Ok(1 if current is not None else 0)
+        case Append(value=value):
+            new = (current or "") + value
+            return new, Ok(len(new))
+        case Incr(by=by):
+            try:
+                number = int(current if current is not None else "0")
+            except ValueError:
+                return _NOTHING, BadRequest("value is not an integer or out of range")
+            number += by
+            if not -INT64 <= number < INT64:
+                return _NOTHING, BadRequest("increment or decrement would overflow")
+            return str(number), Ok(number)
+    return _NOTHING, BadRequest(f"quorum does not run {type(command).__name__}")

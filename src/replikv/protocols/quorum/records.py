@@ -1,0 +1,21 @@
+"""Durable records of the ``quorum`` scheme.
+
+``Stored`` is a key's state after a change. Recovery merges every record of a key in
+order; merge is idempotent, so a record written twice or a state restated changes
+nothing. A node's dot counters are in these records too: the highest dot of its own in a
+key's context is what it used last, and a dot leaves the node only after the record that
+holds it is durable (save before send), so a restarted node never reuses one.
+"""
+
+from __future__ import annotations
+
+from replikv.core.messages import Record
+from replikv.protocols.quorum.versions import KeyState
+
+
+class Stored(Record, frozen=True, tag="quorum.Stored"):
+    key: str
+    state: KeyState
+
+
+RECORDS = (Stored,)

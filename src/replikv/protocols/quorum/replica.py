@@ -1,0 +1,172 @@
+"""The ``quorum`` replica: every node is a coordinator and a storage node (Dynamo).
+
+One entry point, ``handle``; it routes client requests to the ``Coordinator``, peer
+messages to the coordinator (answers), to storage (``Read``, ``Put``, ``Repair``) or to
+``AntiEntropy``, and ticks to the timers.
+
+Storage rules: a ``Put`` is merged, made durable, and only then acknowledged
+(``PutAck`` asserts durability; the node driver checks it against the ``Stored``
+records). A ``Repair`` or an anti-entropy ``Exchange`` is merged and persisted, never
+acknowledged.
+
+A node that lost its disk (``Recovery.lost``) has forgotten the versions it
+acknowledged and the dots it issued. Until anti-entropy has completed with enough peers
+(N - W + 1 of them, at least one, so it meets a node of every completed write's W) it
+answers reads as not ready (they do not count toward R) and coordinates nothing; it
+still stores what it is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from replikv.core.admission import admit
+from replikv.core.commands import Append, Delete, Get, Incr, Set, keys_of
+from replikv.core.errors import BadRequest, NotLeader, Unavailable
+from replikv.core.io import Effect, Input, Persisted, Receive, Submit, Tick
+from replikv.core.outbox import Outbox
+from replikv.core.replica import CreateArgs, StateMachine, Status
+from replikv.core.requests import Request
+from replikv.protocols.quorum import versions as v
+from replikv.protocols.quorum.antientropy import AntiEntropy
+from replikv.protocols.quorum.config import QuorumConfig, level_count
+from replikv.protocols.quorum.coordinator import Coordinator
+from replikv.protocols.quorum.messages import (
+    Exchange,
+    Put,
+    PutAck,
+    Read,
+    ReadReply,
+    Repair,
+    TreeLeaves,
+    TreeRoot,
+)
+from replikv.protocols.quorum.records import Stored
+from replikv.protocols.quorum.ring import Ring
+from replikv.protocols.quorum.store import Store
+
+COMMANDS = (Get, Set, Delete, Incr, Append)
+
+
+class QuorumReplica:
+    def __init__(self, args: CreateArgs) -> None:
+        if not isinstance(args.config, QuorumConfig):
+            raise TypeError(f"quorum needs a QuorumConfig, got {type(args.config).__name__}")
+        self.node = args.node
+        self.members = tuple(sorted(args.members))
+        self.config: QuorumConfig = args.config
+        self._sm = args.state_machine
+        self._out = Outbox()
+        self.ring = Ring(self.members, self.config.virtual_nodes, self.config.replicas)
+        self.store = Store(args.state_machine, self.config.resolution)
+        self.coordinator = Coordinator(self.node, self.ring, self.store, self.config, self._out.send,
+                                       self._out.reply, self._persist)
+        self.anti_entropy = AntiEntropy(self.node, self.ring, self.store, self.config.merkle_leaves, self._out.send)
+        self._last_anti_entropy: float | None = None
+        for record in args.recovered:
+            assert isinstance(record, Stored), record
+            self.store.absorb(record.key, record.state)
+        self.refilling = args.recovery.lost
+        others = len(self.members) - 1
+        self._refill_peers = min(others, max(1, self.ring.n - level_count(self.config.write_level, self.ring.n) + 1))
+
+    # -- the contract ------------------------------------------------------------------
+
+    def handle(self, inp: Input) -> list[Effect]:
+        match inp:
+            case Tick(now_ms=now):
+                self._tick(now)
+            case Submit(request=request):
+                self._submit(request)
+            case Receive(src=src, msg=msg):
+                self._receive(src, msg)
+            case Persisted(seq=seq):
+                self._persisted(seq)
+        return self._out.drain()
+
+    def status(self) -> Status:
+        changes = self.store.changes
+        return Status(node=self.node, role="refilling" if self.refilling else "replica", term=0, leader=None,
+                      commit_index=changes, applied_index=changes, last_index=changes, members=self.members)
+
+    def durable_state(self) -> Hashable:
+        return tuple(sorted(self.store.states.items()))
+
+    def state_machine(self) -> StateMachine:
+        return self._sm
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _tick(self, now: float) -> None:
+        self.coordinator.tick(now)
+        every = self.config.anti_entropy_ms
+        if every > 0 and (self._last_anti_entropy is None or now - self._last_anti_entropy >= every):
+            self._last_anti_entropy = now
+            self.anti_entropy.start()
+        if self.refilling and len(self.anti_entropy.synced) >= self._refill_peers:
+            self.refilling = False
+
+    def _submit(self, request: Request) -> None:
+        error = admit(request, self.config)
+        if error is not None:
+            self._out.reply(request, error)
+            return
+        command = request.command
+        if not isinstance(command, COMMANDS):
+            self._out.reply(request, BadRequest(
+                f"quorum runs GET, SET, DEL, INCRBY and APPEND on one key; not {type(command).__name__} "
+                "(compare-and-set and transactions need consensus)"))
+            return
+        if self.refilling:
+            self._out.reply(request, Unavailable("this node lost its disk and is refilling from its peers"))
+            return
+        if len(self.coordinator.pending) >= self.config.max_pending:
+            self._out.reply(request, Unavailable("too many requests in flight at this node"))
+            return
+        (key,) = keys_of(command)
+        preference = self.ring.preference(key)
+        if self.node not in preference:
+            # Dynamo §4.5: a node outside the key's top N hands the request to one inside it
+            self._out.reply(request, NotLeader(preference[0]))
+            return
+        self.coordinator.start(request, key, preference)
+
+    def _receive(self, src: int, msg: object) -> None:
+        match msg:
+            case ReadReply():
+                self.coordinator.on_read_reply(src, msg)
+            case PutAck():
+                self.coordinator.on_put_ack(src, msg)
+            case Read(op=op, key=key):
+                self._out.send(src, ReadReply(op, key, self.store.get(key), ready=not self.refilling))
+            case Put(op=op, key=key, state=state):
+                self._store_put(src, op, key, state)
+            case Repair(key=key, state=state):
+                self._absorb(key, state)
+            case TreeRoot():
+                self.anti_entropy.on_root(src, msg)
+            case TreeLeaves():
+                self.anti_entropy.on_leaves(src, msg)
+            case Exchange():
+                self.anti_entropy.on_exchange(src, msg, self._absorb)  # type: ignore[arg-type]
+
+    def _persisted(self, seq: int) -> None:
+        self.coordinator.on_persisted(seq)
+
+    # -- storage -------------------------------------------------------------------------
+
+    def _store_put(self, src: int, op: int, key: str, state: v.KeyState) -> None:
+        """Merge a coordinator's version, then ack once the result is durable."""
+        if self.node not in self.ring.preference(key):
+            return
+        assert len(state.siblings) == 1, "a Put carries one new version"
+        self.store.absorb(key, state)
+        self._persist(key, self.store.get(key))  # the barrier: the ack leaves once this is durable
+        self._out.send(src, PutAck(op, key, state.siblings[0].dot))
+
+    def _absorb(self, key: str, state: v.KeyState) -> None:
+        if self.store.absorb(key, state) is not None:
+            self._persist(key, self.store.get(key))
+
+    def _persist(self, key: str, state: v.KeyState) -> int:
+        return self._out.persist((Stored(key, state),))
