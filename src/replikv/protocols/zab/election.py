@@ -10,7 +10,9 @@ and sent again. Once a quorum's latest votes (ours included) agree, the peer wai
 A peer that is not looking answers a looking peer with the leader it follows
 (``state`` following or leading); a looking peer that hears from a quorum naming the
 same leader, the leader itself saying it leads, joins it (ZooKeeper's
-``outofelection`` check): that is how a restarted peer finds an established leader.
+``outofelection`` check; we count ourselves among them, so a leader that lost its
+followers is joined before it gives up): that is how a restarted peer finds an
+established leader.
 
 A rejoining peer (``rejoin.py``) is never counted and never decides by votes: it only
 joins a leader the way above. The election decides nothing durable: it only picks
@@ -115,6 +117,8 @@ class ElectionMixin:
             if leader == self.node or outside.get(leader, (None, ""))[1] != LEADING:
                 continue
             supporters = [src for src, (named, _state) in outside.items() if named == leader]
+            if not self.persistent.rejoining:
+                supporters.append(self.node)  # we would follow it too
             if has_quorum(supporters, self.members):
                 self._become_follower(leader)
                 return
