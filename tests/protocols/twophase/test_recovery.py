@@ -1,0 +1,65 @@
+"""Recovery (Bernstein et al. §7.3, Gray & Lamport §2): a participant restarting in
+PREPARED re-takes its locks and asks; a coordinator with a durable decision sends it
+again; without one it aborts (presumed abort); epochs keep transaction ids unique."""
+
+from __future__ import annotations
+
+from replikv.core import Receive, Submit, Tick
+from replikv.protocols.twophase import messages as m
+from replikv.protocols.twophase.constants import ABORTED, COMMITTED, UNCERTAIN
+from replikv.protocols.twophase.records import Boot, Decided, Forgotten, Prepared, decisions
+
+from .steps import create, make, persists, records, sends, write
+
+TXID = (1, 1, 1)
+
+
+def test_a_new_epoch_is_persisted_at_start_and_names_every_transaction():
+    replica = make(1, records=[Boot(4)])
+    assert replica.epoch == 5
+    effects = replica.handle(Submit(write(1, "v")))
+    assert {s.msg.txid for s in sends(effects)} == {(1, 5, 1)}
+
+
+def test_participant_restarting_prepared_retakes_its_locks_and_asks():
+    replica = make(2, records=[Boot(1), Prepared(TXID, write(1, "v"))], query_ms=100.0)
+    assert replica.in_doubt[TXID].state == UNCERTAIN
+    assert replica.locks.keys == {"k": TXID}
+    replica.handle(Tick(10.0))
+    effects = replica.handle(Tick(120.0))
+    assert sorted(s.dst for s in sends(effects, m.StateQuery)) == [1, 3]
+    replica.handle(Receive(1, m.StateReport(TXID, COMMITTED)))
+    assert replica.state_machine().get("k") == "v" and replica.locks.keys == {}
+
+
+def test_committed_transactions_are_applied_again_in_record_order():
+    replica = make(2, records=[Boot(1), Prepared(TXID, write(1, "a")), Decided(TXID, COMMITTED),
+                               Prepared((3, 1, 1), write(2, "b")), Decided((3, 1, 1), COMMITTED)])
+    assert replica.state_machine().get("k") == "b" and replica.in_doubt == {}
+
+
+def test_coordinator_with_a_durable_commit_sends_it_again_behind_its_new_epoch():
+    replica = create(1, records=[Boot(1), Decided(TXID, COMMITTED, write(1, "v"))])
+    assert replica.state_machine().get("k") == "v"
+    effects = replica.handle(Tick(0.0))
+    assert records(effects) == [Boot(2)]
+    assert [(s.dst, s.msg) for s in sends(effects)] == [(2, m.Commit(TXID)), (3, m.Commit(TXID))]
+    assert effects.index(persists(effects)[0]) < effects.index(sends(effects)[0])
+
+
+def test_coordinator_forgets_what_every_participant_acknowledged():
+    replica = make(1, records=[Boot(1), Decided(TXID, COMMITTED, write(1, "v")), Forgotten((TXID,))])
+    assert sends(replica.handle(Tick(10.0))) == []
+
+
+def test_coordinator_without_a_decision_aborts_presumed():
+    replica = make(1, records=[Boot(1)])
+    effects = replica.handle(Receive(2, m.StateQuery(TXID)))
+    assert records(effects) == []
+    assert [s.msg for s in sends(effects)] == [m.StateReport(TXID, ABORTED, presumed=True)]
+
+
+def test_decisions_fold_reads_what_each_node_decided():
+    found = decisions([Boot(1), Prepared(TXID, write(1, "v")), Decided(TXID, COMMITTED),
+                       Decided((2, 1, 1), ABORTED)])
+    assert found == {"1/1/1": COMMITTED, "2/1/1": ABORTED}

@@ -1,0 +1,130 @@
+"""Three-phase commit (Skeen 1981; Bernstein et al. §7.5): PRECOMMIT between the votes and
+the commit, and the termination protocol run by the lowest surviving node."""
+
+from __future__ import annotations
+
+from replikv.core import Receive, Submit, Tick
+from replikv.protocols.twophase import messages as m
+from replikv.protocols.twophase.constants import (
+    ABORTED,
+    COMMITTED,
+    PENDING,
+    PRECOMMITTED,
+    UNCERTAIN,
+)
+from replikv.protocols.twophase.records import Decided
+
+from .steps import durable, make, persists, prepared, records, sends, write
+
+TXID = (1, 1, 1)
+
+
+def test_all_yes_the_coordinator_persists_precommitted_then_sends_precommit():
+    replica = make(1, mode="3pc")
+    replica.handle(Submit(write(1, "v")))
+    replica.handle(Receive(2, m.VoteYes(TXID)))
+    effects = replica.handle(Receive(3, m.VoteYes(TXID)))
+    assert records(effects) == [Decided(TXID, PRECOMMITTED, write(1, "v"))]
+    assert [s.dst for s in sends(effects, m.PreCommit)] == [2, 3]
+    assert sends(effects, m.Commit) == []
+    durable(replica, effects)
+    replica.handle(Receive(2, m.PreCommitAck(TXID)))
+    commit = replica.handle(Receive(3, m.PreCommitAck(TXID)))
+    assert records(commit) == [Decided(TXID, COMMITTED, write(1, "v"))]
+    assert [s.dst for s in sends(commit, m.Commit)] == [2, 3]
+
+
+def test_participant_persists_precommitted_before_acknowledging():
+    replica = make(2, mode="3pc")
+    prepared(replica, TXID, write(1, "v"))
+    effects = replica.handle(Receive(1, m.PreCommit(TXID)))
+    assert records(effects) == [Decided(TXID, PRECOMMITTED)]
+    (ack,) = sends(effects, m.PreCommitAck)
+    assert effects.index(persists(effects)[0]) < effects.index(ack)
+
+
+def test_coordinator_commits_when_a_precommit_ack_is_missing_after_the_timeout():
+    replica = make(1, mode="3pc", vote_timeout_ms=200.0)
+    replica.handle(Submit(write(1, "v")))
+    replica.handle(Receive(2, m.VoteYes(TXID)))
+    durable(replica, replica.handle(Receive(3, m.VoteYes(TXID))))
+    replica.handle(Receive(2, m.PreCommitAck(TXID)))
+    effects = replica.handle(Tick(250.0))
+    assert records(effects) == [Decided(TXID, COMMITTED, write(1, "v"))]
+
+
+def _round(replica, reports: dict[int, str], query_ms=100.0, termination_ms=40.0):
+    replica.handle(Tick(10.0))
+    replica.handle(Tick(10.0 + query_ms + 5))
+    for src, state in reports.items():
+        replica.handle(Receive(src, m.StateReport(TXID, state)))
+    return replica.handle(Tick(10.0 + query_ms + 5 + termination_ms + 5))
+
+
+def test_termination_all_uncertain_survivors_abort():
+    replica = make(2, mode="3pc", query_ms=100.0, termination_ms=40.0)
+    prepared(replica, TXID, write(1, "v"))
+    effects = _round(replica, {3: UNCERTAIN})
+    assert records(effects) == [Decided(TXID, ABORTED)]
+    assert [(s.dst, s.msg) for s in sends(effects)] == [(1, m.Abort(TXID)), (3, m.Abort(TXID))]
+    assert effects.index(persists(effects)[0]) < effects.index(sends(effects)[0])
+
+
+def test_termination_someone_precommitted_precommit_the_uncertain_then_commit():
+    replica = make(2, mode="3pc", query_ms=100.0, termination_ms=40.0)
+    prepared(replica, TXID, write(1, "v"))
+    replica.handle(Receive(1, m.PreCommit(TXID)))
+    effects = _round(replica, {3: UNCERTAIN})
+    assert [(s.dst, s.msg) for s in sends(effects)] == [(3, m.PreCommit(TXID))]
+    done = replica.handle(Receive(3, m.PreCommitAck(TXID)))
+    assert records(done) == [Decided(TXID, COMMITTED)]
+    assert [(s.dst, s.msg) for s in sends(done)] == [(1, m.Commit(TXID)), (3, m.Commit(TXID))]
+
+
+def test_termination_only_the_lowest_survivor_decides():
+    replica = make(3, mode="3pc", query_ms=100.0, termination_ms=40.0)
+    prepared(replica, TXID, write(1, "v"))
+    effects = _round(replica, {2: UNCERTAIN})
+    assert persists(effects) == [] and sends(effects, m.Abort) == []
+    assert TXID in replica.in_doubt
+
+
+def test_termination_waits_while_the_coordinator_answers_pending():
+    replica = make(2, mode="3pc", query_ms=100.0, termination_ms=40.0)
+    prepared(replica, TXID, write(1, "v"))
+    effects = _round(replica, {1: PENDING, 3: UNCERTAIN})
+    assert persists(effects) == [] and TXID in replica.in_doubt
+
+
+def test_under_a_partition_each_side_decides_alone_and_differently():
+    """The chapter's point, in two replicas: node 2 precommitted hears nobody and commits;
+    node 3 uncertain hears nobody and aborts."""
+    precommitted = make(2, mode="3pc", query_ms=100.0, termination_ms=40.0)
+    prepared(precommitted, TXID, write(1, "v"))
+    precommitted.handle(Receive(1, m.PreCommit(TXID)))
+    uncertain = make(3, mode="3pc", query_ms=100.0, termination_ms=40.0)
+    prepared(uncertain, TXID, write(1, "v"))
+    assert Decided(TXID, COMMITTED) in records(_round(precommitted, {}))
+    assert Decided(TXID, ABORTED) in records(_round(uncertain, {}))
+    assert precommitted.finished[TXID] == COMMITTED and uncertain.finished[TXID] == ABORTED
+
+
+def test_a_restarted_coordinator_that_learns_the_outcome_acks_nobody_not_even_itself():
+    """Regression: the 3pc coordinator, PRECOMMITTED on disk after a restart, learned the
+    commit from a report and sent ``Ack`` to itself."""
+    from replikv.protocols.twophase.records import Boot
+
+    replica = make(1, mode="3pc", records=[Boot(1), Decided(TXID, PRECOMMITTED, write(1, "v"))])
+    effects = replica.handle(Receive(2, m.StateReport(TXID, COMMITTED)))
+    effects += durable(replica, effects)
+    assert [s.dst for s in sends(effects)] == []
+    assert replica.state_machine().get("k") == "v"
+
+
+def test_a_termination_abort_is_recorded_once_forced():
+    """Regression: the termination coordinator wrote ABORTED twice (lazily and forced)."""
+    replica = make(2, mode="3pc", query_ms=100.0, termination_ms=40.0)
+    prepared(replica, TXID, write(1, "v"))
+    effects = _round(replica, {3: UNCERTAIN})
+    effects += replica.handle(Tick(400.0))
+    assert records(effects) == [Decided(TXID, ABORTED)]
