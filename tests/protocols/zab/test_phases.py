@@ -46,8 +46,10 @@ def test_fle_decides_after_a_quorum_agrees_and_the_finalize_wait():
 
 
 def test_fle_a_looking_peer_joins_an_established_leader_named_by_a_quorum():
-    replica = make(3)
+    replica = make(3, members=(1, 2, 3, 4, 5))
     replica.handle(Receive(1, m.Notification(4, 1, 2, (2, 3), "leading")))
+    assert replica.peer.state == "looking"  # the leader and us: two of five
+    replica.handle(Receive(4, m.Notification(4, 1, 2, (2, 3), "looking")))
     assert replica.peer.state == "looking"
     effects = replica.handle(Receive(2, m.Notification(4, 1, 2, (2, 3), "following")))
     assert replica.peer.state == "following" and replica.peer.leader == 1
