@@ -117,6 +117,10 @@ class Promises:
     """Stays consistent (not necessarily available) under any partition."""
     available_with_one_down: bool
     """Writes go on with one replica down."""
+    fresh_reads: bool = False
+    """Reads at the default level never miss a write acknowledged before they started (no
+    certainly stale read), though they are not linearizable: a leaderless scheme whose
+    read and write quorums intersect (R + W > N). Checked by ``no_stale_reads``."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,9 @@ class ProtocolSpec:
     durable_view: Callable[[], DurableView] | None = None
     """Makes the scheme's ``DurableView``; required when any of its messages
     ``asserts_durable`` (the driver judges those acks against the durable records)."""
+    promises_for: Callable[[NodeConfig, int], Promises] | None = None
+    """For a scheme whose promises depend on its configuration (a leaderless scheme's R
+    and W): ``(config, cluster size) -> Promises``. Hosts ask ``promises_under``."""
     decisions: Callable[[Sequence[Record]], dict[str, str]] | None = None
     """For schemes that decide each transaction on every node (2PC/3PC): folds one node's
     durable records into ``{transaction id: outcome}``, so a checker can find nodes that
@@ -203,6 +210,12 @@ class ProtocolSpec:
                 f"{self.name} offers the read levels {', '.join(self.read_levels)}, not {config.read_level!r}"
             )
         return config
+
+    def promises_under(self, config: NodeConfig | None, nodes: int) -> Promises:
+        """What the scheme promises with this configuration on ``nodes`` nodes."""
+        if self.promises_for is None or config is None:
+            return self.promises
+        return self.promises_for(config, nodes)
 
     def offers(self, command_type: type) -> bool:
         """Does this scheme answer the administrative command ``command_type``?"""

@@ -273,7 +273,7 @@ def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[st
 
 
 def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict | None, check: bool) -> list[dict]:
-    promises = sim.spec.promises
+    promises = sim.spec.promises_under(sim.config, len(sim.members))
     safe_here = not sim.nemesis.partitioned or promises.partition_tolerant
     lease = report["lease_bound_ms"] is not None
     # a lease promises linearizable reads only while clocks drift within clock_drift
@@ -333,7 +333,10 @@ def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict 
         add("linearizable", lin.value, reads_promised, lin.detail)
     stale = run_stale_reads(events)
     report["stale_reads"] = stale.value
-    add("no_stale_reads", None if stale.value is None else stale.value == 0, reads_promised, stale.detail)
+    # fresh reads (R + W > N): no read misses a write acknowledged before it started
+    fresh_promised = reads_promised or (promises.fresh_reads and report["read_level"] not in ("local", "sequential")
+                                        and safe_here)
+    add("no_stale_reads", None if stale.value is None else stale.value == 0, fresh_promised, stale.detail)
     if stale.value is not None:
         report["max_staleness_ms"] = max_staleness(events) if stale.value else 0.0
     if lease and stale.value is not None:
