@@ -9,12 +9,37 @@ their sources and what was measured.
 
 from __future__ import annotations
 
+from replikv.core.config import NodeConfig
 from replikv.core.replica import Promises, ProtocolSpec
-from replikv.protocols.quorum.config import LEVELS, QuorumConfig
+from replikv.protocols.quorum.config import LEVELS, QuorumConfig, level_count
 from replikv.protocols.quorum.durable import QuorumDurableView
 from replikv.protocols.quorum.messages import MESSAGES
 from replikv.protocols.quorum.records import RECORDS
 from replikv.protocols.quorum.replica import QuorumReplica
+
+_DEFAULT_PROMISES = Promises(linearizable_writes=True, linearizable_reads=False, partition_tolerant=True,
+                             available_with_one_down=True, fresh_reads=True)
+
+
+def promises(config: NodeConfig, nodes: int) -> Promises:
+    """What ``quorum`` promises with these R, W and N (Dynamo §4.5, Gifford 1979).
+
+    - Acknowledged writes are durable on W nodes and a write overwrites only the versions
+      it read (siblings), so none is lost, unless ``resolution = "lww"`` drops concurrent
+      ones (then nothing is promised about them).
+    - With R + W > N, siblings and ``read_before_write``, a read started after a write was
+      acknowledged meets one of its W copies, and any write that started after it read it
+      and overwrote it: no certainly stale read (``fresh_reads``). Reads are never
+      promised linearizable: a read may see a write still in progress that a later read,
+      at other nodes, misses (no write-back before answering).
+    """
+    assert isinstance(config, QuorumConfig)
+    n = min(config.replicas, nodes) if config.replicas > 0 else nodes
+    exact = config.resolution == "siblings"
+    intersect = level_count(config.read_level, n) + level_count(config.write_level, n) > n
+    return Promises(linearizable_writes=exact, linearizable_reads=False, partition_tolerant=True,
+                    available_with_one_down=True, fresh_reads=exact and intersect and config.read_before_write)
+
 
 QUORUM_SPEC = ProtocolSpec(
     name="quorum",
@@ -25,11 +50,8 @@ QUORUM_SPEC = ProtocolSpec(
     messages=MESSAGES,
     records=RECORDS,
     create=QuorumReplica,
-    # Acknowledged writes are durable on W nodes and never overwritten by a write that did
-    # not see them (siblings); reads are not linearizable (no write-back: a read may see a
-    # write in progress that a later read misses), so that promise is not made.
-    promises=Promises(linearizable_writes=True, linearizable_reads=False, partition_tolerant=True,
-                      available_with_one_down=True),
+    promises=_DEFAULT_PROMISES,
+    promises_for=promises,
     leader_word="coordinator",
     leadership="leaderless",
     failover="none",
