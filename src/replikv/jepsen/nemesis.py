@@ -45,11 +45,13 @@ class Action:
 
 class Nemesis:
     def __init__(self, root: pathlib.Path, *, manual_failover: bool, seconds: Callable[[], float],
-                 say: Callable[[str], None]) -> None:
+                 say: Callable[[str], None], leaderless: bool = False) -> None:
         self.root = root
         self.primary_backup = manual_failover
         """The scheme's failover is by operator ``Promote`` (``ProtocolSpec.failover``):
         the nemesis plays the operator after killing the primary."""
+        self.leaderless = leaderless
+        """No node ever leads (``ProtocolSpec.leadership``): recovered once every node is up."""
         self._seconds = seconds
         self._say = say
         self.executed: list[Action] = []
@@ -146,15 +148,16 @@ class Nemesis:
         return notes
 
     def await_recovery(self, timeout_s: float = RECOVERY_TIMEOUT_S) -> tuple[bool, list[str]]:
-        """Until every node is up and one leads (for primary/backup, promote a backup if no
-        primary shows up within a few seconds). Returns (recovered, notes)."""
+        """Until every node is up and one leads (a leaderless scheme: every node up; for
+        primary/backup, promote a backup if no primary shows up within a few seconds).
+        Returns (recovered, notes)."""
         notes: list[str] = []
         deadline = time.monotonic() + timeout_s
         promote_at = time.monotonic() + 5.0
         while time.monotonic() < deadline:
             with contextlib.suppress(*_ERRORS):
                 view = control.view(self.root)
-                if all(r.state == "up" for r in view.rows) and view.leader() is not None:
+                if all(r.state == "up" for r in view.rows) and (self.leaderless or view.leader() is not None):
                     return True, notes
                 if self.primary_backup and view.leader() is None and time.monotonic() > promote_at:
                     up = [r for r in view.rows if r.state == "up" and r.status is not None]

@@ -210,7 +210,8 @@ def run_test(settings: TestSettings, say: Say = print) -> dict[str, Any]:
         addresses = [f"{state.host}:{entry.client_port}" for entry in state.members()]
         say(f"cluster up: {settings.protocol} x{settings.nodes}, clients on {', '.join(addresses)}")
         clock = Clock()
-        nemesis = Nemesis(root, manual_failover=spec.failover == "manual", seconds=clock.seconds, say=say)
+        nemesis = Nemesis(root, manual_failover=spec.failover == "manual", seconds=clock.seconds, say=say,
+                          leaderless=spec.leadership == "leaderless")
 
         async def body() -> dict[str, Any]:
             # no finally: on Ctrl-C (cancellation) or a bug, skip healing and final reads;
