@@ -41,6 +41,8 @@ from replikv.protocols.quorum.ring import Ring
 from replikv.protocols.quorum.store import Store
 
 INT64 = 2**63
+REMEMBERED = 20_000
+"""How many request ids a coordinator remembers the answer of."""
 
 
 @dataclass
@@ -77,6 +79,10 @@ class Coordinator:
         self._persist = persist
         self._next_op = 0
         self.pending: dict[int, Pending] = {}
+        self._answered: dict[tuple[int, int], Result | None] = {}
+        """Request id -> its answer (None while in flight), the last ``REMEMBERED`` ones:
+        a duplicate copy of a request (the network, a client's resend) gets the first
+        copy's answer instead of running again, so a definite refusal sticks."""
         self.now = 0.0
         self.repairs_sent = 0
 
@@ -90,7 +96,25 @@ class Coordinator:
             return "one"
         return self._config.write_level if write else self._config.read_level
 
+    def duplicate(self, request: Request) -> bool:
+        """A copy of a request this node already took: answered again (or left to the
+        copy in flight). True when handled."""
+        if request.id not in self._answered:
+            return False
+        earlier = self._answered[request.id]
+        if earlier is not None:
+            self._reply(request, earlier)
+        return True
+
+    def answer(self, request: Request, result: Result) -> None:
+        """Reply to the client and remember the answer for duplicates."""
+        self._answered[request.id] = result
+        while len(self._answered) > REMEMBERED:
+            del self._answered[next(iter(self._answered))]
+        self._reply(request, result)
+
     def start(self, request: Request, key: str, preference: tuple[int, ...]) -> None:
+        self._answered[request.id] = None
         write = not isinstance(request.command, Get)
         n = len(preference)
         need = level_count(self.level(request, write), n)
@@ -128,7 +152,7 @@ class Coordinator:
         self._repair(op)
         if not op.write:
             del self.pending[op.op_id]
-            self._reply(op.request, Ok(v.resolve(op.merged)))
+            self.answer(op.request, Ok(v.resolve(op.merged)))
             return
         self._write(op, op.merged)
         if op.phase != "put":
@@ -163,7 +187,7 @@ class Coordinator:
         if len(op.acks) >= op.need and op.op_id in self.pending:
             del self.pending[op.op_id]
             assert op.result is not None
-            self._reply(op.request, op.result)
+            self.answer(op.request, op.result)
 
     def tick(self, now: float) -> None:
         self.now = now
@@ -173,10 +197,10 @@ class Coordinator:
             del self.pending[op.op_id]
             if op.phase == "read":
                 what = "write's read" if op.write else "read"
-                self._reply(op.request, Unavailable(
+                self.answer(op.request, Unavailable(
                     f"{what} reached {len(op.answers)} of the {op.need} replicas it needs"))
             else:
-                self._reply(op.request, Timeout())
+                self.answer(op.request, Timeout())
 
     # -- the write ---------------------------------------------------------------------
 
@@ -184,7 +208,7 @@ class Coordinator:
         """Compute the new value from what the read saw, then store and send it."""
         value, result = _outcome(op.request, v.resolve(seen))
         if value is _NOTHING:
-            self._reply(op.request, result)
+            self.answer(op.request, result)
             return
         local = self._store.get(op.key)
         counter = max(local.context.top(self.node), seen.context.top(self.node)) + 1

@@ -22,7 +22,7 @@ from collections.abc import Hashable
 
 from replikv.core.admission import admit
 from replikv.core.commands import Append, Delete, Get, Incr, Set, keys_of
-from replikv.core.errors import BadRequest, NotLeader, Unavailable
+from replikv.core.errors import BadRequest, NotLeader, Result, Unavailable
 from replikv.core.io import Effect, Input, Persisted, Receive, Submit, Tick
 from replikv.core.outbox import Outbox
 from replikv.core.replica import CreateArgs, StateMachine, Status
@@ -107,29 +107,33 @@ class QuorumReplica:
             self.refilling = False
 
     def _submit(self, request: Request) -> None:
-        error = admit(request, self.config)
-        if error is not None:
-            self._out.reply(request, error)
+        if self.coordinator.duplicate(request):
             return
+        error = admit(request, self.config) or self._refusal(request)
+        if error is not None:
+            self.coordinator.answer(request, error)
+            return
+        (key,) = keys_of(request.command)
+        self.coordinator.start(request, key, self.ring.preference(key))
+
+    def _refusal(self, request: Request) -> Result | None:
+        """Why this node does not coordinate ``request`` (definite: it runs nowhere else
+        unless the client sends it elsewhere; a copy of it here gets the same answer)."""
         command = request.command
         if not isinstance(command, COMMANDS):
-            self._out.reply(request, BadRequest(
+            return BadRequest(
                 f"quorum runs GET, SET, DEL, INCRBY and APPEND on one key; not {type(command).__name__} "
-                "(compare-and-set and transactions need consensus)"))
-            return
+                "(compare-and-set and transactions need consensus)")
         if self.refilling:
-            self._out.reply(request, Unavailable("this node lost its disk and is refilling from its peers"))
-            return
+            return Unavailable("this node lost its disk and is refilling from its peers")
         if len(self.coordinator.pending) >= self.config.max_pending:
-            self._out.reply(request, Unavailable("too many requests in flight at this node"))
-            return
+            return Unavailable("too many requests in flight at this node")
         (key,) = keys_of(command)
         preference = self.ring.preference(key)
         if self.node not in preference:
             # Dynamo §4.5: a node outside the key's top N hands the request to one inside it
-            self._out.reply(request, NotLeader(preference[0]))
-            return
-        self.coordinator.start(request, key, preference)
+            return NotLeader(preference[0])
+        return None
 
     def _receive(self, src: int, msg: object) -> None:
         match msg:
