@@ -48,6 +48,7 @@ from replikv.check import (
     pair_operations,
     stale_reads,
 )
+from replikv.check.decisions import divergent_decisions
 from replikv.check.history import HistoryEvent, Operation
 from replikv.check.linearizability import DEFAULT_MAX_STEPS
 from replikv.core.replica import Promises
@@ -130,16 +131,19 @@ def judge(events: Sequence[HistoryEvent], *, final_state: Mapping[str, Any] | No
           unread_keys: Sequence[str], digests: Mapping[int, str], promises: Promises,
           read_level: str, partitioned: bool, model: str | None = None,
           check_timeout_s: float | None = 120.0,
-          check_max_steps: int = DEFAULT_MAX_STEPS) -> Judgement:
+          check_max_steps: int = DEFAULT_MAX_STEPS,
+          decisions: Mapping[int, Mapping[str, str]] | None = None) -> Judgement:
     """Check a finished run. ``final_state`` holds the final value of every key read at
     the end (``None``: the final reads could not be made); ``unread_keys`` are keys whose
-    final read failed (left out of the lost-write check, and said so)."""
+    final read failed (left out of the lost-write check, and said so). ``decisions``: what
+    each node's records say it decided, per transaction (2PC/3PC; None for other schemes)."""
     ops = pair_operations(events)
     chosen = model or default_model(read_level)
     verdict = Judgement(model=chosen)
     safe_here = not partitioned or promises.partition_tolerant
     _counts(verdict, ops)
     _converged(verdict, digests, safe_here)
+    _decisions(verdict, decisions, safe_here)
     _lost(verdict, ops, final_state, unread_keys, promises.linearizable_writes and safe_here)
     lin_promised = model_promised(promises, read_level, partitioned, model is not None)
     _model(verdict, ops, chosen, lin_promised, check_timeout_s, check_max_steps)
@@ -169,6 +173,18 @@ def _converged(verdict: Judgement, digests: Mapping[int, str], promised: bool) -
     verdict.checks.append(Check("converged", not split, promised, detail))
     if split:
         verdict.sentences.append(f"The replicas did not converge after healing: {detail}.")
+
+
+def _decisions(verdict: Judgement, decisions: Mapping[int, Mapping[str, str]] | None, promised: bool) -> None:
+    """``no_divergent_decisions`` (2PC/3PC): no two nodes decided one transaction
+    differently, from each node's records after the cluster stopped."""
+    if decisions is None:
+        return
+    split, detail = divergent_decisions(decisions)
+    verdict.fields["divergent_decisions"] = split
+    verdict.checks.append(Check("no_divergent_decisions", split == 0, promised, detail))
+    if split:
+        verdict.sentences.append(f"Nodes decided transactions differently: {detail}.")
 
 
 def _lost(verdict: Judgement, ops: Sequence[Operation], final_state: Mapping[str, Any] | None,
@@ -244,7 +260,8 @@ TXN_MODEL = "strict-serializable"
 
 
 def judge_txn(events: Sequence[HistoryEvent], *, digests: Mapping[int, str], promises: Promises,
-              read_level: str, partitioned: bool) -> Judgement:
+              read_level: str, partitioned: bool,
+              decisions: Mapping[int, Mapping[str, str]] | None = None) -> Judgement:
     """Check a finished run of the transaction workload: each anomaly by name, with its
     cycle in words (the checker's explanation), and the checker's time."""
     ops = pair_operations(events)
@@ -253,6 +270,7 @@ def judge_txn(events: Sequence[HistoryEvent], *, digests: Mapping[int, str], pro
     verdict.fields["acked_writes"] = sum(
         1 for op in ops if op.type == "ok" and any(kind == "append" for kind, _, _ in op.value))
     _converged(verdict, digests, not partitioned or promises.partition_tolerant)
+    _decisions(verdict, decisions, not partitioned or promises.partition_tolerant)
     started = time.monotonic()
     result = check_txn(ops)
     verdict.fields["checker_s"] = round(time.monotonic() - started, 3)

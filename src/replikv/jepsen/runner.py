@@ -25,6 +25,7 @@ from typing import Any
 
 from replikv import schemes
 from replikv.check.history import pair_operations
+from replikv.cluster.records import durable_records
 from replikv.jepsen import figures
 from replikv.jepsen.clients import (
     Clock,
@@ -222,11 +223,29 @@ def run_test(settings: TestSettings, say: Say = print) -> dict[str, Any]:
 
         ending = _run_async(body())
         recording.recorder.write(out / "history.jsonl")
+    ending["decisions"] = _decisions(spec, state, ending["notes"])
     report = _judge_and_write(settings, spec, windows, nemesis, recording, ending, say)
     if report["pass"] and not settings.keep_data:
         for entry in state.members():
             shutil.rmtree(entry.data_dir, ignore_errors=True)
     return report
+
+
+def _decisions(spec, state, notes: list[str]) -> dict[int, dict[str, str]] | None:
+    """What each node's records say it decided, per transaction (schemes with
+    ``ProtocolSpec.decisions``: 2pc, 3pc), read once every node has stopped."""
+    if spec.decisions is None:
+        return None
+    found: dict[int, dict[str, str]] = {}
+    for entry in state.members():
+        try:
+            records = durable_records(entry.data_dir, spec)
+        except Exception as exc:  # noqa: BLE001 - a node's unreadable disk is a note, not a crash
+            notes.append(f"could not read node {entry.id}'s records: {type(exc).__name__}: {exc}")
+            continue
+        if records is not None:
+            found[entry.id] = spec.decisions(records)
+    return found
 
 
 def _judge_and_write(settings: TestSettings, spec, windows: list[FaultWindow], nemesis: Nemesis,
@@ -240,13 +259,14 @@ def _judge_and_write(settings: TestSettings, spec, windows: list[FaultWindow], n
     if settings.workload == "txn":
         say(f"checking {len(ops)} transactions (strict serializability, list-append)")
         verdict = judge_txn(events, digests=ending["digests"], promises=spec.promises,
-                            read_level=settings.read_level, partitioned=partitioned)
+                            read_level=settings.read_level, partitioned=partitioned,
+                            decisions=ending.get("decisions"))
     else:
         say(f"checking {len(ops)} operations ({'model ' + (settings.model or 'default')})")
         verdict = judge(events, final_state=ending["final"], unread_keys=ending["unread"],
                         digests=ending["digests"], promises=spec.promises, read_level=settings.read_level,
                         partitioned=partitioned, model=settings.model,
-                        check_timeout_s=settings.check_timeout_s)
+                        check_timeout_s=settings.check_timeout_s, decisions=ending.get("decisions"))
     report: dict[str, Any] = {
         "protocol": settings.protocol, "workload": settings.workload, "seed": settings.seed,
         "nodes": settings.nodes,
