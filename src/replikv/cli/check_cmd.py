@@ -19,6 +19,7 @@ from replikv.check.history import HistoryError, pair_operations, read_history
 from replikv.check.linearizability import DEFAULT_MAX_STEPS
 from replikv.check.models import MODELS, check_history
 from replikv.check.result import CheckResult
+from replikv.check.sequential import check_sequential_reads
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
 
@@ -29,7 +30,8 @@ def _exit_code(result: CheckResult) -> int:
     return EXIT_INVALID if result.valid is False else EXIT_UNKNOWN
 
 
-def _show(console: Console, path: str, result: CheckResult, seconds: float) -> None:
+def _show(console: Console, path: str, result: CheckResult, seconds: float,
+          stale_allowed: int | None = None) -> None:
     verdict = {True: "[bold green]VALID[/]", False: "[bold red]NOT VALID[/]",
                None: "[bold yellow]UNKNOWN[/]"}[result.valid]
     table = Table(show_header=False, box=None, pad_edge=False)
@@ -42,6 +44,8 @@ def _show(console: Console, path: str, result: CheckResult, seconds: float) -> N
                                              result.anomalies.items()) or "none")
     else:
         table.add_row("search steps", str(result.steps))
+    if stale_allowed is not None:
+        table.add_row("stale reads (allowed)", str(stale_allowed))
     table.add_row("time", f"{seconds:.3f} s")
     table.add_row("verdict", verdict)
     console.print(table)
@@ -80,8 +84,13 @@ def check(history: str, model: str | None, max_steps: int, timeout_s: float | No
     if model is None:
         model = "txn" if any(op.f == "txn" for op in ops) else "linearizable"
     started = time.perf_counter()
+    stale_allowed = None
     try:
-        result = check_history(ops, model, max_steps=max_steps, timeout_s=timeout_s)
+        if model == "sequential":  # the verdict and how many stale reads it allowed
+            report = check_sequential_reads(ops, max_steps=max_steps, timeout_s=timeout_s)
+            result, stale_allowed = report.result, report.stale_allowed
+        else:
+            result = check_history(ops, model, max_steps=max_steps, timeout_s=timeout_s)
     except HistoryError as exc:  # e.g. txn and single-key operations mixed
         if as_json:
             click.echo(json.dumps({"valid": None, "error": str(exc), "line": exc.line}))
@@ -91,9 +100,11 @@ def check(history: str, model: str | None, max_steps: int, timeout_s: float | No
     if as_json:
         data = result.to_dict()
         data["seconds"] = round(seconds, 6)
+        if stale_allowed is not None:
+            data["stale_reads_allowed"] = stale_allowed
         click.echo(json.dumps(data))
     else:
-        _show(Console(), history, result, seconds)
+        _show(Console(), history, result, seconds, stale_allowed)
     sys.exit(_exit_code(result))
 
 

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from replikv import schemes
 from replikv.core.errors import ConfigError
+from replikv.core.requests import READ_LEVELS
 from replikv.sim.run import (
     RunResult,
     SimSettings,
@@ -146,7 +147,7 @@ def _write_outputs(result: RunResult, history: str | None, trace: str | None) ->
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Worker processes for a --swarm sweep (default: CPUs).")
 @click.option("--nodes", type=click.IntRange(min=1, max=64), help="Override the scenario's node count.")
 @click.option("--failover", type=click.Choice(["manual", "auto"]), help="Protocol option failover (primary/backup).")
-@click.option("--read-level", type=click.Choice(["linearizable", "lease", "local"]), help="Workload read level.")
+@click.option("--read-level", type=click.Choice(list(READ_LEVELS)), help="Workload read level.")
 @click.option("--option", "-o", "raw_options", multiple=True, help="Protocol option key=value (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--history", type=click.Path(dir_okay=False), help="Write the client history (JSONL); one seed only.")

@@ -17,6 +17,7 @@ from replikv import schemes
 from replikv.check.models import MODELS
 from replikv.cluster.state import ClusterError
 from replikv.core.errors import ConfigError
+from replikv.core.requests import READ_LEVELS
 
 
 def _protocols() -> list[str]:
@@ -42,7 +43,7 @@ def _on_sigterm(signum, frame) -> None:  # noqa: ARG001
               help="Seconds of workload (faults happen inside it).")
 @click.option("--nemesis", default="kill", show_default=True,
               help="Comma-separated faults: kill, pause, partition, restart-all; or none.")
-@click.option("--read-level", type=click.Choice(["linearizable", "lease", "local"]), default="linearizable",
+@click.option("--read-level", type=click.Choice(list(READ_LEVELS)), default="linearizable",
               show_default=True)
 @click.option("--model", type=click.Choice(MODELS), default=None,
               help="Check against this model (default: linearizable, or read-your-writes for local reads).")

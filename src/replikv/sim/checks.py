@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 _WHERE = ("replikv.check", "replikv.check.invariants", "replikv.check.linearizability", "replikv.check.history",
-          "replikv.check.txn.check", "replikv.check.held")
+          "replikv.check.txn.check", "replikv.check.held", "replikv.check.sequential")
 
 
 def checker(name: str) -> Any | None:
@@ -50,6 +50,20 @@ def run_linearizable(events: list[Any], max_steps: int) -> CheckOutcome:
     result = fn(events, max_steps=max_steps)
     detail = result.explanation or ("linearizable" if result.valid else "unknown")
     return CheckOutcome(name="linearizable", value=result.valid, detail=detail[:2000])
+
+
+def run_sequential(events: list[Any], max_steps: int) -> CheckOutcome:
+    """``sequential``: per-key sequential consistency (each process's order kept, stale
+    reads allowed); ``value`` is the ``SequentialReport`` (verdict and the count of
+    reads that were stale but allowed)."""
+    fn = checker("check_sequential_reads")
+    if fn is None:
+        return CheckOutcome(name="sequential", value=None, detail="replikv.check.check_sequential_reads missing")
+    report = fn(events, max_steps=max_steps)
+    result = report.result
+    detail = result.explanation or ("sequentially consistent" if result.valid else "unknown")
+    detail = f"{detail}; {report.stale_allowed} of {report.reads} reads stale but allowed"
+    return CheckOutcome(name="sequential", value=report, detail=detail[:2000])
 
 
 def run_lost_writes(events: list[Any], final_state: dict[str, str] | None,

@@ -19,6 +19,7 @@ from replikv.sim.checks import (
     run_linearizable,
     run_lost_appends,
     run_lost_writes,
+    run_sequential,
     run_stale_reads,
     run_txn,
     split_txn,
@@ -331,6 +332,11 @@ def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict 
         lin = run_linearizable(events, sim.scenario.checks.max_steps)
         report["linearizable"] = lin.value
         add("linearizable", lin.value, reads_promised, lin.detail)
+    if report["read_level"] == "sequential":
+        seq = run_sequential(events, sim.scenario.checks.max_steps)
+        report["sequential"] = None if seq.value is None else seq.value.result.valid
+        report["stale_reads_allowed"] = None if seq.value is None else seq.value.stale_allowed
+        add("sequential", report["sequential"], promises.linearizable_writes and safe_here, seq.detail)
     stale = run_stale_reads(events)
     report["stale_reads"] = stale.value
     # fresh reads (R + W > N): no read misses a write acknowledged before it started
