@@ -9,11 +9,13 @@ Live", 2007), as two schemes on one package:
 Modules: ``constants``, ``config``, ``messages``, ``records``, ``durable`` (what the
 acks claim), ``state``, and the replica split by agent: ``replica`` (entry point),
 ``acceptor``, ``proposer``, ``learner``, ``reads``, ``rejoin``. Imports only
-``replikv.core``. No membership change (left for later: docs/protocols/paxos.md).
+``replikv.core``. Membership changes one server at a time, each chosen in a slot and in
+force from the next (``membership.py``); leader leases in ``multipaxos`` (``lease.py``).
 """
 
 from __future__ import annotations
 
+from replikv.core.commands import AddServer, RemoveServer
 from replikv.core.replica import CreateArgs, Promises, ProtocolSpec
 from replikv.protocols.paxos.config import PaxosConfig
 from replikv.protocols.paxos.constants import MULTIPAXOS, PAXOS
@@ -59,6 +61,7 @@ MULTIPAXOS_SPEC = ProtocolSpec(
     promises=_PROMISES,
     messages_per_write="4n",
     durable_view=PaxosDurableView,
+    admin_commands=(AddServer, RemoveServer),
 )
 
 PAXOS_SPEC = ProtocolSpec(
@@ -72,6 +75,7 @@ PAXOS_SPEC = ProtocolSpec(
     promises=_PROMISES,
     messages_per_write="6n",
     durable_view=PaxosDurableView,
+    admin_commands=(AddServer, RemoveServer),
 )
 
 __all__ = ["MULTIPAXOS_SPEC", "PAXOS_SPEC", "PaxosConfig", "PaxosReplica"]

@@ -21,6 +21,7 @@ from replikv.protocols.paxos.constants import CANDIDATE, LEADER, Ballot
 from replikv.protocols.paxos.messages import (
     Accept,
     Accepted,
+    CatchUp,
     Heartbeat,
     HeartbeatReply,
     Nack,
@@ -36,6 +37,11 @@ class AcceptorMixin:
     def _on_prepare(self, src: int, msg: Prepare) -> None:
         ballot, acceptor = tuple(msg.ballot), self.acceptor
         if acceptor.rejoining:
+            return
+        if src not in self.members:
+            # outside our configuration (a removed node, membership.py): no promise; the
+            # chosen values instead, so it executes its removal and stops proposing
+            self._on_catch_up(src, CatchUp(msg.from_slot))
             return
         if ballot < acceptor.promised:
             self._send(src, Nack(ballot, acceptor.promised))

@@ -24,6 +24,7 @@ from replikv.core.errors import Ok, Result, Timeout
 from replikv.core.slots import SlotLog
 from replikv.protocols.paxos.constants import ZERO, Ballot, is_internal
 from replikv.protocols.paxos.fences import is_fence
+from replikv.protocols.paxos.membership import is_change
 from replikv.protocols.paxos.messages import CatchUp, Learn, Proposal, SnapshotTransfer, Value
 from replikv.protocols.paxos.records import (
     AcceptRecord,
@@ -60,7 +61,7 @@ class LearnerMixin:
     def _on_catch_up(self, src: int, msg: CatchUp) -> None:
         chosen = self.learner.chosen
         if msg.from_slot <= chosen.base:
-            self._send(src, SnapshotTransfer(chosen.executed, self._sm.snapshot()))
+            self._send(src, SnapshotTransfer(chosen.executed, self._sm.snapshot(), self.members))
             start = chosen.executed + 1
         else:
             start = msg.from_slot
@@ -87,6 +88,8 @@ class LearnerMixin:
         if last <= chosen.executed:
             return
         self._sm.restore(msg.data)
+        if msg.members:
+            self.members = tuple(msg.members)
         fresh: SlotLog = SlotLog(last)
         for slot, request in chosen.items(last + 1):
             fresh.put(slot, request)
@@ -114,6 +117,8 @@ class LearnerMixin:
             else:  # a client's write, or a fence taking its session slot (fences.py)
                 result = self._sm.apply(request)
             self._outbox.commit(slot, request)
+            if not is_internal(request) and is_change(request.command):
+                self._apply_change(slot, request.command)
             answer = self._fence_answer(request, result) if is_fence(request) else result
             for waiter, _since in leadership.pending.pop(slot, ()):
                 leadership.pending_ids.pop(waiter.id, None)
@@ -138,7 +143,8 @@ class LearnerMixin:
         chosen, acceptor = self.learner.chosen, self.acceptor
         proposals = tuple(Proposal(s, b, r) for s, (b, r) in sorted(acceptor.accepted.items()))
         values = tuple(Value(s, r) for s, r in chosen.items())
-        records = [SnapshotRecord(chosen.executed, data), PromiseRecord(acceptor.promised, acceptor.rejoining)]
+        records = [SnapshotRecord(chosen.executed, data, self.members),
+                   PromiseRecord(acceptor.promised, acceptor.rejoining)]
         if proposals:
             records.append(AcceptRecord(proposals))
         if values:

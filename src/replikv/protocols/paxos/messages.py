@@ -126,6 +126,8 @@ class SnapshotTransfer(Message, frozen=True):
 
     last_slot: int
     data: bytes
+    members: tuple[int, ...] = ()
+    """The configuration after ``last_slot`` (``membership.py``)."""
 
 
 class RejoinQuery(Message, frozen=True):

@@ -32,6 +32,7 @@ from replikv.core.errors import NotLeader, Timeout, Uncertain
 from replikv.core.quorum import has_quorum, majority
 from replikv.protocols.paxos.constants import CANDIDATE, FOLLOWER, LEADER, NOOP, PAXOS, Ballot
 from replikv.protocols.paxos.fences import fence_for
+from replikv.protocols.paxos.membership import is_change
 from replikv.protocols.paxos.messages import (
     Accept,
     Accepted,
@@ -109,17 +110,33 @@ class ProposerMixin:
         if max_base > chosen.executed and behind_of is not None and behind_of != self.node:
             self._send(behind_of, CatchUp(chosen.executed + 1))  # slots it folded away are chosen
             leadership.outside_upto = max(leadership.outside_upto, max_base)
+            # they may hold membership changes: nothing above them until we have executed
+            # them and run phase 1 under the configuration they leave (membership.py)
+            leadership.change_slot = max_base
         for slot, request in sorted(known.items()):
             if slot > chosen.base and slot not in chosen:
                 chosen.put(slot, request)
                 leadership.outside_upto = max(leadership.outside_upto, slot)
         start = max(proposer.from_slot, max_base + 1)
+
+        def value_at(slot: int):
+            if slot in chosen:
+                return chosen.get(slot)
+            if slot in leadership.proposals:
+                return leadership.proposals[slot]
+            return best[slot][1] if slot in best else NOOP
+
+        # our quorum speaks for the slots up to the first membership change only
+        change = next((s for s in range(start, top + 1) if is_change(value_at(s).command)), None)
+        if change is not None:
+            top = change
+            leadership.change_slot = max(leadership.change_slot or 0, change)
         values = [
-            Value(slot, best[slot][1] if slot in best else NOOP)
+            Value(slot, value_at(slot))
             for slot in range(start, top + 1)
             if slot not in chosen and slot not in leadership.proposals
         ]
-        leadership.next_slot = max(leadership.next_slot, top + 1, chosen.highest + 1, chosen.executed + 1)
+        leadership.next_slot = top + 1 if change is not None else max(top + 1, chosen.highest + 1, chosen.executed + 1)
         self._propose(values)
         self._execute()
 
@@ -139,7 +156,13 @@ class ProposerMixin:
         """Give queued writes their slots (``multipaxos``), or start the next ballot's
         phase 1 for them (``paxos``)."""
         leadership = self.leadership
-        if not (leadership.queue or leadership.fencing) or self.proposer.preparing:
+        if self.proposer.preparing or not self._unstalled():
+            return
+        if leadership.reprepare:
+            leadership.reprepare = leadership.fresh = False
+            self._start_phase1()  # a new configuration: phase 1 under a majority of it
+            return
+        if not (leadership.queue or leadership.fencing):
             return
         if self.mode == PAXOS and not leadership.fresh:
             if not leadership.proposals:
@@ -151,8 +174,11 @@ class ProposerMixin:
         batch = leadership.queue[:1] if self.mode == PAXOS else leadership.queue
         leadership.queue = leadership.queue[len(batch):]
         fenced, leadership.fencing = leadership.fencing, []
-        values = []
+        values, rest = [], []
         for request, value in [(r, fence_for(r)) for r in fenced] + [(r, r) for r in batch]:
+            if leadership.change_slot is not None:  # a change went into this batch: α = 1
+                rest.append(request)
+                continue
             slot = leadership.next_slot
             leadership.next_slot += 1
             leadership.pending.setdefault(slot, []).append((request, self.proposer.now))
@@ -160,6 +186,9 @@ class ProposerMixin:
             leadership.queued_ids.discard(request.id)
             leadership.queued_since.pop(request.id, None)
             values.append(Value(slot, value))
+            if is_change(value.command):
+                leadership.change_slot = slot
+        leadership.queue = rest + leadership.queue
         self._propose(values)
 
     def _propose(self, values: list[Value]) -> None:
@@ -204,7 +233,7 @@ class ProposerMixin:
     def _count_accept(self, slot: int, node: int) -> None:
         leadership = self.leadership
         acks = leadership.acks.get(slot)
-        if acks is None:
+        if acks is None or node not in self.members:
             return
         acks.add(node)
         if len(acks) >= majority(len(self.members)):
@@ -242,7 +271,9 @@ class ProposerMixin:
         self._retransmit_accepts()
 
     def _candidate_tick(self) -> None:
-        if self.proposer.now >= self.proposer.deadline:
+        if self.node not in self.members:
+            self._step_down()  # removed while campaigning (membership.py)
+        elif self.proposer.now >= self.proposer.deadline:
             self._start_phase1()  # no quorum in time: a higher ballot (after the random wait)
         else:
             self._resend_prepare()
@@ -277,7 +308,7 @@ class ProposerMixin:
         leadership.round_sent[leadership.round] = proposer.now
         self._grant_lease(self.node)  # our own ack of the round: we promise nobody else either
         executed = self.learner.chosen.executed
-        for peer in self._peers():
+        for peer in self._peers() + self._joining():
             self._send(peer, Heartbeat(proposer.ballot, leadership.outside_upto + 1, executed,
                                        leadership.chosen_ballot, leadership.next_slot - 1, leadership.round))
         self._update_confirmed()

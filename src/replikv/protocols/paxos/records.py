@@ -9,8 +9,8 @@ proposer never reuses one (Paxos Made Live §4).
 - ``PromiseRecord``: the promised ballot, and ``rejoining`` (``rejoin.py``).
 - ``AcceptRecord``: proposals accepted (a later one for the same slot replaces it).
 - ``ChosenRecord``: values learned as chosen through catch-up (``Learn``).
-- ``SnapshotRecord``: the state machine after every slot up to ``last_slot``; it opens a
-  ``Persist(replace=True)`` restatement.
+- ``SnapshotRecord``: the state machine after every slot up to ``last_slot``, and the
+  configuration then; it opens a ``Persist(replace=True)`` restatement.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class ChosenRecord(Record, frozen=True):
 class SnapshotRecord(Record, frozen=True):
     last_slot: int
     data: bytes
+    members: tuple[int, ...] = ()
+    """The configuration after ``last_slot`` (``membership.py``); empty: the bootstrap one."""
 
 
 RECORDS: tuple[type[Record], ...] = (PromiseRecord, AcceptRecord, ChosenRecord, SnapshotRecord)

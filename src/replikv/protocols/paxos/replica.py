@@ -6,7 +6,7 @@ in mixins, one module per agent: ``acceptor`` (§2.2 promise/accept/refuse),
 ``proposer`` (ballots, election, phase 1 with P2c, phase 2, leading; §2.2, §2.4, §3),
 ``learner`` (§2.3 learning, in-order execution, catch-up, snapshots), ``reads`` (read
 index, lease reads), ``lease`` (master leases, PML §5.2), ``fences`` (definite refusal of
-writes that waited too long), ``rejoin`` (a node that lost durable state). ``mode`` is ``multipaxos`` or
+writes that waited too long), ``membership`` (a change per slot, α = 1), ``rejoin`` (a node that lost durable state). ``mode`` is ``multipaxos`` or
 ``paxos`` (``constants.MODES``).
 """
 
@@ -31,6 +31,7 @@ from replikv.protocols.paxos.constants import CANDIDATE, INTACT, LEADER, MODES, 
 from replikv.protocols.paxos.fences import FencesMixin
 from replikv.protocols.paxos.learner import LearnerMixin
 from replikv.protocols.paxos.lease import LeaseMixin
+from replikv.protocols.paxos.membership import MembershipMixin, is_change
 from replikv.protocols.paxos.proposer import ProposerMixin
 from replikv.protocols.paxos.reads import ReadsMixin
 from replikv.protocols.paxos.records import fold
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
     import random
 
 
-class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, LeaseMixin, FencesMixin, RejoinMixin):
+class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, LeaseMixin, FencesMixin, MembershipMixin,
+                   RejoinMixin):
     def __init__(
         self,
         node: int,
@@ -56,6 +58,7 @@ class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, Lease
         assert mode in MODES, f"unknown paxos mode {mode!r}"
         self.node = node
         self.members = tuple(sorted(set(members)))
+        """The configuration after the executed slots (``membership.py``)."""
         self.config = config
         self.mode = mode
         self._rng = rng
@@ -69,6 +72,8 @@ class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, Lease
         if state.snapshot is not None:
             state_machine.restore(state.snapshot.data)
             base = state.snapshot.last_slot
+            if state.snapshot.members:
+                self.members = tuple(state.snapshot.members)
         chosen: SlotLog = SlotLog(base)
         for slot, request in sorted(state.chosen.items()):
             chosen.put(slot, request)
@@ -113,7 +118,10 @@ class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, Lease
         elif proposer.role == CANDIDATE:
             self._candidate_tick()
         elif now >= proposer.deadline:
-            self._start_phase1()
+            if self.node in self.members:
+                self._start_phase1()
+            else:
+                self._reset_deadline()  # outside our configuration: never a proposer
         if proposer.role == LEADER:
             self._expire_requests()
             self._expire_queue()
@@ -153,7 +161,9 @@ class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, Lease
             self._reply(request, error)
             return
         command = request.command
-        if is_admin(command):
+        if is_change(command):
+            self._submit_change(request)
+        elif is_admin(command):
             self._reply(request, BadRequest(f"{self.mode} answers no {type(command).__name__}"))
         elif is_read(command):
             self._submit_read(request)

@@ -107,5 +107,10 @@ class LeaderState:
     outside_upto: int = 0
     """The highest slot we know chosen from someone else (not by our own quorum): the
     piggybacked ``chosen_ballot`` bound covers only the slots above it."""
+    change_slot: int | None = None
+    """A membership change proposed or found at this slot and not executed yet: nothing
+    is proposed above it (``membership.py``)."""
+    reprepare: bool = False
+    """A change executed: run phase 1 again under the new configuration."""
     fresh: bool = False
     """``paxos``: phase 1 of the current ballot just completed; the next writes may use it."""
