@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from replikv.core.commands import Append, Cas, Command, Delete, Get, Incr, MGet, Set, Txn
+from replikv.core.commands import Append, Cas, Command, Delete, Get, Incr, MGet, Set, Sync, Txn
 from replikv.core.errors import (
     Aborted,
     BadRequest,
@@ -99,6 +99,8 @@ COMMAND_TABLE: dict[str, CommandInfo] = {
         _info("wait", 3, "", _NOKEYS, "Wait for replicas to hold this client's writes"),
         _info("role", 1, "fast stale", _NOKEYS, "Replication role"),
         _info("info", -1, "stale", _NOKEYS, "Server information (server, clients, replication)"),
+        _info("sync", 1, "readonly fast", _NOKEYS,
+              "Wait until this node holds every write acknowledged before (ZooKeeper's sync)"),
         _info("readlevel", -1, "fast stale", _NOKEYS, "READLEVEL linearizable|lease|local"),
         _info("command", -1, "stale", _NOKEYS, "Command table (COUNT, INFO, DOCS, LIST)"),
         _info("config", -2, "stale", _NOKEYS, "CONFIG GET pattern (read-only)"),
@@ -274,6 +276,7 @@ _BUILDERS: dict[str, Callable[[list[bytes]], DataCommand]] = {
     "incrby": _incr_by(1),
     "decrby": _incr_by(-1),
     "mget": lambda a: DataCommand(MGet(tuple(_text(k) for k in a)), render_bulk_array),
+    "sync": lambda a: DataCommand(Sync(), render_ok),
     "mset": _mset,
     "append": lambda a: DataCommand(Append(_text(a[0]), _text(a[1])), render_int),
     "cas": lambda a: DataCommand(Cas(_text(a[0]), _text(a[1]), _text(a[2])), render_int),
