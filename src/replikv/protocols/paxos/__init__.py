@@ -53,7 +53,8 @@ def _creator(mode: str):
 MULTIPAXOS_SPEC = ProtocolSpec(
     name=MULTIPAXOS,
     summary="Multi-Paxos: a leader elected by failure detection and a higher ballot runs phase 1 once "
-            "for all open slots (P2c, no-op holes), then phase 2 per command; read index; snapshots",
+            "for all open slots (P2c, no-op holes), then phase 2 per command; read index, leader leases; "
+            "snapshots; membership change",
     config_type=PaxosConfig,
     messages=MESSAGES,
     records=RECORDS,
@@ -67,7 +68,7 @@ MULTIPAXOS_SPEC = ProtocolSpec(
 PAXOS_SPEC = ProtocolSpec(
     name=PAXOS,
     summary="Paxos with a fresh ballot per write: both Synod phases every time "
-            "(prepare/promise, accept/accepted); read index; snapshots",
+            "(prepare/promise, accept/accepted); read index; snapshots; membership change",
     config_type=PaxosConfig,
     messages=MESSAGES,
     records=RECORDS,
