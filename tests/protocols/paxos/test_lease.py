@@ -5,7 +5,7 @@ honours a lease it granted and the leader that reads inside it."""
 from __future__ import annotations
 
 from replikv.core import Get, Receive, Request, Set, Submit, Tick
-from replikv.core.errors import Ok
+from replikv.core.errors import NotLeader, Ok
 from replikv.protocols.paxos import messages as m
 from replikv.protocols.paxos.constants import LEADER
 from replikv.protocols.paxos.records import PromiseRecord
@@ -126,3 +126,40 @@ def test_paxos_mode_serves_lease_reads_by_read_index_and_grants_no_lease():
     follower.handle(Receive(1, m.Heartbeat((1, 1), 1, 0, (0, 0), 0, 1)))
     effects = follower.handle(Receive(3, m.Prepare((2, 3), 1)))
     assert [s.msg.ballot for s in sends(effects, m.Promise)] == [(2, 3)]
+
+
+
+def test_pml_5_2_no_new_leader_serves_lease_reads_while_the_old_lease_may_run():
+    """Three replicas by hand: leader 1's round is answered by 2 and 3 at t0; 1 is then
+    cut off. Node 3's failure detector fires at once: it does not campaign while it
+    honours the lease, and even if it did, 2 leaves its Prepare unanswered for an election
+    timeout, so 3 cannot lead (nor serve a lease read) until after 1's lease has ended."""
+    one, two, three = make(1), make(2), make(3)
+    elect(one)
+    t0 = one.proposer.now
+    ballot, round_ = one.proposer.ballot, one.leadership.round
+    for node in (two, three):
+        node.handle(Tick(t0))
+        assert sends(node.handle(Receive(1, m.Heartbeat(ballot, 1, 0, (0, 0), 0, round_))), m.HeartbeatReply)
+        one.handle(Receive(node.node, m.HeartbeatReply(ballot, round_, 0)))
+    lease_end = t0 + (TIMEOUT - TICK) * (1 - one.config.clock_drift)
+    three.proposer.deadline = 0.0
+    assert sends(three.handle(Tick(t0 + TICK)), m.Prepare) == []  # 3 honours the lease it granted
+    three.acceptor.lease_heard_ms = float("-inf")  # suppose it did not: 2 still holds the line
+    three.proposer.deadline = 0.0
+    prepares = {s.dst: s.msg for s in sends(three.handle(Tick(t0 + 2 * TICK)), m.Prepare)}
+    assert sorted(prepares) == [1, 2]
+    for now in (t0 + 2 * TICK, lease_end, t0 + TIMEOUT - TICK):
+        two.handle(Tick(now))
+        assert sends(two.handle(Receive(3, prepares[2])), m.Promise) == []
+        assert three.proposer.role != LEADER
+        (refused,) = replies(three.handle(Submit(lease_read(seq=int(now)))))
+        assert isinstance(refused.result, NotLeader)
+    one.handle(Tick(lease_end - 1))
+    assert one._lease_valid()
+    one.handle(Tick(lease_end))
+    assert not one._lease_valid()  # the old lease is over before 2 may promise anyone else
+    two.handle(Tick(t0 + TIMEOUT))
+    (promise,) = sends(two.handle(Receive(3, prepares[2])), m.Promise)
+    three.handle(Receive(2, promise.msg))
+    assert three.proposer.role == LEADER
