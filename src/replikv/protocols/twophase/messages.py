@@ -9,7 +9,8 @@ abort, Mohan, Lindsay, Obermarck 1986). One type per meaning, so a scenario's tr
 name the message it waits for ("crash the coordinator as its first COMMIT leaves").
 
 Termination: ``StateQuery`` (a participant in doubt asks the coordinator and the other
-participants) answered by ``StateReport``.
+participants) answered by ``StateReport``. Rejoin after a damaged disk: ``CatchUp``
+answered by ``CatchUpState`` (``rejoin.py``).
 
 ``VoteYes``, ``PreCommitAck``, ``Ack`` and ``StateReport`` assert durable state
 (``durable.TwoPhaseDurableView`` judges them).
@@ -18,6 +19,8 @@ participants) answered by ``StateReport``.
 from __future__ import annotations
 
 from typing import ClassVar
+
+import msgspec
 
 from replikv.core.messages import Message
 from replikv.core.requests import Request
@@ -93,6 +96,28 @@ class StateReport(Message, frozen=True, tag="tpc.StateReport"):
     presumed: bool = False
 
 
+class CatchUp(Message, frozen=True, tag="tpc.CatchUp"):
+    """A node whose durable state was damaged (``rejoin.py``) asks a peer for its state."""
+
+
+class OpenTxnState(msgspec.Struct, frozen=True):
+    txid: tuple[int, int, int]
+    request: Request
+    state: str
+
+
+class CatchUpState(Message, frozen=True, tag="tpc.CatchUpState"):
+    """A peer's state machine, every transaction it is in doubt about or coordinates
+    undecided (``open``), what it finished, and the highest coordinator epoch of the
+    asker it has seen in a transaction id."""
+
+    data: bytes
+    open: tuple[OpenTxnState, ...]
+    finished: tuple[tuple[tuple[int, int, int], str], ...]
+    epoch: int
+
+
 MESSAGES: tuple[type[Message], ...] = (
-    Prepare, VoteYes, VoteNo, PreCommit, PreCommitAck, Commit, Abort, Ack, StateQuery, StateReport,
+    Prepare, VoteYes, VoteNo, PreCommit, PreCommitAck, Commit, Abort, Ack, StateQuery, StateReport, CatchUp,
+    CatchUpState,
 )

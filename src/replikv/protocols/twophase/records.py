@@ -32,6 +32,8 @@ from replikv.protocols.twophase.constants import ABORTED, COMMITTED, PRECOMMITTE
 
 class Boot(Record, frozen=True, tag="tpc.Boot"):
     epoch: int
+    rejoining: bool = False
+    """This incarnation lost durable state and has not caught up from a peer yet."""
 
 
 class Prepared(Record, frozen=True, tag="tpc.Prepared"):
@@ -72,6 +74,7 @@ class Recovered:
     (the order this node applied them), after ``snapshot``."""
 
     epoch: int = 0
+    rejoining: bool = False
     snapshot: bytes | None = None
     open: dict[Txid, tuple[Request, str]] = field(default_factory=dict)
     coordinating: set[Txid] = field(default_factory=set)
@@ -83,8 +86,9 @@ def fold(records: Sequence[Record], node: int) -> Recovered:
     state = Recovered()
     for record in records:
         match record:
-            case Boot(epoch=epoch):
+            case Boot(epoch=epoch, rejoining=rejoining):
                 state.epoch = max(state.epoch, epoch)
+                state.rejoining = rejoining
             case Prepared(txid=txid, request=request):
                 txid = tuple(txid)
                 if txid not in state.finished:
@@ -95,7 +99,8 @@ def fold(records: Sequence[Record], node: int) -> Recovered:
                 for txid in txids:
                     state.coordinating.discard(tuple(txid))
             case Snapshot():
-                state = Recovered(epoch=max(state.epoch, record.epoch), snapshot=record.data)
+                state = Recovered(epoch=max(state.epoch, record.epoch), rejoining=state.rejoining,
+                                  snapshot=record.data)
                 state.open = {tuple(o.txid): (o.request, o.state) for o in record.open}
                 state.coordinating = {tuple(t) for t in record.coordinating}
                 state.finished = OrderedDict((tuple(t), s) for t, s in record.finished)

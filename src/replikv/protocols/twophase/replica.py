@@ -31,12 +31,13 @@ from replikv.core.replica import Recovery, StateMachine, Status
 from replikv.core.requests import Request, RequestId
 from replikv.protocols.twophase import messages as m
 from replikv.protocols.twophase.config import TwoPhaseConfig
-from replikv.protocols.twophase.constants import MODES, ROLE, Txid
+from replikv.protocols.twophase.constants import MODES, ROLE, UNKNOWN, Txid
 from replikv.protocols.twophase.coordinator import CoordinatorMixin
 from replikv.protocols.twophase.locks import LockTable
 from replikv.protocols.twophase.participant import ParticipantMixin
 from replikv.protocols.twophase.reads import ReadsMixin
 from replikv.protocols.twophase.records import Boot, OpenTxn, Snapshot, fold
+from replikv.protocols.twophase.rejoin import REJOINING, RejoinMixin
 from replikv.protocols.twophase.state import (
     COMMIT,
     Coordinated,
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 _INTACT = Recovery()
 
 
-class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, ReadsMixin):
+class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, ReadsMixin, RejoinMixin):
     def __init__(
         self,
         node: int,
@@ -95,10 +96,12 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
         self._on_durable: dict[int, list[Txid]] = {}
         self._records_since_snapshot = 0
         self._ticked = False
-        self._recover(recovered)
+        self._catch_up_asked_ms = float("-inf")
+        self._recover(recovered, recovery)
 
-    def _recover(self, records: tuple[Record, ...]) -> None:
+    def _recover(self, records: tuple[Record, ...], recovery: Recovery) -> None:
         state = fold(records, self.node)
+        self.rejoining = recovery.damaged or state.rejoining
         if state.snapshot is not None:
             self._sm.restore(state.snapshot)
         for request in state.commits:
@@ -113,7 +116,7 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
         self.epoch = state.epoch + 1
         self.counter = 0
         self._outbox.drain()
-        self._persist((Boot(self.epoch),))
+        self._persist((Boot(self.epoch, rejoining=self.rejoining),))
 
     # -- the one entry point ---------------------------------------------------------------
 
@@ -121,9 +124,15 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
         match inp:
             case Tick(now_ms=now):
                 self.now = now
-                self._tick()
+                if self.rejoining:
+                    self._rejoin_tick()
+                else:
+                    self._tick()
             case Receive(src=src, msg=msg):
-                self._receive(src, msg)
+                if self.rejoining:
+                    self._receive_rejoining(src, msg)
+                else:
+                    self._receive(src, msg)
             case Submit(request=request):
                 self._submit(request)
             case Persisted(seq=seq):
@@ -161,6 +170,19 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
                 self._on_state_query(src, msg)
             case m.StateReport():
                 self._on_state_report(src, msg)
+            case m.CatchUp():
+                self._on_catch_up(src)
+
+    def _receive_rejoining(self, src: int, msg: Message) -> None:
+        """Damaged and not caught up (``rejoin.py``): vote NO, say nothing it cannot
+        stand behind, apply nothing it cannot place."""
+        match msg:
+            case m.Prepare(txid=txid):
+                self._send(src, m.VoteNo(txid, REJOINING))
+            case m.StateQuery(txid=txid):
+                self._send(src, m.StateReport(txid, UNKNOWN))
+            case m.CatchUpState():
+                self._rejoined_from(msg)
 
     def _persisted(self, seq: int) -> None:
         for done in sorted(s for s in self._on_durable if s <= seq):
@@ -173,6 +195,9 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
         error = admit(request, self.config)
         if error is not None:
             self._reply(request, error)
+            return
+        if self.rejoining:
+            self._reply(request, Unavailable(REJOINING))
             return
         command = request.command
         if is_admin(command):
@@ -237,7 +262,7 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
     # -- inspection ------------------------------------------------------------------------
 
     def status(self) -> Status:
-        return Status(node=self.node, role=ROLE, term=self.epoch, leader=None, commit_index=self.applied,
+        return Status(node=self.node, role="rejoining" if self.rejoining else ROLE, term=self.epoch, leader=None, commit_index=self.applied,
                       applied_index=self.applied, last_index=self.applied, members=self.members)
 
     def durable_state(self) -> Hashable:

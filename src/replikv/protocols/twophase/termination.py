@@ -32,6 +32,7 @@ from replikv.protocols.twophase.constants import (
     PRECOMMITTED,
     THREE_PC,
     UNCERTAIN,
+    UNKNOWN,
     Txid,
 )
 from replikv.protocols.twophase.records import Decided
@@ -56,12 +57,10 @@ class TerminationMixin(_Base):
                 doubt.since_ms = now
             if now - doubt.since_ms >= config.query_ms and now - doubt.queried_ms >= config.query_ms:
                 doubt.queried_ms = now
-                if self.mode == THREE_PC:
+                if self.mode == THREE_PC or txid[0] == self.node:
                     self.rounds[txid] = Round(now)
                 for peer in self.peers:
                     self._send(peer, m.StateQuery(txid))
-        if self.mode != THREE_PC:
-            return
         for txid in sorted(self.rounds):
             rnd = self.rounds.get(txid)
             if rnd is not None and now - rnd.started_ms >= config.termination_ms:
@@ -118,9 +117,13 @@ class TerminationMixin(_Base):
         doubt = self.in_doubt.get(txid)
         if doubt is None:
             return
+        if self.mode != THREE_PC:
+            self._own_undecided(txid, rnd.reports)  # 2PC: only its own, after a rejoin
+            return
         if rnd.reports.get(txid[0]) == PENDING:
             return  # the coordinator is alive and will decide
-        states = {**rnd.reports, self.node: doubt.state}
+        # a node that is rejoining after a damaged disk answers "unknown": it is no survivor
+        states = {n: s for n, s in rnd.reports.items() if s != UNKNOWN} | {self.node: doubt.state}
         survivors = sorted(n for n in states if n != txid[0])
         if not survivors or survivors[0] != self.node:
             return  # the lowest survivor terminates; ask again later

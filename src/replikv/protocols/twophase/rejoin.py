@@ -1,0 +1,106 @@
+"""A node whose durable state was damaged catches up from a peer before it takes part.
+
+Issue 8's rule (``core.replica.Recovery``): a node told its disk was wiped, or that
+recovery cut records off its tail, may have voted YES, precommitted, acknowledged or
+decided things it no longer remembers. It must not vote, coordinate or answer for them
+until the others brought it up to date. In N-of-N commit the others know enough:
+
+- every transaction that may still commit needed everyone's YES, so every peer either
+  applied it already (it is in the peer's state machine) or still holds it in doubt (or
+  coordinates it, undecided). So the damaged node takes one peer's state machine and its
+  open transactions as its own, in doubt, locks held, and resolves them as any participant
+  does (it asks);
+- while rejoining it votes NO, refuses clients, ignores outcomes it cannot apply, and
+  answers every query "unknown" (it cannot say what it voted, so it neither presumes
+  abort nor aborts unilaterally);
+- its coordinator epoch moves past every epoch of its own the peers have seen, in case
+  the damaged tail held a ``Boot``;
+- a transaction it coordinated and can no longer find a decision for (2PC: its COMMIT
+  record was in the damaged tail) is resolved by asking everyone: anyone who knows the
+  outcome says it; if every other node answers in doubt, every node voted YES and nobody
+  learned an outcome, so it decides COMMIT (its client may have been told so).
+
+The ``rejoining`` flag is on disk (``records.Boot``) until the catch-up is, so a crash in
+the middle starts it again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from replikv.protocols.twophase import messages as m
+from replikv.protocols.twophase.constants import COMMITTED, PRECOMMITTED, UNCERTAIN
+from replikv.protocols.twophase.records import Boot, OpenTxn, Snapshot
+from replikv.protocols.twophase.state import PRECOMMIT, InDoubt
+
+if TYPE_CHECKING:
+    from replikv.protocols.twophase.replica import TwoPhaseReplica
+
+    _Base = TwoPhaseReplica
+else:
+    _Base = object
+
+REJOINING = "rejoining: this node lost durable state and is catching up from a peer"
+
+
+class RejoinMixin(_Base):
+    def _rejoin_tick(self) -> None:
+        if not self.peers:
+            self._rejoined_from(m.CatchUpState(self._sm.snapshot(), (), tuple(self.finished.items()), 0))
+            return
+        if self.now - self._catch_up_asked_ms >= self.config.query_ms:
+            self._catch_up_asked_ms = self.now
+            for peer in self.peers:
+                self._send(peer, m.CatchUp())
+
+    def _on_catch_up(self, src: int) -> None:
+        if self.rejoining:
+            return  # nothing trustworthy to give
+        open_txns = [m.OpenTxnState(t, d.request, d.state) for t, d in sorted(self.in_doubt.items())]
+        for txid, ctx in sorted(self.coordinating.items()):
+            if ctx.request is not None and not ctx.applied:  # undecided, or not yet durable
+                state = PRECOMMITTED if ctx.phase == PRECOMMIT else UNCERTAIN
+                open_txns.append(m.OpenTxnState(txid, ctx.request, state))
+        known = [t for t in (*self.finished, *self.in_doubt, *self.coordinating) if t[0] == src]
+        epoch = max((t[1] for t in known), default=0)
+        self._send(src, m.CatchUpState(self._sm.snapshot(), tuple(open_txns), tuple(self.finished.items()), epoch))
+
+    def _rejoined_from(self, msg: m.CatchUpState) -> None:
+        """Adopt a peer's state: its state machine, its open transactions in doubt here
+        (locks taken), what it finished; a new epoch; all of it durable in one
+        restatement, behind which every later vote and answer waits."""
+        if not self.rejoining:
+            return
+        self._sm.restore(msg.data)
+        self.locks = type(self.locks)()
+        self.in_doubt = {}
+        for o in msg.open:
+            txid = tuple(o.txid)
+            self.in_doubt[txid] = InDoubt(o.request, o.state, since_ms=self.now)
+            self.locks.acquire(txid, o.request, self.now)
+        self.finished.clear()
+        for txid, state in msg.finished:
+            self.finished_put(tuple(txid), state)
+        self.coordinating = {}
+        self.epoch = max(self.epoch, msg.epoch) + 1
+        self.rejoining = False
+        snapshot = Snapshot(
+            epoch=self.epoch,
+            data=msg.data,
+            open=tuple(OpenTxn(t, d.request, d.state) for t, d in sorted(self.in_doubt.items())),
+            finished=tuple(self.finished.items()),
+        )
+        self._persist((snapshot, Boot(self.epoch)), replace=True)
+
+    def _own_undecided(self, txid, reports: dict[int, str]) -> bool:
+        """2PC, after a rejoin: this node coordinated ``txid`` and no longer knows its
+        decision; every other node answered in doubt, so all voted YES and none learned
+        an outcome: decide COMMIT (True when it did)."""
+        if txid[0] != self.node or set(reports) != set(self.peers):
+            return False
+        if not all(state in (UNCERTAIN, PRECOMMITTED) for state in reports.values()):
+            return False
+        self._learn(txid, COMMITTED)
+        for peer in self.peers:
+            self._send(peer, m.Commit(txid))
+        return True
