@@ -49,8 +49,9 @@ def run_with_progress(run: Any, label: str, console: Console) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write the figures (PNG) here.")
 @click.option("--claim", "claim_names", multiple=True, help="Run one named claim of the chapter (repeatable; all: every claim).")
 @click.option("--list-claims", is_flag=True, help="List the chapter's claims and the schemes each needs.")
+@click.option("--with-claims", is_flag=True, help="Also judge every claim and put the verdicts in the report.")
 def compare(protocols: str, seeds: int, nodes: int, jobs: int | None, html_path: str | None, as_json: bool,
-            out_dir: str | None, claim_names: tuple[str, ...], list_claims: bool) -> None:
+            out_dir: str | None, claim_names: tuple[str, ...], list_claims: bool, with_claims: bool) -> None:
     """Measure the chapter's table (consistency, transactions, latency, throughput, lost
     writes, failover, one node down, messages per write) for every scheme, in the simulator."""
     err = Console(stderr=True)
@@ -67,11 +68,17 @@ def compare(protocols: str, seeds: int, nodes: int, jobs: int | None, html_path:
         f"replikv compare: {', '.join(s.name for s in comparison.specs)}; {seeds} seeds per cell, N={nodes}, "
         f"{workers} worker processes", highlight=False, soft_wrap=True)
     run_with_progress(lambda done, total: comparison.run(workers, done, total), "simulating", err)
-    data = comparison_json(comparison)
+    verdicts: list[Verdict] = []
+    if with_claims:
+        run_with_progress(lambda done, total: verdicts.extend(
+            run_claims(list(CLAIMS), comparison.specs, seeds, workers, done, total)), "claims", err)
+    data = comparison_json(comparison, [asdict(v) for v in verdicts])
     if as_json:
         click.echo(json.dumps(data))
     else:
         out.print(comparison_table(comparison))
+        for claim, verdict in zip(CLAIMS, verdicts, strict=False):
+            out.print(verdict_table(claim, verdict))
     if out_dir or html_path:
         from replikv.report.figures import draw_figures
         from replikv.report.html import write_html
@@ -79,7 +86,8 @@ def compare(protocols: str, seeds: int, nodes: int, jobs: int | None, html_path:
         with err.status("drawing figures"):
             figures = draw_figures(comparison, pathlib.Path(out_dir) if out_dir else None)
         if html_path:
-            write_html(pathlib.Path(html_path), comparison, figures)
+            write_html(pathlib.Path(html_path), comparison, figures, verdicts,
+                       {c.name: c.statement for c in CLAIMS})
             (err if as_json else out).print(f"wrote {html_path}", highlight=False)
         if out_dir:
             (err if as_json else out).print(f"figures in {out_dir}", highlight=False)

@@ -52,8 +52,14 @@ class Column:
     help: str
 
 
-def _experiment(spec: ProtocolSpec, scenario: str, seeds: int, nodes: int | None, **extra: Any) -> Experiment:
-    return Experiment(spec.name, scenario, seeds, nodes=nodes, **extra)
+def _experiment(spec: ProtocolSpec, scenario: str, seeds: int, nodes: int | None) -> Experiment:
+    """The table's runs keep their client histories (the figures draw from them)."""
+    return Experiment(spec.name, scenario, seeds, nodes=nodes, history=True)
+
+
+def trace_needs(spec: ProtocolSpec, nodes: int | None) -> Experiment:
+    """One traced ``steady`` run (seed 1): the message-sequence diagram of its probe write."""
+    return Experiment(spec.name, "steady", 1, nodes=nodes, trace=True)
 
 
 def _sweep_cell(sweeps: dict[str, Sweep], experiment: Experiment,
@@ -94,7 +100,8 @@ def consistency(spec: ProtocolSpec, sweeps: dict[str, Sweep], seeds: int, nodes:
         if s["linearizable_unknown"]:
             parts.append(f"{s['linearizable_unknown']} undecided")
         if s["stale_reads_total"]:
-            parts.append(f"{s['stale_reads_total']} stale reads")
+            stale = s["stale_reads_total"]
+            parts.append(f"{stale} stale read{'s' if stale != 1 else ''}")
         if s["divergent"]:
             parts.append(f"{s['divergent']} diverged")
         return Cell(", ".join(parts), fraction, bad=linearizable < runs)
@@ -260,7 +267,7 @@ def scaling_needs(spec: ProtocolSpec, seeds: int, nodes: int | None) -> list[Exp
     messages-per-write-against-N figure); the table's own sweep where N is the same."""
     sizes = sorted({*SCALING_NODES, nodes or DEFAULT_NODES})
     return [_messages_needs(spec, seeds, nodes)[0] if n == (nodes or DEFAULT_NODES)
-            else _experiment(spec, "steady", min(seeds, SCALING_SEEDS), n) for n in sizes]
+            else Experiment(spec.name, "steady", min(seeds, SCALING_SEEDS), nodes=n) for n in sizes]
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -290,7 +297,7 @@ def experiments_for(specs: list[ProtocolSpec], seeds: int, nodes: int | None) ->
         for column in COLUMNS:
             for experiment in column.needs(spec, seeds, nodes):
                 found.setdefault(experiment.key, experiment)
-        for experiment in scaling_needs(spec, seeds, nodes):
+        for experiment in [*scaling_needs(spec, seeds, nodes), trace_needs(spec, nodes)]:
             found.setdefault(experiment.key, experiment)
     return list(found.values())
 

@@ -51,6 +51,7 @@ class Experiment:
         parts += [f"{k}={v}" for k, v in self.options]
         if self.read_level:
             parts.append(self.read_level)
+        parts += [kept for kept, on in (("trace", self.trace), ("history", self.history)) if on]
         return "/".join(parts)
 
     def settings(self, seed: int) -> SimSettings:
