@@ -90,8 +90,9 @@ def follow(replica: ZabReplica, leader: int = 1, epoch: int = 1, new_leader: m.N
         replica.handle(Receive(src, m.Notification(1, leader, 0, (0, 0), "following" if src != leader
                                                    else "leading")))
     assert replica.peer.state == "following", replica.peer
-    effects = replica.handle(Receive(leader, m.NewEpoch(epoch)))
+    attempt = replica.peer.attempt
+    effects = replica.handle(Receive(leader, m.NewEpoch(epoch, attempt=attempt)))
     durable(replica, effects)
-    effects = replica.handle(Receive(leader, new_leader or m.NewLeader(epoch)))
+    effects = replica.handle(Receive(leader, new_leader or m.NewLeader(epoch, attempt=attempt)))
     durable(replica, effects)
     return effects

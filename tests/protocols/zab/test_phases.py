@@ -53,7 +53,7 @@ def test_fle_a_looking_peer_joins_an_established_leader_named_by_a_quorum():
     assert replica.peer.state == "looking"
     effects = replica.handle(Receive(2, m.Notification(4, 1, 2, (2, 3), "following")))
     assert replica.peer.state == "following" and replica.peer.leader == 1
-    assert [(s.dst, s.msg) for s in sends(effects, m.FollowerInfo)] == [(1, m.FollowerInfo(0, 0, False))]
+    assert [(s.dst, s.msg) for s in sends(effects, m.FollowerInfo)] == [(1, m.FollowerInfo(0, 0, False, 1))]
 
 
 # -- Phase 1: discovery --------------------------------------------------------------------
@@ -75,10 +75,10 @@ def test_discovery_a_follower_persists_the_accepted_epoch_before_ackepoch():
     replica = make(2)
     replica.handle(Receive(1, m.Notification(1, 1, 0, (0, 0), "leading")))
     replica.handle(Receive(3, m.Notification(1, 1, 0, (0, 0), "following")))
-    effects = replica.handle(Receive(1, m.NewEpoch(5)))
+    effects = replica.handle(Receive(1, m.NewEpoch(5, attempt=1)))
     assert records(effects) == [EpochRecord(5, 1, 0)]
     (ack,) = sends(effects, m.AckEpoch)
-    assert ack.msg == m.AckEpoch(5, 0, (0, 0))
+    assert ack.msg == m.AckEpoch(5, 0, (0, 0), attempt=1)
     assert effects.index(persists(effects)[0]) < effects.index(ack)
 
 
@@ -86,7 +86,7 @@ def test_discovery_an_epoch_below_the_accepted_one_sends_the_follower_back_to_el
     replica = make(2, records=[EpochRecord(5, 3, 4)])
     replica.handle(Receive(1, m.Notification(1, 1, 0, (0, 0), "leading")))
     replica.handle(Receive(3, m.Notification(1, 1, 0, (0, 0), "following")))
-    effects = replica.handle(Receive(1, m.NewEpoch(4)))
+    effects = replica.handle(Receive(1, m.NewEpoch(4, attempt=1)))
     assert sends(effects, m.AckEpoch) == [] and persists(effects) == []
     assert replica.peer.state == "looking"
 
@@ -95,7 +95,7 @@ def test_discovery_one_epoch_is_never_acknowledged_to_two_leaders():
     replica = make(2, records=[EpochRecord(5, 3, 4)])  # accepted epoch 5 from node 3
     replica.handle(Receive(1, m.Notification(1, 1, 0, (0, 0), "leading")))
     replica.handle(Receive(3, m.Notification(1, 1, 0, (0, 0), "following")))
-    effects = replica.handle(Receive(1, m.NewEpoch(5)))
+    effects = replica.handle(Receive(1, m.NewEpoch(5, attempt=1)))
     assert sends(effects, m.AckEpoch) == []
     assert replica.peer.state == "looking"
 
@@ -159,8 +159,8 @@ def test_sync_a_follower_truncates_persists_history_then_epoch_then_acks():
     replica = make(2, records=old)
     replica.handle(Receive(3, m.Notification(1, 3, 0, (0, 0), "leading")))
     replica.handle(Receive(1, m.Notification(1, 3, 0, (0, 0), "following")))
-    durable(replica, replica.handle(Receive(3, m.NewEpoch(2))))
-    effects = replica.handle(Receive(3, m.NewLeader(2, (_proposal(2, 2, 1, "c"),), (1, (1, 1)))))
+    durable(replica, replica.handle(Receive(3, m.NewEpoch(2, attempt=1))))
+    effects = replica.handle(Receive(3, m.NewLeader(2, (_proposal(2, 2, 1, "c"),), (1, (1, 1)), attempt=1)))
     assert records(effects) == [TruncRecord(1), ProposalRecord((_proposal(2, 2, 1, "c"),)), EpochRecord(2, 3, 2)]
     (ack,) = sends(effects, m.AckNewLeader)
     assert ack.msg == m.AckNewLeader(2, 2)
@@ -170,9 +170,9 @@ def test_sync_a_follower_truncates_persists_history_then_epoch_then_acks():
 
 def test_sync_newleader_is_applied_once_per_epoch():
     replica = make(2)
-    follow(replica, leader=1, epoch=1, new_leader=m.NewLeader(1, (_proposal(1, 1, 1, "a"),)))
+    follow(replica, leader=1, epoch=1, new_leader=m.NewLeader(1, (_proposal(1, 1, 1, "a"),), attempt=1))
     # a late copy computed against an older report must not cut what we hold now
-    effects = replica.handle(Receive(1, m.NewLeader(1, (), (0, (0, 0)))))
+    effects = replica.handle(Receive(1, m.NewLeader(1, (), (0, (0, 0)), attempt=1)))
     assert persists(effects) == []
     assert [s.msg for s in sends(effects, m.AckNewLeader)] == [m.AckNewLeader(1, 1)]
     assert replica.history.last_position == 1
@@ -284,3 +284,20 @@ def test_leader_answers_a_sync_only_after_a_quorum_confirms_a_round_sent_after_i
     assert sends(effects, m.SyncReply) == []
     effects = replica.handle(Receive(2, m.PingReply(1, ping.msg.round)))
     assert [s.msg for s in sends(effects, m.SyncReply)] == [m.SyncReply(1, 7, 0)]
+
+
+def test_sync_a_follower_that_rejoins_the_same_leader_syncs_again_and_ignores_the_old_attempt():
+    # dup-reorder-crash seed 4: a follower that timed out and joined the same leader in the
+    # same epoch took the new NewLeader for a retransmission and never reached broadcast
+    replica = make(2)
+    follow(replica, leader=1, epoch=1, new_leader=m.NewLeader(1, (_proposal(1, 1, 1, "a"),), attempt=1))
+    replica.handle(Tick(replica.peer.now + 200.0))
+    assert replica.peer.state == "looking"
+    replica.handle(Receive(1, m.Notification(9, 1, 1, (1, 1), "leading")))
+    assert replica.peer.state == "following" and replica.peer.attempt == 2
+    durable(replica, replica.handle(Receive(1, m.NewEpoch(1, True, attempt=2))))
+    stale = replica.handle(Receive(1, m.NewLeader(1, (), (0, (0, 0)), attempt=1)))
+    assert stale == [] and replica.history.last_position == 1
+    effects = replica.handle(Receive(1, m.NewLeader(1, (_proposal(2, 1, 2, "b"),), commit=2, attempt=2)))
+    assert replica.peer.phase == "broadcast"
+    assert [s.msg for s in sends(effects, m.AckNewLeader)] == [m.AckNewLeader(1, 2)]

@@ -42,3 +42,13 @@ def test_zab_acceptance_scenarios_lose_nothing(scenario):
         report = run(scenario, seed)
         assert report["failed"] == [], (scenario, seed, report["failed"])
         assert report["lost_acked_writes"] == 0
+
+
+@pytest.mark.parametrize(("scenario", "seed"), [("dup-reorder-crash", 4), ("dup-reorder-crash", 20),
+                                                ("dup-reorder-crash", 28), ("forwarding", 5)])
+def test_zab_a_follower_that_rejoins_the_same_leader_converges(scenario, seed):
+    # failed 'converged' before NewEpoch/AckEpoch/NewLeader carried the follower's attempt:
+    # a follower that rejoined the same leader in the same epoch took the new NewLeader
+    # for a retransmission and never left synchronization
+    report = run(scenario, seed)
+    assert report["failed"] == [], report["failed"]

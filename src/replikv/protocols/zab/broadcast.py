@@ -216,7 +216,7 @@ class BroadcastMixin:
                 continue
             if learner.stage == "info" and leading.epoch is not None:
                 learner.sent_ms = now
-                self._send(src, NewEpoch(leading.epoch, leading.established))
+                self._send(src, NewEpoch(leading.epoch, leading.established, learner.attempt))
             elif learner.stage == "syncing":
                 self._send_new_leader(src)
             elif learner.stage == "synced" and learner.acked < self.history.last_position:

@@ -67,6 +67,7 @@ class DiscoveryMixin:
         peer.leader_established = False
         peer.heard_ms = peer.now
         peer.phase_deadline = peer.now + 2 * self.config.election_timeout_ms
+        peer.attempt += 1
         self._reset_election()
         self._send_follower_info()
 
@@ -75,7 +76,7 @@ class DiscoveryMixin:
         peer.sent_ms = peer.now
         persistent = self.persistent
         self._send(peer.leader, FollowerInfo(persistent.accepted_epoch, persistent.accepted_by,
-                                             persistent.rejoining))
+                                             persistent.rejoining, peer.attempt))
 
     # -- leader side -----------------------------------------------------------------
 
@@ -83,7 +84,8 @@ class DiscoveryMixin:
         if self.peer.state != LEADING:
             return
         leading = self.leading
-        learner = Learner(rejoining=msg.rejoining, heard_ms=self.peer.now, sent_ms=self.peer.now)
+        learner = Learner(rejoining=msg.rejoining, attempt=msg.attempt, heard_ms=self.peer.now,
+                          sent_ms=self.peer.now)
         leading.learners[src] = learner
         leading.epoch_acks.discard(src)
         leading.newleader_acks.discard(src)
@@ -96,7 +98,7 @@ class DiscoveryMixin:
         if not msg.rejoining and msg.accepted_epoch > epoch or (msg.accepted_epoch == epoch and msg.accepted_by != self.node):
             self._go_looking()  # it acknowledged a later epoch, or ours to another leader
             return
-        self._send(src, NewEpoch(epoch, leading.established))
+        self._send(src, NewEpoch(epoch, leading.established, learner.attempt))
 
     def _try_propose_epoch(self) -> None:
         leading, persistent = self.leading, self.persistent
@@ -106,9 +108,9 @@ class DiscoveryMixin:
         leading.epoch = self.peer.epoch = epoch
         persistent.accepted_epoch, persistent.accepted_by = epoch, self.node
         self._persist_epochs()  # our own promise is on disk before any NEWEPOCH leaves
-        for src in sorted(leading.learners):
-            self._send(src, NewEpoch(epoch))
-            leading.learners[src].sent_ms = self.peer.now
+        for src, learner in sorted(leading.learners.items()):
+            self._send(src, NewEpoch(epoch, False, learner.attempt))
+            learner.sent_ms = self.peer.now
         self._try_start_sync()
 
     def _on_ack_epoch(self, src: int, msg: AckEpoch) -> None:
@@ -116,7 +118,7 @@ class DiscoveryMixin:
         if self.peer.state != LEADING or msg.epoch != leading.epoch:
             return
         learner = leading.learners.get(src)
-        if learner is None or learner.stage != "info":
+        if learner is None or learner.stage != "info" or msg.attempt != learner.attempt:
             return
         learner.current_epoch, learner.last_zxid = msg.current_epoch, tuple(msg.last_zxid)
         learner.heard_ms = self.peer.now
@@ -148,7 +150,7 @@ class DiscoveryMixin:
 
     def _on_new_epoch(self, src: int, msg: NewEpoch) -> None:
         peer, persistent = self.peer, self.persistent
-        if peer.state != FOLLOWING or src != peer.leader:
+        if peer.state != FOLLOWING or src != peer.leader or msg.attempt != peer.attempt:
             return
         if peer.phase != DISCOVERY:
             if msg.epoch == peer.epoch and peer.phase == SYNCHRONIZATION:
@@ -173,7 +175,7 @@ class DiscoveryMixin:
     def _ack_epoch(self, epoch: int) -> None:
         persistent = self.persistent
         self._send(self.peer.leader, AckEpoch(epoch, persistent.current_epoch, self.history.last_zxid,
-                                              persistent.rejoining))
+                                              persistent.rejoining, self.peer.attempt))
 
     def _follower_discovery_tick(self) -> None:
         peer = self.peer

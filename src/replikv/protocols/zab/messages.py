@@ -63,11 +63,15 @@ class Notification(Message, frozen=True):
 
 
 class FollowerInfo(Message, frozen=True):
-    """CEPOCH: the follower's last accepted epoch, and the leader it accepted it from."""
+    """CEPOCH: the follower's last accepted epoch, and the leader it accepted it from.
+    ``attempt`` numbers the follower's attempts to join (echoed by ``NewEpoch``,
+    ``AckEpoch`` and ``NewLeader``, so a late copy from an earlier attempt is ignored:
+    ZooKeeper gets this from one TCP connection per attempt)."""
 
     accepted_epoch: int
     accepted_by: int = 0
     rejoining: bool = False
+    attempt: int = 0
 
 
 class NewEpoch(Message, frozen=True):
@@ -76,6 +80,7 @@ class NewEpoch(Message, frozen=True):
 
     epoch: int
     established: bool = False
+    attempt: int = 0
 
 
 class AckEpoch(Message, frozen=True):
@@ -87,6 +92,7 @@ class AckEpoch(Message, frozen=True):
     current_epoch: int
     last_zxid: tuple[int, int]
     rejoining: bool = False
+    attempt: int = 0
 
 
 class NewLeader(Message, frozen=True):
@@ -99,6 +105,7 @@ class NewLeader(Message, frozen=True):
     truncate: tuple[int, tuple[int, int]] | None = None
     snapshot: Snapshot | None = None
     commit: int = 0
+    attempt: int = 0
 
 
 class AckNewLeader(Message, frozen=True):

@@ -39,8 +39,10 @@ class Peer:
     leader: int | None = None
     epoch: int = 0
     """The epoch of the leader we follow (from its NEWEPOCH) or lead."""
-    synced_epoch: int = 0
-    """The epoch whose NEWLEADER we applied (at most once per epoch)."""
+    attempt: int = 0
+    """Our attempts to join a leader, numbered (``FollowerInfo.attempt``)."""
+    synced_attempt: int = 0
+    """The attempt whose NEWLEADER we applied (at most once per attempt)."""
     leader_established: bool = False
     commit: int = 0
     delivered: int = 0
@@ -69,6 +71,7 @@ class Learner:
     stage: str = "info"
     """``info`` (NEWEPOCH sent), ``syncing`` (NEWLEADER sent), ``synced`` (NEWLEADER acked)."""
     rejoining: bool = False
+    attempt: int = 0
     current_epoch: int = 0
     last_zxid: Zxid = ZERO
     acked: int = 0

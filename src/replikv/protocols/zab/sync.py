@@ -12,7 +12,8 @@ The leader brings each follower's history to its own from what the follower repo
   any zxid both hold (primary order: one leader per epoch, which orders its epoch);
 - z is below the leader's snapshot: SNAP, the snapshot, then the proposals after it.
 
-All in one ``NewLeader``. The follower applies it at most once per epoch, persists the
+All in one ``NewLeader``. The follower applies it at most once per attempt to join (a late copy computed against
+an older report could cut what it holds now), persists the
 history and ``currentEpoch = e'`` (one Persist, in that order) and only then sends
 ``AckNewLeader``; from then on it takes PROPOSALs of e' (``broadcast.py``). When a quorum
 (the leader included, once its own current epoch is durable) acknowledged NEWLEADER, the
@@ -53,7 +54,7 @@ class SyncMixin:
             truncate = (below, history.zxid_at(below))
             start = below + 1
         proposals = history.slice(start, history.last_position)
-        self._send(src, NewLeader(leading.epoch, proposals, truncate, snapshot, self.peer.commit))
+        self._send(src, NewLeader(leading.epoch, proposals, truncate, snapshot, self.peer.commit, learner.attempt))
         learner.stage = "syncing"
         learner.sent = history.last_position
         learner.sent_ms = self.peer.now
@@ -106,9 +107,9 @@ class SyncMixin:
 
     def _on_new_leader(self, src: int, msg: NewLeader) -> None:
         peer, persistent = self.peer, self.persistent
-        if peer.state != FOLLOWING or src != peer.leader or msg.epoch != peer.epoch:
-            return
-        if peer.synced_epoch == msg.epoch:
+        if peer.state != FOLLOWING or src != peer.leader or msg.epoch != peer.epoch or msg.attempt != peer.attempt:
+            return  # not ours, or answers an earlier attempt (computed against an older report)
+        if peer.synced_attempt == msg.attempt:
             snapshot = msg.snapshot
             if snapshot is not None and snapshot.position > self.history.last_position:
                 # we fell behind the leader's snapshot within its epoch: SNAP again
@@ -140,7 +141,7 @@ class SyncMixin:
         persistent.current_epoch = msg.epoch
         if persistent.rejoining and self.rejoin.floor is not None:
             self._finish_rejoin()
-        peer.synced_epoch = msg.epoch
+        peer.synced_attempt = msg.attempt
         peer.phase = BROADCAST
         if replace:
             self._restate()
