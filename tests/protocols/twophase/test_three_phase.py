@@ -43,14 +43,34 @@ def test_participant_persists_precommitted_before_acknowledging():
     assert effects.index(persists(effects)[0]) < effects.index(ack)
 
 
-def test_coordinator_commits_when_a_precommit_ack_is_missing_after_the_timeout():
-    replica = make(1, mode="3pc", vote_timeout_ms=200.0)
+def test_a_missing_precommit_ack_is_resent_never_taken_as_a_failure():
+    """Regression (swarm 3pc seed 25: a slow node, a pause): Skeen's coordinator commits
+    when a PRECOMMIT ack times out, but the silent node may be alive and may have aborted
+    with the others' termination protocol; the coordinator resends instead."""
+    replica = make(1, mode="3pc", vote_timeout_ms=200.0, retransmit_ms=50.0)
     replica.handle(Submit(write(1, "v")))
     replica.handle(Receive(2, m.VoteYes(TXID)))
     durable(replica, replica.handle(Receive(3, m.VoteYes(TXID))))
     replica.handle(Receive(2, m.PreCommitAck(TXID)))
     effects = replica.handle(Tick(250.0))
-    assert records(effects) == [Decided(TXID, COMMITTED, write(1, "v"))]
+    assert records(effects) == []
+    assert [(s.dst, s.msg) for s in sends(effects)] == [(3, m.PreCommit(TXID))]
+
+
+def test_a_node_that_aborted_answers_a_late_precommit_with_abort_and_the_coordinator_follows():
+    participant = make(3, mode="3pc", query_ms=100.0, termination_ms=40.0)
+    prepared(participant, TXID, write(1, "v"))
+    _round(participant, {2: UNCERTAIN})  # node 3 is not the lowest: nothing yet
+    participant.handle(Receive(2, m.Abort(TXID)))
+    answer = participant.handle(Receive(1, m.PreCommit(TXID)))
+    assert [(s.dst, s.msg) for s in sends(answer)] == [(1, m.Abort(TXID))]
+    coordinator = make(1, mode="3pc")
+    coordinator.handle(Submit(write(1, "v")))
+    coordinator.handle(Receive(2, m.VoteYes(TXID)))
+    durable(coordinator, coordinator.handle(Receive(3, m.VoteYes(TXID))))
+    effects = coordinator.handle(Receive(3, m.Abort(TXID)))
+    assert records(effects) == [Decided(TXID, ABORTED)]
+    assert coordinator.finished[TXID] == ABORTED and coordinator.locks.keys == {}
 
 
 def _round(replica, reports: dict[int, str], query_ms=100.0, termination_ms=40.0):

@@ -9,9 +9,11 @@ Obermarck 1986), Skeen 1981 for 3PC:
    restarts without a decision aborts, which is what its missing vote would mean.
 2. Every vote YES -> 2PC: persist COMMITTED (the commit point) and only then send COMMIT
    (the barrier holds the sends until the record is durable); 3PC: persist PRECOMMITTED,
-   send PRECOMMIT, and once every node acknowledged (or ``vote_timeout_ms`` passed: a
-   node that failed after the vote learns on recovery, Bernstein et al. §7.5) persist
-   COMMITTED and send COMMIT.
+   send PRECOMMIT, and once every node acknowledged persist COMMITTED and send COMMIT.
+   A missing ack is not taken as a failure (Skeen's coordinator would commit on a
+   timeout; a node that was only slow or paused may meanwhile have aborted with the
+   others): PRECOMMIT is resent, and if a node really failed the survivors' termination
+   protocol decides, and this coordinator follows (``participant._coordinator_learns``).
 3. A NO, or a vote missing after ``vote_timeout_ms``: abort. Nothing is persisted
    (presumed abort); ABORT goes to everyone that did not vote NO. A lock conflict is
    retried under a new transaction id after a random pause until the request's deadline.
@@ -213,9 +215,9 @@ class CoordinatorMixin(_Base):
                         if peer not in ctx.votes and ctx.request is not None:
                             self._send(peer, m.Prepare(txid, ctx.request))
             elif ctx.phase == PRECOMMIT:
-                if now - ctx.phase_ms >= config.vote_timeout_ms:
-                    self._decide_commit(ctx)  # Skeen: a node that failed after its vote asks on recovery
-                elif now - ctx.sent_ms >= config.retransmit_ms:
+                # no "commit anyway" on a timeout (termination.py says why): resend, and
+                # let the survivors' termination protocol decide if a node is really gone
+                if now - ctx.sent_ms >= config.retransmit_ms:
                     ctx.sent_ms = now
                     for peer in self.peers:
                         if peer not in ctx.acks:

@@ -68,7 +68,9 @@ class ParticipantMixin(_Base):
         doubt = self.in_doubt.get(txid)
         if doubt is None:
             if self.finished.get(txid) == ABORTED:
-                self.decision_conflicts += 1  # told to precommit what this node aborted
+                # the termination protocol aborted it while the coordinator was slow:
+                # tell it (PRECOMMITTED is no decision, so it can still follow)
+                self._send(src, m.Abort(txid))
             return
         doubt.since_ms = self.now
         if doubt.state == UNCERTAIN:

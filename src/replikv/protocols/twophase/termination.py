@@ -17,7 +17,11 @@ Skeen's rule over the states it collected:
 - all uncertain -> ABORT (no one can have committed: commit follows PRECOMMIT at all).
 The rule is safe when failures are crashes and every live node answers; under a
 partition each side elects its own new coordinator and the two may decide differently.
-That is the chapter's point; it is shown (the ``divergent`` check), not fixed.
+That is the chapter's point; it is shown (the ``no_divergent_decisions`` check), not
+fixed. A node that is only slow or paused looks failed too (3PC assumes a failure
+detector that never suspects a live node); so that such a node cannot then commit what
+the others aborted, a coordinator never commits without every PRECOMMIT ack, and a node
+that aborted answers a late PRECOMMIT with ABORT (``coordinator.py``).
 """
 
 from __future__ import annotations
