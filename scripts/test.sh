@@ -13,6 +13,11 @@ if ! command -v redis-cli >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/
       || echo "warning: could not install redis-tools, redis-server, etcd-server; tests that need them will be skipped" >&2
   fi
 fi
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  # headless Chromium renders `replikv compare --html` (tests/report/test_html_browser.py)
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "warning: could not install chromium; the browser test of the HTML report will be skipped" >&2
+fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]' -e tests/testkit  # the test kit: planted-bug and toy schemes (tests only)
