@@ -107,6 +107,7 @@ def op_window(events: list[dict[str, Any]], spec: ProtocolSpec, nth_write: int =
             if count == nth_write:
                 start = invoked[event["process"]]["t"]
                 chosen = [e for e in events if start <= e["t"] <= event["t"] and e.get("msg") not in beats]
+                answers = [e["node"] for e in chosen if e["ev"] == "reply" and e.get("client") == event["process"]]
                 what = f"{event['f']} {event.get('key')}={event.get('value')} by client process {event['process']}"
-                return Window(start, event["t"], event["t"], None, what, chosen)
+                return Window(start, event["t"], event["t"], answers[-1] if answers else None, what, chosen)
     return None
