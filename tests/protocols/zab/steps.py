@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import random
 
+import msgspec
+
 from replikv.core import Persist, Persisted, Receive, Reply, Request, Send, Set, Tick
 from replikv.core.replica import CreateArgs, Recovery
 from replikv.kv import KVStateMachine
@@ -19,9 +21,10 @@ FAST = {"tick_ms": 10.0, "heartbeat_ms": 20.0, "election_timeout_ms": 100.0, "fi
         "retransmit_ms": 50.0}
 
 
-def make(node: int = 1, members=(1, 2, 3), records=(), recovery: Recovery = INTACT, **options) -> ZabReplica:
+def make(node: int = 1, members=(1, 2, 3), records=(), recovery: Recovery = INTACT, seed: int = 0,
+         **options) -> ZabReplica:
     config = ZAB.make_config({**FAST, **options})
-    replica = ZAB.create(CreateArgs(node, tuple(members), config, random.Random(0), KVStateMachine(),
+    replica = ZAB.create(CreateArgs(node, tuple(members), config, random.Random(seed), KVStateMachine(),
                                     tuple(records), recovery=recovery))
     replica.handle(Tick(0.0))
     return replica
@@ -84,7 +87,8 @@ def lead(replica: ZabReplica, followers=(2,), acks: dict | None = None) -> list:
 
 
 def follow(replica: ZabReplica, leader: int = 1, epoch: int = 1, new_leader: m.NewLeader | None = None) -> list:
-    """Make ``replica`` a synced follower of ``leader`` in ``epoch``."""
+    """Make ``replica`` a synced follower of ``leader`` in ``epoch`` (``new_leader`` gets the
+    follower's attempt number filled in)."""
     peers = [p for p in replica.members if p not in (replica.node, leader)]
     for src in [leader, *peers]:
         replica.handle(Receive(src, m.Notification(1, leader, 0, (0, 0), "following" if src != leader
@@ -93,6 +97,7 @@ def follow(replica: ZabReplica, leader: int = 1, epoch: int = 1, new_leader: m.N
     attempt = replica.peer.attempt
     effects = replica.handle(Receive(leader, m.NewEpoch(epoch, attempt=attempt)))
     durable(replica, effects)
-    effects = replica.handle(Receive(leader, new_leader or m.NewLeader(epoch, attempt=attempt)))
+    new_leader = msgspec.structs.replace(new_leader or m.NewLeader(epoch), attempt=attempt)
+    effects = replica.handle(Receive(leader, new_leader))
     durable(replica, effects)
     return effects

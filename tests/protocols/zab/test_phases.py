@@ -53,7 +53,8 @@ def test_fle_a_looking_peer_joins_an_established_leader_named_by_a_quorum():
     assert replica.peer.state == "looking"
     effects = replica.handle(Receive(2, m.Notification(4, 1, 2, (2, 3), "following")))
     assert replica.peer.state == "following" and replica.peer.leader == 1
-    assert [(s.dst, s.msg) for s in sends(effects, m.FollowerInfo)] == [(1, m.FollowerInfo(0, 0, False, 1))]
+    assert [(s.dst, s.msg) for s in sends(effects, m.FollowerInfo)] == [
+        (1, m.FollowerInfo(0, 0, False, replica.peer.attempt))]
 
 
 # -- Phase 1: discovery --------------------------------------------------------------------
@@ -75,10 +76,10 @@ def test_discovery_a_follower_persists_the_accepted_epoch_before_ackepoch():
     replica = make(2)
     replica.handle(Receive(1, m.Notification(1, 1, 0, (0, 0), "leading")))
     replica.handle(Receive(3, m.Notification(1, 1, 0, (0, 0), "following")))
-    effects = replica.handle(Receive(1, m.NewEpoch(5, attempt=1)))
+    effects = replica.handle(Receive(1, m.NewEpoch(5, attempt=replica.peer.attempt)))
     assert records(effects) == [EpochRecord(5, 1, 0)]
     (ack,) = sends(effects, m.AckEpoch)
-    assert ack.msg == m.AckEpoch(5, 0, (0, 0), attempt=1)
+    assert ack.msg == m.AckEpoch(5, 0, (0, 0), attempt=replica.peer.attempt)
     assert effects.index(persists(effects)[0]) < effects.index(ack)
 
 
@@ -86,7 +87,7 @@ def test_discovery_an_epoch_below_the_accepted_one_sends_the_follower_back_to_el
     replica = make(2, records=[EpochRecord(5, 3, 4)])
     replica.handle(Receive(1, m.Notification(1, 1, 0, (0, 0), "leading")))
     replica.handle(Receive(3, m.Notification(1, 1, 0, (0, 0), "following")))
-    effects = replica.handle(Receive(1, m.NewEpoch(4, attempt=1)))
+    effects = replica.handle(Receive(1, m.NewEpoch(4, attempt=replica.peer.attempt)))
     assert sends(effects, m.AckEpoch) == [] and persists(effects) == []
     assert replica.peer.state == "looking"
 
@@ -95,7 +96,7 @@ def test_discovery_one_epoch_is_never_acknowledged_to_two_leaders():
     replica = make(2, records=[EpochRecord(5, 3, 4)])  # accepted epoch 5 from node 3
     replica.handle(Receive(1, m.Notification(1, 1, 0, (0, 0), "leading")))
     replica.handle(Receive(3, m.Notification(1, 1, 0, (0, 0), "following")))
-    effects = replica.handle(Receive(1, m.NewEpoch(5, attempt=1)))
+    effects = replica.handle(Receive(1, m.NewEpoch(5, attempt=replica.peer.attempt)))
     assert sends(effects, m.AckEpoch) == []
     assert replica.peer.state == "looking"
 
@@ -159,8 +160,9 @@ def test_sync_a_follower_truncates_persists_history_then_epoch_then_acks():
     replica = make(2, records=old)
     replica.handle(Receive(3, m.Notification(1, 3, 0, (0, 0), "leading")))
     replica.handle(Receive(1, m.Notification(1, 3, 0, (0, 0), "following")))
-    durable(replica, replica.handle(Receive(3, m.NewEpoch(2, attempt=1))))
-    effects = replica.handle(Receive(3, m.NewLeader(2, (_proposal(2, 2, 1, "c"),), (1, (1, 1)), attempt=1)))
+    durable(replica, replica.handle(Receive(3, m.NewEpoch(2, attempt=replica.peer.attempt))))
+    effects = replica.handle(Receive(3, m.NewLeader(2, (_proposal(2, 2, 1, "c"),), (1, (1, 1)),
+                                                    attempt=replica.peer.attempt)))
     assert records(effects) == [TruncRecord(1), ProposalRecord((_proposal(2, 2, 1, "c"),)), EpochRecord(2, 3, 2)]
     (ack,) = sends(effects, m.AckNewLeader)
     assert ack.msg == m.AckNewLeader(2, 2)
@@ -170,9 +172,9 @@ def test_sync_a_follower_truncates_persists_history_then_epoch_then_acks():
 
 def test_sync_newleader_is_applied_once_per_epoch():
     replica = make(2)
-    follow(replica, leader=1, epoch=1, new_leader=m.NewLeader(1, (_proposal(1, 1, 1, "a"),), attempt=1))
+    follow(replica, leader=1, epoch=1, new_leader=m.NewLeader(1, (_proposal(1, 1, 1, "a"),)))
     # a late copy computed against an older report must not cut what we hold now
-    effects = replica.handle(Receive(1, m.NewLeader(1, (), (0, (0, 0)), attempt=1)))
+    effects = replica.handle(Receive(1, m.NewLeader(1, (), (0, (0, 0)), attempt=replica.peer.attempt)))
     assert persists(effects) == []
     assert [s.msg for s in sends(effects, m.AckNewLeader)] == [m.AckNewLeader(1, 1)]
     assert replica.history.last_position == 1
@@ -290,14 +292,29 @@ def test_sync_a_follower_that_rejoins_the_same_leader_syncs_again_and_ignores_th
     # dup-reorder-crash seed 4: a follower that timed out and joined the same leader in the
     # same epoch took the new NewLeader for a retransmission and never reached broadcast
     replica = make(2)
-    follow(replica, leader=1, epoch=1, new_leader=m.NewLeader(1, (_proposal(1, 1, 1, "a"),), attempt=1))
+    follow(replica, leader=1, epoch=1, new_leader=m.NewLeader(1, (_proposal(1, 1, 1, "a"),)))
     replica.handle(Tick(replica.peer.now + 200.0))
     assert replica.peer.state == "looking"
     replica.handle(Receive(1, m.Notification(9, 1, 1, (1, 1), "leading")))
-    assert replica.peer.state == "following" and replica.peer.attempt == 2
-    durable(replica, replica.handle(Receive(1, m.NewEpoch(1, True, attempt=2))))
-    stale = replica.handle(Receive(1, m.NewLeader(1, (), (0, (0, 0)), attempt=1)))
+    first = replica.peer.attempt - 1
+    assert replica.peer.state == "following"
+    durable(replica, replica.handle(Receive(1, m.NewEpoch(1, True, attempt=replica.peer.attempt))))
+    stale = replica.handle(Receive(1, m.NewLeader(1, (), (0, (0, 0)), attempt=first)))
     assert stale == [] and replica.history.last_position == 1
-    effects = replica.handle(Receive(1, m.NewLeader(1, (_proposal(2, 1, 2, "b"),), commit=2, attempt=2)))
+    effects = replica.handle(Receive(1, m.NewLeader(1, (_proposal(2, 1, 2, "b"),), commit=2,
+                                                    attempt=replica.peer.attempt)))
     assert replica.peer.phase == "broadcast"
     assert [s.msg for s in sends(effects, m.AckNewLeader)] == [m.AckNewLeader(1, 2)]
+
+
+def test_a_sync_reply_to_an_earlier_incarnation_never_answers_a_read_of_this_one():
+    # replikv test seed 1 (real cluster, restart-all): a stale linearizable read; sync ids
+    # restarted at 1 in every incarnation, so a late SyncReply to the previous one could
+    # match a new sync with an older position
+    before = make(2, seed=1)
+    follow(before)
+    sync = sends(before.handle(Submit(Request(5, 1, Get("k"), "linearizable"))), m.SyncRequest)[0].msg
+    after = make(2, seed=2)  # the restarted node
+    follow(after)
+    assert sends(after.handle(Submit(Request(6, 1, Get("k"), "linearizable"))), m.SyncRequest)
+    assert replies(after.handle(Receive(1, m.SyncReply(1, sync.sync_id, 0)))) == []

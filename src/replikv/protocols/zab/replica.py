@@ -80,10 +80,14 @@ class ZabReplica(ElectionMixin, DiscoveryMixin, SyncMixin, BroadcastMixin, Clien
             self._snapshot = Snapshot(snap.position, tuple(snap.zxid), snap.data)
         for proposal in state.proposals:
             self.history.append(proposal)
-        self.peer = Peer(commit=base_position, delivered=base_position, durable=self.history.last_position)
+        # attempts and sync ids start at a random point per incarnation: a late answer to
+        # an earlier incarnation (a transport may deliver it after a reconnect) never
+        # matches a request of this one
+        self.peer = Peer(commit=base_position, delivered=base_position, durable=self.history.last_position,
+                         attempt=rng.randrange(1 << 40))
         self.election = Election()
         self.leading = Leading()
-        self.clients = Clients()
+        self.clients = Clients(sync_ids=rng.randrange(1 << 40))
         self.rejoin = Rejoin()
         if recovery.damaged or epochs.rejoining:
             self._begin_rejoin()
