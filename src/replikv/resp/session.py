@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from replikv.core.commands import GUARD_FAILED, MGet, Txn
+from replikv.core.commands import GUARD_FAILED, MGet, Txn, is_read
 from replikv.core.errors import Aborted, Ok, Result, Timeout
 from replikv.core.requests import READ_LEVELS, Request
 from replikv.resp import info as infos
@@ -47,6 +47,9 @@ from replikv.resp.transaction import (
     not_in_transaction,
 )
 from replikv.runtime.service import NodeService
+
+WRITE_LEVELS = ("one", "quorum", "all", "default")
+"""``WRITELEVEL``'s words: replicas a write waits for (``default``: the scheme's own)."""
 
 log = logging.getLogger("replikv.resp")
 
@@ -129,6 +132,9 @@ class Session:
         self.client_id = ctx.next_client_id()
         self.seq = 0
         self.read_level = ctx.default_read_level
+        self.write_level: str | None = None
+        """``WRITELEVEL``: the level a write request carries (a leaderless scheme's W);
+        None: the read level, as before (schemes with a leader ignore it for writes)."""
         self.name: bytes | None = None
         self.protocol = 2
         """RESP version of the replies: 2 until ``HELLO 3``."""
@@ -146,6 +152,7 @@ class Session:
             "role": self._role,
             "info": self._info,
             "readlevel": self._readlevel,
+            "writelevel": self._writelevel,
             "command": self._command,
             "config": self._config,
             "client": self._client,
@@ -183,7 +190,8 @@ class Session:
             if is_data_command(name):
                 data = build_data_command(argv)
                 self.seq += 1
-                request = Request(self.client_id, self.seq, data.command, self.read_level)
+                level = self.read_level if self.write_level is None or is_read(data.command) else self.write_level
+                request = Request(self.client_id, self.seq, data.command, level)
                 self._wait_client = self.client_id
                 return await self._run(request, data.render)
             return await self._handlers[name](argv[1:])
@@ -243,8 +251,21 @@ class Session:
         if len(args) > 1:
             raise CommandError(wrong_arity("readlevel"))
         if level not in READ_LEVELS:
-            raise CommandError("ERR read level must be linearizable, lease or local")
+            raise CommandError(f"ERR read level must be one of {', '.join(READ_LEVELS)}")
         self.read_level = level
+        return p.Simple("OK")
+
+    async def _writelevel(self, args: list[bytes]) -> p.ReplyValue:
+        """``WRITELEVEL one|quorum|all|default``: how many replicas this connection's
+        writes wait for, on a scheme that lets the client choose (``quorum``'s W)."""
+        if not args:
+            return (self.write_level or "default").encode()
+        if len(args) > 1:
+            raise CommandError(wrong_arity("writelevel"))
+        level = args[0].decode("latin-1").lower()
+        if level not in WRITE_LEVELS:
+            raise CommandError(f"ERR write level must be one of {', '.join(WRITE_LEVELS)}")
+        self.write_level = None if level == "default" else level
         return p.Simple("OK")
 
     async def _wait(self, args: list[bytes]) -> p.ReplyValue:
