@@ -19,6 +19,10 @@
 - **Phase 2** (§2.2): ``Accept`` to every acceptor; a slot is chosen when a majority
   (the leader counting itself only once its own accept is durable) accepted it under our
   ballot. Unanswered accepts are re-sent every ``retransmit_ms``.
+- **Membership** (``membership.py``, PMS §3 with α = 1): P2c stops at the first
+  configuration change phase 1 finds; nothing is proposed above an unexecuted change;
+  after one executes, phase 1 runs again under a majority of the new configuration.
+  Queue fences (``fences.py``) ride in the next ballot with its one write.
 - **Stepping down**: writes already proposed may still be chosen by the next leader, so
   their clients get ``Timeout`` (indefinite); writes never proposed get ``NotLeader``
   unless a copy of them sits accepted in our log (``Uncertain``).
