@@ -10,7 +10,7 @@ from replikv.protocols.paxos import messages as m
 from replikv.protocols.paxos.constants import LEADER
 from replikv.protocols.paxos.records import PromiseRecord
 
-from .steps import elect, make, replies, sends, write
+from .steps import elect, make, persists, records, replies, sends, write
 
 TIMEOUT = 100.0  # steps.FAST's election_timeout_ms
 TICK = 10.0
@@ -34,7 +34,7 @@ def test_pml_5_2_an_acceptor_promises_no_other_proposer_while_the_lease_it_grant
     node.handle(Tick(50.0 + TIMEOUT - TICK))
     effects = node.handle(Receive(3, m.Prepare((2, 3), 1)))
     assert sends(effects) == [] and effects == []
-    assert node.acceptor.promised == (0, 0)  # a heartbeat is not a promise
+    assert node.acceptor.promised == (1, 1)  # answering the heartbeat promised its ballot
     # once it has passed, the re-sent Prepare is promised
     node.handle(Tick(50.0 + TIMEOUT))
     effects = node.handle(Receive(3, m.Prepare((2, 3), 1)))
@@ -53,7 +53,7 @@ def test_pml_5_2_a_follower_does_not_campaign_while_it_honours_a_lease():
     node = follower_that_answered_a_heartbeat(at=50.0)
     node.proposer.deadline = 0.0  # as if its failure detector fired early
     effects = node.handle(Tick(60.0))
-    assert sends(effects, m.Prepare) == [] and node.acceptor.promised == (0, 0)
+    assert sends(effects, m.Prepare) == [] and node.acceptor.promised == (1, 1)  # no ballot of its own
 
 
 def test_pml_5_2_a_restarted_acceptor_waits_out_a_lease_it_may_have_granted():
@@ -163,3 +163,16 @@ def test_pml_5_2_no_new_leader_serves_lease_reads_while_the_old_lease_may_run():
     (promise,) = sends(two.handle(Receive(3, prepares[2])), m.Promise)
     three.handle(Receive(2, promise.msg))
     assert three.proposer.role == LEADER
+
+
+def test_pml_5_2_answering_a_heartbeat_promises_its_ballot_on_disk_before_the_reply():
+    """A node that never promised (it missed phase 1) may still extend a lease by its
+    reply; the promise on disk is what tells it after a crash that it may have."""
+    node = make(2)
+    node.handle(Tick(50.0))
+    effects = node.handle(Receive(1, m.Heartbeat((1, 1), 1, 0, (0, 0), 0, 1)))
+    assert records(effects) == [PromiseRecord((1, 1), False)]
+    (reply,) = sends(effects, m.HeartbeatReply)
+    assert effects.index(persists(effects)[0]) < effects.index(reply)
+    restarted = make(2, records=records(effects))
+    assert restarted.handle(Receive(3, m.Prepare((2, 3), 1))) == []

@@ -99,6 +99,11 @@ class AcceptorMixin:
         if self.acceptor.rejoining:
             self._rejoin_contact(src, ballot, msg.last_slot)
             return
+        if self._leases_on() and ballot > self.acceptor.promised:
+            # the reply may extend a lease: promise the ballot on disk first, so that after
+            # a crash we know we may have granted one (lease.py)
+            self.acceptor.promised = ballot
+            self._persist((PromiseRecord(ballot, False),))
         self._grant_lease(src)  # our reply may extend its lease (lease.py)
         self._send(src, HeartbeatReply(ballot, msg.round, self.learner.chosen.executed))
 

@@ -9,10 +9,11 @@ Two halves, one promise:
   contact at its last tick and, for ``election_timeout_ms`` on its own clock from then,
   promises no ballot of another proposer: such a ``Prepare`` is left unanswered (the
   candidate re-sends it and wins once the lease has run out). The leader itself, when it
-  sends a heartbeat round, grants the lease to itself the same way. A node that restarts
-  with a promise on disk may have granted a lease just before it crashed and does not
-  remember to whom: it promises nobody else for an election timeout from its first tick
-  (before that tick it promises nobody else at all).
+  sends a heartbeat round, grants the lease to itself the same way. Answering a heartbeat
+  of a ballot above the one promised first promises that ballot on disk, so a node that
+  ever answered one restarts with a promise on disk; such a node may have granted a lease
+  just before it crashed and does not remember to whom: it promises nobody else for an
+  election timeout from its first tick (before that tick, nobody else at all).
 - **Leader: a lease read skips the round trip.** The lease starts when the newest heartbeat
   round that a majority acknowledged was *sent* (leader's clock) and lasts
   ``(election_timeout_ms - tick_ms) * (1 - clock_drift)``. Inside it the leader reads
