@@ -17,7 +17,9 @@ rule (``replikv.sim.report``) and the scheme's own ``Promises``:
   linearizable reads; else, for a scheme that promises durable writes read at its
   primary (pb-sync, ``linearizable`` level) under faults without a partition, because
   then no deposed primary is alive to answer a read (docs/protocols/primary-backup.md);
-* ``no_stale_reads``: exactly when a linearizable model check is promised.
+* ``no_stale_reads``: exactly when a linearizable model check is promised, or when the
+  scheme promises ``fresh_reads`` (a leaderless scheme with R + W > N: its model check
+  is not promised, its reads never miss a write acknowledged before they began).
 
 A promised check that comes back unknown (the model check out of budget, convergence
 without digests, lost writes without final reads) is not a pass: the outcome is
@@ -112,14 +114,18 @@ def default_model(read_level: str) -> str:
     return "read-your-writes" if read_level == "local" else "linearizable"
 
 
-def model_promised(promises: Promises, read_level: str, partitioned: bool, override: bool) -> bool:
-    """Is the model check a promise of this scheme at this read level (module docstring)?"""
+def model_promised(promises: Promises, read_level: str, partitioned: bool, override: bool,
+                   leaderless: bool = False) -> bool:
+    """Is the model check a promise of this scheme at this read level (module docstring)?
+    ``leaderless``: no primary answers reads, so durable writes alone promise nothing."""
     if override:
         return True
     if read_level == "local":
         return False
     if promises.linearizable_reads:
         return not partitioned or promises.partition_tolerant
+    if promises.fresh_reads or leaderless:
+        return False  # leaderless quorums: reads at no single node, fresh at best, not linearizable
     return promises.linearizable_writes and not partitioned
 
 
@@ -132,7 +138,8 @@ def judge(events: Sequence[HistoryEvent], *, final_state: Mapping[str, Any] | No
           read_level: str, partitioned: bool, model: str | None = None,
           check_timeout_s: float | None = 120.0,
           check_max_steps: int = DEFAULT_MAX_STEPS,
-          decisions: Mapping[int, Mapping[str, str]] | None = None) -> Judgement:
+          decisions: Mapping[int, Mapping[str, str]] | None = None,
+          leaderless: bool = False) -> Judgement:
     """Check a finished run. ``final_state`` holds the final value of every key read at
     the end (``None``: the final reads could not be made); ``unread_keys`` are keys whose
     final read failed (left out of the lost-write check, and said so). ``decisions``: what
@@ -145,9 +152,10 @@ def judge(events: Sequence[HistoryEvent], *, final_state: Mapping[str, Any] | No
     _converged(verdict, digests, safe_here)
     _decisions(verdict, decisions, safe_here)
     _lost(verdict, ops, final_state, unread_keys, promises.linearizable_writes and safe_here)
-    lin_promised = model_promised(promises, read_level, partitioned, model is not None)
+    lin_promised = model_promised(promises, read_level, partitioned, model is not None, leaderless)
     _model(verdict, ops, chosen, lin_promised, check_timeout_s, check_max_steps)
-    _stale(verdict, ops, lin_promised and chosen == "linearizable")
+    fresh = promises.fresh_reads and read_level != "local" and safe_here
+    _stale(verdict, ops, (lin_promised and chosen == "linearizable") or fresh)
     verdict.fields["undecided"] = verdict.undecided
     return verdict
 

@@ -266,7 +266,8 @@ def _judge_and_write(settings: TestSettings, spec, windows: list[FaultWindow], n
         verdict = judge(events, final_state=ending["final"], unread_keys=ending["unread"],
                         digests=ending["digests"], promises=spec.promises, read_level=settings.read_level,
                         partitioned=partitioned, model=settings.model,
-                        check_timeout_s=settings.check_timeout_s, decisions=ending.get("decisions"))
+                        check_timeout_s=settings.check_timeout_s, decisions=ending.get("decisions"),
+                        leaderless=spec.leadership == "leaderless")
     report: dict[str, Any] = {
         "protocol": settings.protocol, "workload": settings.workload, "seed": settings.seed,
         "nodes": settings.nodes,
