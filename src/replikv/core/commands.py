@@ -119,11 +119,33 @@ class Noop(Command, frozen=True):
     """Appended by a new leader (Raft §8) or used to probe; applies to nothing."""
 
 
-ClientCommand = Get | Set | Delete | Cas | Incr | Append | MGet | Txn | Sync
+class SAdd(Command, frozen=True):
+    """Redis ``SADD``: add members to the set at ``key``; the result is how many were new.
+    Offered by schemes that keep sets (``quorum``: an observed-remove set, Shapiro et al.
+    2011); the others answer ``BadRequest``."""
+
+    key: str
+    members: tuple[str, ...]
+
+
+class SRem(Command, frozen=True):
+    """Redis ``SREM``: remove members; the result is how many were present."""
+
+    key: str
+    members: tuple[str, ...]
+
+
+class SMembers(Command, frozen=True):
+    """Redis ``SMEMBERS``: the set's members (sorted)."""
+
+    key: str
+
+
+ClientCommand = Get | Set | Delete | Cas | Incr | Append | MGet | Txn | Sync | SAdd | SRem | SMembers
 AdminCommand = Promote | AddServer | RemoveServer | TransferLeader
 AnyCommand = ClientCommand | AdminCommand | Noop
 
-READ_COMMANDS = (Get, MGet, Sync)
+READ_COMMANDS = (Get, MGet, Sync, SMembers)
 ADMIN_COMMANDS = (Promote, AddServer, RemoveServer, TransferLeader)
 
 
@@ -153,6 +175,8 @@ def keys_of(command: Command) -> tuple[str, ...]:
             return tuple(sorted({op.key for op in ops} | {g.key for g in guards}))
         case Get(key=k) | Set(key=k) | Delete(key=k) | Cas(key=k) | Incr(key=k) | Append(key=k):
             return (k,)
+        case SAdd(key=k) | SRem(key=k) | SMembers(key=k):
+            return (k,)
     return ()
 
 
@@ -165,4 +189,6 @@ def value_bytes(command: Command) -> int:
             return len(v) + (len(e) if e is not None else 0)
         case Txn(ops=ops):
             return sum(value_bytes(op) for op in ops)
+        case SAdd(members=members):
+            return sum(len(m) for m in members)
     return 0

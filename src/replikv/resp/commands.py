@@ -17,7 +17,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from replikv.core.commands import Append, Cas, Command, Delete, Get, Incr, MGet, Set, Sync, Txn
+from replikv.core.commands import (
+    Append,
+    Cas,
+    Command,
+    Delete,
+    Get,
+    Incr,
+    MGet,
+    SAdd,
+    Set,
+    SMembers,
+    SRem,
+    Sync,
+    Txn,
+)
 from replikv.core.errors import (
     Aborted,
     BadRequest,
@@ -90,6 +104,9 @@ COMMAND_TABLE: dict[str, CommandInfo] = {
         _info("mget", -2, "readonly fast", (1, -1, 1), "Get several keys"),
         _info("mset", -3, "write denyoom", (1, -1, 2), "Set several keys atomically"),
         _info("append", 3, "write denyoom fast", (1, 1, 1), "Append to a key's value; new length"),
+        _info("sadd", -3, "write denyoom fast", (1, 1, 1), "Add members to a set; count added (quorum)"),
+        _info("srem", -3, "write fast", (1, 1, 1), "Remove members from a set; count removed (quorum)"),
+        _info("smembers", 2, "readonly", (1, 1, 1), "The members of a set (quorum)"),
         _info("cas", 4, "write denyoom", (1, 1, 1), "CAS key expected new: 1 swapped, 0 not"),
         _info("casnx", 3, "write denyoom", (1, 1, 1), "CASNX key new: CAS expecting absent"),
         _info("txn", -3, "write denyoom", _NOKEYS, "TXN n cmd args... [n cmd args...]: atomic"),
@@ -281,6 +298,9 @@ _BUILDERS: dict[str, Callable[[list[bytes]], DataCommand]] = {
     "sync": lambda a: DataCommand(Sync(), render_ok),
     "mset": _mset,
     "append": lambda a: DataCommand(Append(_text(a[0]), _text(a[1])), render_int),
+    "sadd": lambda a: DataCommand(SAdd(_text(a[0]), tuple(_text(m) for m in a[1:])), render_int),
+    "srem": lambda a: DataCommand(SRem(_text(a[0]), tuple(_text(m) for m in a[1:])), render_int),
+    "smembers": lambda a: DataCommand(SMembers(_text(a[0])), render_bulk_array),
     "cas": lambda a: DataCommand(Cas(_text(a[0]), _text(a[1]), _text(a[2])), render_int),
     "casnx": lambda a: DataCommand(Cas(_text(a[0]), None, _text(a[1])), render_int),
 }
