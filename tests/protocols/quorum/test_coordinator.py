@@ -38,7 +38,7 @@ def test_write_answers_after_w_durable_acks_own_included():
 def test_storage_node_acks_a_put_only_behind_its_persist():
     replica = make(2)
     state = v.write(v.EMPTY_CONTEXT, v.Sibling((1, 1), "a", 0.0, 9, 1))
-    effects = replica.handle(Receive(1, m.Put(7, "k", state)))
+    effects = replica.handle(Receive(1, m.Put(7, "k", state, (1, 1))))
     assert isinstance(effects[0], Persist) and isinstance(effects[1], Send)
     assert effects[1].msg == m.PutAck(7, "k", (1, 1))
     assert replica.state_machine().get("k") == "a"

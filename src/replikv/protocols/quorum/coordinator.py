@@ -30,17 +30,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from replikv.core.commands import Append, Delete, Get, Incr, Set
-from replikv.core.errors import BadRequest, Ok, Result, Timeout, Unavailable
+from replikv.core.commands import is_read
+from replikv.core.errors import Result, Timeout, Unavailable
 from replikv.core.messages import Message
 from replikv.core.requests import Request
+from replikv.protocols.quorum import crdt
 from replikv.protocols.quorum import versions as v
 from replikv.protocols.quorum.config import LEVELS, QuorumConfig, level_count
 from replikv.protocols.quorum.messages import Put, PutAck, Read, ReadReply, Repair
 from replikv.protocols.quorum.ring import Ring
 from replikv.protocols.quorum.store import Store
 
-INT64 = 2**63
 REMEMBERED = 20_000
 """How many request ids a coordinator remembers the answer of."""
 
@@ -115,7 +115,7 @@ class Coordinator:
 
     def start(self, request: Request, key: str, preference: tuple[int, ...]) -> None:
         self._answered[request.id] = None
-        write = not isinstance(request.command, Get)
+        write = not is_read(request.command)
         n = len(preference)
         need = level_count(self.level(request, write), n)
         self._next_op += 1
@@ -152,7 +152,7 @@ class Coordinator:
         self._repair(op)
         if not op.write:
             del self.pending[op.op_id]
-            self.answer(op.request, Ok(v.resolve(op.merged)))
+            self.answer(op.request, crdt.read_result(op.request, op.merged))
             return
         self._write(op, op.merged)
         if op.phase != "put":
@@ -205,57 +205,24 @@ class Coordinator:
     # -- the write ---------------------------------------------------------------------
 
     def _write(self, op: Pending, seen: v.KeyState) -> None:
-        """Compute the new value from what the read saw, then store and send it."""
-        value, result = _outcome(op.request, v.resolve(seen))
-        if value is _NOTHING:
-            self.answer(op.request, result)
+        """Compute the new version from what the read saw (``crdt.plan``), then store it
+        durably here and send it to the rest of the preference list."""
+        planned = crdt.plan(op.request, seen, self._store.get(op.key), self.node, self.now)
+        if planned.delta is None:
+            self.answer(op.request, planned.result)
             return
-        local = self._store.get(op.key)
-        counter = max(local.context.top(self.node), seen.context.top(self.node)) + 1
-        dot = (self.node, counter)
-        request = op.request
-        sibling = v.Sibling(dot, value, self.now, request.client_id, request.seq)  # type: ignore[arg-type]
-        state = v.write(seen.context, sibling)
-        op.phase, op.dot, op.result, op.acks = "put", dot, result, set()
-        op.need = level_count(self.level(request, True), len(op.preference))
+        assert planned.dot is not None
+        op.phase, op.dot, op.result, op.acks = "put", planned.dot, planned.result, set()
+        op.need = level_count(self.level(op.request, True), len(op.preference))
         op.deadline = self.now + self._config.request_timeout_ms
         if self.node in op.preference:
-            op.persist_seq = self._absorb_local(op.key, state, force=True)
+            op.persist_seq = self._absorb_local(op.key, planned.delta, force=True)
         for peer in op.preference:
             if peer != self.node:
-                self._send(peer, Put(op.op_id, op.key, state))
+                self._send(peer, Put(op.op_id, op.key, planned.delta, planned.dot))
 
     def _absorb_local(self, key: str, state: v.KeyState, force: bool = False) -> int:
         merged = self._store.absorb(key, state)
         if merged is None and not force:
             return 0
         return self._persist(key, self._store.get(key))
-
-
-_NOTHING = object()
-
-
-def _outcome(request: Request, current: str | None) -> tuple[object, Result]:
-    """(the value to write, or ``_NOTHING``; the client's result) of a write command
-    applied to the value the read phase saw (Redis semantics)."""
-    command = request.command
-    match command:
-        case Set(value=value, only_if=only_if, return_old=return_old):
-            if (only_if == "nx" and current is not None) or (only_if == "xx" and current is None):
-                return _NOTHING, Ok(current if return_old else False)
-            return value, Ok(current if return_old else True)
-        case Delete():
-            return None, Ok(1 if current is not None else 0)
-        case Append(value=value):
-            new = (current or "") + value
-            return new, Ok(len(new))
-        case Incr(by=by):
-            try:
-                number = int(current if current is not None else "0")
-            except ValueError:
-                return _NOTHING, BadRequest("value is not an integer or out of range")
-            number += by
-            if not -INT64 <= number < INT64:
-                return _NOTHING, BadRequest("increment or decrement would overflow")
-            return str(number), Ok(number)
-    return _NOTHING, BadRequest(f"quorum does not run {type(command).__name__}")

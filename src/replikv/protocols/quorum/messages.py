@@ -32,11 +32,13 @@ class ReadReply(Message, frozen=True, tag="quorum.ReadReply"):
 
 
 class Put(Message, frozen=True, tag="quorum.Put"):
-    """A new version (``write``'s state): merge it, make it durable, ack."""
+    """A new version (``write``'s state; ``dot`` its highest new dot): merge it, make it
+    durable, ack."""
 
     op: int
     key: str
     state: KeyState
+    dot: Dot
 
 
 class PutAck(Message, frozen=True, tag="quorum.PutAck"):

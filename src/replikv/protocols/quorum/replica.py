@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 from replikv.core.admission import admit
-from replikv.core.commands import Append, Delete, Get, Incr, Set, keys_of
+from replikv.core.commands import Append, Delete, Get, Incr, SAdd, Set, SMembers, SRem, keys_of
 from replikv.core.errors import BadRequest, NotLeader, Result, Unavailable
 from replikv.core.io import Effect, Input, Persisted, Receive, Submit, Tick
 from replikv.core.outbox import Outbox
@@ -45,7 +45,7 @@ from replikv.protocols.quorum.records import Stored
 from replikv.protocols.quorum.ring import Ring
 from replikv.protocols.quorum.store import Store
 
-COMMANDS = (Get, Set, Delete, Incr, Append)
+COMMANDS = (Get, Set, Delete, Incr, Append, SAdd, SRem, SMembers)
 
 
 class QuorumReplica:
@@ -122,7 +122,8 @@ class QuorumReplica:
         command = request.command
         if not isinstance(command, COMMANDS):
             return BadRequest(
-                f"quorum runs GET, SET, DEL, INCRBY and APPEND on one key; not {type(command).__name__} "
+                f"quorum runs GET, SET, DEL, INCRBY, APPEND, SADD, SREM and SMEMBERS on one key; "
+                f"not {type(command).__name__} "
                 "(compare-and-set and transactions need consensus)")
         if self.refilling:
             return Unavailable("this node lost its disk and is refilling from its peers")
@@ -143,8 +144,8 @@ class QuorumReplica:
                 self.coordinator.on_put_ack(src, msg)
             case Read(op=op, key=key):
                 self._out.send(src, ReadReply(op, key, self.store.get(key), ready=not self.refilling))
-            case Put(op=op, key=key, state=state):
-                self._store_put(src, op, key, state)
+            case Put():
+                self._store_put(src, msg)
             case Repair(key=key, state=state):
                 self._absorb(key, state)
             case TreeRoot():
@@ -159,14 +160,14 @@ class QuorumReplica:
 
     # -- storage -------------------------------------------------------------------------
 
-    def _store_put(self, src: int, op: int, key: str, state: v.KeyState) -> None:
+    def _store_put(self, src: int, msg: Put) -> None:
         """Merge a coordinator's version, then ack once the result is durable."""
-        if self.node not in self.ring.preference(key):
+        if self.node not in self.ring.preference(msg.key):
             return
-        assert len(state.siblings) == 1, "a Put carries one new version"
-        self.store.absorb(key, state)
-        self._persist(key, self.store.get(key))  # the barrier: the ack leaves once this is durable
-        self._out.send(src, PutAck(op, key, state.siblings[0].dot))
+        assert msg.state.context.covers(msg.dot), "a Put's dot is in its own context"
+        self.store.absorb(msg.key, msg.state)
+        self._persist(msg.key, self.store.get(msg.key))  # the barrier: the ack leaves once this is durable
+        self._out.send(src, PutAck(msg.op, msg.key, msg.dot))
 
     def _absorb(self, key: str, state: v.KeyState) -> None:
         if self.store.absorb(key, state) is not None:

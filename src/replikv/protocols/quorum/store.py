@@ -3,7 +3,7 @@
 What may live here: the key states, the rule that folds an incoming state in (merge, or
 last-writer-wins), and the state machine bookkeeping. No messages, no coordination.
 
-The state machine (``KVStateMachine``) holds each key's *resolved* value, so digests
+The state machine (``KVStateMachine``) holds each key's resolved value (``crdt.stored_value``), so digests
 compare replicas and a ``local`` read could be served from it. Each sibling that enters
 the store is applied under its own client request ``(client_id, seq)`` (Set of the
 resolved value, or Delete), so the state machine says which client writes this node
@@ -21,6 +21,7 @@ import msgspec
 from replikv.core.commands import Delete, Set
 from replikv.core.replica import StateMachine
 from replikv.core.requests import Request
+from replikv.protocols.quorum import crdt
 from replikv.protocols.quorum import versions as v
 
 INTERNAL_CLIENT = -3
@@ -67,7 +68,7 @@ class Store:
         return found
 
     def _apply(self, key: str, before: v.KeyState, after: v.KeyState) -> None:
-        resolved = v.resolve(after)
+        resolved = crdt.stored_value(after)
         command = Set(key, resolved) if resolved is not None else Delete(key)
         old = {s.dot for s in before.siblings}
         for sibling in after.siblings:

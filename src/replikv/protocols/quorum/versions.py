@@ -93,17 +93,23 @@ def add(context: Context, dot: Dot) -> Context:
     return join(context, Context(cloud=(dot,)))
 
 
+REGISTER, COUNTER, SET_ELEMENT = "r", "c", "s"
+"""Sibling kinds: a register value, one node's PN-counter entry, an OR-set element."""
+
+
 class Sibling(msgspec.Struct, frozen=True, array_like=True):
     """One version of a key: the write's dot, its value (``None``: a delete's tombstone),
     the coordinator's clock when it wrote (to resolve siblings), and the client request
     that wrote it (``client_id``, ``seq``), so a replica's state machine can say it holds
-    that request."""
+    that request. ``kind`` says what the value is (``crdt.py``): a register value, a
+    counter entry ``"P:N"`` of node ``dot[0]``, or a set element."""
 
     dot: Dot
     value: str | None
     timestamp: float
     client_id: int
     seq: int
+    kind: str = REGISTER
 
 
 class KeyState(msgspec.Struct, frozen=True, array_like=True):
@@ -129,30 +135,44 @@ def merge(a: KeyState, b: KeyState) -> KeyState:
     return KeyState(join(a.context, b.context), tuple(sorted(kept, key=lambda s: s.dot)))
 
 
-def write(context: Context, sibling: Sibling) -> KeyState:
-    """The state of a write that read ``context``: it overwrites exactly those dots."""
-    return KeyState(add(context, sibling.dot), (sibling,))
+def write(context: Context, *siblings: Sibling, dots: tuple[Dot, ...] = ()) -> KeyState:
+    """The state of a write that read ``context``: it overwrites exactly those dots and
+    adds its own (the siblings' dots, and ``dots`` that carry no sibling: a removal)."""
+    for dot in (*dots, *(s.dot for s in siblings)):
+        context = add(context, dot)
+    return KeyState(context, tuple(sorted(siblings, key=lambda s: s.dot)))
 
 
-def winner(state: KeyState) -> Sibling | None:
-    """The sibling a plain ``GET`` shows: highest ``(timestamp, dot)``."""
-    if not state.siblings:
-        return None
-    return max(state.siblings, key=lambda s: (s.timestamp, s.dot))
+def winner(state: KeyState, kind: str | None = None) -> Sibling | None:
+    """The sibling with the highest ``(timestamp, dot)`` (of ``kind``, if given)."""
+    found = [s for s in state.siblings if kind is None or s.kind == kind]
+    return max(found, key=lambda s: (s.timestamp, s.dot)) if found else None
+
+
+def kind_of(state: KeyState) -> str | None:
+    """The key's type: the newest sibling's kind (a concurrent change of type resolves
+    the same way on every node); None when the key has no sibling."""
+    top = winner(state)
+    return top.kind if top is not None else None
 
 
 def resolve(state: KeyState) -> str | None:
-    """The value of the key (None: absent or deleted)."""
+    """The register value of the key (None: absent, deleted, or not a register)."""
     top = winner(state)
-    return top.value if top is not None else None
+    return top.value if top is not None and top.kind == REGISTER else None
 
 
 def last_writer_wins(state: KeyState) -> KeyState:
-    """The ``lww`` option: keep only the winner; concurrent siblings are dropped (their
-    writes are lost even though they were acknowledged: the data loss the chapter warns
-    of, counted in ``QuorumReplica.discarded``)."""
-    top = winner(state)
-    return state if top is None or len(state.siblings) == 1 else KeyState(state.context, (top,))
+    """The ``lww`` option: keep only the newest register value; concurrent register
+    siblings are dropped (their writes are lost even though they were acknowledged: the
+    data loss the chapter warns of, counted in ``Store.discarded``). Counter entries and
+    set elements are CRDTs and are never dropped."""
+    registers = [s for s in state.siblings if s.kind == REGISTER]
+    if len(registers) < 2:
+        return state
+    top = winner(state, REGISTER)
+    kept = tuple(s for s in state.siblings if s.kind != REGISTER or s is top)
+    return KeyState(state.context, kept)
 
 
 def dominated(older: KeyState, newer: KeyState) -> bool:
