@@ -90,11 +90,19 @@ class TestSettings:
 Say = Callable[[str], None]
 
 
+def client_read_level(protocol: str, read_level: str) -> str | None:
+    """The read level the test's clients name in every request: the one asked for, so a
+    scheme whose default is another level (zab serves sequential reads by default) never
+    gets its default instead; ``None`` (the server's default) for a scheme that does not
+    offer it (leaderless quorums), as before."""
+    return read_level if read_level in schemes.get_spec(protocol).read_levels else None
+
+
 async def _workload(settings: TestSettings, addresses: list[str], windows: list[FaultWindow],
                     nemesis: Nemesis, recording: Recording, keys: KeySpace | TxnKeys, clock: Clock,
                     say: Say) -> None:
     """Clients and nemesis side by side; the nemesis's blocking calls run in a thread."""
-    level = None if settings.read_level == "linearizable" else settings.read_level
+    level = client_read_level(settings.protocol, settings.read_level)
     shared = WorkerSettings(addresses=addresses, read_level=level, seed=settings.seed, stop_at_s=settings.time_s)
     tasks = [asyncio.create_task(worker(i, shared, keys, recording, clock)) for i in range(settings.clients)]
     try:
