@@ -173,3 +173,25 @@ def test_a_duplicate_request_never_gets_a_definite_refusal_while_its_copy_runs()
     assert [r.result for r in replies(effects)] == [Ok(True)]
     assert [r.result for r in replies(replica.handle(Submit(write)))] == [Ok(True)]
     assert replica.store.get("k").siblings[0].dot == (1, 1) and len(replica.store.get("k").siblings) == 1
+
+
+def test_a_copy_of_a_write_that_ran_elsewhere_never_runs_again():
+    """Real-cluster seed 4 (before this rule): a write sent to a paused node was retried
+    by its client at another node and completed; when the paused node woke it ran its
+    queued copy after later writes, overwriting them with the old value (4 acknowledged
+    writes lost). The copy's read phase meets a node the first copy reached (R + W > N)
+    and answers indefinitely instead of writing again."""
+    cluster = Cluster(3)
+    first = put(1, "old", client=7)
+    cluster.submit(2, first)  # the client's retry at node 2 completes first
+    cluster.deliver()
+    assert cluster.result(first) == Ok(True)
+    later = put(1, "new", client=8)
+    cluster.submit(3, later)
+    cluster.deliver()
+    cluster.replies.clear()
+    cluster.submit(1, first)  # the paused node wakes with the original copy
+    cluster.deliver()
+    (reply,) = [r.result for r in cluster.replies if r.request == first]
+    assert not reply.definite
+    assert {cluster.value(n) for n in cluster.members} == {"new"}

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from replikv.core.commands import is_read
-from replikv.core.errors import Result, Timeout, Unavailable
+from replikv.core.errors import Result, Timeout, Unavailable, Uncertain
 from replikv.core.messages import Message
 from replikv.core.requests import Request
 from replikv.protocols.quorum import crdt
@@ -60,6 +60,8 @@ class Pending:
     """``read`` (gathering states) or ``put`` (waiting for durable acks)."""
     answers: dict[int, v.KeyState] = field(default_factory=dict)
     merged: v.KeyState = v.EMPTY
+    ran: bool = False
+    """A node answered that this write request (or a later one of its client) already ran."""
     acks: set[int] = field(default_factory=set)
     dot: v.Dot | None = None
     result: Result | None = None
@@ -69,7 +71,7 @@ class Pending:
 class Coordinator:
     def __init__(self, node: int, ring: Ring, store: Store, config: QuorumConfig,
                  send: Callable[[int, Message], None], reply: Callable[[Request, Result], None],
-                 persist: Callable[[str, v.KeyState], int]) -> None:
+                 persist: Callable[[str, v.KeyState, tuple[tuple[int, int], ...]], int]) -> None:
         self.node = node
         self._ring = ring
         self._store = store
@@ -132,7 +134,8 @@ class Coordinator:
             op.need = level_count(self._config.read_level, n)
         for peer in preference:
             if peer != self.node:
-                self._send(peer, Read(op.op_id, key))
+                self._send(peer, Read(op.op_id, key, request.client_id if write else 0, request.seq if write else 0))
+        op.ran = write and self._store.ran(request.client_id, request.seq)
         if self.node in preference:
             self._answer(op, self.node, self._store.get(key))
 
@@ -142,6 +145,7 @@ class Coordinator:
         op = self.pending.get(msg.op)
         if op is None or op.phase != "read" or not msg.ready or msg.key != op.key:
             return
+        op.ran = op.ran or msg.ran
         self._answer(op, src, msg.state)
 
     def _answer(self, op: Pending, src: int, state: v.KeyState) -> None:
@@ -153,6 +157,12 @@ class Coordinator:
         if not op.write:
             del self.pending[op.op_id]
             self.answer(op.request, crdt.read_result(op.request, op.merged))
+            return
+        if op.ran:
+            # at most once: a copy of this request (a client's retry at another node, a
+            # delayed duplicate) already issued a dot; running it again could undo later writes
+            del self.pending[op.op_id]
+            self.answer(op.request, Uncertain("a copy of this request already ran at another coordinator"))
             return
         self._write(op, op.merged)
         if op.phase != "put":
@@ -216,13 +226,15 @@ class Coordinator:
         op.need = level_count(self.level(op.request, True), len(op.preference))
         op.deadline = self.now + self._config.request_timeout_ms
         if self.node in op.preference:
-            op.persist_seq = self._absorb_local(op.key, planned.delta, force=True)
+            requests = ((op.request.client_id, op.request.seq),)
+            op.persist_seq = self._absorb_local(op.key, planned.delta, force=True, requests=requests)
         for peer in op.preference:
             if peer != self.node:
                 self._send(peer, Put(op.op_id, op.key, planned.delta, planned.dot))
 
-    def _absorb_local(self, key: str, state: v.KeyState, force: bool = False) -> int:
+    def _absorb_local(self, key: str, state: v.KeyState, force: bool = False,
+                      requests: tuple[tuple[int, int], ...] = ()) -> int:
         merged = self._store.absorb(key, state)
         if merged is None and not force:
             return 0
-        return self._persist(key, self._store.get(key))
+        return self._persist(key, self._store.get(key), requests)

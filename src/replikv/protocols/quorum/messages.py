@@ -17,18 +17,24 @@ from replikv.protocols.quorum.versions import Dot, KeyState
 
 
 class Read(Message, frozen=True, tag="quorum.Read"):
+    """``client_id``/``seq``: the write request whose read phase this is (0 for a read)."""
+
     op: int
     key: str
+    client_id: int = 0
+    seq: int = 0
 
 
 class ReadReply(Message, frozen=True, tag="quorum.ReadReply"):
     """The replica's state of the key; ``ready`` is False while a node that lost its disk
-    has not been refilled by its peers (it must not count toward a read quorum)."""
+    has not been refilled by its peers (it must not count toward a read quorum); ``ran``:
+    the write request the ``Read`` named (or a later one of its client) already ran."""
 
     op: int
     key: str
     state: KeyState
     ready: bool = True
+    ran: bool = False
 
 
 class Put(Message, frozen=True, tag="quorum.Put"):

@@ -14,8 +14,13 @@ from replikv.protocols.quorum.versions import KeyState
 
 
 class Stored(Record, frozen=True, tag="quorum.Stored"):
+    """``requests``: the client requests whose versions this write brought (a ``Put``'s,
+    or the coordinator's own), kept even when a newer version already overwrote them, so
+    a restarted node still knows they ran (``Store.ran``)."""
+
     key: str
     state: KeyState
+    requests: tuple[tuple[int, int], ...] = ()
 
 
 RECORDS = (Stored,)

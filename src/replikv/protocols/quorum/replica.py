@@ -65,6 +65,7 @@ class QuorumReplica:
         self._last_anti_entropy: float | None = None
         for record in args.recovered:
             assert isinstance(record, Stored), record
+            self.store.note(record.requests)
             self.store.absorb(record.key, record.state)
         self.refilling = args.recovery.lost
         others = len(self.members) - 1
@@ -142,8 +143,9 @@ class QuorumReplica:
                 self.coordinator.on_read_reply(src, msg)
             case PutAck():
                 self.coordinator.on_put_ack(src, msg)
-            case Read(op=op, key=key):
-                self._out.send(src, ReadReply(op, key, self.store.get(key), ready=not self.refilling))
+            case Read(op=op, key=key, client_id=client_id, seq=seq):
+                self._out.send(src, ReadReply(op, key, self.store.get(key), ready=not self.refilling,
+                                              ran=self.store.ran(client_id, seq)))
             case Put():
                 self._store_put(src, msg)
             case Repair(key=key, state=state):
@@ -166,12 +168,13 @@ class QuorumReplica:
             return
         assert msg.state.context.covers(msg.dot), "a Put's dot is in its own context"
         self.store.absorb(msg.key, msg.state)
-        self._persist(msg.key, self.store.get(msg.key))  # the barrier: the ack leaves once this is durable
+        requests = tuple((s.client_id, s.seq) for s in msg.state.siblings)
+        self._persist(msg.key, self.store.get(msg.key), requests)  # the barrier: the ack leaves once durable
         self._out.send(src, PutAck(msg.op, msg.key, msg.dot))
 
     def _absorb(self, key: str, state: v.KeyState) -> None:
         if self.store.absorb(key, state) is not None:
             self._persist(key, self.store.get(key))
 
-    def _persist(self, key: str, state: v.KeyState) -> int:
-        return self._out.persist((Stored(key, state),))
+    def _persist(self, key: str, state: v.KeyState, requests: tuple[tuple[int, int], ...] = ()) -> int:
+        return self._out.persist((Stored(key, state, requests),))

@@ -41,6 +41,19 @@ class Store:
         """How many times a key's state changed here (the status's applied index)."""
         self.discarded = 0
         """Siblings dropped by last-writer-wins (each an overwritten concurrent write)."""
+        self._clients: dict[int, int] = {}
+        """Client id -> the highest request seq of it whose version reached this node."""
+
+    def note(self, requests: tuple[tuple[int, int], ...]) -> None:
+        """These client requests ran (a coordinator issued a dot for each)."""
+        for client_id, seq in requests:
+            if seq > self._clients.get(client_id, 0):
+                self._clients[client_id] = seq
+
+    def ran(self, client_id: int, seq: int) -> bool:
+        """Did this request, or a later one of its client, run? A client sends a request
+        only after its previous one ended, so a later one means this copy is stale."""
+        return seq > 0 and self._clients.get(client_id, 0) >= seq
 
     def get(self, key: str) -> v.KeyState:
         return self.states.get(key, v.EMPTY)
@@ -48,6 +61,7 @@ class Store:
     def absorb(self, key: str, incoming: v.KeyState) -> v.KeyState | None:
         """Merge ``incoming`` into the key; the new state, or None when nothing changed."""
         current = self.get(key)
+        self.note(tuple((s.client_id, s.seq) for s in incoming.siblings))
         merged = v.merge(current, incoming)
         if self._lww and len(merged.siblings) > 1:
             self.discarded += len(merged.siblings) - 1
