@@ -163,11 +163,12 @@ def lease_fields(sim: Simulation) -> dict[str, Any]:
     can outlive that promise by
     ``lease_overrun_ms = max(0, lease_bound/slow - (election_timeout - tick)/fast)`` of real time,
     which is also the most a lease read can be stale. It is 0 exactly when the measured
-    relative drift ``1 - slow/fast`` is within ``clock_drift``."""
+    relative drift ``1 - slow/fast`` is within ``clock_drift``. A scheme with no elected
+    leader (no ``election_timeout_ms``: 2pc, 3pc) has no lease: its lease fields are None."""
     slow, fast = clock_rates(sim)
     drift = round(1 - slow / fast, 6)
     fields: dict[str, Any] = {"clock_drift_measured": drift, "lease_bound_ms": None, "lease_overrun_ms": None}
-    if sim.scenario.workload.read_level == "lease":
+    if sim.scenario.workload.read_level == "lease" and hasattr(sim.config, "election_timeout_ms"):
         timeout, bound = sim.config.election_timeout_ms - sim.config.tick_ms, sim.config.clock_drift
         lease = timeout * (1 - bound)
         fields["lease_bound_ms"] = round(lease, 3)
