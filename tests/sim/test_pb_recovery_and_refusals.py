@@ -28,12 +28,22 @@ def safe(report: dict) -> bool:
     return report["lost_acked_writes"] == 0 and not report["divergent"] and not report["failed"]
 
 
-@pytest.mark.parametrize("protocol", ["pb-sync", "pb-async"])
-def test_lost_disk_loses_nothing_and_does_not_diverge(protocol: str) -> None:
+def test_lost_disk_loses_nothing_and_does_not_diverge() -> None:
     """Every node crashes, the primary's disk is wiped and it restarts alone: it waits for
     the others and copies their log (before: every acknowledged write lost, 10 of 10)."""
-    reports = sweep(protocol, load_builtin("lost-disk"), range(1, 6))
+    reports = sweep("pb-sync", load_builtin("lost-disk"), range(1, 6))
     assert all(safe(r) for r in reports), [r["reproduce"] for r in reports if not safe(r)]
+
+
+def test_lost_disk_pb_async_loses_at_most_the_write_its_backups_never_made_durable() -> None:
+    """pb-async copies the others' log too, and never diverges; what it may lose is what
+    only the wiped disk held durably: on seeds 2 and 3 one write the primary acknowledged
+    while its Append was in flight (the backups applied it, then crashed before their own
+    Persist). A later write to the same key hides it from the final state; the count by
+    request (issue 13) sees it."""
+    reports = sweep("pb-async", load_builtin("lost-disk"), range(1, 6))
+    assert all(not r["divergent"] and not r["failed"] for r in reports), [r["reproduce"] for r in reports]
+    assert [r["lost_acked_writes"] for r in reports] == [0, 1, 1, 0, 0]
 
 
 def test_torn_restarts_lose_no_acknowledged_write_on_pb_sync() -> None:
@@ -61,9 +71,14 @@ def test_a_refused_request_is_never_applied_by_a_later_copy(protocol: str, scena
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("protocol", ["pb-sync", "pb-async"])
-def test_lost_disk_50_seeds(protocol: str) -> None:
-    assert all(safe(r) for r in sweep(protocol, load_builtin("lost-disk"), range(1, 51)))
+def test_lost_disk_50_seeds() -> None:
+    assert all(safe(r) for r in sweep("pb-sync", load_builtin("lost-disk"), range(1, 51)))
+
+
+@pytest.mark.slow
+def test_lost_disk_50_seeds_pb_async_loses_at_most_one_in_flight_write() -> None:
+    reports = sweep("pb-async", load_builtin("lost-disk"), range(1, 51))
+    assert all(not r["divergent"] and not r["failed"] and r["lost_acked_writes"] <= 1 for r in reports)
 
 
 @pytest.mark.slow
