@@ -301,10 +301,17 @@ async def _read(reader: asyncio.StreamReader, idle_timeout_s: float) -> bytes:
         return b""  # idle: close silently, as Redis does
 
 
+DRAIN_ABOVE_BYTES = 256 << 10
+"""Replies wait for the kernel to take them (bounded by the write timeout) only when more
+than this is buffered for the connection: a slow reader is still held back, but a reply
+to a client that reads costs no extra loop round trip (a ``wait_for`` task per reply)."""
+
+
 async def _flush(writer: asyncio.StreamWriter, out: list[bytes], write_timeout: float) -> None:
     if out:
-        writer.write(b"".join(out))
-        await asyncio.wait_for(writer.drain(), write_timeout)
+        writer.write(out[0] if len(out) == 1 else b"".join(out))
+        if writer.transport.get_write_buffer_size() > DRAIN_ABOVE_BYTES:
+            await asyncio.wait_for(writer.drain(), write_timeout)
 
 
 async def _close(writer: asyncio.StreamWriter, write_timeout: float) -> None:

@@ -213,12 +213,16 @@ class Node:
         # The replica answers Timeout itself after request_timeout_ms; this bound only
         # guards against a request it never answers.
         limit = self.config.request_timeout_ms * 1.5 / 1000.0 + 1.0
+        future = self.host.submit(request)
+        # One timer per request, not asyncio.wait_for (a wrapper future and callbacks on
+        # every request's path).
+        guard = asyncio.get_running_loop().call_later(limit, _expire, future)
         try:
-            return await asyncio.wait_for(self.host.submit(request), limit)
-        except TimeoutError:
-            return Timeout()
+            return await future
         except HostStopped:
             return Timeout()
+        finally:
+            guard.cancel()
 
     async def _forward(self, target: int, request: Request) -> Result:
         forward_id = next(self._forward_ids)
@@ -267,3 +271,8 @@ class Node:
             if not future.done() and self._replicas_at(index) >= replicas:
                 future.set_result(None)
 
+
+def _expire(future: asyncio.Future) -> None:
+    """A request the replica never answered within its bound: answer ``Timeout``."""
+    if not future.done():
+        future.set_result(Timeout())

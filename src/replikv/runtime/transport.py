@@ -60,6 +60,8 @@ class TransportSettings:
     backoff_min_s: float = 0.05
     backoff_max_s: float = 2.0
     read_chunk: int = 1 << 16
+    drain_above_bytes: int = 1 << 20
+    """A link waits for the kernel to take its writes only when more than this is buffered."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,10 @@ class _Link:
         self.address = address
         self.queue: deque[bytes] = deque()
         self.limit = limit
-        self.wakeup = asyncio.Event()
+        self.waiter: asyncio.Future | None = None
+        """Set while the link task sleeps on an empty queue; ``put`` (or the peer closing)
+        resolves it. A bare future, not an ``asyncio.Event`` plus a task per wake-up: this
+        is on every message's path."""
         self.task: asyncio.Task | None = None
         self.connected = False
         self.since = time.monotonic()
@@ -128,7 +133,12 @@ class _Link:
             self.queue.popleft()
             self.dropped += 1
         self.queue.append(frame)
-        self.wakeup.set()
+        self.wake()
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 class PeerTransport:
@@ -331,27 +341,34 @@ class PeerTransport:
             delay = min(delay * 2, self.settings.backoff_max_s)
 
     async def _drain_link(self, link: _Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Write the queue in batches; wait for the kernel buffer to drain only when it is
+        over ``drain_above_bytes`` (a drain per batch costs a loop round trip per message
+        on a lightly loaded link)."""
+        loop = asyncio.get_running_loop()
         closed = asyncio.ensure_future(reader.read(1))  # the listener never writes after Welcome
-        waiter: asyncio.Future | None = None
+        closed.add_done_callback(lambda _: link.wake())
+        transport = writer.transport
         try:
             while True:
+                if closed.done():
+                    raise ConnectionError("peer closed the connection")
                 if not link.queue:
-                    link.wakeup.clear()
-                    waiter = asyncio.ensure_future(link.wakeup.wait())
-                    done, _ = await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
-                    if closed in done:
-                        raise ConnectionError("peer closed the connection")
+                    link.waiter = loop.create_future()
+                    await link.waiter
+                    link.waiter = None
                     continue
                 batch = []
                 while link.queue and len(batch) < 256:
                     batch.append(link.queue.popleft())
                 writer.write(b"".join(batch))
-                await writer.drain()
                 link.sent += len(batch)
+                if transport.is_closing():
+                    raise ConnectionError("connection to the peer is closing")
+                if transport.get_write_buffer_size() > self.settings.drain_above_bytes:
+                    await writer.drain()
         finally:
+            link.waiter = None
             closed.cancel()
-            if waiter is not None:
-                waiter.cancel()
 
     async def _dial_handshake(self, peer: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         decoder = FrameDecoder(64 << 10)
