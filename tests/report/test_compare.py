@@ -64,6 +64,10 @@ def test_the_table_shows_the_chapter_on_the_three_first_schemes(small: Compariso
     assert "chapter: 1n" in small.cells["pb-async"]["messages"].text
     assert small.cells["pb-sync"]["messages"].value == 4.0
     assert "elected" in small.cells["raft"]["failover"].text
+    # with replication lag before the crash, pb-async loses acknowledged writes; the others none
+    assert small.cells["pb-async"]["lost_writes"].value > 0 and small.cells["pb-async"]["lost_writes"].bad
+    assert small.cells["pb-sync"]["lost_writes"].value == 0
+    assert small.cells["raft"]["lost_writes"].value == 0
 
 
 def test_json_holds_cells_and_sweeps(small: Comparison) -> None:

@@ -119,6 +119,12 @@ def run_one(experiment: Experiment, seed: int) -> RunOutput:
     return result.report, result.trace, result.history if experiment.history else None, None
 
 
+def _weight(experiment: Experiment) -> float:
+    """A run's expected cost: the scenario's operation budget times its node count."""
+    scenario = experiment.settings(1).effective_scenario()
+    return float(scenario.run.ops or 1000) * scenario.run.nodes
+
+
 def run_experiments(experiments: Iterable[Experiment], workers: int,
                     on_done: Callable[[Experiment, int], None] | None = None,
                     on_total: Callable[[int], None] | None = None) -> dict[str, Sweep]:
@@ -134,6 +140,8 @@ def run_experiments(experiments: Iterable[Experiment], workers: int,
         sweep.unsupported = experiment.unsupported()
         if sweep.unsupported is None:
             jobs.extend((experiment, seed) for seed in range(1, experiment.seeds + 1))
+    # the longest runs first, so the pool does not end waiting on one of them
+    jobs.sort(key=lambda job: -_weight(job[0]))
     if on_total is not None:
         on_total(len(jobs))
     results: dict[tuple[str, int], tuple] = {}
