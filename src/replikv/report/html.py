@@ -13,9 +13,9 @@ import base64
 import html
 import pathlib
 import re
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from replikv import __version__
 from replikv.report.cells import COLUMNS, Cell
 from replikv.report.claims import Verdict
 from replikv.report.comparison import Comparison
@@ -119,6 +119,13 @@ def _runs(comparison: Comparison) -> str:
     return "".join(parts)
 
 
+def _version() -> str:
+    try:
+        return version("replikv")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def render(comparison: Comparison, figures: list[Figure], verdicts: list[Verdict] | None = None,
            statements: dict[str, str] | None = None) -> str:
     schemes = ", ".join(s.name for s in comparison.specs)
@@ -126,7 +133,7 @@ def render(comparison: Comparison, figures: list[Figure], verdicts: list[Verdict
         f"<h1>replikv compare</h1><p>The chapter's table (\u201cReplication\u201d, <i>Distributed systems: for fun "
         f"and profit</i>, after Ryan Barrett) measured in the deterministic simulator: {html.escape(schemes)}; "
         f"{comparison.seeds} seeds per cell, N={comparison.nodes}. Every cell links to the runs behind it and "
-        f"their <code>replikv sim</code> reproduce lines. replikv {html.escape(__version__)}.</p>",
+        f"their <code>replikv sim</code> reproduce lines. replikv {html.escape(_version())}.</p>",
         "<h2>The table</h2>", _table(comparison), "<h2>Columns</h2>", _columns(),
     ]
     if verdicts:
