@@ -24,21 +24,25 @@ _DEFAULT_PROMISES = Promises(linearizable_writes=True, linearizable_reads=False,
 def promises(config: NodeConfig, nodes: int) -> Promises:
     """What ``quorum`` promises with these R, W and N (Dynamo §4.5, Gifford 1979).
 
-    - Acknowledged writes are durable on W nodes and a write overwrites only the versions
-      it read (siblings), so none is lost, unless ``resolution = "lww"`` drops concurrent
-      ones (then nothing is promised about them).
-    - With R + W > N, siblings and ``read_before_write``, a read started after a write was
-      acknowledged meets one of its W copies, and any write that started after it read it
-      and overwrote it: no certainly stale read (``fresh_reads``). Reads are never
-      promised linearizable: a read may see a write still in progress that a later read,
-      at other nodes, misses (no write-back before answering).
+    - With R + W > N, siblings and ``read_before_write``, a write's read phase meets one
+      of the W copies of every write acknowledged before it began, so it overwrites them:
+      a later write is never shown below an earlier one (no acknowledged write lost from
+      the values read), and a read started after a write was acknowledged meets one of
+      its copies: no certainly stale read (``fresh_reads``). Reads are never promised
+      linearizable: a read may see a write still in progress that a later read, at other
+      nodes, misses (no write-back before answering).
+    - With R + W <= N (or without the read phase) a write may not see an earlier one; both
+      are kept as siblings, durable on W nodes each, but ``GET`` shows the one with the
+      higher timestamp, which may be the earlier write (node clocks tick apart): the
+      later write's value can be hidden, so neither promise is made. ``lww`` drops
+      concurrent siblings outright.
     """
     assert isinstance(config, QuorumConfig)
     n = min(config.replicas, nodes) if config.replicas > 0 else nodes
-    exact = config.resolution == "siblings"
     intersect = level_count(config.read_level, n) + level_count(config.write_level, n) > n
-    return Promises(linearizable_writes=exact, linearizable_reads=False, partition_tolerant=True,
-                    available_with_one_down=True, fresh_reads=exact and intersect and config.read_before_write)
+    ordered = config.resolution == "siblings" and intersect and config.read_before_write
+    return Promises(linearizable_writes=ordered, linearizable_reads=False, partition_tolerant=True,
+                    available_with_one_down=True, fresh_reads=ordered)
 
 
 QUORUM_SPEC = ProtocolSpec(
