@@ -93,3 +93,9 @@ def test_every_registered_scheme_gets_a_full_row() -> None:
             assert cell.text.strip(), f"{spec.name} {name} is empty"
             if cell.na:
                 assert cell.text.startswith(("n/a", "not offered")), cell.text
+
+
+def test_unknown_scheme_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["compare", "--protocols", "pb-sync,nope"])
+    assert result.exit_code == 2
+    assert "unknown protocol 'nope'" in result.output

@@ -64,6 +64,8 @@ def compare(protocols: str, seeds: int, nodes: int, jobs: int | None, html_path:
         comparison = Comparison(choose_schemes(protocols), seeds, nodes)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--protocols") from None
+    except ImportError as exc:
+        raise click.BadParameter(f"a scheme is not available here: {exc}", param_hint="--protocols") from None
     (err if as_json else out).print(
         f"replikv compare: {', '.join(s.name for s in comparison.specs)}; {seeds} seeds per cell, N={nodes}, "
         f"{workers} worker processes", highlight=False, soft_wrap=True)
