@@ -7,7 +7,7 @@ import pytest
 
 from replikv.core import Get, Ok, Promote, Request, Set
 from replikv.core.errors import ConfigError, NotLeader, Unavailable
-from replikv.core.io import Persist, Reply, Send, Submit
+from replikv.core.io import Persist, Receive, Reply, Send, Submit
 from replikv.protocols.backup.epochs import next_owned, owner
 from replikv.protocols.backup.messages import Hello, Snapshot, SnapshotAck, Stale
 from replikv.protocols.backup.records import EpochRecord, StateRecord, WriteRecord
@@ -216,3 +216,20 @@ def test_each_epoch_has_one_owner() -> None:
     assert [owner(e, members) for e in range(1, 7)] == [1, 2, 3, 1, 2, 3]
     assert [next_owned(1, n, members) for n in members] == [4, 2, 3]
     assert next_owned(2, 2, members) == 5
+
+
+def test_a_copy_overtaken_by_a_newer_one_is_not_installed() -> None:
+    """Links may reorder (the simulator's ``fifo = false``): an older copy arriving after
+    a newer one from the same primary must not roll the standby back, or it would stay
+    behind for good (the primary saw the newer copy acknowledged and sends no more)."""
+    cluster = Cluster("backup", interval_ms=100)
+    cluster.submit(1, write(1, "a"))
+    old = Snapshot(1, 1, 1, cluster.replica(1).state_machine().snapshot())
+    cluster.submit(1, write(2, "b"))
+    new = Snapshot(1, 1, 2, cluster.replica(1).state_machine().snapshot())
+    cluster.feed(2, Receive(1, new))
+    cluster.settle()
+    cluster.feed(2, Receive(1, old))
+    cluster.settle()
+    assert cluster.data(2) == {"k": "b"}
+    assert cluster.status(2).applied_index == 2

@@ -73,6 +73,9 @@ class BackupReplica:
         # primary: what each standby acknowledged holding, and when the last shipment left
         self._acked: dict[int, tuple[int, int]] = {}
         self._last_ship: float | None = None
+        # standby: the newest copy seen from the current primary (epoch, state), so a copy
+        # overtaken on the way by a newer one is not installed over it
+        self._seen: tuple[int, tuple[int, int]] | None = None
         # recovering: the answers to Hello
         self._answers: dict[int, HelloReply] = {}
         self._last_hello: float | None = None
@@ -249,6 +252,9 @@ class BackupReplica:
         if src != self._primary or self._role != STANDBY:
             return  # cannot happen: each epoch has one owner
         state = (msg.state_epoch, msg.version)
+        if self._seen is not None and self._seen[0] == msg.epoch and state < self._seen[1]:
+            return  # an older copy overtaken by a newer one (a primary's states only grow)
+        self._seen = (msg.epoch, state)
         if state != self._state or self._repairing:
             self._install(state, msg.data)
         self._send(src, SnapshotAck(self._epoch, *self._state))  # behind the install's Persist
