@@ -21,7 +21,8 @@ def test_the_product_registers_no_scheme_through_entry_points():
 
 
 def test_builtin_schemes_carry_no_planted_bug():
-    assert schemes.builtin() == ["backup", "pb-async", "pb-sync", "raft", "paxos", "multipaxos", "zab", "2pc", "3pc"]
+    assert schemes.builtin() == ["backup", "pb-async", "pb-sync", "raft", "paxos", "multipaxos", "zab", "2pc", "3pc",
+                                 "quorum"]
     for name in schemes.builtin():
         assert "PLANTED" not in schemes.get_spec(name).summary
 
