@@ -148,3 +148,19 @@ def test_a_termination_abort_is_recorded_once_forced():
     effects = _round(replica, {3: UNCERTAIN})
     effects += replica.handle(Tick(400.0))
     assert records(effects) == [Decided(TXID, ABORTED)]
+
+
+def test_compaction_keeps_a_coordinators_precommitted_transaction():
+    """Regression (3pc participant-crash-after-yes seed 4, snapshot_threshold=30): the
+    snapshot left out a transaction the coordinator had PRECOMMITTED, so its durable
+    records no longer said so (its state report tripped the durability check) and a crash
+    would have turned it into a presumed abort while the others could commit it."""
+    from replikv.protocols.twophase.records import OpenTxn, Snapshot
+
+    replica = make(1, mode="3pc", snapshot_threshold=2)
+    replica.handle(Submit(write(1, "v")))
+    replica.handle(Receive(2, m.VoteYes(TXID)))
+    durable(replica, replica.handle(Receive(3, m.VoteYes(TXID))))
+    effects = replica.handle(Tick(10.0))
+    (snapshot,) = [r for r in records(effects) if isinstance(r, Snapshot)]
+    assert snapshot.open == (OpenTxn(TXID, write(1, "v"), PRECOMMITTED),)

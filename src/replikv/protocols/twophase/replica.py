@@ -31,7 +31,7 @@ from replikv.core.replica import Recovery, StateMachine, Status
 from replikv.core.requests import Request, RequestId
 from replikv.protocols.twophase import messages as m
 from replikv.protocols.twophase.config import TwoPhaseConfig
-from replikv.protocols.twophase.constants import MODES, ROLE, UNKNOWN, Txid
+from replikv.protocols.twophase.constants import MODES, PRECOMMITTED, ROLE, UNKNOWN, Txid
 from replikv.protocols.twophase.coordinator import CoordinatorMixin
 from replikv.protocols.twophase.locks import LockTable
 from replikv.protocols.twophase.participant import ParticipantMixin
@@ -40,6 +40,7 @@ from replikv.protocols.twophase.records import Boot, OpenTxn, Snapshot, fold
 from replikv.protocols.twophase.rejoin import REJOINING, RejoinMixin
 from replikv.protocols.twophase.state import (
     COMMIT,
+    PRECOMMIT,
     Coordinated,
     InDoubt,
     Retry,
@@ -253,7 +254,12 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
         snapshot = Snapshot(
             epoch=self.epoch,
             data=self._sm.snapshot(),
-            open=tuple(OpenTxn(t, d.request, d.state) for t, d in sorted(self.in_doubt.items())),
+            open=tuple(sorted(
+                [OpenTxn(t, d.request, d.state) for t, d in self.in_doubt.items()]
+                # a 3PC coordinator's PRECOMMITTED is on disk too (a restart must ask, not presume)
+                + [OpenTxn(t, c.request, PRECOMMITTED) for t, c in self.coordinating.items()
+                   if c.phase == PRECOMMIT and c.request is not None],
+                key=lambda o: o.txid)),
             coordinating=tuple(sorted(t for t, c in self.coordinating.items() if c.phase == COMMIT and c.applied)),
             finished=tuple(self.finished.items()),
         )
