@@ -36,11 +36,14 @@ def promises(config: NodeConfig, nodes: int) -> Promises:
       higher timestamp, which may be the earlier write (node clocks tick apart): the
       later write's value can be hidden, so neither promise is made. ``lww`` drops
       concurrent siblings outright.
+    - A sloppy quorum (Dynamo §4.6) counts fallback nodes that the real replicas' reads
+      do not ask until the handoff: neither promise either.
     """
     assert isinstance(config, QuorumConfig)
     n = min(config.replicas, nodes) if config.replicas > 0 else nodes
     intersect = level_count(config.read_level, n) + level_count(config.write_level, n) > n
-    ordered = config.resolution == "siblings" and intersect and config.read_before_write
+    ordered = (config.resolution == "siblings" and intersect and config.read_before_write
+               and not config.sloppy_quorum)
     return Promises(linearizable_writes=ordered, linearizable_reads=False, partition_tolerant=True,
                     available_with_one_down=True, fresh_reads=ordered)
 

@@ -43,6 +43,12 @@ class QuorumConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_fields=
     drops the rest (their acknowledged writes are lost)."""
     read_repair: bool = True
     """After a read, send the merged state to every replica that answered with less."""
+    sloppy_quorum: bool = False
+    """Dynamo §4.6: when nodes of the preference list do not answer within
+    ``hint_after_ms``, count the next nodes of the ring instead, which hold the write for
+    them and hand it over later (``handoff.py``). Only meaningful with ``replicas`` below
+    the cluster size."""
+    hint_after_ms: float = 100.0
     anti_entropy_ms: float = 200.0
     """How often a node compares its Merkle tree with the next peer's (0 = never)."""
     merkle_leaves: int = 64

@@ -66,6 +66,12 @@ class Pending:
     dot: v.Dot | None = None
     result: Result | None = None
     persist_seq: int = 0
+    started: float = 0.0
+    """When the current phase began (sloppy quorum: when to call on fallbacks)."""
+    fallbacks: dict[int, int] = field(default_factory=dict)
+    """Sloppy quorum: fallback node -> the preference-list node it stands in for."""
+    state: v.KeyState | None = None
+    """The write's new version (sent again to fallbacks)."""
 
 
 class Coordinator:
@@ -122,7 +128,7 @@ class Coordinator:
         need = level_count(self.level(request, write), n)
         self._next_op += 1
         op = Pending(self._next_op, request, key, preference, need,
-                     self.now + self._config.request_timeout_ms, write)
+                     self.now + self._config.request_timeout_ms, write, started=self.now)
         self.pending[op.op_id] = op
         if write and not self._config.read_before_write:
             self._write(op, self._store.get(key))
@@ -144,6 +150,8 @@ class Coordinator:
     def on_read_reply(self, src: int, msg: ReadReply) -> None:
         op = self.pending.get(msg.op)
         if op is None or op.phase != "read" or not msg.ready or msg.key != op.key:
+            return
+        if src not in op.preference and src not in op.fallbacks:
             return
         op.ran = op.ran or msg.ran
         self._answer(op, src, msg.state)
@@ -203,6 +211,8 @@ class Coordinator:
         self.now = now
         for op in list(self.pending.values()):
             if now < op.deadline:
+                if self._config.sloppy_quorum and now >= op.started + self._config.hint_after_ms:
+                    self._fall_back(op)
                 continue
             del self.pending[op.op_id]
             if op.phase == "read":
@@ -223,6 +233,7 @@ class Coordinator:
             return
         assert planned.dot is not None
         op.phase, op.dot, op.result, op.acks = "put", planned.dot, planned.result, set()
+        op.started, op.fallbacks, op.state = self.now, {}, planned.delta
         op.need = level_count(self.level(op.request, True), len(op.preference))
         op.deadline = self.now + self._config.request_timeout_ms
         if self.node in op.preference:
@@ -231,6 +242,23 @@ class Coordinator:
         for peer in op.preference:
             if peer != self.node:
                 self._send(peer, Put(op.op_id, op.key, planned.delta, planned.dot))
+
+    def _fall_back(self, op: Pending) -> None:
+        """Sloppy quorum (Dynamo §4.6): for each silent node of the preference list, ask
+        the next node of the ring once (a read), or send it the version with a hint."""
+        heard = op.answers if op.phase == "read" else op.acks
+        silent = [n for n in op.preference if n not in heard and n not in op.fallbacks.values()]
+        spare = [n for n in self._ring.extended(op.key)
+                 if n not in op.preference and n not in op.fallbacks and n != self.node]
+        for intended, fallback in zip(silent, spare, strict=False):
+            op.fallbacks[fallback] = intended
+            if op.phase == "read":
+                write = op.write
+                self._send(fallback, Read(op.op_id, op.key, op.request.client_id if write else 0,
+                                          op.request.seq if write else 0))
+            else:
+                assert op.state is not None and op.dot is not None
+                self._send(fallback, Put(op.op_id, op.key, op.state, op.dot, hint=intended))
 
     def _absorb_local(self, key: str, state: v.KeyState, force: bool = False,
                       requests: tuple[tuple[int, int], ...] = ()) -> int:

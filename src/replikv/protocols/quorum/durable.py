@@ -1,8 +1,9 @@
 """The durable view of a ``quorum`` node: what its ``PutAck``s may claim (issue 9).
 
 A ``PutAck(key, dot)`` says the version ``dot`` of ``key`` is durable at the sender: the
-fold of its durable ``Stored`` records must have seen that dot (it holds the version, or
-a version that overwrote it).
+fold of its durable ``Stored`` (or, for a hinted version, ``Hinted``) records must have
+seen that dot (it holds the version, or a version that overwrote it). A ``HandOffAck``
+says every version handed over is in its durable ``Stored`` records.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from collections.abc import Sequence
 
 from replikv.core.messages import Message, Record
 from replikv.protocols.quorum import versions as v
-from replikv.protocols.quorum.messages import PutAck
-from replikv.protocols.quorum.records import Stored
+from replikv.protocols.quorum.messages import HandOffAck, PutAck
+from replikv.protocols.quorum.records import Hinted, Stored
 
 
 class QuorumDurableView:
     def __init__(self) -> None:
         self._states: dict[str, v.KeyState] = {}
+        self._hinted: dict[str, v.KeyState] = {}
 
     def apply(self, records: Sequence[Record], replace: bool) -> None:
         if replace:
@@ -25,10 +27,15 @@ class QuorumDurableView:
         for record in records:
             if isinstance(record, Stored):
                 self._states[record.key] = v.merge(self._states.get(record.key, v.EMPTY), record.state)
+            elif isinstance(record, Hinted):
+                self._hinted[record.key] = v.merge(self._hinted.get(record.key, v.EMPTY), record.state)
 
     def holds(self, dst: int, msg: Message) -> bool:
         if isinstance(msg, PutAck):
-            return self._states.get(msg.key, v.EMPTY).context.covers(msg.dot)
+            return any(held.get(msg.key, v.EMPTY).context.covers(msg.dot) for held in (self._states, self._hinted))
+        if isinstance(msg, HandOffAck):
+            durable = self._states.get(msg.key, v.EMPTY).context
+            return all(durable.covers(s.dot) for s in msg.state.siblings)
         return True
 
     def describe(self) -> str:

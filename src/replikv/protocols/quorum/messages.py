@@ -45,6 +45,8 @@ class Put(Message, frozen=True, tag="quorum.Put"):
     key: str
     state: KeyState
     dot: Dot
+    hint: int | None = None
+    """Sloppy quorum: the node this version is meant for (the receiver holds it for it)."""
 
 
 class PutAck(Message, frozen=True, tag="quorum.PutAck"):
@@ -59,6 +61,21 @@ class PutAck(Message, frozen=True, tag="quorum.PutAck"):
 class Repair(Message, frozen=True, tag="quorum.Repair"):
     """Read repair: the merged state a coordinator read; no answer."""
 
+    key: str
+    state: KeyState
+
+
+class HandOff(Message, frozen=True, tag="quorum.HandOff"):
+    """Hinted handoff: versions a fallback node held for the receiver."""
+
+    key: str
+    state: KeyState
+
+
+class HandOffAck(Message, frozen=True, tag="quorum.HandOffAck"):
+    """The receiver holds ``state`` durably; the fallback may drop its hint."""
+
+    asserts_durable: ClassVar[bool] = True
     key: str
     state: KeyState
 
@@ -87,4 +104,4 @@ class Exchange(Message, frozen=True, tag="quorum.Exchange"):
     reply: bool
 
 
-MESSAGES = (Read, ReadReply, Put, PutAck, Repair, TreeRoot, TreeLeaves, Exchange)
+MESSAGES = (Read, ReadReply, Put, PutAck, Repair, HandOff, HandOffAck, TreeRoot, TreeLeaves, Exchange)

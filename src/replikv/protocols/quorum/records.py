@@ -23,4 +23,20 @@ class Stored(Record, frozen=True, tag="quorum.Stored"):
     requests: tuple[tuple[int, int], ...] = ()
 
 
-RECORDS = (Stored,)
+class Hinted(Record, frozen=True, tag="quorum.Hinted"):
+    """A version held for ``intended`` (sloppy quorum, ``handoff.py``)."""
+
+    intended: int
+    key: str
+    state: KeyState
+
+
+class HintDone(Record, frozen=True, tag="quorum.HintDone"):
+    """``intended`` holds ``state`` durably: the hint is dropped."""
+
+    intended: int
+    key: str
+    state: KeyState
+
+
+RECORDS = (Stored, Hinted, HintDone)

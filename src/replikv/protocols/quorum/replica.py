@@ -31,8 +31,11 @@ from replikv.protocols.quorum import versions as v
 from replikv.protocols.quorum.antientropy import AntiEntropy
 from replikv.protocols.quorum.config import QuorumConfig, level_count
 from replikv.protocols.quorum.coordinator import Coordinator
+from replikv.protocols.quorum.handoff import Hints
 from replikv.protocols.quorum.messages import (
     Exchange,
+    HandOff,
+    HandOffAck,
     Put,
     PutAck,
     Read,
@@ -41,7 +44,7 @@ from replikv.protocols.quorum.messages import (
     TreeLeaves,
     TreeRoot,
 )
-from replikv.protocols.quorum.records import Stored
+from replikv.protocols.quorum.records import HintDone, Hinted, Stored
 from replikv.protocols.quorum.ring import Ring
 from replikv.protocols.quorum.store import Store
 
@@ -63,10 +66,16 @@ class QuorumReplica:
                                        self._out.reply, self._persist)
         self.anti_entropy = AntiEntropy(self.node, self.ring, self.store, self.config.merkle_leaves, self._out.send)
         self._last_anti_entropy: float | None = None
+        self.hints = Hints()
         for record in args.recovered:
-            assert isinstance(record, Stored), record
-            self.store.note(record.requests)
-            self.store.absorb(record.key, record.state)
+            match record:
+                case Stored():
+                    self.store.note(record.requests)
+                    self.store.absorb(record.key, record.state)
+                case Hinted():
+                    self.hints.add(record.intended, record.key, record.state)
+                case HintDone():
+                    self.hints.done(record.intended, record.key, record.state)
         self.refilling = args.recovery.lost
         others = len(self.members) - 1
         self._refill_peers = min(others, max(1, self.ring.n - level_count(self.config.write_level, self.ring.n) + 1))
@@ -104,6 +113,8 @@ class QuorumReplica:
         if every > 0 and (self._last_anti_entropy is None or now - self._last_anti_entropy >= every):
             self._last_anti_entropy = now
             self.anti_entropy.start()
+            for (intended, key), state in sorted(self.hints.states.items()):
+                self._out.send(intended, HandOff(key, state))
         if self.refilling and len(self.anti_entropy.synced) >= self._refill_peers:
             self.refilling = False
 
@@ -144,12 +155,20 @@ class QuorumReplica:
             case PutAck():
                 self.coordinator.on_put_ack(src, msg)
             case Read(op=op, key=key, client_id=client_id, seq=seq):
-                self._out.send(src, ReadReply(op, key, self.store.get(key), ready=not self.refilling,
+                held = self.store.get(key) if self.node in self.ring.preference(key) else self.hints.for_key(key)
+                self._out.send(src, ReadReply(op, key, held, ready=not self.refilling,
                                               ran=self.store.ran(client_id, seq)))
             case Put():
                 self._store_put(src, msg)
             case Repair(key=key, state=state):
                 self._absorb(key, state)
+            case HandOff(key=key, state=state) if self.node in self.ring.preference(key):
+                self.store.absorb(key, state)
+                self._persist(key, self.store.get(key), tuple((s.client_id, s.seq) for s in state.siblings))
+                self._out.send(src, HandOffAck(key, state))  # behind the Persist barrier
+            case HandOffAck(key=key, state=state):
+                if self.hints.done(src, key, state):
+                    self._out.persist((HintDone(src, key, state),))
             case TreeRoot():
                 self.anti_entropy.on_root(src, msg)
             case TreeLeaves():
@@ -164,9 +183,15 @@ class QuorumReplica:
 
     def _store_put(self, src: int, msg: Put) -> None:
         """Merge a coordinator's version, then ack once the result is durable."""
-        if self.node not in self.ring.preference(msg.key):
-            return
         assert msg.state.context.covers(msg.dot), "a Put's dot is in its own context"
+        if self.node not in self.ring.preference(msg.key):
+            if msg.hint is None:
+                return
+            held = self.hints.add(msg.hint, msg.key, msg.state)
+            self.store.note(tuple((s.client_id, s.seq) for s in msg.state.siblings))
+            self._out.persist((Hinted(msg.hint, msg.key, held),))  # the barrier for the ack
+            self._out.send(src, PutAck(msg.op, msg.key, msg.dot))
+            return
         self.store.absorb(msg.key, msg.state)
         requests = tuple((s.client_id, s.seq) for s in msg.state.siblings)
         self._persist(msg.key, self.store.get(msg.key), requests)  # the barrier: the ack leaves once durable

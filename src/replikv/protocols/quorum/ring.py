@@ -27,15 +27,19 @@ class Ring:
         self._hashes = [h for h, _ in points]
         self._owners = [node for _, node in points]
         self.preference = lru_cache(maxsize=4096)(self._preference)
+        self.extended = lru_cache(maxsize=4096)(self._extended)
 
-    def _preference(self, key: str) -> tuple[int, ...]:
-        """The ``n`` nodes that hold ``key``, coordinator first."""
+    def _extended(self, key: str) -> tuple[int, ...]:
+        """Every node in ring order from ``key``: the preference list, then the nodes a
+        sloppy quorum falls back to (Dynamo §4.6)."""
         start = bisect.bisect(self._hashes, point(key))
         found: list[int] = []
         for i in range(len(self._owners)):
             node = self._owners[(start + i) % len(self._owners)]
             if node not in found:
                 found.append(node)
-                if len(found) == self.n:
-                    break
         return tuple(found)
+
+    def _preference(self, key: str) -> tuple[int, ...]:
+        """The ``n`` nodes that hold ``key``, coordinator first."""
+        return self.extended(key)[: self.n]
