@@ -11,7 +11,9 @@ survivors, which does not block on a crash and may diverge under a partition.
 Modules: ``constants``, ``config``, ``messages``, ``records`` (and the fold), ``durable``
 (what the acks claim), ``state``, ``locks``, and the node split by job: ``replica``
 (entry point, recovery, compaction), ``coordinator``, ``participant``, ``termination``,
-``reads``. Imports only ``replikv.core``.
+``reads``, ``rejoin`` (a node whose disk was damaged catches up from a peer first).
+Imports only ``replikv.core``. docs/protocols/twophase.md has the rules and what was
+measured.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Every node is a coordinator (of its own clients' transactions, ``coordinator.py``) and a
 participant (of everyone's, ``participant.py``); a node in doubt asks and, in 3PC,
 terminates without the coordinator (``termination.py``); reads wait for locks
-(``reads.py``). Every write is a transaction: a single-key ``SET`` is a one-key ``Txn``.
+(``reads.py``); a node told its disk was damaged catches up from a peer before it takes
+part (``rejoin.py``). Every write is a transaction: a single-key ``SET`` is a one-key
+``Txn``.
 
 Recovery (Bernstein et al. §7.3; Gray & Lamport §2): the records are folded
 (``records.fold``): committed transactions are applied again in the order they were
