@@ -13,6 +13,7 @@ from replikv.core.errors import ConfigError
 
 LEVELS = ("one", "quorum", "all")
 RESOLUTIONS = ("siblings", "lww")
+COUNTERS = ("register", "crdt")
 
 
 def level_count(level: str, n: int) -> int:
@@ -41,6 +42,11 @@ class QuorumConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_fields=
     """``siblings`` keeps concurrent writes (GET shows the highest timestamp, the others
     stay until a write overwrites them); ``lww`` keeps only the highest timestamp and
     drops the rest (their acknowledged writes are lost)."""
+    counters: str = "register"
+    """``crdt``: INCRBY/DECRBY on a new key make a PN-counter (CRDT, no increment lost under
+    concurrency, but an increment answers the value its coordinator saw, not a register's
+    next value); ``register``: INCRBY reads the value and writes the sum (Redis semantics;
+    concurrent increments become siblings and one wins)."""
     read_repair: bool = True
     """After a read, send the merged state to every replica that answered with less."""
     sloppy_quorum: bool = False
@@ -66,6 +72,8 @@ class QuorumConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_fields=
                 raise ConfigError(f"{name} must be one of {', '.join(LEVELS)}, not {getattr(self, name)!r}")
         if self.resolution not in RESOLUTIONS:
             raise ConfigError(f"resolution must be one of {', '.join(RESOLUTIONS)}, not {self.resolution!r}")
+        if self.counters not in COUNTERS:
+            raise ConfigError(f"counters must be one of {', '.join(COUNTERS)}, not {self.counters!r}")
         if self.replicas < 0:
             raise ConfigError("replicas must be >= 0 (0: every node)")
         if self.anti_entropy_ms < 0:

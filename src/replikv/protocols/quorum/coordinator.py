@@ -227,7 +227,8 @@ class Coordinator:
     def _write(self, op: Pending, seen: v.KeyState) -> None:
         """Compute the new version from what the read saw (``crdt.plan``), then store it
         durably here and send it to the rest of the preference list."""
-        planned = crdt.plan(op.request, seen, self._store.get(op.key), self.node, self.now)
+        planned = crdt.plan(op.request, seen, self._store.get(op.key), self.node, self.now,
+                            counters=self._config.counters == "crdt")
         if planned.delta is None:
             self.answer(op.request, planned.result)
             return

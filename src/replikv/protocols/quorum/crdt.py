@@ -10,7 +10,8 @@ Replicated Data Types", SSS 2011) are write rules on the same merge:
 - **register** (``SET``, ``DEL``, ``APPEND``, and ``INCRBY`` on a register): the write
   overwrites every dot it read; concurrent writes stay as siblings (a multi-value
   register); ``GET`` shows the newest (``resolution = "lww"`` drops the rest).
-- **PN-counter** (``INCRBY``/``DECRBY``/``INCR``/``DECR`` on a new key or a counter):
+- **PN-counter** (with ``counters = "crdt"``: ``INCRBY``/``DECRBY``/``INCR``/``DECR`` on a
+  new key or a counter; by default INCRBY is a register read-modify-write, as in Redis):
   each node owns one entry ``"P:N"`` (increments, decrements it coordinated); an
   increment at node n replaces only n's previous entry, so the merge of any states keeps
   every node's latest entry and the value is the sum of ``P - N``: no increment is lost
@@ -100,9 +101,12 @@ def read_result(request: Request, state: v.KeyState) -> Result:
 # -- writing ----------------------------------------------------------------------------
 
 
-def plan(request: Request, seen: v.KeyState, local: v.KeyState, node: int, now: float) -> Plan:
+def plan(request: Request, seen: v.KeyState, local: v.KeyState, node: int, now: float,
+         counters: bool = True) -> Plan:
     """The write ``request`` makes after reading ``seen`` (its coordinator ``node`` also
-    holds ``local``), at time ``now``."""
+    holds ``local``), at time ``now``. ``counters``: INCRBY on a new key or a counter is a
+    PN-counter increment (the ``counters = "crdt"`` option), else a register's
+    read-modify-write."""
     merged = v.merge(seen, local)
     counter = max(seen.context.top(node), local.context.top(node))
     command = request.command
@@ -112,7 +116,7 @@ def plan(request: Request, seen: v.KeyState, local: v.KeyState, node: int, now: 
         return v.Sibling((node, counter + offset), value, now, request.client_id, request.seq, kind)
 
     match command:
-        case Incr(by=by) if kind in (None, v.COUNTER):
+        case Incr(by=by) if kind == v.COUNTER or (counters and kind is None):
             return _increment(merged, node, by, sibling)
         case SAdd(members=added):
             if kind not in (None, v.SET_ELEMENT):
