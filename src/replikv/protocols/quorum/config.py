@@ -47,6 +47,9 @@ class QuorumConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_fields=
     concurrency, but an increment answers the value its coordinator saw, not a register's
     next value); ``register``: INCRBY reads the value and writes the sum (Redis semantics;
     concurrent increments become siblings and one wins)."""
+    sessions: bool = False
+    """Session guarantees for each client id at its coordinator (``sessions.py``): a read
+    shows the session's own or last seen version when it survives as a sibling."""
     read_repair: bool = True
     """After a read, send the merged state to every replica that answered with less."""
     sloppy_quorum: bool = False

@@ -39,6 +39,7 @@ from replikv.protocols.quorum import versions as v
 from replikv.protocols.quorum.config import LEVELS, QuorumConfig, level_count
 from replikv.protocols.quorum.messages import Put, PutAck, Read, ReadReply, Repair
 from replikv.protocols.quorum.ring import Ring
+from replikv.protocols.quorum.sessions import Sessions
 from replikv.protocols.quorum.store import Store
 
 REMEMBERED = 20_000
@@ -93,6 +94,7 @@ class Coordinator:
         copy's answer instead of running again, so a definite refusal sticks."""
         self.now = 0.0
         self.repairs_sent = 0
+        self.sessions = Sessions()
 
     # -- starting ----------------------------------------------------------------------
 
@@ -164,7 +166,13 @@ class Coordinator:
         self._repair(op)
         if not op.write:
             del self.pending[op.op_id]
-            self.answer(op.request, crdt.read_result(op.request, op.merged))
+            shown = op.merged
+            if self._config.sessions:
+                shown = self.sessions.view(op.request.client_id, op.key, op.merged)
+                top = v.winner(shown)
+                if top is not None:
+                    self.sessions.note(op.request.client_id, op.key, {top.dot})
+            self.answer(op.request, crdt.read_result(op.request, shown))
             return
         if op.ran:
             # at most once: a copy of this request (a client's retry at another node, a
@@ -204,7 +212,9 @@ class Coordinator:
     def _maybe_done(self, op: Pending) -> None:
         if len(op.acks) >= op.need and op.op_id in self.pending:
             del self.pending[op.op_id]
-            assert op.result is not None
+            assert op.result is not None and op.state is not None
+            if self._config.sessions:
+                self.sessions.note(op.request.client_id, op.key, {s.dot for s in op.state.siblings})
             self.answer(op.request, op.result)
 
     def tick(self, now: float) -> None:
