@@ -49,7 +49,7 @@ ZAB = ProtocolSpec(
         available_with_one_down=True,
     ),
     read_levels=("sequential", "linearizable", "local"),
-    messages_per_write="3n",
+    messages_per_write="4n",  # the chapter's count (request, PROPOSE, ACK, COMMIT); peer messages 3(n-1)
     primary_order=True,
     durable_view=ZabDurableView,
 )
