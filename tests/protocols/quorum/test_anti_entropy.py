@@ -110,3 +110,10 @@ def test_durable_view_holds_a_put_ack_only_once_its_dot_is_stored():
     newer = v.write(v.add(v.EMPTY_CONTEXT, (2, 1)), v.Sibling((3, 1), "b", 0.0, 9, 2))
     view.apply([Stored("k", newer)], replace=False)
     assert view.holds(1, ack)  # overwritten by a version that saw it: still durable history
+
+
+def test_a_torn_tail_refills_like_a_lost_disk():
+    """A torn record may have been an acknowledged version (one of its W copies): until
+    anti-entropy refilled the node, its reads must not count toward R."""
+    assert make(2, recovery=Recovery(torn_records=1)).status().role == "refilling"
+    assert make(2, recovery=Recovery()).status().role == "replica"

@@ -76,7 +76,8 @@ class QuorumReplica:
                     self.hints.add(record.intended, record.key, record.state)
                 case HintDone():
                     self.hints.done(record.intended, record.key, record.state)
-        self.refilling = args.recovery.lost
+        # a torn tail may have cut acknowledged versions: refill as after a lost disk (issue 8)
+        self.refilling = args.recovery.damaged
         others = len(self.members) - 1
         self._refill_peers = min(others, max(1, self.ring.n - level_count(self.config.write_level, self.ring.n) + 1))
 
