@@ -111,7 +111,9 @@ RECHECK_STEPS = 50_000_000
 
 
 def default_model(read_level: str) -> str:
-    return "read-your-writes" if read_level == "local" else "linearizable"
+    """``local``: read-your-writes; ``sequential`` (zab's default, ZooKeeper's guarantee):
+    sequential consistency; else linearizability."""
+    return {"local": "read-your-writes", "sequential": "sequential"}.get(read_level, "linearizable")
 
 
 def model_promised(promises: Promises, read_level: str, partitioned: bool, override: bool,
@@ -122,6 +124,8 @@ def model_promised(promises: Promises, read_level: str, partitioned: bool, overr
         return True
     if read_level == "local":
         return False
+    if read_level == "sequential":  # the scheme offers it: its reads never go back in time
+        return promises.linearizable_writes and (not partitioned or promises.partition_tolerant)
     if promises.linearizable_reads:
         return not partitioned or promises.partition_tolerant
     if promises.fresh_reads or leaderless:
