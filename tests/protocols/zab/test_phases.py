@@ -165,7 +165,7 @@ def test_sync_a_follower_truncates_persists_history_then_epoch_then_acks():
                                                     attempt=replica.peer.attempt)))
     assert records(effects) == [TruncRecord(1), ProposalRecord((_proposal(2, 2, 1, "c"),)), EpochRecord(2, 3, 2)]
     (ack,) = sends(effects, m.AckNewLeader)
-    assert ack.msg == m.AckNewLeader(2, 2)
+    assert ack.msg == m.AckNewLeader(2, 2, replica.peer.attempt)
     assert effects.index(persists(effects)[-1]) < effects.index(ack)
     assert replica.history.zxid_at(2) == (2, 1)
 
@@ -176,7 +176,7 @@ def test_sync_newleader_is_applied_once_per_epoch():
     # a late copy computed against an older report must not cut what we hold now
     effects = replica.handle(Receive(1, m.NewLeader(1, (), (0, (0, 0)), attempt=replica.peer.attempt)))
     assert persists(effects) == []
-    assert [s.msg for s in sends(effects, m.AckNewLeader)] == [m.AckNewLeader(1, 1)]
+    assert [s.msg for s in sends(effects, m.AckNewLeader)] == [m.AckNewLeader(1, 1, replica.peer.attempt)]
     assert replica.history.last_position == 1
 
 
@@ -220,7 +220,7 @@ def test_broadcast_follower_acks_only_after_persisting_and_ignores_a_gap():
     effects = replica.handle(Receive(1, m.Propose(1, (_proposal(1, 1, 1, "a"), _proposal(2, 1, 2, "b")))))
     (persist,) = persists(effects)
     (ack,) = sends(effects, m.Ack)
-    assert ack.msg == m.Ack(1, 2) and effects.index(persist) < effects.index(ack)
+    assert ack.msg == m.Ack(1, 2, replica.peer.attempt) and effects.index(persist) < effects.index(ack)
 
 
 def test_broadcast_a_follower_delivers_in_zxid_order_up_to_the_commit():
@@ -304,7 +304,7 @@ def test_sync_a_follower_that_rejoins_the_same_leader_syncs_again_and_ignores_th
     effects = replica.handle(Receive(1, m.NewLeader(1, (_proposal(2, 1, 2, "b"),), commit=2,
                                                     attempt=replica.peer.attempt)))
     assert replica.peer.phase == "broadcast"
-    assert [s.msg for s in sends(effects, m.AckNewLeader)] == [m.AckNewLeader(1, 2)]
+    assert [s.msg for s in sends(effects, m.AckNewLeader)] == [m.AckNewLeader(1, 2, replica.peer.attempt)]
 
 
 def test_a_sync_reply_to_an_earlier_incarnation_never_answers_a_read_of_this_one():
@@ -318,3 +318,17 @@ def test_a_sync_reply_to_an_earlier_incarnation_never_answers_a_read_of_this_one
     follow(after)
     assert sends(after.handle(Submit(Request(6, 1, Get("k"), "linearizable"))), m.SyncRequest)
     assert replies(after.handle(Receive(1, m.SyncReply(1, sync.sync_id, 0)))) == []
+
+
+def test_an_ack_of_an_earlier_attempt_is_not_counted():
+    # a follower that lost its disk and rejoined may no longer hold what its earlier
+    # incarnation acknowledged: only acks of its current attempt count
+    replica = make(1)
+    lead(replica)
+    effects = replica.handle(Submit(write(1, "x")))
+    durable(replica, effects)
+    assert replica.peer.commit == 0
+    replica.handle(Receive(2, m.Ack(1, 1, attempt=99)))
+    assert replica.peer.commit == 0
+    replica.handle(Receive(2, m.Ack(1, 1)))
+    assert replica.peer.commit == 1

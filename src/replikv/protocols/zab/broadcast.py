@@ -96,7 +96,7 @@ class BroadcastMixin:
         if peer.state != LEADING or msg.epoch != leading.epoch:
             return
         learner = leading.learners.get(src)
-        if learner is None or learner.stage != "synced":
+        if learner is None or learner.stage != "synced" or msg.attempt != learner.attempt:
             return
         learner.heard_ms = peer.now
         if msg.position > learner.acked:
@@ -139,7 +139,7 @@ class BroadcastMixin:
         new = self._take_proposals(msg.proposals)
         if new:
             self._persist_history((ProposalRecord(new),))
-        self._send(src, Ack(msg.epoch, history.last_position))
+        self._send(src, Ack(msg.epoch, history.last_position, self.peer.attempt))
 
     def _on_commit_txn(self, src: int, msg: CommitTxn) -> None:
         if self._from_leader(src, msg.epoch):

@@ -115,6 +115,7 @@ class AckNewLeader(Message, frozen=True):
     asserts_durable = True
     epoch: int
     position: int
+    attempt: int = 0
 
 
 class Propose(Message, frozen=True):
@@ -123,11 +124,14 @@ class Propose(Message, frozen=True):
 
 
 class Ack(Message, frozen=True):
-    """Every proposal of ``epoch`` up to ``position`` is durable here."""
+    """Every proposal of ``epoch`` up to ``position`` is durable here. ``attempt``: the
+    follower's attempt to join (an ack of an earlier incarnation, which may have lost its
+    disk since, is not counted)."""
 
     asserts_durable = True
     epoch: int
     position: int
+    attempt: int = 0
 
 
 class CommitTxn(Message, frozen=True):

@@ -64,7 +64,7 @@ class SyncMixin:
         if peer.state != LEADING or msg.epoch != leading.epoch:
             return
         learner = leading.learners.get(src)
-        if learner is None or learner.stage not in ("syncing", "synced"):
+        if learner is None or learner.stage not in ("syncing", "synced") or msg.attempt != learner.attempt:
             return
         learner.heard_ms = peer.now
         first = learner.stage == "syncing"
@@ -118,7 +118,7 @@ class SyncMixin:
                 self._restate()
             # else applied already (a retransmission): acknowledge again; the ack follows
             # the Persist of the first application in the effect stream
-            self._send(src, AckNewLeader(msg.epoch, self.history.last_position))
+            self._send(src, AckNewLeader(msg.epoch, self.history.last_position, peer.attempt))
             self._learn_commit(msg.commit)
             return
         if peer.phase != SYNCHRONIZATION:
@@ -148,7 +148,7 @@ class SyncMixin:
         else:
             records.append(self._epoch_record())
             self._persist_history(tuple(records))
-        self._send(src, AckNewLeader(msg.epoch, self.history.last_position))
+        self._send(src, AckNewLeader(msg.epoch, self.history.last_position, peer.attempt))
         self._flush_unforwarded()
         self._learn_commit(msg.commit)
 
