@@ -10,7 +10,8 @@ records). A ``Repair`` or an anti-entropy ``Exchange`` is merged and persisted, 
 acknowledged.
 
 A node that lost its disk (``Recovery.lost``) has forgotten the versions it
-acknowledged and the dots it issued. Until anti-entropy has completed with enough peers
+acknowledged and the dots it issued; one whose recovery cut a torn tail
+(``Recovery.torn_records``) may have lost an acknowledged version. Until anti-entropy has completed with enough peers
 (N - W + 1 of them, at least one, so it meets a node of every completed write's W) it
 answers reads as not ready (they do not count toward R) and coordinates nothing; it
 still stores what it is sent.
