@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from replikv.core.commands import Noop
 from replikv.core.errors import Ok, Result
-from replikv.core.quorum import quorum_index
+from replikv.core.quorum import has_quorum, quorum_index
 from replikv.protocols.zab.constants import BROADCAST, DISCOVERY, FOLLOWING, LEADING
 from replikv.protocols.zab.messages import (
     Ack,
@@ -202,7 +202,7 @@ class BroadcastMixin:
             self._go_looking()
             return
         heard = [src for src, lr in leading.learners.items() if peer.now - lr.heard_ms < config.election_timeout_ms]
-        if peer.phase == BROADCAST and len(heard) + 1 < len(self.members) // 2 + 1:
+        if peer.phase == BROADCAST and not has_quorum([self.node, *heard], self.members):
             self._go_looking()  # ZooKeeper: "not sufficient followers synced"
             return
         self._retransmit()

@@ -27,6 +27,7 @@ from replikv.protocols.zab.broadcast import BroadcastMixin
 from replikv.protocols.zab.clients import ClientsMixin
 from replikv.protocols.zab.config import ZabConfig
 from replikv.protocols.zab.constants import (
+    BROADCAST,
     FOLLOWER_ROLE,
     FOLLOWING,
     INTACT,
@@ -201,8 +202,8 @@ class ZabReplica(ElectionMixin, DiscoveryMixin, SyncMixin, BroadcastMixin, Clien
     def status(self) -> Status:
         peer = self.peer
         leads = peer.state == LEADING and self.leading.established
-        leader = self.node if leads else (peer.leader if peer.state == FOLLOWING and peer.leader_established
-                                          or peer.phase == "broadcast" and peer.state == FOLLOWING else None)
+        following = peer.state == FOLLOWING and (peer.phase == BROADCAST or peer.leader_established)
+        leader = self.node if leads else (peer.leader if following else None)
         peers = {src: lr.acked for src, lr in sorted(self.leading.learners.items())} if leads else {}
         return Status(
             node=self.node,
