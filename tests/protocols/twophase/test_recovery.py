@@ -63,3 +63,40 @@ def test_decisions_fold_reads_what_each_node_decided():
     found = decisions([Boot(1), Prepared(TXID, write(1, "v")), Decided(TXID, COMMITTED),
                        Decided((2, 1, 1), ABORTED)])
     assert found == {"1/1/1": COMMITTED, "2/1/1": ABORTED}
+
+
+def test_a_node_with_a_damaged_disk_votes_no_and_answers_unknown_until_it_caught_up():
+    from replikv.core import Request
+    from replikv.core.errors import Unavailable
+    from replikv.core.replica import Recovery
+    from replikv.protocols.twophase.constants import UNKNOWN
+
+    replica = create(3, records=[Boot(1)], recovery=Recovery(torn_records=1), query_ms=100.0)
+    boot = replica.handle(Tick(0.0))
+    assert records(boot) == [Boot(2, rejoining=True)] and replica.status().role == "rejoining"
+    assert sorted(s.dst for s in sends(boot, m.CatchUp)) == [1, 2]
+    (vote,) = sends(replica.handle(Receive(1, m.Prepare(TXID, write(1, "v")))))
+    assert isinstance(vote.msg, m.VoteNo) and vote.msg.reason.startswith("rejoining")
+    assert [s.msg for s in sends(replica.handle(Receive(2, m.StateQuery(TXID))))] == [m.StateReport(TXID, UNKNOWN)]
+    (reply,) = [e for e in replica.handle(Submit(Request(5, 1, write(1, "v").command))) if hasattr(e, "result")]
+    assert isinstance(reply.result, Unavailable)
+
+
+def test_catch_up_adopts_a_peers_state_and_its_open_transactions_in_doubt():
+    from replikv.core.replica import Recovery
+    from replikv.kv import KVStateMachine
+    from replikv.protocols.twophase.records import Snapshot
+
+    peer_state = KVStateMachine()
+    peer_state.apply(write(1, "old", key="a"))
+    replica = create(3, records=[Boot(1)], recovery=Recovery(lost=True))
+    replica.handle(Tick(0.0))
+    state = m.CatchUpState(peer_state.snapshot(), (m.OpenTxnState((1, 4, 2), write(2, "v"), UNCERTAIN),),
+                           (((1, 4, 1), COMMITTED),), epoch=6)
+    effects = replica.handle(Receive(1, state))
+    (snapshot, boot) = records(effects)
+    assert isinstance(snapshot, Snapshot) and boot == Boot(7) and persists(effects)[0].replace
+    assert replica.state_machine().get("a") == "old" and replica.locks.keys == {"k": (1, 4, 2)}
+    assert replica.in_doubt[(1, 4, 2)].state == UNCERTAIN and replica.finished[(1, 4, 1)] == COMMITTED
+    effects = replica.handle(Receive(1, m.Prepare((1, 4, 3), write(1, "w", key="b", client=4))))
+    assert [type(s.msg) for s in sends(effects)] == [m.VoteYes]
