@@ -99,3 +99,9 @@ def test_unknown_scheme_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["compare", "--protocols", "pb-sync,nope"])
     assert result.exit_code == 2
     assert "unknown protocol 'nope'" in result.output
+
+
+def test_the_table_does_not_depend_on_the_number_of_workers() -> None:
+    one = compare("pb-async", seeds=2, workers=1)
+    two = compare("pb-async", seeds=2, workers=2)
+    assert one.cells == two.cells
