@@ -87,3 +87,12 @@ def test_unknown_claim_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["compare", "--claim", "no-such-claim"])
     assert result.exit_code == 2
     assert "unknown claim 'no-such-claim'" in result.output
+
+
+def test_2pc_blocks_where_3pc_terminates_and_3pc_diverges_under_a_partition() -> None:
+    blocked = _verdict("2pc-blocks", ["2pc", "3pc"])
+    assert blocked.status == REPRODUCED, blocked.summary
+    assert _rows(blocked)["2pc"]["group"].startswith("two-phase")
+    split = _verdict("3pc-diverges", ["2pc", "3pc"])
+    assert split.status == REPRODUCED, split.summary
+    assert _rows(split)["2pc"]["numbers"].startswith("conflicting decisions on 0/")

@@ -318,17 +318,57 @@ def stale_beyond_bound(sweep: Sweep, baseline: Sweep | None = None) -> tuple[boo
                                            f"seeds, at most {s['max_staleness_ms']} ms stale")
 
 
+BLOCKED_MS = 500.0
+"""Half the time ``coordinator-crash-after-votes`` keeps the coordinator down (1 s): locks
+held longer than this waited for it."""
+
+
+def _lock_holds(sweep: Sweep) -> list[float]:
+    """Each run's longest lock hold (``scheme_metrics.lock_hold_max_ms``, reported by
+    schemes that lock at prepare)."""
+    return [r["scheme_metrics"]["lock_hold_max_ms"] for r in sweep.reports
+            if isinstance(r.get("scheme_metrics"), dict) and r["scheme_metrics"].get("lock_hold_max_ms") is not None]
+
+
 def blocks(sweep: Sweep, baseline: Sweep | None = None) -> tuple[bool, str]:
-    s = sweep.summary
-    assert s is not None
-    avail = s["write_availability_p50"]
-    return avail is not None and avail == 0, f"write availability while the coordinator is down {avail} (median)"
+    """Participants that voted yes hold their locks until the coordinator is back."""
+    holds = _lock_holds(sweep)
+    if not holds:
+        return False, "no lock_hold_max_ms reported"
+    blocked = sum(1 for h in holds if h >= BLOCKED_MS)
+    return _most(blocked, len(holds)), (f"locks held {_median(holds):.0f} ms (median of the longest hold per seed); "
+                                        f"{blocked}/{len(holds)} seeds held them {BLOCKED_MS:.0f} ms or more")
+
+
+def terminates(sweep: Sweep, baseline: Sweep | None = None) -> tuple[bool, str]:
+    """The survivors decide without the coordinator: locks released well before it returns."""
+    holds = _lock_holds(sweep)
+    if not holds:
+        return False, "no lock_hold_max_ms reported"
+    quick = sum(1 for h in holds if h < BLOCKED_MS)
+    return _most(quick, len(holds)), (f"locks held {_median(holds):.0f} ms (median of the longest hold per seed); "
+                                      f"{quick}/{len(holds)} seeds released them within {BLOCKED_MS:.0f} ms")
+
+
+def _divergent_decisions(sweep: Sweep) -> int:
+    return sum(1 for r in sweep.reports if r.get("divergent_decisions"))
 
 
 def diverges(sweep: Sweep, baseline: Sweep | None = None) -> tuple[bool, str]:
+    """The two sides of the partition decided the same transaction differently."""
     s = sweep.summary
     assert s is not None
-    return s["divergent"] > 0, f"{s['divergent']}/{s['runs']} seeds ended with diverged replicas"
+    seeds = _divergent_decisions(sweep)
+    return _most(seeds, s["runs"]), (f"conflicting decisions on {seeds}/{s['runs']} seeds; replicas diverged on "
+                                     f"{s['divergent']}/{s['runs']}")
+
+
+def never_diverges(sweep: Sweep, baseline: Sweep | None = None) -> tuple[bool, str]:
+    s = sweep.summary
+    assert s is not None
+    seeds = _divergent_decisions(sweep)
+    return seeds == 0 and not s["divergent"], (f"conflicting decisions on {seeds}/{s['runs']} seeds; replicas "
+                                               f"diverged on {s['divergent']}/{s['runs']}")
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -360,17 +400,25 @@ CLAIMS: tuple[Claim, ...] = (
                   "writes refused, nothing lost"), refuses_not_loses)),
           options=(("failover", "auto"),), needs_all_groups=False),
     Claim("2pc-blocks",
-          "2PC blocks when the coordinator dies: participants that voted yes wait, holding their locks.",
-          "Two phase commit", "coordinator-crash",
-          ((Group("atomic commit that stays consistent under partitions",
+          "2PC blocks when the coordinator dies after the votes: participants that voted yes hold their locks "
+          "until it returns; 3PC's survivors terminate without it.",
+          "Two phase commit", "coordinator-crash-after-votes",
+          ((Group("two-phase (atomic commit, partition tolerant)",
                   lambda s: is_atomic_commit(s) and s.promises.partition_tolerant,
-                  "no write while the coordinator is down"), blocks),)),
-    Claim("3pc-diverges",
-          "3PC does not block on a coordinator crash, but a partition can make the two sides decide differently.",
-          "Two phase commit", "partition-3pc",
-          ((Group("atomic commit that does not block (not partition tolerant)",
+                  f"locks held {BLOCKED_MS:.0f} ms or more"), blocks),
+           (Group("three-phase (atomic commit, not partition tolerant)",
                   lambda s: is_atomic_commit(s) and not s.promises.partition_tolerant,
-                  "diverged replicas"), diverges),)),
+                  f"locks released within {BLOCKED_MS:.0f} ms"), terminates)), needs_all_groups=False),
+    Claim("3pc-diverges",
+          "3PC does not block on a coordinator crash, but under a partition each side terminates alone and the "
+          "two sides can decide differently; 2PC blocks instead.",
+          "Two phase commit", "3pc-partition-termination",
+          ((Group("three-phase (atomic commit, not partition tolerant)",
+                  lambda s: is_atomic_commit(s) and not s.promises.partition_tolerant,
+                  "conflicting decisions on most seeds"), diverges),
+           (Group("two-phase (atomic commit, partition tolerant)",
+                  lambda s: is_atomic_commit(s) and s.promises.partition_tolerant,
+                  "no conflicting decision"), never_diverges))),
     Claim("minority-stops",
           "A majority tolerates floor((N-1)/2) failures; the minority side of a partition stops accepting writes "
           "while the majority goes on.",
