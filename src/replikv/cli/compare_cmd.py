@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from replikv.core.errors import ConfigError
-from replikv.report.claims import CLAIMS, Verdict, find, registered_specs, run_claims
+from replikv.report.claims import CLAIMS, Verdict, find, run_claims
 from replikv.report.comparison import Comparison, choose_schemes
 from replikv.report.jsonout import comparison_json
 from replikv.report.table import comparison_table, verdict_table
@@ -58,7 +58,11 @@ def compare(protocols: str, seeds: int, nodes: int, jobs: int | None, html_path:
     out = Console(stderr=as_json)
     workers = jobs or os.cpu_count() or 1
     if list_claims or claim_names:
-        _claims(list_claims, claim_names, seeds, workers, as_json, out, err)
+        try:
+            specs = choose_schemes(protocols)
+        except (ConfigError, ImportError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--protocols") from None
+        _claims(specs, list_claims, claim_names, seeds, workers, as_json, out, err)
         return
     try:
         comparison = Comparison(choose_schemes(protocols), seeds, nodes)
@@ -95,9 +99,9 @@ def compare(protocols: str, seeds: int, nodes: int, jobs: int | None, html_path:
             (err if as_json else out).print(f"figures in {out_dir}", highlight=False)
 
 
-def _claims(list_only: bool, names: tuple[str, ...], seeds: int, workers: int, as_json: bool,
+def _claims(specs: list[Any], list_only: bool, names: tuple[str, ...], seeds: int, workers: int, as_json: bool,
             out: Console, err: Console) -> None:
-    specs = registered_specs()
+    """``--list-claims`` / ``--claim``: over the schemes of ``--protocols`` (default all)."""
     if list_only:
         rows = [{"name": c.name, "statement": c.statement, "section": c.section, "scenario": c.scenario,
                  "schemes": {g.label: [s.name for s in chosen] for g, _, chosen in c.members(specs)},

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from replikv import schemes
 from replikv.core.replica import ProtocolSpec
 from replikv.report.runs import Experiment, Sweep, run_experiments
 from replikv.sim.scenario import builtin_names
@@ -126,7 +125,7 @@ class Claim:
         members = self.members(specs)
         empty = [g.label for g, _, chosen in members if not chosen]
         if (self.needs_all_groups and empty) or len(empty) == len(members):
-            return f"no registered scheme is {' / '.join(empty)}"
+            return f"no scheme compared is {' / '.join(empty)}"
         return None
 
     def judge(self, specs: list[ProtocolSpec], sweeps: dict[str, Sweep], seeds: int) -> Verdict:
@@ -151,7 +150,7 @@ class Claim:
                 rows.append({"scheme": spec.name, "group": group.label, "expect": group.expect,
                              "numbers": numbers, "holds": holds, "reproduce": sweep.reproduce})
         if not any(r["holds"] is not None for r in rows):
-            return Verdict(self.name, PENDING, "no registered scheme can run the scenario", rows)
+            return Verdict(self.name, PENDING, "no scheme compared can run the scenario", rows)
         status = REPRODUCED if holds_all else NOT_REPRODUCED
         failing = [f"{r['scheme']} ({r['group']}: expected {r['expect']}; {r['numbers']})"
                    for r in rows if r["holds"] is False]
@@ -447,16 +446,6 @@ def find(name: str) -> Claim:
         if claim.name == name:
             return claim
     raise KeyError(f"unknown claim {name!r}; choose one of: {', '.join(c.name for c in CLAIMS)}")
-
-
-def registered_specs() -> list[ProtocolSpec]:
-    found = []
-    for name in schemes.builtin():
-        try:
-            found.append(schemes.get_spec(name))
-        except (ImportError, AttributeError):
-            continue
-    return found
 
 
 def run_claims(claims: list[Claim], specs: list[ProtocolSpec], seeds: int, workers: int,
