@@ -31,6 +31,7 @@ table { border-collapse: collapse; min-width: 100%; font-size: 0.85rem; }
 th, td { border-bottom: 1px solid #e5e5e5; padding: 0.35rem 0.5rem; text-align: left; vertical-align: top; }
 th { background: #f6f6f8; position: sticky; top: 0; }
 th small { display: block; font-weight: normal; color: #666; }
+#comparison td, #comparison th { min-width: 7.5rem; } #comparison td.scheme { min-width: 0; }
 td.scheme { font-weight: 600; white-space: nowrap; position: sticky; left: 0; background: #fff; }
 td.na a { color: #777; } td.bad { background: #fff6e0; }
 a { color: #0b5cad; text-decoration: none; } a:hover { text-decoration: underline; }
