@@ -202,3 +202,18 @@ def test_a_read_still_blocked_after_the_request_timeout_is_refused_definitely():
     replica.handle(Submit(Request(5, 1, Get("k"))))
     (reply,) = replies(replica.handle(Tick(400.0)))
     assert isinstance(reply.result, Unavailable) and reply.result.definite
+
+
+def test_a_copy_arriving_after_its_request_committed_gets_the_same_answer_not_a_new_transaction():
+    """Regression (2pc dup-reorder-crash seeds 86 and 191, 3pc seed 163): a duplicated
+    client request arrived after its first copy committed; the coordinator ran it again as
+    a new transaction, which aborted on the first copy's locks, and the definite
+    ``Aborted`` overtook the delayed ``Ok`` on the way to the client: a committed write
+    reported as definitely not applied."""
+    replica = make(1)
+    replica.handle(Submit(write(1, "v")))
+    replica.handle(Receive(2, m.VoteYes(TXID)))
+    committed = durable(replica, replica.handle(Receive(3, m.VoteYes(TXID))))
+    assert [r.result for r in replies(committed)] == [Ok(True)]
+    effects = replica.handle(Submit(write(1, "v")))
+    assert sends(effects) == [] and [r.result for r in replies(effects)] == [Ok(True)]

@@ -141,6 +141,7 @@ class CoordinatorMixin(_Base):
         result = self._apply(ctx.request)
         self.locks.release(txid, ctx.request, self.now)
         self.by_request.pop(ctx.request.id, None)
+        self._remember(ctx.request.id, result)  # a late copy gets this, not a new transaction
         for copy in ctx.copies:
             self._reply(copy, result)
         self._serve_reads()
@@ -190,11 +191,18 @@ class CoordinatorMixin(_Base):
         """A definite refusal: remembered, so a later copy of the same request gets the
         same answer instead of running again (DESIGN.md: a definite error sticks)."""
         self.retrying.discard(request.id)
-        self.answered[request.id] = result
-        while len(self.answered) > self.config.outcomes_kept:
-            self.answered.popitem(last=False)
+        self._remember(request.id, result)
         for copy in copies:
             self._reply(copy, result)
+
+    def _remember(self, request_id, result: Result) -> None:
+        """The answer every later copy of this request gets (bounded by ``outcomes_kept``):
+        a copy that arrives after its request committed or was refused must not run as a
+        new transaction, whose abort would then be a definite error for a request that
+        took effect."""
+        self.answered[request_id] = result
+        while len(self.answered) > self.config.outcomes_kept:
+            self.answered.popitem(last=False)
 
     # -- timers ----------------------------------------------------------------------------
 
