@@ -41,3 +41,25 @@ def test_a_restart_starts_over_and_a_restatement_may_move_forward_only():
     assert order.delivered(1, 2, 5, (9, 5)) is None  # it installed a snapshot at 4
     order.restated(1)
     assert order.delivered(1, 2, 5, (9, 5)) is not None
+
+
+def test_a_restatement_allows_one_jump_even_after_deliveries_emitted_before_it():
+    # swarm seed 242: the host saw the SNAP's Persist before deliveries 2..3 were released
+    order = DeliveryOrder()
+    order.delivered(1, 1, 1, (9, 1))
+    order.restated(1)
+    assert order.delivered(1, 1, 2, (9, 2)) is None
+    assert order.delivered(1, 1, 3, (9, 3)) is None
+    assert order.delivered(1, 1, 5, (9, 5)) is None  # the snapshot covered 4
+    assert "gap" in order.delivered(1, 1, 7, (9, 7))  # one jump per restatement
+
+
+def test_each_restatement_allows_one_jump():
+    # swarm seed 242: four SNAPs written at once by a follower resumed from a pause
+    order = DeliveryOrder()
+    order.delivered(1, 1, 1, (9, 1))
+    order.restated(1)
+    order.restated(1)
+    assert order.delivered(1, 1, 3, (9, 3)) is None
+    assert order.delivered(1, 1, 5, (9, 5)) is None
+    assert "gap" in order.delivered(1, 1, 7, (9, 7))
