@@ -141,11 +141,18 @@ class SMembers(Command, frozen=True):
     key: str
 
 
-ClientCommand = Get | Set | Delete | Cas | Incr | Append | MGet | Txn | Sync | SAdd | SRem | SMembers
+class Siblings(Command, frozen=True):
+    """Every concurrent value of a register (a multi-value register's read; ``quorum``
+    keeps siblings). Schemes without siblings answer ``BadRequest``."""
+
+    key: str
+
+
+ClientCommand = Get | Set | Delete | Cas | Incr | Append | MGet | Txn | Sync | SAdd | SRem | SMembers | Siblings
 AdminCommand = Promote | AddServer | RemoveServer | TransferLeader
 AnyCommand = ClientCommand | AdminCommand | Noop
 
-READ_COMMANDS = (Get, MGet, Sync, SMembers)
+READ_COMMANDS = (Get, MGet, Sync, SMembers, Siblings)
 ADMIN_COMMANDS = (Promote, AddServer, RemoveServer, TransferLeader)
 
 
@@ -175,7 +182,7 @@ def keys_of(command: Command) -> tuple[str, ...]:
             return tuple(sorted({op.key for op in ops} | {g.key for g in guards}))
         case Get(key=k) | Set(key=k) | Delete(key=k) | Cas(key=k) | Incr(key=k) | Append(key=k):
             return (k,)
-        case SAdd(key=k) | SRem(key=k) | SMembers(key=k):
+        case SAdd(key=k) | SRem(key=k) | SMembers(key=k) | Siblings(key=k):
             return (k,)
     return ()
 

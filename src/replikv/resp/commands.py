@@ -27,6 +27,7 @@ from replikv.core.commands import (
     MGet,
     SAdd,
     Set,
+    Siblings,
     SMembers,
     SRem,
     Sync,
@@ -107,6 +108,7 @@ COMMAND_TABLE: dict[str, CommandInfo] = {
         _info("sadd", -3, "write denyoom fast", (1, 1, 1), "Add members to a set; count added (quorum)"),
         _info("srem", -3, "write fast", (1, 1, 1), "Remove members from a set; count removed (quorum)"),
         _info("smembers", 2, "readonly", (1, 1, 1), "The members of a set (quorum)"),
+        _info("siblings", 2, "readonly", (1, 1, 1), "Every concurrent value of a register (quorum)"),
         _info("cas", 4, "write denyoom", (1, 1, 1), "CAS key expected new: 1 swapped, 0 not"),
         _info("casnx", 3, "write denyoom", (1, 1, 1), "CASNX key new: CAS expecting absent"),
         _info("txn", -3, "write denyoom", _NOKEYS, "TXN n cmd args... [n cmd args...]: atomic"),
@@ -301,6 +303,7 @@ _BUILDERS: dict[str, Callable[[list[bytes]], DataCommand]] = {
     "sadd": lambda a: DataCommand(SAdd(_text(a[0]), tuple(_text(m) for m in a[1:])), render_int),
     "srem": lambda a: DataCommand(SRem(_text(a[0]), tuple(_text(m) for m in a[1:])), render_int),
     "smembers": lambda a: DataCommand(SMembers(_text(a[0])), render_bulk_array),
+    "siblings": lambda a: DataCommand(Siblings(_text(a[0])), render_bulk_array),
     "cas": lambda a: DataCommand(Cas(_text(a[0]), _text(a[1]), _text(a[2])), render_int),
     "casnx": lambda a: DataCommand(Cas(_text(a[0]), None, _text(a[1])), render_int),
 }
