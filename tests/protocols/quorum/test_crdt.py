@@ -128,3 +128,28 @@ def test_counter_and_set_states_converge_under_any_merge_order_and_duplication()
             assert finals[0] == finals[1] == finals[2]
             if key == "n":
                 assert crdt.counter_total(finals[0]) == expected
+
+
+def test_siblings_shows_every_concurrent_value_of_a_multi_value_register():
+    from replikv.core.commands import Siblings
+
+    cluster = Cluster(3)
+    a, b = req(1, Set("k", "a"), client=7), req(1, Set("k", "b"), client=8)
+    cluster.submit(1, a)
+    cluster.submit(2, b)
+    cluster.deliver(only=lambda src, send: isinstance(send.msg, m.Read | m.ReadReply))
+    cluster.deliver()
+    both = req(2, Siblings("k"))
+    cluster.submit(3, both)
+    cluster.deliver()
+    assert sorted(cluster.result(both).value) == ["a", "b"]
+    one = req(3, Get("k"))
+    cluster.submit(3, one)
+    cluster.deliver()
+    assert cluster.result(one).value == cluster.result(both).value[0]  # GET: the newest
+    cluster.submit(1, req(4, SAdd("s", ("x",))))
+    cluster.deliver()
+    wrong = req(5, Siblings("s"))
+    cluster.submit(1, wrong)
+    cluster.deliver()
+    assert isinstance(cluster.result(wrong), BadRequest)

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from replikv.core.commands import is_read
+from replikv.core.commands import Get, is_read
 from replikv.core.errors import Result, Timeout, Unavailable, Uncertain
 from replikv.core.messages import Message
 from replikv.core.requests import Request
@@ -167,7 +167,7 @@ class Coordinator:
         if not op.write:
             del self.pending[op.op_id]
             shown = op.merged
-            if self._config.sessions:
+            if self._config.sessions and isinstance(op.request.command, Get):
                 shown = self.sessions.view(op.request.client_id, op.key, op.merged)
                 top = v.winner(shown)
                 if top is not None:

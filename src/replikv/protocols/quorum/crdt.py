@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from replikv.core.commands import Append, Delete, Get, Incr, SAdd, Set, SMembers, SRem
+from replikv.core.commands import Append, Delete, Get, Incr, SAdd, Set, Siblings, SMembers, SRem
 from replikv.core.errors import BadRequest, Ok, Result
 from replikv.core.requests import Request
 from replikv.protocols.quorum import versions as v
@@ -88,10 +88,17 @@ def stored_value(state: v.KeyState) -> str | None:
 
 
 def read_result(request: Request, state: v.KeyState) -> Result:
-    """The answer to a read (``GET``, ``SMEMBERS``) from the merged state."""
+    """The answer to a read (``GET``, ``SMEMBERS``, ``SIBLINGS``: a multi-value register's
+    every concurrent value, newest first) from the merged state."""
     kind = effective_kind(state)
     if isinstance(request.command, SMembers):
         return Ok(members(state)) if kind in (None, v.SET_ELEMENT) else WRONGTYPE
+    if isinstance(request.command, Siblings):
+        if kind not in (None, v.REGISTER):
+            return WRONGTYPE
+        newest_first = sorted((s for s in state.siblings if s.kind == v.REGISTER and s.value is not None),
+                              key=lambda s: (s.timestamp, s.dot), reverse=True)
+        return Ok([s.value for s in newest_first])
     assert isinstance(request.command, Get)
     if kind == v.SET_ELEMENT:
         return WRONGTYPE

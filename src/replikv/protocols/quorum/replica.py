@@ -22,7 +22,18 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 from replikv.core.admission import admit
-from replikv.core.commands import Append, Delete, Get, Incr, SAdd, Set, SMembers, SRem, keys_of
+from replikv.core.commands import (
+    Append,
+    Delete,
+    Get,
+    Incr,
+    SAdd,
+    Set,
+    Siblings,
+    SMembers,
+    SRem,
+    keys_of,
+)
 from replikv.core.errors import BadRequest, NotLeader, Result, Unavailable
 from replikv.core.io import Effect, Input, Persisted, Receive, Submit, Tick
 from replikv.core.outbox import Outbox
@@ -49,7 +60,7 @@ from replikv.protocols.quorum.records import HintDone, Hinted, Stored
 from replikv.protocols.quorum.ring import Ring
 from replikv.protocols.quorum.store import Store
 
-COMMANDS = (Get, Set, Delete, Incr, Append, SAdd, SRem, SMembers)
+COMMANDS = (Get, Set, Delete, Incr, Append, SAdd, SRem, SMembers, Siblings)
 
 
 class QuorumReplica:
@@ -136,7 +147,7 @@ class QuorumReplica:
         command = request.command
         if not isinstance(command, COMMANDS):
             return BadRequest(
-                f"quorum runs GET, SET, DEL, INCRBY, APPEND, SADD, SREM and SMEMBERS on one key; "
+                f"quorum runs GET, SIBLINGS, SET, DEL, INCRBY, APPEND, SADD, SREM and SMEMBERS on one key; "
                 f"not {type(command).__name__} "
                 "(compare-and-set and transactions need consensus)")
         if self.refilling:
