@@ -11,18 +11,20 @@
   another waits here waits with it (forwarded again, since the first forward may be
   lost); the session table applies a request at most once whatever the number of copies
   proposed.
-- A peer with no leader answers ``NotLeader`` (definite: it took nothing), unless an
-  undelivered copy of the request is in its history, which may still commit:
-  ``Uncertain``. A write that waited too long is answered ``Timeout`` (indefinite).
+- A peer with no established leader keeps the write and forwards it once it follows
+  one (a leader proposes it once established); it never answers ``NotLeader``, as a
+  ZooKeeper server never redirects a client: a router that took the write to another
+  peer would answer it before this peer delivered it. A write that waited too long is
+  answered ``Timeout`` (indefinite); a full table ``Uncertain``.
 
 A mixin of ``ZabReplica``.
 """
 
 from __future__ import annotations
 
-from replikv.core.errors import NotLeader, Result, Timeout, Uncertain
+from replikv.core.errors import Result, Timeout, Unavailable, Uncertain
 from replikv.core.requests import Request, RequestId
-from replikv.protocols.zab.constants import FOLLOWING, LEADING, SYNCHRONIZATION
+from replikv.protocols.zab.constants import FOLLOWING, LEADING
 from replikv.protocols.zab.messages import ForwardRequest
 
 
@@ -44,13 +46,13 @@ class ClientsMixin:
         elif peer.state == FOLLOWING and self._serving():
             clients.waiting[request.id] = [(request, peer.now)]
             self._send(peer.leader, ForwardRequest(request))
-        elif peer.state == FOLLOWING and peer.phase == SYNCHRONIZATION:
+        else:
+            # looking, or not synchronized yet: keep it and forward it once we follow an
+            # established leader (never NotLeader: a router would take the write elsewhere
+            # and answer it before this peer delivered it, and the client's next
+            # sequential read here would not see it: zab-sequential-reads seed 39)
             clients.waiting[request.id] = [(request, peer.now)]
             clients.unforwarded.append(request)
-        elif self._undelivered_copy(request.id):
-            self._reply(request, Uncertain("no leader; an undelivered copy is in this peer's history"))
-        else:
-            self._reply(request, NotLeader(peer.leader if peer.state == FOLLOWING else None))
 
     def _queue(self, request: Request) -> None:
         leading = self.leading
@@ -65,6 +67,14 @@ class ClientsMixin:
         if self._undelivered_copy(msg.request.id):
             return  # proposed already: the follower will deliver that copy
         self._queue(msg.request)
+
+    def _queue_unforwarded(self) -> None:
+        """Established as leader: propose what we kept while we had no leader."""
+        clients = self.clients
+        for request in clients.unforwarded:
+            if request.id in clients.waiting and not self._undelivered_copy(request.id):
+                self._queue(request)
+        clients.unforwarded = []
 
     def _flush_unforwarded(self) -> None:
         clients, peer = self.clients, self.peer
@@ -99,12 +109,13 @@ class ClientsMixin:
             self.clients.unforwarded = [r for r in self.clients.unforwarded if r.id in waiting]
 
     def _abandon_leadership(self) -> None:
-        """No longer leading: reads waiting for a confirmation round get ``NotLeader``;
-        queued writes stay waiting (answered when delivered, else ``Timeout``)."""
+        """No longer leading: reads waiting for a confirmation round get ``Unavailable``
+        (definite: a read changed nothing); queued writes stay waiting, to be forwarded
+        once we follow a leader (answered when delivered, else ``Timeout``)."""
         leading = self.leading
         for read in leading.reads:
             if read.request is not None:
-                self._reply(read.request, NotLeader(None))
+                self._reply(read.request, Unavailable("no longer the leader"))
         leading.reads = []
         for request in leading.queue:
             if request.id in self.clients.waiting:

@@ -4,7 +4,9 @@
 - ``sequential`` (the default) and ``local``: the peer the client talks to reads its own
   state machine at once, as a ZooKeeper server does. It serves only while it is in
   broadcast with an established leader (a peer looking for a leader, or still
-  synchronizing, answers ``Unavailable``): what it delivered is then a prefix of the
+  synchronizing, answers ``Unavailable`` at every level, never ``NotLeader``: a router
+  would serve the read at a peer further ahead, and the client's next sequential read
+  here would go back in time): what it delivered is then a prefix of the
   one committed order, and it only grows. A read waits behind a write of the same client
   that this peer has not delivered yet (FIFO client order, ZooKeeper's
   ``CommitProcessor``), so a client sees its own writes. A client that keeps talking to
@@ -30,7 +32,7 @@ A mixin of ``ZabReplica``.
 from __future__ import annotations
 
 from replikv.core.commands import Sync
-from replikv.core.errors import NotLeader, Ok, Result, Timeout, Unavailable
+from replikv.core.errors import Ok, Result, Timeout, Unavailable
 from replikv.core.requests import Request
 from replikv.protocols.zab.constants import BROADCAST, FOLLOWING, LEADING
 from replikv.protocols.zab.messages import SyncReply, SyncRequest
@@ -63,7 +65,9 @@ class ReadsMixin:
                 self._reply(request, self._read_result(request))
             return
         if not self._serving():
-            self._reply(request, NotLeader(peer.leader if peer.state == FOLLOWING else None))
+            # not NotLeader: a router would serve it elsewhere, with a view this peer has
+            # not delivered yet, and this client's next sequential read here would go back
+            self._reply(request, Unavailable("not serving reads: no established leader"))
             return
         if peer.state == LEADING:
             self._leader_sync(PendingRead(peer.now, 0, self.history.last_position, request=request))
@@ -133,7 +137,7 @@ class ReadsMixin:
         """Going back to election: syncs in flight will get no answer from that leader."""
         clients = self.clients
         for sync_id in sorted(clients.syncs):
-            self._reply(clients.syncs[sync_id].request, NotLeader(None))
+            self._reply(clients.syncs[sync_id].request, Unavailable("not serving reads: no established leader"))
         clients.syncs = {}
         for request, _since in clients.reads:
             self._reply(request, Unavailable("not serving reads: no established leader"))

@@ -101,6 +101,7 @@ class SyncMixin:
             if learner.stage == "synced":
                 self._send(src, CommitTxn(leading.epoch, peer.commit))
                 self._send_proposals(src)
+        self._queue_unforwarded()
         self._flush_queue()
 
     # -- follower side ---------------------------------------------------------------
