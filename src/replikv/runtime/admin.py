@@ -8,6 +8,9 @@
     remove-node ID                  RemoveServer through the leader
     transfer-leader ID              TransferLeader through the leader (Raft thesis §3.10)
     status                          JSON: replica status, digest, WAL and transport counters
+    failpoint set NAME exit         arm a failpoint (runtime.failpoints; needs serve --failpoints)
+    failpoint clear [NAME]          disarm one failpoint, or all
+    failpoint list                  the armed failpoints (JSON)
 
 ``partition`` is a *cluster-level* statement that every node can be told verbatim; each
 node applies its own part of it, so the tooling broadcasts one command:
@@ -42,6 +45,8 @@ USAGE = {
     "remove-node": "remove-node ID",
     "transfer-leader": "transfer-leader ID",
     "status": "status",
+    "failpoint": "failpoint set after-send:<MessageType>|after-receive:<MessageType> exit "
+                 "| failpoint clear [NAME] | failpoint list",
 }
 
 
@@ -85,7 +90,26 @@ async def _dispatch(node: Node, verb: str, args: list[str]) -> str:
         case "status":
             _arity(verb, args, 0, 0)
             return msgspec.json.encode(node.describe()).decode()
+        case "failpoint":
+            return _failpoint(node, args)
     raise AssertionError(verb)
+
+
+def _failpoint(node: Node, args: list[str]) -> str:
+    """``runtime.failpoints``: refused unless the node runs with ``serve --failpoints``."""
+    failpoints = node.transport.failpoints
+    if failpoints is None:
+        raise ValueError("failpoints are off on this node; start it with `replikv serve --failpoints` "
+                         "(replikv test clusters do)")
+    sub = args[0].lower() if args else ""
+    if sub == "set" and len(args) == 3:
+        failpoints.set(args[1], args[2])
+        return "OK"
+    if sub == "clear" and len(args) <= 2:
+        return f"OK {failpoints.clear(args[1] if len(args) == 2 else None)} cleared"
+    if sub == "list" and len(args) == 1:
+        return msgspec.json.encode(failpoints.armed()).decode()
+    raise ValueError(f"usage: RKVADMIN {USAGE['failpoint']}")
 
 
 def partition_rules(me: int, members: tuple[int, ...], group: set[int], sources: set[int] | None) -> tuple[set[int], set[int]]:

@@ -18,6 +18,11 @@ a transport whose read side just closed -- is logged and the link reconnects wit
 back-off, and a link task that still ends unexpectedly is logged and restarted with its
 queue. Each link's state (up/down, since when, reconnects, last error) is in
 ``link_states()`` (INFO ``link_<id>`` lines, ``RKVADMIN status``).
+
+Failpoints (``runtime.failpoints``, ``replikv serve --failpoints``): ``failpoints`` is
+``None`` unless the node runs with them. When an armed one fires the transport freezes
+(drops every later send and every later received message), waits until each link that is
+up has an empty queue and an empty asyncio write buffer (bounded), then exits the process.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from replikv.runtime.failpoints import EXIT_CODE, FLUSH_TIMEOUT_S, Failpoints
 from replikv.runtime.wire import (
     NONCE_BYTES,
     Challenge,
@@ -105,6 +111,9 @@ class _Link:
         self.last_error = ""
         self.dropped = 0
         self.sent = 0
+        self.socket: asyncio.WriteTransport | None = None
+        """The connected socket's transport while the link is up (failpoints wait for its
+        write buffer to empty)."""
         self.failures = 0
         """Connection attempts that failed or ended (refused, unreachable, lost)."""
 
@@ -177,6 +186,10 @@ class PeerTransport:
         self.refused = 0
         self.bad_frames = 0
         self.blocked_drops = 0
+        self.failpoints: Failpoints | None = None
+        """Armed failpoints (``replikv serve --failpoints``); ``None``: off, zero cost."""
+        self.frozen = False
+        """A failpoint fired: nothing more is sent or delivered; the process is exiting."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -252,11 +265,13 @@ class PeerTransport:
 
     def send(self, dst: int, msg: Any) -> None:
         """Queue ``msg`` for ``dst``; never blocks (full queues drop their oldest frame)."""
-        if dst in self._block_out:
+        if dst in self._block_out or self.frozen:
             self.blocked_drops += 1
             return
         if dst == self.node:
-            asyncio.get_running_loop().call_soon(self._on_message, self.node, msg)
+            asyncio.get_running_loop().call_soon(self._deliver, self.node, msg)
+            if self.failpoints is not None:
+                self._after_send(msg)
             return
         link = self._links.get(dst)
         if link is None:
@@ -268,6 +283,57 @@ class PeerTransport:
             link.dropped += 1
             return
         link.put(frame)
+        if self.failpoints is not None:
+            self._after_send(msg)
+
+    # -- failpoints (runtime.failpoints) ----------------------------------------------------
+
+    def _after_send(self, msg: Any) -> None:
+        assert self.failpoints is not None
+        if type(msg).__name__ in self.failpoints.after_send:
+            self._fire(f"after-send:{type(msg).__name__}")
+
+    def _deliver(self, src: int, msg: Any) -> None:
+        """Hand a received message to the node, unless frozen; then the after-receive failpoint."""
+        if self.frozen:
+            self.blocked_drops += 1
+            return
+        self._on_message(src, msg)
+        if self.failpoints is not None and type(msg).__name__ in self.failpoints.after_receive:
+            self._fire(f"after-receive:{type(msg).__name__}")
+
+    def _fire(self, name: str) -> None:
+        """Freeze now; once the rest of this input's effects are queued (``call_soon`` runs
+        after the host's synchronous effect loop), flush the links and exit."""
+        assert self.failpoints is not None
+        if self.failpoints.fired is not None:
+            return  # already firing (another message of the same batch)
+        self.failpoints.fired = name
+        log.warning("failpoint %s fired on node %s: frozen, flushing the links, then exiting %d",
+                    name, self.node, EXIT_CODE)
+        loop = asyncio.get_running_loop()
+        loop.call_soon(self._freeze_and_exit, loop)
+
+    def _freeze_and_exit(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.frozen = True
+        loop.create_task(self._flush_then_exit(), name="failpoint-exit")
+
+    def flushed(self) -> bool:
+        """Every link that is up has handed its whole queue to the kernel."""
+        return all(not link.queue and (link.socket is None or link.socket.get_write_buffer_size() == 0)
+                   for link in self._links.values() if link.connected)
+
+    async def _flush_then_exit(self) -> None:
+        assert self.failpoints is not None
+        deadline = time.monotonic() + FLUSH_TIMEOUT_S
+        while not self.flushed() and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)
+        if not self.flushed():
+            log.warning("failpoint: links not flushed within %.1f s; exiting anyway", FLUSH_TIMEOUT_S)
+        for handler in logging.getLogger().handlers:
+            with contextlib.suppress(Exception):
+                handler.flush()
+        self.failpoints.exit_process(EXIT_CODE)
 
     def link_states(self) -> list[LinkState]:
         """Every outgoing link's state, by peer id."""
@@ -348,6 +414,7 @@ class PeerTransport:
         closed = asyncio.ensure_future(reader.read(1))  # the listener never writes after Welcome
         closed.add_done_callback(lambda _: link.wake())
         transport = writer.transport
+        link.socket = transport
         try:
             while True:
                 if closed.done():
@@ -368,6 +435,7 @@ class PeerTransport:
                     await writer.drain()
         finally:
             link.waiter = None
+            link.socket = None
             closed.cancel()
 
     async def _dial_handshake(self, peer: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -463,7 +531,7 @@ class PeerTransport:
                     continue
                 if src not in self._peers:
                     raise FrameError(f"node {src} is no longer a member")
-                self._on_message(src, msg)
+                self._deliver(src, msg)
 
 
 def _eof() -> bytes:
