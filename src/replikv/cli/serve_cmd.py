@@ -37,9 +37,11 @@ from replikv.core.errors import ConfigError
               help="This node lost its data: start empty and catch up before voting or serving.")
 @click.option("--debug-durability", is_flag=True,
               help="Check every acknowledgement against the durable records; stop on a violation.")
+@click.option("--failpoints", is_flag=True,
+              help="Accept RKVADMIN failpoint (kill this node at a protocol step; test clusters only).")
 def serve(node_id, protocol, peers, client_port, peer_port, data_dir, config_file, cluster_id,
           secret_file, fsync, host, log_level, options, client_buffer_budget, bootstrap, rejoin,
-          debug_durability) -> None:
+          debug_durability, failpoints) -> None:
     """Serve one replikv node until SIGTERM/SIGINT.
 
     An empty data directory needs --bootstrap (a new node) or --rejoin (a node that lost
@@ -62,7 +64,8 @@ def serve(node_id, protocol, peers, client_port, peer_port, data_dir, config_fil
         config = load_node_config(flags, config_file=config_file, options=list(options))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    config = replace(config, bootstrap=bootstrap, rejoin=rejoin, debug_durability=debug_durability)
+    config = replace(config, bootstrap=bootstrap, rejoin=rejoin, debug_durability=debug_durability,
+                     failpoints=failpoints)
     configure_logging(config.log_level)
     if config.secret is None:  # issue 8.7: without a secret anyone reaching the peer port can pose as a node
         logging.getLogger("replikv").warning("no --secret-file: peers are not authenticated; any process that can reach peer port %d can pose as a node", config.peer_port)

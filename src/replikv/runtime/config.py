@@ -70,6 +70,8 @@ class NodeConfig:
     """``--bootstrap``: a new node may start on an empty data directory (``runtime.startup``)."""
     rejoin: bool = False
     """``--rejoin``: the node lost its data; it catches up before it votes or serves."""
+    failpoints: bool = False
+    """``--failpoints``: accept ``RKVADMIN failpoint`` (``runtime.failpoints``; test clusters)."""
     debug_durability: bool = False
     """``--debug-durability``: the node driver judges every ack against a fold of the
     durable records and stops the node on a violation (costs memory and CPU)."""

@@ -23,6 +23,7 @@ from dataclasses import replace
 
 from replikv.core.errors import CorruptStorage
 from replikv.runtime.config import NodeConfig
+from replikv.runtime.failpoints import Failpoints
 from replikv.runtime.node import Node
 from replikv.runtime.startup import StartRefused, plan_start
 from replikv.schemes import get_spec
@@ -123,6 +124,8 @@ def _open_node(config: NodeConfig) -> Node:
         transport_settings=config.transport,
         check_durability=config.debug_durability,
     )
+    if config.failpoints:
+        node.transport.failpoints = Failpoints(t.__name__ for t in spec.messages)
     try:
         _recover(node, config)
     except (CorruptStorage, StartRefused, IdentityError) as exc:
