@@ -65,6 +65,8 @@ def node_argv(state: ClusterState, entry: NodeEntry, prefix: Sequence[str] | Non
         argv += ["--secret-file", state.secret_file]
     for key, value in sorted(state.options.items()):
         argv += ["--option", f"{key}={value}"]
+    if state.failpoints:
+        argv += ["--failpoints"]
     return argv
 
 
@@ -160,6 +162,8 @@ class UpOptions:
     ready_timeout_s: float = READY_TIMEOUT_S
     serve_prefix: Sequence[str] | None = None
     """Command that runs ``replikv`` (default: this interpreter's); tests may swap it."""
+    failpoints: bool = False
+    """Nodes accept ``RKVADMIN failpoint`` (``replikv serve --failpoints``; ``replikv test``)."""
 
 
 def up(data_dir: str | os.PathLike[str], opts: UpOptions, report: Reporter = _quiet) -> ClusterState:
@@ -208,7 +212,7 @@ def _fresh_or_stopped_state(root: pathlib.Path, opts: UpOptions) -> ClusterState
         return old
     state = ClusterState(
         protocol=opts.protocol, host=opts.host, base_port=opts.base_port, fsync=opts.fsync,
-        options=dict(opts.options or {}),
+        options=dict(opts.options or {}), failpoints=opts.failpoints,
     )
     if opts.secret:
         state.secret_file = str(root / "secret")

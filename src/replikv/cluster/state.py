@@ -49,6 +49,8 @@ class ClusterState(msgspec.Struct, kw_only=True):
     options: dict[str, str] = {}
     secret_file: str | None = None
     cluster_id: str = "replikv"
+    failpoints: bool = False
+    """Nodes run with ``replikv serve --failpoints`` (``replikv test`` clusters)."""
     nodes: list[NodeEntry] = []
 
     def node(self, node_id: int) -> NodeEntry:

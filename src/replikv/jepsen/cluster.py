@@ -39,7 +39,7 @@ def running_cluster(root: pathlib.Path, protocol: str, nodes: int,
     """Start ``nodes`` local ``protocol`` nodes under ``root`` and stop them on exit."""
     opts = manager.UpOptions(protocol=protocol, nodes=nodes, base_port=free_base_port(nodes),
                              fsync="always", options=dict(options or {}),
-                             ready_timeout_s=READY_TIMEOUT_S)
+                             ready_timeout_s=READY_TIMEOUT_S, failpoints=True)
     try:
         state = manager.up(root, opts)
         yield state
