@@ -199,6 +199,14 @@ class ProtocolSpec:
     """For schemes that decide each transaction on every node (2PC/3PC): folds one node's
     durable records into ``{transaction id: outcome}``, so a checker can find nodes that
     decided the same transaction differently (the simulator's ``divergent_decisions``)."""
+    coordinator_crash_after: str = ""
+    """For schemes whose transaction coordinator can block its participants (2PC, Gray &
+    Lamport 2006 §2; the chapter's "2PC is a blocking protocol"): the name of the message
+    type after whose send a coordinator's crash leaves every participant prepared, voted
+    and undecided, with no decision durable anywhere (2PC/3PC: ``Prepare``). ``replikv
+    test --nemesis crash-after-votes`` arms the failpoint ``after-send:<it>``
+    (``runtime.failpoints``); empty: the scheme has no such moment and the nemesis is
+    refused."""
 
     def make_config(self, values: dict[str, Any] | None = None) -> NodeConfig:
         from replikv.core.config import load_config

@@ -62,6 +62,7 @@ TWO_PC_SPEC = ProtocolSpec(
     messages_per_write="4n",
     durable_view=TwoPhaseDurableView,
     decisions=decisions,
+    coordinator_crash_after="Prepare",
 )
 
 THREE_PC_SPEC = ProtocolSpec(
@@ -81,6 +82,7 @@ THREE_PC_SPEC = ProtocolSpec(
     messages_per_write="6n",
     durable_view=TwoPhaseDurableView,
     decisions=decisions,
+    coordinator_crash_after="Prepare",
 )
 
 __all__ = ["THREE_PC_SPEC", "TWO_PC_SPEC", "TwoPhaseConfig", "TwoPhaseReplica"]
