@@ -196,6 +196,7 @@ class Node:
         status = msgspec.to_builtins(self.status())
         writer = self.host.writer
         out, into = self.transport.blocked
+        metrics = getattr(self.host.replica, "metrics", None)  # optional (docs/design.md)
         return {
             "node": self.node_id,
             "protocol": self.spec.name,
@@ -205,6 +206,7 @@ class Node:
             "wal": vars(writer.stats) if writer is not None else {},
             "transport": self.transport.stats(),
             "blocked": {"to": sorted(out), "from": sorted(into)},
+            "metrics": metrics() if metrics is not None else {},
         }
 
     # -- internals ----------------------------------------------------------------------
