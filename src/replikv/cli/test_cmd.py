@@ -42,7 +42,8 @@ def _on_sigterm(signum, frame) -> None:  # noqa: ARG001
 @click.option("--time", "time_s", type=click.FloatRange(min=2.0, max=3600.0), default=30.0, show_default=True,
               help="Seconds of workload (faults happen inside it).")
 @click.option("--nemesis", default="kill", show_default=True,
-              help="Comma-separated faults: kill, pause, partition, restart-all; or none.")
+              help="Comma-separated faults: kill, pause, partition, restart-all, crash-after-votes "
+                   "(2pc/3pc: a coordinator dies right after PREPARE); or none.")
 @click.option("--read-level", type=click.Choice(list(READ_LEVELS)), default="linearizable",
               show_default=True)
 @click.option("--model", type=click.Choice(MODELS), default=None,
@@ -66,7 +67,7 @@ def test(protocol: str, nodes: int, clients: int, time_s: float, nemesis: str, r
     pauses and partitions nodes, heal, and check the history: linearizability (or the
     model the scheme promises), acknowledged writes lost, replicas converged."""
     from replikv.jepsen.runner import TestSettings, run_test
-    from replikv.jepsen.schedule import parse_kinds
+    from replikv.jepsen.schedule import check_declared, parse_kinds
 
     if protocol not in _protocols():
         raise click.BadParameter(f"unknown protocol {protocol!r}; choose one of: {', '.join(schemes.names())}",
@@ -80,6 +81,7 @@ def test(protocol: str, nodes: int, clients: int, time_s: float, nemesis: str, r
                                      param_hint="--workload")
     try:
         kinds = parse_kinds(nemesis)
+        check_declared(kinds, schemes.get_spec(protocol))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--nemesis") from None
     if seed is None:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass
+from typing import Any
 
-KINDS = ("kill", "pause", "partition", "restart-all")
+KINDS = ("kill", "pause", "partition", "restart-all", "crash-after-votes")
 """Every fault the nemesis knows; ``none`` on the command line means no fault at all."""
 
 DESCRIPTIONS = {
@@ -25,7 +26,12 @@ DESCRIPTIONS = {
     "pause": "SIGSTOP one node (a long GC pause: sockets open, silence), SIGCONT at the close",
     "partition": "cut one node off from every other node (both ways), heal at the close",
     "restart-all": "SIGKILL every node at once, restart them all at the close",
+    "crash-after-votes": "arm a failpoint so one node dies (as kill -9) right after it sent PREPARE for a "
+                         "transaction it coordinates (ProtocolSpec.coordinator_crash_after; 2pc, 3pc): "
+                         "the participants vote and block; restart it at the close",
 }
+NEEDS_DECLARATION = {"crash-after-votes": "coordinator_crash_after"}
+"""Kinds a scheme must declare support for: kind -> the ``ProtocolSpec`` field."""
 
 LEAD_IN_S = 1.0
 """Quiet time before the first fault, so the history starts with a healthy cluster."""
@@ -73,6 +79,17 @@ def parse_kinds(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(words))
 
 
+def check_declared(kinds: tuple[str, ...], spec: Any) -> None:
+    """Refuse a kind the scheme has not declared what it needs for (``NEEDS_DECLARATION``):
+    ``ValueError`` naming the kind, the scheme and the missing ``ProtocolSpec`` field."""
+    for kind in kinds:
+        field = NEEDS_DECLARATION.get(kind)
+        if field is not None and not getattr(spec, field, None):
+            raise ValueError(f"nemesis {kind} needs a scheme that declares ProtocolSpec.{field} "
+                             f"(a transaction coordinator that can block its participants, e.g. 2pc, 3pc); "
+                             f"{spec.name} does not")
+
+
 def make_schedule(seed: int, kinds: tuple[str, ...], time_s: float, nodes: int, *,
                   gap_s: tuple[float, float] = (1.0, 3.0),
                   hold_s: tuple[float, float] = (1.5, 4.0)) -> list[FaultWindow]:
@@ -98,7 +115,7 @@ def make_schedule(seed: int, kinds: tuple[str, ...], time_s: float, nodes: int, 
         kind = rng.choice(kinds)
         hold = rng.uniform(*hold_s)
         node = rng.randint(1, nodes)
-        prefer_leader = kind != "restart-all" and rng.random() < 0.5
+        prefer_leader = kind not in ("restart-all", "crash-after-votes") and rng.random() < 0.5
         end = round(min(start + hold, last_close), 3)
         if end - start < hold_s[0]:
             break
