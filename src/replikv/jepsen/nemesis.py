@@ -1,7 +1,7 @@
 """The nemesis: opens and closes the schedule's fault windows on a real cluster.
 
 What may live here: acting out ``FaultWindow``s with the cluster tooling (SIGKILL and
-restart, SIGSTOP/SIGCONT, ``RKVADMIN partition``/``heal``), the manual failover a
+restart, SIGSTOP/SIGCONT, ``RKVADMIN partition``/``heal``, ``RKVADMIN failpoint``), the manual failover a
 primary/backup operator would do when the primary dies, healing everything at the end,
 and waiting until the cluster has recovered. Every cluster call blocks, so the runner
 calls these from a worker thread; only the nemesis touches the cluster's state file.
@@ -13,6 +13,7 @@ schedule that was drawn, so the figures shade what was done, not what was meant.
 from __future__ import annotations
 
 import contextlib
+import json
 import pathlib
 import time
 from collections.abc import Callable
@@ -37,21 +38,37 @@ class Action:
     start_s: float
     end_s: float | None = None
     notes: list[str] = field(default_factory=list)
+    died_s: float | None = None
+    """``crash-after-votes``: when the armed node was seen dead (``None``: it never fired)."""
+    metrics: dict[int, dict[str, float]] = field(default_factory=dict)
+    """``crash-after-votes``: the survivors' scheme metrics (``RKVADMIN status``) at the
+    close, before the restart: 2PC's ``lock_hold_max_ms`` (a running maximum since the
+    node started) and ``in_doubt``."""
+    metrics_before: dict[int, dict[str, float]] = field(default_factory=dict)
+    """The same, read when the window opened (so a hold that grew is this window's)."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "nodes": self.nodes, "start_s": self.start_s,
-                "end_s": self.end_s, "notes": self.notes}
+        out: dict[str, Any] = {"kind": self.kind, "nodes": self.nodes, "start_s": self.start_s,
+                               "end_s": self.end_s, "notes": self.notes}
+        if self.kind == "crash-after-votes":
+            out["died_s"] = self.died_s
+            out["metrics"] = {str(n): m for n, m in sorted(self.metrics.items())}
+            out["metrics_before"] = {str(n): m for n, m in sorted(self.metrics_before.items())}
+        return out
 
 
 class Nemesis:
     def __init__(self, root: pathlib.Path, *, manual_failover: bool, seconds: Callable[[], float],
-                 say: Callable[[str], None], leaderless: bool = False) -> None:
+                 say: Callable[[str], None], leaderless: bool = False, crash_after: str = "") -> None:
         self.root = root
         self.primary_backup = manual_failover
         """The scheme's failover is by operator ``Promote`` (``ProtocolSpec.failover``):
         the nemesis plays the operator after killing the primary."""
         self.leaderless = leaderless
         """No node ever leads (``ProtocolSpec.leadership``): recovered once every node is up."""
+        self.crash_after = crash_after
+        """``ProtocolSpec.coordinator_crash_after``: the message type ``crash-after-votes``
+        arms ``after-send:`` for (``runtime.failpoints``)."""
         self._seconds = seconds
         self._say = say
         self.executed: list[Action] = []
@@ -92,10 +109,32 @@ class Nemesis:
                     manager.pause(self.root, victim)
                 case "partition":
                     control.partition(self.root, [victim])
+                case "crash-after-votes":
+                    if not self.crash_after:
+                        raise ValueError("the scheme declares no ProtocolSpec.coordinator_crash_after")
+                    name = f"after-send:{self.crash_after}"
+                    action.metrics_before = self._survivor_metrics(victim)
+                    self._admin(victim, "failpoint", "set", name, "exit")
+                    action.notes.append(f"armed failpoint {name} on node {victim}")
         except _ERRORS as exc:
             action.notes.append(f"open failed: {exc}")
             self._say(f"            nemesis: {window.kind} failed: {exc}")
         return action
+
+    def watch(self, action: Action, until_s: float) -> None:
+        """Hold the window open until ``until_s``; for ``crash-after-votes``, note when the
+        armed node dies (it does once it coordinates a transaction). Other kinds return
+        at once (the runner sleeps)."""
+        if action.kind != "crash-after-votes" or any("open failed" in n for n in action.notes):
+            return
+        entry = load_state(self.root).node(action.nodes[0])
+        while self._seconds() < until_s:
+            if not manager.node_alive(entry):
+                action.died_s = round(self._seconds(), 3)
+                self._say(f"[{action.died_s:7.2f}s] nemesis: node {entry.id} died at its failpoint "
+                          f"(after-send:{self.crash_after}); its participants block")
+                return
+            time.sleep(0.01)
 
     def close(self, action: Action) -> None:
         self._say(f"[{self._seconds():7.2f}s] nemesis: end {action.kind} {_who(action.nodes)}")
@@ -108,10 +147,42 @@ class Nemesis:
                     manager.resume(self.root, action.nodes[0])
                 case "partition":
                     control.heal(self.root)
+                case "crash-after-votes":
+                    self._close_crash(action)
         except _ERRORS as exc:
             action.notes.append(f"close failed: {exc}")
             self._say(f"            nemesis: closing {action.kind} failed: {exc}")
         action.end_s = round(self._seconds(), 3)
+
+    def _close_crash(self, action: Action) -> None:
+        """Read the survivors' scheme metrics (how long they held locks), then restart the
+        node if it died, else disarm its failpoint (no transaction was coordinated there)."""
+        victim = action.nodes[0]
+        entry = load_state(self.root).node(victim)
+        if action.died_s is None and not manager.node_alive(entry):
+            action.died_s = round(self._seconds(), 3)  # died in the last poll interval
+        action.metrics = self._survivor_metrics(victim)
+        if action.died_s is not None:
+            action.notes.append(f"node {victim} died at {action.died_s:.2f}s, restarted after "
+                                f"{self._seconds() - action.died_s:.2f}s")
+            manager.restart(self.root, victim)
+        else:
+            action.notes.append(f"failpoint did not fire on node {victim} (no transaction coordinated there)")
+            self._admin(victim, "failpoint", "clear")
+
+    def _survivor_metrics(self, victim: int) -> dict[int, dict[str, float]]:
+        """Every other node's optional scheme metrics (``RKVADMIN status``), by node."""
+        found: dict[int, dict[str, float]] = {}
+        for other in self.members():
+            if other != victim:
+                with contextlib.suppress(*_ERRORS):
+                    status = json.loads(self._admin(other, "status"))
+                    found[other] = dict(status.get("metrics") or {})
+        return found
+
+    def _admin(self, node: int, verb: str, *args: str) -> str:
+        state = load_state(self.root)
+        return admin.admin(state.host, state.node(node).client_port, verb, *args)
 
     def _failover(self, dead: int, action: Action) -> None:
         """Manual failover (primary/backup): promote the live backup that holds the most

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from replikv.check.history import Operation
+from replikv.jepsen.blocking import blocked_lines
 from replikv.jepsen.judge import CAS_DIFFERED, Judgement
 
 
@@ -76,6 +77,7 @@ def summary_text(report: dict[str, Any], judgement: Judgement) -> str:
     else:
         lines.append("- No anomaly found: no acknowledged write lost, no stale read, replicas converged, "
                      f"and the history is {judgement.model}.")
+    lines += blocked_lines(report.get("blocking") or [])  # --nemesis crash-after-votes (jepsen.blocking)
     lines.append("")
     lines.append("checks:")
     for check in judgement.checks:

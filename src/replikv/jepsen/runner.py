@@ -27,6 +27,7 @@ from replikv import schemes
 from replikv.check.history import pair_operations
 from replikv.cluster.records import durable_records
 from replikv.jepsen import figures
+from replikv.jepsen.blocking import blocked_windows
 from replikv.jepsen.clients import (
     Clock,
     Recording,
@@ -45,7 +46,7 @@ from replikv.jepsen.report import (
     summary_text,
     write_report,
 )
-from replikv.jepsen.schedule import FaultWindow, describe_schedule, make_schedule
+from replikv.jepsen.schedule import FaultWindow, check_declared, describe_schedule, make_schedule
 from replikv.jepsen.txn import TxnKeys
 from replikv.jepsen.workload import KeySpace
 
@@ -109,6 +110,7 @@ async def _workload(settings: TestSettings, addresses: list[str], windows: list[
         for window in windows:
             await asyncio.sleep(max(0.0, window.start_s - clock.seconds()))
             action = await asyncio.to_thread(nemesis.open, window)
+            await asyncio.to_thread(nemesis.watch, action, window.end_s)
             await asyncio.sleep(max(0.0, window.end_s - clock.seconds()))
             await asyncio.to_thread(nemesis.close, action)
         done, pending = await asyncio.wait(tasks, timeout=settings.time_s - clock.seconds() + WORKER_GRACE_S)
@@ -205,6 +207,7 @@ def _run_async(coro):
 def run_test(settings: TestSettings, say: Say = print) -> dict[str, Any]:
     """Run the test; write the results folder; return the report (``report["pass"]``)."""
     spec = schemes.get_spec(settings.protocol)
+    check_declared(settings.nemesis, spec)
     out = settings.out
     out.mkdir(parents=True, exist_ok=True)
     windows = make_schedule(settings.seed, settings.nemesis, settings.time_s, settings.nodes)
@@ -220,7 +223,8 @@ def run_test(settings: TestSettings, say: Say = print) -> dict[str, Any]:
         say(f"cluster up: {settings.protocol} x{settings.nodes}, clients on {', '.join(addresses)}")
         clock = Clock()
         nemesis = Nemesis(root, manual_failover=spec.failover == "manual", seconds=clock.seconds, say=say,
-                          leaderless=spec.leadership == "leaderless")
+                          leaderless=spec.leadership == "leaderless",
+                          crash_after=spec.coordinator_crash_after)
 
         async def body() -> dict[str, Any]:
             # no finally: on Ctrl-C (cancellation) or a bug, skip healing and final reads;
@@ -296,6 +300,9 @@ def _judge_and_write(settings: TestSettings, spec, windows: list[FaultWindow], n
         "failed": verdict.failed,
         "pass": verdict.passed,
     }
+    blocking = blocked_windows(ops, actions)
+    if blocking:
+        report["blocking"] = blocking
     summary = summary_text(report, verdict)
     write_report(settings.out, report, summary)
     title = f"{settings.protocol} x{settings.nodes}, nemesis {report['nemesis'] or 'none'}, seed {settings.seed}"
