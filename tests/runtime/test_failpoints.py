@@ -5,6 +5,7 @@ only then exits; ``RKVADMIN failpoint`` is refused unless the node runs with the
 from __future__ import annotations
 
 import asyncio
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -167,3 +168,48 @@ def test_admin_verb_sets_lists_clears_and_explains_errors() -> None:
         run(run_admin(node, "failpoint", ["set", "after-send:ToyAck"]))
     assert run(run_admin(node, "failpoint", ["clear"])) == "OK 1 cleared"
     assert fp.armed() == {}
+
+
+@pytest.mark.process
+@pytest.mark.timeout(120)
+def test_real_2pc_coordinator_dies_after_its_prepares_left(tmp_path) -> None:
+    """``replikv serve --failpoints``: the node armed with ``after-send:Prepare`` exits 137
+    on its first transaction, and *both* participants got the PREPARE (each is in doubt,
+    holding the key) -- the flush guarantee; a node without the flag refuses the verb.
+    Restarted, the coordinator has no decision: presumed abort, the write never happened."""
+    import redis
+    from rt_procs import Cluster
+
+    cluster = Cluster(tmp_path, "2pc", 3)
+    try:
+        cluster.start(1, extra=("--failpoints",))
+        cluster.start(2)
+        cluster.start(3)
+        with pytest.raises(redis.ResponseError, match="failpoints are off on this node"):
+            cluster.redis(2).execute_command("RKVADMIN", "failpoint", "list")
+        one = cluster.redis(1)
+        with pytest.raises(redis.ResponseError, match="no message type 'Nope'; known: .*Prepare"):
+            one.execute_command("RKVADMIN", "failpoint", "set", "after-send:Nope", "exit")
+        assert one.execute_command("RKVADMIN", "failpoint", "set", "after-send:Prepare", "exit") in (b"OK", "OK")
+        with pytest.raises(redis.RedisError):
+            one.set("k", "v")
+        assert cluster.procs[1].wait(timeout=15) == EXIT_CODE
+        assert "failpoint after-send:Prepare fired on node 1" in cluster.log(1)
+        # the PREPARE reached both participants (a frame may still sit unread in a socket:
+        # wait, bounded); they stay in doubt while the coordinator is down
+        _wait_for(lambda: all(cluster.status(i)["metrics"]["in_doubt"] == 1 for i in (2, 3)), 5.0,
+                  "both participants in doubt")
+        cluster.start(1)  # no failpoint armed after a restart (and no --failpoints)
+        _wait_for(lambda: not any(cluster.status(i)["metrics"]["in_doubt"] for i in (2, 3)), 20.0,
+                  "the participants to learn the outcome after the restart")
+        assert all(cluster.redis(i).get("k") is None for i in (1, 2, 3))
+    finally:
+        cluster.cleanup()
+
+
+def _wait_for(condition, timeout_s: float, what: str) -> None:
+    """Poll a condition over real processes (every 50 ms), bounded."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
+        time.sleep(0.05)
