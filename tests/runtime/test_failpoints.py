@@ -85,6 +85,8 @@ def test_after_send_flushes_the_whole_batch_then_exits_and_freezes() -> None:
         try:
             exits = _Exits([a])
             a.failpoints = Failpoints(TYPES, exit_process=exits)
+            froze: list[bool] = []
+            a.failpoints.on_freeze.append(lambda: froze.append(True))
             a.failpoints.set("after-send:ToyAck", "exit")
             a.send(2, _append(1))  # not armed: nothing happens
             await asyncio.sleep(0.05)
@@ -95,6 +97,7 @@ def test_after_send_flushes_the_whole_batch_then_exits_and_freezes() -> None:
             a.send(2, _append(3))
             await until(lambda: bool(exits.calls), what="the failpoint's exit")
             assert exits.calls == [(EXIT_CODE, True)]  # exited once, with every link flushed
+            assert froze == [True]  # the host's ticker is stopped once (serve registers it)
             assert a.failpoints.fired == "after-send:ToyAck"
             got = [await asyncio.wait_for(inbox_b.get(), 5) for _ in range(4)]
             assert [type(m).__name__ for _, m in got] == ["ToyAppend", "ToyAppend", "ToyAck", "ToyAppend"]

@@ -10,7 +10,8 @@ A failpoint is named ``<where>:<MessageType>`` and armed with an action:
 The only action is ``exit``: the node dies with ``os._exit(EXIT_CODE)``, as ``kill -9``
 would (no WAL flush beyond what is already durable, no goodbye to peers). What the
 failpoint guarantees (``PeerTransport``, "Failpoints"): the moment it fires the node
-*freezes* -- it sends nothing more and hands no more received message to the replica --
+*freezes* -- it sends nothing more, hands no more received message to the replica and
+stops ticking it (no timeout can fire, so a frozen node decides nothing on its own) --
 then it waits (at most ``FLUSH_TIMEOUT_S``) until every link that is up has written its
 queue into the kernel (the asyncio write buffer is empty), and exits. Every message sent
 before the firing, the firing one and the rest of the same batch of effects included
@@ -53,6 +54,9 @@ class Failpoints:
         self.fired: str | None = None
         """The failpoint that fired (the node is frozen and about to exit), else ``None``."""
         self.exit_process = exit_process
+        self.on_freeze: list[Callable[[], None]] = []
+        """Called when the node freezes (``replikv serve`` stops the host's ticker here, so
+        no timeout of the replica runs between the firing and the exit)."""
 
     def set(self, name: str, action: str) -> None:
         where, message_type = self._parse(name)

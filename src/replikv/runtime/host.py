@@ -144,6 +144,12 @@ class NodeHost:
         self._writer = WalWriter(self._wal, self._codec, self._durable, self._fatal)
         self._ticker = asyncio.get_running_loop().create_task(self._tick_loop(), name="ticker")
 
+    def freeze(self) -> None:
+        """Stop ticking (a failpoint fired, ``runtime.failpoints``: the process exits next,
+        and no replica timeout may run in between, as none would after ``kill -9``)."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+
     async def stop(self) -> None:
         """Stop ticking, flush the WAL, answer every waiter ``HostStopped``."""
         self._stopped = True

@@ -126,6 +126,7 @@ def _open_node(config: NodeConfig) -> Node:
     )
     if config.failpoints:
         node.transport.failpoints = Failpoints(t.__name__ for t in spec.messages)
+        node.transport.failpoints.on_freeze.append(node.host.freeze)
     try:
         _recover(node, config)
     except (CorruptStorage, StartRefused, IdentityError) as exc:

@@ -315,7 +315,10 @@ class PeerTransport:
         loop.call_soon(self._freeze_and_exit, loop)
 
     def _freeze_and_exit(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert self.failpoints is not None
         self.frozen = True
+        for hook in self.failpoints.on_freeze:
+            hook()
         loop.create_task(self._flush_then_exit(), name="failpoint-exit")
 
     def flushed(self) -> bool:
