@@ -190,6 +190,9 @@ def test_real_2pc_coordinator_dies_after_its_prepares_left(tmp_path) -> None:
         cluster.start(3)
         with pytest.raises(redis.ResponseError, match="failpoints are off on this node"):
             cluster.redis(2).execute_command("RKVADMIN", "failpoint", "list")
+        # the guarantee covers links that are up: wait until node 1 reaches both peers
+        _wait_for(lambda: all(link["connected"] for link in cluster.status(1)["transport"]["links"].values()),
+                  10.0, "node 1's links up")
         one = cluster.redis(1)
         with pytest.raises(redis.ResponseError, match="no message type 'Nope'; known: .*Prepare"):
             one.execute_command("RKVADMIN", "failpoint", "set", "after-send:Nope", "exit")
