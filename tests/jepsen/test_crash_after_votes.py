@@ -78,11 +78,12 @@ def test_2pc_blocks_while_the_coordinator_is_down_and_stays_correct(tmp_path) ->
     assert any(n == "armed failpoint after-send:Prepare on node 3" for n in action["notes"])
     window = report["blocking"][0]
     assert window["fired"] and window["invoked"] > 0
-    # the participants blocked: something was refused or timed out while node 3 was down,
-    # and a survivor held the crashed transaction's locks (in doubt) until the restart
+    # writes were refused or timed out while node 3 was down (N-of-N), and the survivors'
+    # lock metrics were read before the restart. How long they held the crashed
+    # transaction's locks depends on the votes (a NO from the other participant on a lock
+    # conflict lets cooperative termination abort it early), so the full block is asserted
+    # where nothing else runs: tests/runtime/test_failpoints.py::test_real_2pc_coordinator_dies_after_its_prepares_left
     assert window["refused"] + window["unknown"] > 0
-    assert window["in_doubt_max"] >= 1
-    down_ms = (window["down_s"][1] - window["down_s"][0]) * 1000.0
-    assert window["lock_hold_max_ms"] is not None and window["lock_hold_max_ms"] >= 0.5 * down_ms
+    assert set(action["metrics"]) == {"1", "2"} and window["in_doubt_max"] is not None
     assert "- Blocked: coordinator node 3 died right after sending PREPARE" in run.summary
     assert "failpoint after-send:Prepare fired on node 3" in (run.out / "cluster" / "node-3.log").read_text()
