@@ -12,7 +12,7 @@ from replikv.protocols.twophase.constants import (
     PRECOMMITTED,
     UNCERTAIN,
 )
-from replikv.protocols.twophase.records import Decided
+from replikv.protocols.twophase.records import Boot, Decided
 
 from .steps import durable, make, persists, prepared, records, sends, write
 
@@ -164,3 +164,42 @@ def test_compaction_keeps_a_coordinators_precommitted_transaction():
     effects = replica.handle(Tick(10.0))
     (snapshot,) = [r for r in records(effects) if isinstance(r, Snapshot)]
     assert snapshot.open == (OpenTxn(TXID, write(1, "v"), PRECOMMITTED),)
+
+
+def _recovered_in_doubt(node: int, txid=TXID):
+    """A node that voted YES on ``txid``, crashed, and came back from its records."""
+    before = make(node, mode="3pc", query_ms=100.0, termination_ms=40.0)
+    voted = prepared(before, txid, write(1, "v"), src=txid[0])
+    return make(node, records=(Boot(1), *records(voted)), mode="3pc", query_ms=100.0, termination_ms=40.0)
+
+
+def test_a_node_back_from_a_crash_in_doubt_never_decides_alone():
+    """``replikv test --protocol 3pc --nemesis crash-after-votes --seed 12``: node 3 voted YES,
+    crashed; the survivors, taking its silence for a crash, terminated with COMMIT; node 3
+    came back, heard nobody within its round and decided ABORT alone. Skeen's recovery rule:
+    it asks until someone tells it the outcome."""
+    replica = _recovered_in_doubt(3)
+    effects = _round(replica, {})
+    assert persists(effects) == [] and sends(effects, m.Abort) == []
+    assert TXID in replica.in_doubt and TXID not in replica.finished
+    learned = replica.handle(Receive(2, m.StateReport(TXID, COMMITTED)))
+    assert records(learned) == [Decided(TXID, COMMITTED)]
+    assert replica.finished[TXID] == COMMITTED
+
+
+def test_a_node_back_from_a_crash_is_no_candidate_for_the_survivors():
+    """Node 3 coordinated and is gone; node 1 (the lowest survivor id) is in doubt since a
+    crash and will not decide, so node 2 must terminate instead of waiting for it for ever."""
+    txid = (3, 1, 1)
+    recovered = _recovered_in_doubt(1, txid)
+    recovered.handle(Tick(10.0))
+    report = sends(recovered.handle(Receive(2, m.StateQuery(txid))), m.StateReport)
+    assert [s.msg for s in report] == [m.StateReport(txid, UNCERTAIN, recovered=True)]
+    survivor = make(2, mode="3pc", query_ms=100.0, termination_ms=40.0)
+    prepared(survivor, txid, write(1, "v"), src=3)
+    survivor.handle(Tick(10.0))
+    survivor.handle(Tick(115.0))
+    survivor.handle(Receive(1, report[0].msg))
+    effects = survivor.handle(Tick(160.0))
+    assert records(effects) == [Decided(txid, ABORTED)]
+    assert [(s.dst, s.msg) for s in sends(effects)] == [(1, m.Abort(txid)), (3, m.Abort(txid))]

@@ -94,6 +94,8 @@ class StateReport(Message, frozen=True, tag="tpc.StateReport"):
     txid: tuple[int, int, int]
     state: str
     presumed: bool = False
+    recovered: bool = False
+    """The reporter is in doubt since a crash: it never terminates, so no one elects it."""
 
 
 class CatchUp(Message, frozen=True, tag="tpc.CatchUp"):

@@ -112,7 +112,7 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
             self.applied += 1
         self.finished = state.finished
         for txid, (request, doubt_state) in sorted(state.open.items()):
-            self.in_doubt[txid] = InDoubt(request, doubt_state)
+            self.in_doubt[txid] = InDoubt(request, doubt_state, recovered=True)
             self.locks.acquire(txid, request, 0.0)
         for txid in sorted(state.coordinating):
             self.coordinating[txid] = Coordinated(txid, None, phase=COMMIT, applied=True, sent_ms=float("-inf"))

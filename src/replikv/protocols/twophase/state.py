@@ -46,6 +46,11 @@ class InDoubt:
     since_ms: float | None = None
     """When it started waiting (None until the first tick after a restart)."""
     queried_ms: float = float("-inf")
+    recovered: bool = False
+    """The state came back from disk after a crash. The survivors may have terminated the
+    transaction while this node was down (Skeen 1981; Bernstein et al. §7.5: a process
+    that recovers in doubt must ask the others, it may not decide), so this node learns
+    the outcome and never runs the termination decision on it."""
 
 
 @dataclass
@@ -65,6 +70,8 @@ class Round:
 
     started_ms: float
     reports: dict[int, str] = field(default_factory=dict)
+    recovered: set[int] = field(default_factory=set)
+    """Reporters in doubt since a crash: their state counts, but they are never elected."""
 
 
 @dataclass

@@ -15,6 +15,12 @@ Skeen's rule over the states it collected:
 - someone precommitted -> PRECOMMIT to the uncertain ones, wait for their acks (or
   ``termination_ms``), then COMMIT;
 - all uncertain -> ABORT (no one can have committed: commit follows PRECOMMIT at all).
+A node whose doubt came back from disk after a crash never becomes the new coordinator:
+the others may have terminated while it was down, taking its silence for a failure, so
+it asks until someone tells it the outcome (Skeen's recovery rule; a recovered node
+that heard no one decided ABORT alone while the survivors had committed: `replikv test
+--protocol 3pc --nemesis crash-after-votes --seed 12`). Once a live terminator's
+PRECOMMIT reaches it, it acks like any participant.
 The rule is safe when failures are crashes and every live node answers; under a
 partition each side elects its own new coordinator and the two may decide differently.
 That is the chapter's point; it is shown (the ``no_divergent_decisions`` check), not
@@ -80,7 +86,8 @@ class TerminationMixin(_Base):
     def _on_state_query(self, src: int, msg: m.StateQuery) -> None:
         txid: Txid = tuple(msg.txid)
         state, presumed = self._state_of(txid)
-        self._send(src, m.StateReport(txid, state, presumed))
+        doubt = self.in_doubt.get(txid)
+        self._send(src, m.StateReport(txid, state, presumed, recovered=doubt is not None and doubt.recovered))
 
     def _state_of(self, txid: Txid) -> tuple[str, bool]:
         done = self.finished.get(txid)
@@ -114,6 +121,8 @@ class TerminationMixin(_Base):
         rnd = self.rounds.get(txid)
         if rnd is not None:
             rnd.reports[src] = msg.state
+            if msg.recovered:
+                rnd.recovered.add(src)
 
     # -- 3PC: the new coordinator ----------------------------------------------------------
 
@@ -126,9 +135,13 @@ class TerminationMixin(_Base):
             return
         if rnd.reports.get(txid[0]) == PENDING:
             return  # the coordinator is alive and will decide
+        if doubt.recovered:
+            # back from a crash in doubt: the others may have decided without us (they
+            # took our silence for a crash); ask again, never decide (Skeen 1981)
+            return
         # a node that is rejoining after a damaged disk answers "unknown": it is no survivor
         states = {n: s for n, s in rnd.reports.items() if s != UNKNOWN} | {self.node: doubt.state}
-        survivors = sorted(n for n in states if n != txid[0])
+        survivors = sorted(n for n in states if n != txid[0] and n not in rnd.recovered)
         if not survivors or survivors[0] != self.node:
             return  # the lowest survivor terminates; ask again later
         if PRECOMMITTED in states.values():
