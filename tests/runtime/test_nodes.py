@@ -167,3 +167,29 @@ def test_three_nodes_of_a_real_scheme_commit_a_write_through_any_node(scheme: st
             await _stop(nodes)
 
     run(scenario())
+
+
+def test_a_forward_reply_for_another_request_is_not_taken_as_the_answer() -> None:
+    """CI, test_pb_sync_survives_killing_the_primary: a backup restarted, its forward ids
+    started over at 1, and the primary's late ForwardReplys to its previous incarnation
+    answered the new requests with those ids (a write acknowledged that never ran, a read
+    returning another key's value). A reply counts only for the request it was sent for."""
+    from replikv.core.router import ForwardReply
+
+    async def scenario() -> None:
+        nodes = await _cluster()
+        try:
+            follower = nodes[2]
+            follower.transport.set_blocked({1}, set())  # the Forward never reaches node 1
+            request = Request(77, 1, Set("k", "v"))
+            pending = asyncio.ensure_future(follower._forward(1, request))
+            await until(lambda: len(follower._forwards) == 1, what="the forward to be pending")
+            (forward_id,) = follower._forwards
+            follower._on_message(1, ForwardReply(forward_id, Ok("stale"), (999, 1)))
+            assert not follower._forwards[forward_id][1].done()  # the stale reply resolved nothing
+            follower._on_message(1, ForwardReply(forward_id, Ok(True), request.id))
+            assert await pending == Ok(True)
+        finally:
+            await _stop(nodes)
+
+    run(scenario())

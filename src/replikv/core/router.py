@@ -40,8 +40,13 @@ class Forward(Message, frozen=True, tag="rkv.forward"):
 
 
 class ForwardReply(Message, frozen=True, tag="rkv.forward_reply"):
+    """The answer to ``Forward(forward_id, request)``; ``request_id`` is that request's id,
+    so a reply meant for an earlier incarnation of the forwarding node (whose forward ids
+    started over after a restart) is never taken for the answer to another request."""
+
     forward_id: int
     result: Result
+    request_id: tuple[int, int]
 
 
 ENVELOPES: tuple[type, ...] = (Forward, ForwardReply)

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import random
 import time
 from typing import Any
@@ -30,7 +31,7 @@ import msgspec
 from replikv.core.commands import Command
 from replikv.core.errors import Result, Timeout
 from replikv.core.replica import ProtocolSpec, Recovery, Status
-from replikv.core.requests import Request
+from replikv.core.requests import Request, RequestId
 from replikv.core.router import Answer, Forward, ForwardReply, Route, Try, Wait
 from replikv.runtime.codec import record_codec
 from replikv.runtime.host import HostStopped, LastIndexTable, NodeHost
@@ -89,8 +90,10 @@ class Node:
             secret=secret,
             settings=transport_settings,
         )
-        self._forward_ids = itertools.count(1)
-        self._forwards: dict[int, asyncio.Future] = {}
+        # A fresh random start per process: ids of an earlier incarnation are not reused
+        # (their replies may still arrive after a restart; ForwardReply.request_id too).
+        self._forward_ids = itertools.count(int.from_bytes(os.urandom(6), "big") << 8)
+        self._forwards: dict[int, tuple[RequestId, asyncio.Future]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._waits: list[tuple[int, int, asyncio.Future]] = []
         self._last_index = LastIndexTable()
@@ -115,7 +118,7 @@ class Node:
             task.cancel()
         await self.host.stop()
         await self.transport.close()
-        for future in self._forwards.values():
+        for _, future in self._forwards.values():
             if not future.done():
                 future.set_result(Timeout())
         for _, _, future in self._waits:
@@ -229,7 +232,7 @@ class Node:
     async def _forward(self, target: int, request: Request) -> Result:
         forward_id = next(self._forward_ids)
         future = asyncio.get_running_loop().create_future()
-        self._forwards[forward_id] = future
+        self._forwards[forward_id] = (request.id, future)
         try:
             self.transport.send(target, Forward(forward_id, request))
             limit = self.config.request_timeout_ms * 1.5 / 1000.0 + 1.0
@@ -248,16 +251,16 @@ class Node:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         elif isinstance(msg, ForwardReply):
-            future = self._forwards.get(msg.forward_id)
-            if future is not None and not future.done():
-                future.set_result(msg.result)
+            pending = self._forwards.get(msg.forward_id)
+            if pending is not None and pending[0] == tuple(msg.request_id) and not pending[1].done():
+                pending[1].set_result(msg.result)
         else:
             self.host.receive(src, msg)
 
     async def _serve_forward(self, src: int, forward: Forward) -> None:
         """One hop only: the answer (even NotLeader) goes back to the node that asked."""
         result = await self._local(forward.request)
-        self.transport.send(src, ForwardReply(forward.forward_id, result))
+        self.transport.send(src, ForwardReply(forward.forward_id, result, forward.request.id))
 
     def _committed(self, index: int, request: Request) -> None:
         self._last_index.record(request.client_id, index)

@@ -341,7 +341,7 @@ class Host:
         served = self._served.pop(request.id, None)
         if served:
             for src, forward_id in served:
-                self.sim.send_peer(self.node, src, ForwardReply(forward_id, result))
+                self.sim.send_peer(self.node, src, ForwardReply(forward_id, result, request.id))
         route = self._routes.get(request.id)
         if route is not None:
             if route.target == self.node:
@@ -354,8 +354,11 @@ class Host:
             self._served.setdefault(msg.request.id, []).append((src, msg.forward_id))
             self._feed(Submit(msg.request))
             return
-        request = self._forwards.pop(msg.forward_id, None)
-        route = self._routes.get(request.id) if request is not None else None
+        request = self._forwards.get(msg.forward_id)
+        if request is None or request.id != tuple(msg.request_id):
+            return  # not the request this forward id was given to
+        del self._forwards[msg.forward_id]
+        route = self._routes.get(request.id)
         if request is not None and route is not None and route.target == src:
             self._route_step(request, route, msg.result)
 
