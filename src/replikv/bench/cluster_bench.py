@@ -129,8 +129,9 @@ def run_cluster_bench(
         raise ValueError("keys must be 0 (a new key per write) or more")
     baseline_kind = _baseline_kind(baseline)
     wanted = peers.expand(compare or [])
-    missing = [reason for name in wanted if (reason := peers.PEERS[name].missing())]
-    runnable = [name for name in wanted if peers.PEERS[name].missing() is None]
+    why_not = {name: peers.PEERS[name].missing() for name in wanted}
+    missing = [reason for reason in why_not.values() if reason]
+    runnable = [name for name, reason in why_not.items() if reason is None]
     if profile is not None:
         profiling.check_available()
     shape = LoadShape(clients=clients, duration_s=duration, warmup_s=warmup, value_size=value_size,

@@ -22,7 +22,6 @@ from rich.console import Console
 from rich.table import Table
 
 from replikv import schemes
-from replikv.bench import peers
 
 
 def _emit(result: dict, as_json: bool, title: str) -> None:
@@ -78,8 +77,6 @@ def bench(ctx: click.Context, protocol, nodes, clients, duration, value_size, fs
 
     peer_names = [name.strip() for name in compare.split(",") if name.strip()] if compare is not None else None
     try:
-        if peer_names is not None:
-            peers.expand(peer_names)
         result = run_cluster_bench(
             protocol=protocol, nodes=nodes, clients=clients, duration=duration, value_size=value_size,
             fsync=fsync, progress=not as_json, read_ratio=read_ratio, keys=keys, spread=spread,
