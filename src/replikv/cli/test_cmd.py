@@ -42,7 +42,7 @@ def _on_sigterm(signum, frame) -> None:  # noqa: ARG001
 @click.option("--time", "time_s", type=click.FloatRange(min=2.0, max=3600.0), default=30.0, show_default=True,
               help="Seconds of workload (faults happen inside it).")
 @click.option("--nemesis", default="kill", show_default=True,
-              help="Comma-separated faults: kill, pause, partition, restart-all, crash-after-votes "
+              help="Comma-separated faults: kill, pause, partition, restart-all, kill-leader, kill-follower, crash-after-votes "
                    "(2pc/3pc: a coordinator dies right after PREPARE); or none.")
 @click.option("--read-level", type=click.Choice(list(READ_LEVELS)), default="linearizable",
               show_default=True)

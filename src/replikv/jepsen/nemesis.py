@@ -26,6 +26,8 @@ from replikv.cluster.state import ClusterError, load_state
 from replikv.jepsen.schedule import FaultWindow
 
 RECOVERY_TIMEOUT_S = 30.0
+LEADER_WAIT_S = 5.0
+"""``kill-leader``/``kill-follower``: how long to wait for a node to say it leads."""
 _ERRORS = (ClusterError, OSError, RespError, ValueError)
 
 
@@ -84,19 +86,29 @@ class Nemesis:
             return row.id if row else None
         return None
 
+    def await_leader(self, timeout_s: float = LEADER_WAIT_S) -> int | None:
+        """The node leading now, polled every 50 ms until one is known (None after
+        ``timeout_s``: the caller falls back to the drawn node)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            leader = self.leader()
+            if leader is not None or time.monotonic() >= deadline:
+                return leader
+            time.sleep(0.05)
+
     # -- windows ----------------------------------------------------------------------------
 
     def open(self, window: FaultWindow) -> Action:
-        victim = window.node
-        if window.prefer_leader:
-            victim = self.leader() or window.node
+        victim, note = self._victim(window)
         nodes = self.members() if window.kind == "restart-all" else [victim]
         action = Action(kind=window.kind, nodes=nodes, start_s=round(self._seconds(), 3))
+        if note:
+            action.notes.append(note)
         self.executed.append(action)
         self._say(f"[{action.start_s:7.2f}s] nemesis: {window.kind} {_who(nodes)}")
         try:
             match window.kind:
-                case "kill":
+                case "kill" | "kill-leader" | "kill-follower":
                     was_leader = self.leader() == victim
                     manager.kill(self.root, victim)
                     if self.primary_backup and was_leader:
@@ -121,6 +133,23 @@ class Nemesis:
             self._say(f"            nemesis: {window.kind} failed: {exc}")
         return action
 
+    def _victim(self, window: FaultWindow) -> tuple[int, str | None]:
+        """The node to hit, and a note saying how it was chosen for the kinds aimed by
+        role (``kill-leader``: the leader; ``kill-follower``: a node that is not leading,
+        the drawn one unless it leads)."""
+        if window.kind in ("kill-leader", "kill-follower") and not self.leaderless:
+            leader = self.await_leader()
+            if leader is None:
+                return window.node, f"no node said it leads within {LEADER_WAIT_S:g} s: hit drawn node {window.node}"
+            if window.kind == "kill-leader":
+                return leader, f"node {leader} was leading"
+            members = self.members()
+            victim = window.node if window.node != leader else members[(members.index(leader) + 1) % len(members)]
+            return victim, f"node {leader} was leading; node {victim} was not"
+        if window.prefer_leader:
+            return self.leader() or window.node, None
+        return window.node, None
+
     def watch(self, action: Action, until_s: float) -> None:
         """Hold the window open until ``until_s``; for ``crash-after-votes``, note when the
         armed node dies (it does once it coordinates a transaction). Other kinds return
@@ -140,7 +169,7 @@ class Nemesis:
         self._say(f"[{self._seconds():7.2f}s] nemesis: end {action.kind} {_who(action.nodes)}")
         try:
             match action.kind:
-                case "kill" | "restart-all":
+                case "kill" | "kill-leader" | "kill-follower" | "restart-all":
                     for node in action.nodes:
                         manager.restart(self.root, node)
                 case "pause":

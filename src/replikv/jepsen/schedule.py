@@ -18,7 +18,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-KINDS = ("kill", "pause", "partition", "restart-all", "crash-after-votes")
+KINDS = ("kill", "pause", "partition", "restart-all", "crash-after-votes", "kill-leader", "kill-follower")
 """Every fault the nemesis knows; ``none`` on the command line means no fault at all."""
 
 DESCRIPTIONS = {
@@ -29,7 +29,15 @@ DESCRIPTIONS = {
     "crash-after-votes": "arm a failpoint so one node dies (as kill -9) right after it sent PREPARE for a "
                          "transaction it coordinates (ProtocolSpec.coordinator_crash_after; 2pc, 3pc): "
                          "the participants vote and block; restart it at the close",
+    "kill-leader": "SIGKILL the node leading at that moment (waiting a few seconds for one to be known), "
+                   "restart it from its WAL when the window closes (kill, aimed at the leader every time)",
+    "kill-follower": "SIGKILL one node that is not leading and keep it down for the rest of the workload "
+                     "(the window lasts until the tail); restart it at the close",
 }
+LEADER_ONLY = ("kill-leader",)
+"""Kinds whose victim is always the node leading when the window opens."""
+HELD_TO_THE_END = ("kill-follower",)
+"""Kinds whose window holds until the workload's tail: one per run, nothing after it."""
 NEEDS_DECLARATION = {"crash-after-votes": "coordinator_crash_after"}
 """Kinds a scheme must declare support for: kind -> the ``ProtocolSpec`` field."""
 
@@ -100,7 +108,8 @@ def make_schedule(seed: int, kinds: tuple[str, ...], time_s: float, nodes: int, 
     last window at least ``TAIL_S`` before the end. A fault that would not fit is shortened
     to the room left when that is at least the shortest hold, else dropped. Kill and
     partition prefer the leader half of the time (the interesting victim: failover,
-    deposed leader); pause too.
+    deposed leader); pause too. ``kill-leader`` always aims at the leader;
+    ``kill-follower`` holds until the tail (``HELD_TO_THE_END``), so it is the last window.
     """
     if nodes < 1:
         raise ValueError("nodes must be >= 1")
@@ -115,8 +124,9 @@ def make_schedule(seed: int, kinds: tuple[str, ...], time_s: float, nodes: int, 
         kind = rng.choice(kinds)
         hold = rng.uniform(*hold_s)
         node = rng.randint(1, nodes)
-        prefer_leader = kind not in ("restart-all", "crash-after-votes") and rng.random() < 0.5
-        end = round(min(start + hold, last_close), 3)
+        prefer_leader = kind in LEADER_ONLY or (
+            kind not in ("restart-all", "crash-after-votes", *HELD_TO_THE_END) and rng.random() < 0.5)
+        end = round(last_close if kind in HELD_TO_THE_END else min(start + hold, last_close), 3)
         if end - start < hold_s[0]:
             break
         windows.append(FaultWindow(start_s=start, end_s=end, kind=kind,
