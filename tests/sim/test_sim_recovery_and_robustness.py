@@ -14,7 +14,7 @@ from tests.sim.helpers import events, report, simulate
 from tests.sim.toy import TOY, Toy, _spec
 
 from replikv.cli.sim_cmd import sim as sim_command
-from replikv.core.errors import NotLeader
+from replikv.core.errors import ConfigError, NotLeader
 from replikv.core.io import Reply, Submit
 from replikv.core.replica import Recovery
 from replikv.schemes import get_spec
@@ -308,13 +308,39 @@ def test_membership_is_refused_for_primary_backup(protocol: str) -> None:
         run_simulation(SimSettings(protocol=protocol, scenario=load_builtin("membership"), seed=1), random.Random)
 
 
-def test_every_other_builtin_runs_with_every_scheme_and_raft_runs_membership() -> None:
-    from replikv.sim.scenario import builtin_names
+def test_every_builtin_runs_or_is_refused_for_membership_or_options_and_raft_runs_membership() -> None:
+    from replikv.sim.scenario import builtin_names, protocol_options
 
     for name in builtin_names():
+        scenario = load_builtin(name)
         for protocol in SCHEMES:
-            reason = unsupported_reason(get_spec(protocol), load_builtin(name))
-            assert (reason is not None) == (name == "membership" and protocol != "raft"), (name, protocol)
+            spec = get_spec(protocol)
+            reason = unsupported_reason(spec, scenario)
+            if name == "membership":
+                assert (reason is not None) == (protocol != "raft"), (name, protocol)
+                continue
+            try:
+                spec.make_config(protocol_options(scenario, protocol))
+                takes_options = True
+            except ConfigError:
+                takes_options = False
+            assert (reason is None) == takes_options, (name, protocol, reason)
+            if reason is not None:
+                assert f"its [protocol] table sets options {protocol} does not take" in reason, reason
+
+
+@pytest.mark.parametrize(("protocol", "scenario", "option"), [
+    ("2pc", "dueling-proposers", "heartbeat_ms"), ("pb-sync", "quorum-pbs", "write_level"),
+])
+def test_a_scenario_tuned_for_another_family_is_refused_with_a_reason(protocol: str, scenario: str,
+                                                                      option: str) -> None:
+    result = CliRunner().invoke(sim_command, ["--protocol", protocol, "--scenario", scenario])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"scenario {scenario} cannot run with {protocol}: its [protocol] table sets options" in text, text
+    assert option in text and "--option" not in text.split("Error:")[1], text
+    with pytest.raises(ScenarioUnsupported, match=option):
+        run_simulation(SimSettings(protocol=protocol, scenario=load_builtin(scenario), seed=1), random.Random)
 
 
 @pytest.mark.parametrize("protocol", SCHEMES)

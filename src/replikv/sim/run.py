@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from replikv.core.errors import ConfigError
 from replikv.core.replica import ProtocolSpec
 from replikv.schemes import get_spec
 from replikv.sim.report import build_report, percentile
-from replikv.sim.scenario import Scenario, ScenarioError, membership_faults
+from replikv.sim.scenario import Scenario, ScenarioError, membership_faults, protocol_options
 from replikv.sim.simulation import Simulation
 
 if TYPE_CHECKING:
@@ -80,13 +81,32 @@ class ScenarioUnsupported(ScenarioError):
 
 
 def unsupported_reason(spec: ProtocolSpec, scenario: Scenario) -> str | None:
-    """Why ``spec`` cannot run ``scenario`` (None: it can). Today: membership changes
-    (``add-node``/``remove-node``) need ``ProtocolSpec.membership_changes``."""
+    """Why ``spec`` cannot run ``scenario`` (None: it can): membership changes
+    (``add-node``/``remove-node``) need ``ProtocolSpec.membership_changes``, and the
+    scenario's ``[protocol]`` table must be options the scheme takes (a scenario tuned
+    for one family, such as ``dueling-proposers``' ``retransmit_ms``, says so instead of
+    failing as a bad ``--option`` the user never passed)."""
     changes = membership_faults(scenario)
     if changes and not spec.membership_changes:
         return (f"scenario {scenario.name} cannot run with {spec.name}: it changes membership "
                 f"({', '.join(changes)}) and {spec.name} does not support membership changes")
+    options = protocol_options(scenario, spec.name)
+    try:
+        spec.make_config(options)
+    except ConfigError as exc:
+        unknown = [name for name, value in options.items() if _unknown_option(spec, name, value)]
+        what = ", ".join(unknown) if unknown else str(exc).removeprefix("bad protocol option: ")
+        return (f"scenario {scenario.name} cannot run with {spec.name}: its [protocol] table sets "
+                f"options {spec.name} does not take ({what})")
     return None
+
+
+def _unknown_option(spec: ProtocolSpec, name: str, value: Any) -> bool:
+    try:
+        spec.make_config({name: value})
+    except ConfigError as exc:
+        return "unknown field" in str(exc)
+    return False
 
 
 def check_supported(spec: ProtocolSpec, scenario: Scenario) -> None:
