@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 
 class Ok(msgspec.Struct, frozen=True, tag=True):
@@ -19,6 +20,10 @@ class Ok(msgspec.Struct, frozen=True, tag=True):
     swap, the new integer for ``incr``, a list for ``mget``/``txn``."""
 
     value: Any = None
+    session: bytes | UnsetType = UNSET
+    """The client's new session token (``core.requests.ClientSession``), set by a scheme
+    that keeps session guarantees when the request carried a session; UNSET (left out of
+    the encoding): keep the one you have."""
 
 
 class ClientError(msgspec.Struct, frozen=True, tag=True):
