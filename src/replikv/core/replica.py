@@ -183,6 +183,10 @@ class ProtocolSpec:
     """The administrative commands it answers (``Promote``, ``AddServer``, ...)."""
     transactions: bool = True
     """Multi-key ``Txn`` applied atomically."""
+    session_guarantees: bool = False
+    """It keeps the session guarantees a request's ``ClientSession`` turns on, with the
+    session token it returns in ``Ok.session`` (docs/design.md, "Sessions"). The Redis
+    front end's ``SESSION`` command refuses a scheme that does not declare it."""
     messages_per_write: str = ""
     """The chapter's figure for one write in steady state (``2n``, ``4n``, ``6n``...)."""
     primary_order: bool = False
