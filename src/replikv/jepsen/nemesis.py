@@ -99,7 +99,7 @@ class Nemesis:
     # -- windows ----------------------------------------------------------------------------
 
     def open(self, window: FaultWindow) -> Action:
-        victim, note = self._victim(window)
+        victim, leader, note = self._victim(window)
         nodes = self.members() if window.kind == "restart-all" else [victim]
         action = Action(kind=window.kind, nodes=nodes, start_s=round(self._seconds(), 3))
         if note:
@@ -108,7 +108,13 @@ class Nemesis:
         self._say(f"[{action.start_s:7.2f}s] nemesis: {window.kind} {_who(nodes)}")
         try:
             match window.kind:
-                case "kill" | "kill-leader" | "kill-follower":
+                case "kill-leader" | "kill-follower":
+                    # the leader was looked up already: the window opens at the signal itself
+                    action.start_s = round(self._seconds(), 3)
+                    manager.kill(self.root, victim)
+                    if self.primary_backup and leader == victim:
+                        self._failover(victim, action)
+                case "kill":
                     was_leader = self.leader() == victim
                     manager.kill(self.root, victim)
                     if self.primary_backup and was_leader:
@@ -133,22 +139,23 @@ class Nemesis:
             self._say(f"            nemesis: {window.kind} failed: {exc}")
         return action
 
-    def _victim(self, window: FaultWindow) -> tuple[int, str | None]:
-        """The node to hit, and a note saying how it was chosen for the kinds aimed by
-        role (``kill-leader``: the leader; ``kill-follower``: a node that is not leading,
-        the drawn one unless it leads)."""
+    def _victim(self, window: FaultWindow) -> tuple[int, int | None, str | None]:
+        """(the node to hit, the leader if it was looked up, a note saying how the node
+        was chosen) for the kinds aimed by role (``kill-leader``: the leader;
+        ``kill-follower``: a node that is not leading, the drawn one unless it leads)."""
         if window.kind in ("kill-leader", "kill-follower") and not self.leaderless:
             leader = self.await_leader()
             if leader is None:
-                return window.node, f"no node said it leads within {LEADER_WAIT_S:g} s: hit drawn node {window.node}"
+                return window.node, None, (f"no node said it leads within {LEADER_WAIT_S:g} s: "
+                                           f"hit drawn node {window.node}")
             if window.kind == "kill-leader":
-                return leader, f"node {leader} was leading"
+                return leader, leader, f"node {leader} was leading"
             members = self.members()
             victim = window.node if window.node != leader else members[(members.index(leader) + 1) % len(members)]
-            return victim, f"node {leader} was leading; node {victim} was not"
+            return victim, leader, f"node {leader} was leading; node {victim} was not"
         if window.prefer_leader:
-            return self.leader() or window.node, None
-        return window.node, None
+            return self.leader() or window.node, None, None
+        return window.node, None, None
 
     def watch(self, action: Action, until_s: float) -> None:
         """Hold the window open until ``until_s``; for ``crash-after-votes``, note when the
