@@ -20,6 +20,8 @@ from replikv.report.cells import COLUMNS, Cell
 from replikv.report.claims import Verdict
 from replikv.report.comparison import Comparison
 from replikv.report.figures import Figure
+from replikv.report.real_cells import REAL_COLUMNS
+from replikv.report.real_comparison import RealComparison
 
 _STYLE = """
 :root { color-scheme: light; }
@@ -32,6 +34,7 @@ th, td { border-bottom: 1px solid #e5e5e5; padding: 0.35rem 0.5rem; text-align: 
 th { background: #f6f6f8; position: sticky; top: 0; }
 th small { display: block; font-weight: normal; color: #666; }
 #comparison td, #comparison th { min-width: 7.5rem; } #comparison td.scheme { min-width: 0; }
+#real td, #real th { min-width: 7.5rem; } #real td.scheme { min-width: 0; }
 td.scheme { font-weight: 600; white-space: nowrap; position: sticky; left: 0; background: #fff; }
 td.na a { color: #777; } td.bad { background: #fff6e0; }
 a { color: #0b5cad; text-decoration: none; } a:hover { text-decoration: underline; }
@@ -127,8 +130,66 @@ def _version() -> str:
         return "(not installed)"
 
 
-def render(comparison: Comparison, figures: list[Figure], verdicts: list[Verdict] | None = None,
-           statements: dict[str, str] | None = None) -> str:
+def _real_table(real: RealComparison) -> str:
+    head = "".join(f"<th>{html.escape(c.title)}<small>real, --nemesis {html.escape(c.fault)}</small></th>"
+                   for c in REAL_COLUMNS)
+    rows = []
+    for spec in real.specs:
+        cells = real.cells[spec.name]
+        rows.append(f'<tr><td class="scheme" title="{html.escape(spec.summary, quote=True)}">'
+                    f"{html.escape(spec.name)}</td>{''.join(_cell(cells[c.name]) for c in REAL_COLUMNS)}</tr>")
+    return f'<div class="scroll"><table id="real"><thead><tr><th>scheme</th>{head}</tr></thead>' \
+           f"<tbody>{''.join(rows)}</tbody></table></div>"
+
+
+def _real_runs(real: RealComparison) -> str:
+    parts = []
+    for key, run in real.runs.items():
+        report = run.report or {}
+        if run.error is not None:
+            outcome = f"run failed: {html.escape(run.error)}"
+        else:
+            outcome = ("pass" if report.get("pass") else
+                       f"failed: {html.escape(', '.join(report.get('failed') or [])) or 'undecided'}")
+        folder = f", results in <code>{html.escape(str(run.folder))}</code>" if run.folder else ""
+        parts.append(f'<div class="run" id="{anchor(key)}"><b>{html.escape(key)}</b> (measured on a local '
+                     f"cluster, {run.wall_s or 0:g} s of wall time{folder}): {outcome}<br>"
+                     f"reproduce: <code>{html.escape(run.experiment.reproduce())}</code></div>")
+    return "".join(parts)
+
+
+def real_section(real: RealComparison, figures: list[Figure]) -> list[str]:
+    """The "measured on local clusters" part: its table, columns, figure and runs."""
+    columns = "".join(f"<li><b>{html.escape(c.title)}</b> (<code>replikv test --nemesis {html.escape(c.fault)}"
+                      f"</code>): {html.escape(c.help)}</li>" for c in REAL_COLUMNS)
+    return [
+        f'<h2 id="measured">Measured on local clusters</h2><p>Real processes over TCP through <code>replikv test'
+        f"</code>'s machinery: {real.nodes} nodes per cluster, fsync always, 8 closed-loop clients, "
+        f"{real.time_s:g} s of workload per run, {real.seeds} seed{'s' if real.seeds != 1 else ''} per cell, one "
+        f"cluster at a time. Every cell links to its run and its <code>replikv test</code> line; process timing "
+        f"varies from run to run, the seed fixes the faults and the clients' choices.</p>",
+        _real_table(real), f"<ul>{columns}</ul>", "".join(_figure(f) for f in figures),
+        "<h3>Real runs</h3>", _real_runs(real),
+    ]
+
+
+def _page(sections: list[str]) -> str:
+    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>replikv compare</title><style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>")
+
+
+def render(comparison: Comparison | None, figures: list[Figure], verdicts: list[Verdict] | None = None,
+           statements: dict[str, str] | None = None, real: RealComparison | None = None,
+           real_figures: list[Figure] | None = None) -> str:
+    """The page: the simulated table (``comparison``), the measured one (``real``), or both."""
+    if comparison is None:
+        assert real is not None, "render needs a comparison, real runs, or both"
+        schemes = ", ".join(s.name for s in real.specs)
+        return _page([f"<h1>replikv compare --real</h1><p>The chapter's table (\u201cReplication\u201d, "
+                      f"<i>Distributed systems: for fun and profit</i>, after Ryan Barrett), the columns a real "
+                      f"cluster can measure: {html.escape(schemes)}. replikv {html.escape(_version())}.</p>",
+                      *real_section(real, real_figures or [])])
     schemes = ", ".join(s.name for s in comparison.specs)
     sections: list[Any] = [
         f"<h1>replikv compare</h1><p>The chapter's table (\u201cReplication\u201d, <i>Distributed systems: for fun "
@@ -137,16 +198,17 @@ def render(comparison: Comparison, figures: list[Figure], verdicts: list[Verdict
         f"their <code>replikv sim</code> reproduce lines. replikv {html.escape(_version())}.</p>",
         "<h2>The table</h2>", _table(comparison), "<h2>Columns</h2>", _columns(),
     ]
+    if real is not None:
+        sections += real_section(real, real_figures or [])
     if verdicts:
         sections += ["<h2>The chapter's claims</h2>", _claims(verdicts, statements or {})]
     if figures:
         sections += ["<h2>Figures</h2>", "".join(_figure(f) for f in figures)]
     sections += ["<h2>Runs</h2>", _runs(comparison)]
-    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>replikv compare</title><style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>")
+    return _page(sections)
 
 
-def write_html(path: pathlib.Path, comparison: Comparison, figures: list[Figure],
-               verdicts: list[Verdict] | None = None, statements: dict[str, str] | None = None) -> None:
-    path.write_text(render(comparison, figures, verdicts, statements), encoding="utf-8")
+def write_html(path: pathlib.Path, comparison: Comparison | None, figures: list[Figure],
+               verdicts: list[Verdict] | None = None, statements: dict[str, str] | None = None,
+               real: RealComparison | None = None, real_figures: list[Figure] | None = None) -> None:
+    path.write_text(render(comparison, figures, verdicts, statements, real, real_figures), encoding="utf-8")

@@ -11,6 +11,8 @@ from typing import Any
 
 from replikv.report.cells import COLUMNS
 from replikv.report.comparison import Comparison
+from replikv.report.real_cells import REAL_COLUMNS
+from replikv.report.real_comparison import RealComparison
 
 
 def comparison_json(comparison: Comparison, claims: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -35,4 +37,30 @@ def comparison_json(comparison: Comparison, claims: list[dict[str, Any]] | None 
                     for spec in comparison.specs for row in [comparison.cells[spec.name]]},
         "sweeps": sweeps,
         "claims": claims or [],
+    }
+
+
+def real_json(real: RealComparison) -> dict[str, Any]:
+    """``replikv compare --real``: every cell (value, text, ``measured``, the runs it was
+    read from, the ``replikv test`` line), and every run: its line, results folder,
+    verdict and wall time."""
+    runs = {}
+    for key, run in real.runs.items():
+        report = run.report or {}
+        runs[key] = {
+            "protocol": run.experiment.protocol, "nemesis": run.experiment.fault, "seed": run.experiment.seed,
+            "time_s": run.experiment.time_s, "nodes": run.experiment.nodes,
+            "reproduce": run.experiment.reproduce(), "folder": str(run.folder) if run.folder else None,
+            "error": run.error, "wall_s": run.wall_s, "pass": report.get("pass"), "failed": report.get("failed"),
+            "ops": report.get("ops"), "lost_acked_writes": report.get("lost_acked_writes"),
+            "model": report.get("model"), "model_valid": report.get("model_valid"),
+            "nemesis_executed": report.get("nemesis_executed"),
+        }
+    return {
+        "measured": "real local clusters (replikv test)",
+        "seeds": real.seeds, "nodes": real.nodes, "time_s": real.time_s,
+        "columns": [{"name": c.name, "title": c.title, "nemesis": c.fault, "help": c.help} for c in REAL_COLUMNS],
+        "schemes": {spec.name: {"cells": {name: asdict(cell) for name, cell in real.cells[spec.name].items()}}
+                    for spec in real.specs},
+        "runs": runs,
     }

@@ -23,13 +23,14 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from replikv.check.history import Operation, pair_operations, read_history
 from replikv.core.replica import ProtocolSpec
-from replikv.jepsen.cluster import kill_recorded
-from replikv.jepsen.runner import TestSettings, run_test
 from replikv.jepsen.schedule import parse_kinds
+
+if TYPE_CHECKING:
+    from replikv.jepsen.runner import TestSettings
 
 STEADY, KILL_LEADER, KILL_FOLLOWER = "none", "kill-leader", "kill-follower"
 FAULTS = (STEADY, KILL_LEADER, KILL_FOLLOWER)
@@ -56,10 +57,12 @@ class RealExperiment:
 
     @property
     def key(self) -> str:
-        """A stable id (HTML anchors, JSON keys, folder names): ``raft-kill-leader-n3-t8-seed1``."""
-        return f"{self.protocol}-{self.fault}-n{self.nodes}-t{self.time_s:g}-seed{self.seed}"
+        """A stable id (HTML anchors, JSON keys, folder names): ``real-raft-kill-leader-n3-t8-seed1``."""
+        return f"real-{self.protocol}-{self.fault}-n{self.nodes}-t{self.time_s:g}-seed{self.seed}"
 
     def settings(self, out: pathlib.Path) -> TestSettings:
+        from replikv.jepsen.runner import TestSettings  # the runner's imports cost every CLI start
+
         return TestSettings(protocol=self.protocol, out=out, nodes=self.nodes, time_s=self.time_s,
                             nemesis=parse_kinds(self.fault), seed=self.seed)
 
@@ -103,6 +106,9 @@ def run_real(experiment: RealExperiment, base: pathlib.Path, say: Say = lambda _
     (a cluster that would not start, a bug) is a ``RealRun`` with ``error``; Ctrl-C
     (KeyboardInterrupt) is not caught: ``run_test`` has stopped the cluster on its way
     out, and the recorded processes are killed again here whatever happened."""
+    from replikv.jepsen.cluster import kill_recorded
+    from replikv.jepsen.runner import run_test
+
     folder = base / experiment.key
     started = time.monotonic()
     try:

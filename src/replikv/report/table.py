@@ -11,6 +11,8 @@ from rich.table import Table
 from replikv.report.cells import COLUMNS, Cell
 from replikv.report.claims import PENDING, REPRODUCED, Claim, Verdict
 from replikv.report.comparison import Comparison
+from replikv.report.real_cells import REAL_COLUMNS
+from replikv.report.real_comparison import RealComparison
 
 
 def _styled(cell: Cell) -> str:
@@ -47,4 +49,20 @@ def verdict_table(claim: Claim, verdict: Verdict) -> Table:
                       row["reproduce"] or "")
     if not verdict.rows:
         table.add_row("-", "-", verdict.summary, "-", "-")
+    return table
+
+
+def real_table(real: RealComparison) -> Table:
+    """``replikv compare --real``: the columns a real cluster measures, every cell
+    measured on local clusters (each cell's ``replikv test`` line is in --json and --html)."""
+    table = Table(title=f"replikv compare --real: measured on local clusters, N={real.nodes}, {real.time_s:g} s "
+                        f"per run, {real.seeds} seed{'s' if real.seeds != 1 else ''} per cell "
+                        "(each cell's replikv test line is in --json and --html)",
+                  show_lines=True)
+    table.add_column("scheme", style="bold")
+    for column in REAL_COLUMNS:
+        table.add_column(f"{column.title}\n[dim]real, --nemesis {column.fault}[/dim]")
+    for spec in real.specs:
+        row = real.cells[spec.name]
+        table.add_row(spec.name, *(_styled(row[c.name]) for c in REAL_COLUMNS))
     return table
