@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from replikv.core.requests import GUARANTEES
 from replikv.sim.distributions import Constant, Distribution, Uniform, validate
 
 Selector = int | str
@@ -247,6 +248,14 @@ class WorkloadSpec(_Strict, frozen=True):
     max_redirects: int = 400
     """An operation redirected this many times ends ``info`` (a copy sent earlier may
     still be applied): re-sends are bounded even when no node leads for long."""
+    sessions: list[str] = []
+    """Session guarantees every client turns on (``core.requests.GUARANTEES`` names, or
+    ``all``): each request carries the client's ``ClientSession`` and the client keeps
+    the token of each ``Ok`` (a fresh process starts a fresh session). Schemes that do not
+    declare ``ProtocolSpec.session_guarantees`` ignore them. Empty: no session."""
+    roam: bool = False
+    """Each operation goes to a node drawn at random: clients move between nodes (a
+    leaderless scheme's coordinator is whichever node the client reached)."""
 
 
 class LinkSpec(_Strict, frozen=True):
@@ -347,6 +356,10 @@ def _validate(s: Scenario) -> None:
     if sum(w.mix.values()) <= 0:
         raise ScenarioError("workload.mix: weights must not all be zero")
     _validate_txn(w.txn)
+    for name in w.sessions:
+        if name not in (*GUARANTEES, "all"):
+            raise ScenarioError(f"workload.sessions: unknown guarantee {name!r}; choose from "
+                                f"{', '.join(GUARANTEES)} or all")
     n = s.network
     for name in ("loss", "dup", "reorder"):
         if not 0 <= getattr(n, name) < 1:
