@@ -19,6 +19,11 @@ still happen) -> nothing is re-sent and the operation ends ``info`` at its timeo
 if unanswered (so a client that keeps getting it issues one unknown operation per
 ``timeout_ms``, not one per round trip, and the history stays checkable).
 
+Sessions (``sessions`` in the workload, Terry et al. 1994): each request carries the
+client's ``ClientSession`` (the guarantees on, and the token of its last ``Ok``); the
+token resets when the client continues as a fresh process. ``roam``: each operation goes
+to a node drawn at random, so sessions move between nodes.
+
 One copy at a time: a client re-sends only on the ``NotLeader`` answer to the copy it is
 waiting on (from the node it sent it to, while no re-send is pending). Answers to
 duplicated or older copies are ignored, so copies never multiply when the network
@@ -33,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from replikv.core.commands import Append, Cas, Delete, Get, Incr, Set, Txn
 from replikv.core.errors import NotLeader, Ok, Result, Uncertain
-from replikv.core.requests import Request
+from replikv.core.requests import GUARANTEES, ClientSession, Request
 from replikv.sim.scenario import MIX_OPS, WorkloadSpec
 
 if TYPE_CHECKING:
@@ -64,7 +69,7 @@ class Op:
 
 
 class Client:
-    __slots__ = ("slot", "endpoint", "process", "seq", "leader", "op")
+    __slots__ = ("slot", "endpoint", "process", "seq", "leader", "op", "token")
 
     def __init__(self, slot: int, process: int, leader: int) -> None:
         self.slot = slot
@@ -73,6 +78,8 @@ class Client:
         self.seq = 0
         self.leader = leader
         self.op: Op | None = None
+        self.token = b""
+        """The session token of the last ``Ok`` (workload ``sessions``)."""
 
 
 def history_value(text: str | None) -> Any:
@@ -114,6 +121,7 @@ class Workload:
         self._value_counter: dict[str, int] = {}
         self._element = 0
         """The last element a transaction appended (one counter: unique in the run)."""
+        self._guarantees = tuple(g for g in GUARANTEES if g in spec.sessions or "all" in spec.sessions)
         self.issued = 0
         self.stopped = False
         self.active = 0
@@ -191,14 +199,18 @@ class Workload:
             key = self._pick_key()
             value, command, level = self._single_key(f, key)
         client.seq += 1
-        request = Request(client.process, client.seq, command, level)
+        if self._guarantees:
+            request = Request(client.process, client.seq, command, level,
+                              session=ClientSession(self._guarantees, client.token))
+        else:
+            request = Request(client.process, client.seq, command, level)
         now = self.sim.engine.now
         op = Op(request, f, key, value, now)
         client.op = op
         self.issued += 1
         self.active += 1
         self._record(client.process, "invoke", op, value, now)
-        if level == "local":
+        if level == "local" or self.spec.roam:
             members = self.sim.members
             op.target = members[int(rng.random() * len(members))]
         else:
@@ -256,6 +268,8 @@ class Workload:
             op.uncertain_at = node  # up and answering: the timeout keeps it as the target
             return
         if type(result) is Ok:
+            if result.session:
+                client.token = result.session
             self._complete_ok(client, op, node, result.value)
         elif result.definite:
             self._complete(client, op, "fail", op.value, node, result.describe())
@@ -320,6 +334,7 @@ class Workload:
         del self._by_process[client.process]
         client.process = self._next_process
         client.seq = 0
+        client.token = b""
         self._next_process += 1
         self._by_process[client.process] = client
         members = self.sim.members
