@@ -123,6 +123,8 @@ COMMAND_TABLE: dict[str, CommandInfo] = {
         _info("readlevel", -1, "fast stale", _NOKEYS,
               "READLEVEL linearizable|lease|local|sequential|one|quorum|all"),
         _info("writelevel", -1, "fast stale", _NOKEYS, "WRITELEVEL one|quorum|all|default (leaderless W)"),
+        _info("session", -1, "fast stale", _NOKEYS,
+              "SESSION [ryw|mr|mw|wfr|all on|off] | TOKEN [hex] | RESET: session guarantees"),
         _info("command", -1, "stale", _NOKEYS, "Command table (COUNT, INFO, DOCS, LIST)"),
         _info("config", -2, "stale", _NOKEYS, "CONFIG GET pattern (read-only)"),
         _info("client", -2, "stale", _NOKEYS, "CLIENT ID|SETNAME|GETNAME|SETINFO"),
