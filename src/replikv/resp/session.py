@@ -10,6 +10,11 @@ command under an identity the client chose, so a retried write is applied at mos
 (Raft thesis §6.3; kv/sessions.py). Commands of one connection run one at a time, in
 order: the session table keeps only a client's latest request, and Redis clients expect
 a pipeline's commands to take effect in the order sent.
+
+Session guarantees (``SESSION``, Terry et al. 1994): the connection keeps the guarantees
+its client turned on and the session token of its last ``Ok``, and sends both with each
+data command (``core.requests.ClientSession``); ``SESSION TOKEN`` hands the token out so
+a client can take its session to a connection at another node.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 
 from replikv.core.commands import GUARD_FAILED, MGet, Txn, is_read
 from replikv.core.errors import Aborted, Ok, Result, Timeout
-from replikv.core.requests import READ_LEVELS, Request
+from replikv.core.requests import GUARANTEES, READ_LEVELS, ClientSession, Request
 from replikv.resp import info as infos
 from replikv.resp import protocol as p
 from replikv.resp.commands import (
@@ -47,6 +52,10 @@ from replikv.resp.transaction import (
     not_in_transaction,
 )
 from replikv.runtime.service import NodeService
+
+SESSION_NAMES = {"ryw": GUARANTEES[0], "mr": GUARANTEES[1], "mw": GUARANTEES[2], "wfr": GUARANTEES[3],
+                 **{name: name for name in GUARANTEES}}
+"""``SESSION``'s words for the guarantees (short and full names; ``all`` means the four)."""
 
 WRITE_LEVELS = ("one", "quorum", "all", "default")
 """``WRITELEVEL``'s words: replicas a write waits for (``default``: the scheme's own)."""
@@ -135,6 +144,10 @@ class Session:
         self.write_level: str | None = None
         """``WRITELEVEL``: the level a write request carries (a leaderless scheme's W);
         None: the read level, as before (schemes with a leader ignore it for writes)."""
+        self.guarantees: tuple[str, ...] = ()
+        """``SESSION``: the session guarantees this connection's requests ask for."""
+        self.session_token = b""
+        """The session token of the last ``Ok`` (sent back with the next request)."""
         self.name: bytes | None = None
         self.protocol = 2
         """RESP version of the replies: 2 until ``HELLO 3``."""
@@ -153,6 +166,7 @@ class Session:
             "info": self._info,
             "readlevel": self._readlevel,
             "writelevel": self._writelevel,
+            "session": self._session,
             "command": self._command,
             "config": self._config,
             "client": self._client,
@@ -191,7 +205,7 @@ class Session:
                 data = build_data_command(argv)
                 self.seq += 1
                 level = self.read_level if self.write_level is None or is_read(data.command) else self.write_level
-                request = Request(self.client_id, self.seq, data.command, level)
+                request = self._request(self.client_id, self.seq, data.command, level)
                 self._wait_client = self.client_id
                 return await self._run(request, data.render)
             return await self._handlers[name](argv[1:])
@@ -219,11 +233,21 @@ class Session:
 
     async def _execute(self, request: Request) -> Result:
         try:
-            return await self.ctx.service.execute(request)
+            result = await self.ctx.service.execute(request)
         except Exception:
             # The request may have reached the cluster: never a definite error here.
             log.exception("service failed on request %s", request.id)
             return Timeout()
+        if type(result) is Ok and result.session:
+            self.session_token = result.session
+        return result
+
+    def _request(self, client_id: int, seq: int, command: object, level: str) -> Request:
+        """A data command's request, with this connection's session when one is on."""
+        if not self.guarantees:
+            return Request(client_id, seq, command, level)  # type: ignore[arg-type]
+        return Request(client_id, seq, command, level,  # type: ignore[arg-type]
+                       session=ClientSession(self.guarantees, self.session_token))
 
     # -- connection commands --------------------------------------------------------
 
@@ -266,6 +290,49 @@ class Session:
         if level not in WRITE_LEVELS:
             raise CommandError(f"ERR write level must be one of {', '.join(WRITE_LEVELS)}")
         self.write_level = None if level == "default" else level
+        return p.Simple("OK")
+
+    async def _session(self, args: list[bytes]) -> p.ReplyValue:
+        """``SESSION``: the guarantees and whether each is on; ``SESSION ryw|mr|mw|wfr|all
+        on|off`` (or the full names); ``SESSION TOKEN`` the session token in hex, ``SESSION
+        TOKEN hex`` adopts one (the session moves here from another connection or node);
+        ``SESSION RESET`` forgets the token (a new session, same guarantees)."""
+        if not args:
+            return [x for name in GUARANTEES for x in (name.encode(), b"on" if name in self.guarantees else b"off")]
+        word = args[0].decode("latin-1").lower()
+        if word == "token":
+            if len(args) == 1:
+                return self.session_token.hex().encode()
+            if len(args) > 2:
+                raise CommandError(wrong_arity("session|token"))
+            try:
+                self.session_token = bytes.fromhex(args[1].decode("latin-1"))
+            except ValueError:
+                raise CommandError("ERR SESSION TOKEN takes the hex that SESSION TOKEN answered") from None
+            return p.Simple("OK")
+        if word == "reset":
+            if len(args) > 1:
+                raise CommandError(wrong_arity("session|reset"))
+            self.session_token = b""
+            return p.Simple("OK")
+        if len(args) != 2:
+            raise CommandError(wrong_arity("session"))
+        if word != "all" and word not in SESSION_NAMES:
+            raise CommandError("ERR SESSION guarantee must be one of ryw, mr, mw, wfr, all "
+                               f"(or {', '.join(GUARANTEES)})")
+        state = args[1].decode("latin-1").lower()
+        if state not in ("on", "off"):
+            raise CommandError("ERR SESSION takes on or off after the guarantee")
+        named = set(GUARANTEES) if word == "all" else {SESSION_NAMES[word]}
+        if state == "on":
+            spec = getattr(self.ctx.service, "spec", None)
+            if spec is None or not spec.session_guarantees:
+                raise CommandError(f"ERR scheme {self.ctx.scheme} keeps no session guarantees "
+                                   "(ProtocolSpec.session_guarantees; quorum does)")
+            on = set(self.guarantees) | named
+        else:
+            on = set(self.guarantees) - named
+        self.guarantees = tuple(g for g in GUARANTEES if g in on)
         return p.Simple("OK")
 
     async def _wait(self, args: list[bytes]) -> p.ReplyValue:
@@ -439,7 +506,7 @@ class Session:
             raise CommandError(f"ERR RKV wraps only data commands, not '{name[:64]}'")
         data = build_data_command(inner)
         self._wait_client = client_id
-        return await self._run(Request(client_id, seq, data.command, level), data.render)
+        return await self._run(self._request(client_id, seq, data.command, level), data.render)
 
     async def _rkvadmin(self, args: list[bytes]) -> p.ReplyValue:
         """``RKVADMIN verb args...``: operator commands, from loopback peers only unless
