@@ -40,3 +40,10 @@ def test_unknown_levels_are_refused_with_the_choices():
     assert run(s, "WRITELEVEL", "some").startswith(b"-ERR write level must be one of one, quorum, all, default")
     assert b"quorum" in run(s, "READLEVEL", "eventual")
     assert run(s, "WRITELEVEL") == b"$7\r\ndefault\r\n"
+
+
+def test_session_is_refused_where_the_scheme_keeps_no_session_guarantees():
+    _, s = _session()  # a test service without a ProtocolSpec that declares them
+    assert run(s, "SESSION", "all", "on").startswith(b"-ERR scheme quorum keeps no session guarantees")
+    assert run(s, "SESSION", "ryw", "off") == b"+OK\r\n"
+    assert run(s, "SESSION", "TOKEN") == b"$0\r\n\r\n"

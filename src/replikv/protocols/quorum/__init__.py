@@ -67,6 +67,7 @@ QUORUM_SPEC = ProtocolSpec(
     failover="none",
     read_levels=(*LEVELS, "local"),
     transactions=False,
+    session_guarantees=True,
     messages_per_write="4(n-1)",
     durable_view=QuorumDurableView,
 )

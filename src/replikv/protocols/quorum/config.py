@@ -47,9 +47,9 @@ class QuorumConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_fields=
     concurrency, but an increment answers the value its coordinator saw, not a register's
     next value); ``register``: INCRBY reads the value and writes the sum (Redis semantics;
     concurrent increments become siblings and one wins)."""
-    sessions: bool = False
-    """Session guarantees for each client id at its coordinator (``sessions.py``): a read
-    shows the session's own or last seen version when it survives as a sibling."""
+    session_retry_ms: float = 25.0
+    """A read of a client session (``sessions.py``) whose answers do not cover what the
+    session wrote and read asks the replicas again this often, until its deadline."""
     read_repair: bool = True
     """After a read, send the merged state to every replica that answered with less."""
     sloppy_quorum: bool = False
@@ -79,6 +79,8 @@ class QuorumConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ConfigError(f"counters must be one of {', '.join(COUNTERS)}, not {self.counters!r}")
         if self.replicas < 0:
             raise ConfigError("replicas must be >= 0 (0: every node)")
+        if self.session_retry_ms <= 0:
+            raise ConfigError("session_retry_ms must be > 0")
         if self.anti_entropy_ms < 0:
             raise ConfigError("anti_entropy_ms must be >= 0")
         if self.merkle_leaves < 1 or self.virtual_nodes < 1:

@@ -13,6 +13,14 @@ list (Dynamo, SOSP 2007, §4.5 "Execution of get() and put() operations").
   restarted node never reuses a dot that left it); it answers once W nodes (itself
   included) acknowledged a durable copy.
 
+Session guarantees (``sessions.py``, Terry et al. 1994): a request that carries a
+``ClientSession`` is answered only from a state that covers what its session wrote and
+read (the token it brought), shows a version that follows them, and its write overwrites
+them; while the answers gathered do not cover them, the coordinator asks the preference
+list again every ``session_retry_ms`` until the request's deadline, then answers
+``Unavailable`` (definite: nothing written, never a stale answer). Its ``Ok`` carries the
+session's new token.
+
 Levels come from the request (``one``/``quorum``/``all``; ``local`` means ``one``;
 any other level, such as the workloads' ``linearizable``, means the configured default).
 
@@ -31,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from replikv.core.commands import Get, is_read
-from replikv.core.errors import Result, Timeout, Unavailable, Uncertain
+from replikv.core.errors import BadRequest, Ok, Result, Timeout, Unavailable, Uncertain
 from replikv.core.messages import Message
 from replikv.core.requests import Request
 from replikv.protocols.quorum import crdt
@@ -39,7 +47,7 @@ from replikv.protocols.quorum import versions as v
 from replikv.protocols.quorum.config import LEVELS, QuorumConfig, level_count
 from replikv.protocols.quorum.messages import Put, PutAck, Read, ReadReply, Repair
 from replikv.protocols.quorum.ring import Ring
-from replikv.protocols.quorum.sessions import Sessions
+from replikv.protocols.quorum.sessions import BadToken, Session
 from replikv.protocols.quorum.store import Store
 
 REMEMBERED = 20_000
@@ -73,6 +81,10 @@ class Pending:
     """Sloppy quorum: fallback node -> the preference-list node it stands in for."""
     state: v.KeyState | None = None
     """The write's new version (sent again to fallbacks)."""
+    session: Session | None = None
+    """The request's session (None: it carried none)."""
+    retry_at: float = 0.0
+    """A session read waiting for versions it must cover: when to ask the replicas again."""
 
 
 class Coordinator:
@@ -94,7 +106,9 @@ class Coordinator:
         copy's answer instead of running again, so a definite refusal sticks."""
         self.now = 0.0
         self.repairs_sent = 0
-        self.sessions = Sessions()
+        self.session_retries = 0
+        """Times a session's read asked the replicas again (the versions it must cover
+        were not there yet)."""
 
     # -- starting ----------------------------------------------------------------------
 
@@ -125,14 +139,26 @@ class Coordinator:
 
     def start(self, request: Request, key: str, preference: tuple[int, ...]) -> None:
         self._answered[request.id] = None
+        session = None
+        if request.session:
+            if self._config.resolution != "siblings":
+                self.answer(request, BadRequest("session guarantees need resolution = siblings (last-writer-wins "
+                                                "drops the versions a session follows)"))
+                return
+            try:
+                session = Session.of(request.session, key)
+            except BadToken as exc:
+                self.answer(request, BadRequest(str(exc)))
+                return
         write = not is_read(request.command)
         n = len(preference)
         need = level_count(self.level(request, write), n)
         self._next_op += 1
         op = Pending(self._next_op, request, key, preference, need,
-                     self.now + self._config.request_timeout_ms, write, started=self.now)
+                     self.now + self._config.request_timeout_ms, write, started=self.now, session=session)
         self.pending[op.op_id] = op
-        if write and not self._config.read_before_write:
+        blind = session is None or not session.waits(request.command)
+        if write and not self._config.read_before_write and blind:
             self._write(op, self._store.get(key))
             if op.phase != "put":
                 del self.pending[op.op_id]
@@ -163,16 +189,16 @@ class Coordinator:
         op.merged = v.merge(op.merged, state)
         if len(op.answers) < op.need:
             return
+        shown = self._session_view(op)
+        if shown is None:
+            return  # not yet what the session needs: more answers, or ask again (tick)
         self._repair(op)
         if not op.write:
             del self.pending[op.op_id]
-            shown = op.merged
-            if self._config.sessions and isinstance(op.request.command, Get):
-                shown = self.sessions.view(op.request.client_id, op.key, op.merged)
-                top = v.winner(shown)
-                if top is not None:
-                    self.sessions.note(op.request.client_id, op.key, {top.dot})
-            self.answer(op.request, crdt.read_result(op.request, shown))
+            result = crdt.read_result(op.request, shown)
+            if op.session is not None and type(result) is Ok:
+                result = Ok(result.value, session=op.session.after_read(shown, op.request.command))
+            self.answer(op.request, result)
             return
         if op.ran:
             # at most once: a copy of this request (a client's retry at another node, a
@@ -183,6 +209,34 @@ class Coordinator:
         self._write(op, op.merged)
         if op.phase != "put":
             del self.pending[op.op_id]
+
+    def _session_view(self, op: Pending) -> v.KeyState | None:
+        """What the operation may answer from (Sessions §3): the merged state, or for a
+        session's register read only the siblings that follow its anchor; None while the
+        merged state does not cover what the session wrote and read (``sessions.py``)."""
+        session = op.session
+        if session is None or (op.write and not session.waits(op.request.command)):
+            return op.merged
+        shown: v.KeyState | None = op.merged
+        if v.join(op.merged.context, session.needed()) != op.merged.context:
+            shown = None
+        elif isinstance(op.request.command, Get):
+            shown = session.view(op.merged)
+        if shown is None and op.retry_at == 0.0:
+            op.retry_at = self.now + self._config.session_retry_ms
+        return shown
+
+    def _ask_again(self, op: Pending) -> None:
+        """A session's read still misses versions it must cover: ask every replica again."""
+        self.session_retries += 1
+        op.retry_at = self.now + self._config.session_retry_ms
+        write = op.write
+        for peer in op.preference:
+            if peer != self.node:
+                self._send(peer, Read(op.op_id, op.key, op.request.client_id if write else 0,
+                                      op.request.seq if write else 0))
+        if self.node in op.preference:
+            self._answer(op, self.node, self._store.get(op.key))
 
     def _repair(self, op: Pending) -> None:
         if not self._config.read_repair:
@@ -212,10 +266,11 @@ class Coordinator:
     def _maybe_done(self, op: Pending) -> None:
         if len(op.acks) >= op.need and op.op_id in self.pending:
             del self.pending[op.op_id]
-            assert op.result is not None and op.state is not None
-            if self._config.sessions:
-                self.sessions.note(op.request.client_id, op.key, {s.dot for s in op.state.siblings})
-            self.answer(op.request, op.result)
+            assert op.result is not None and op.state is not None and op.dot is not None
+            result = op.result
+            if op.session is not None and type(result) is Ok:
+                result = Ok(result.value, session=op.session.after_write(op.state, op.dot))
+            self.answer(op.request, result)
 
     def tick(self, now: float) -> None:
         self.now = now
@@ -223,12 +278,19 @@ class Coordinator:
             if now < op.deadline:
                 if self._config.sloppy_quorum and now >= op.started + self._config.hint_after_ms:
                     self._fall_back(op)
+                if op.phase == "read" and 0.0 < op.retry_at <= now and op.op_id in self.pending:
+                    self._ask_again(op)
                 continue
             del self.pending[op.op_id]
             if op.phase == "read":
                 what = "write's read" if op.write else "read"
-                self.answer(op.request, Unavailable(
-                    f"{what} reached {len(op.answers)} of the {op.need} replicas it needs"))
+                if len(op.answers) >= op.need:
+                    self.answer(op.request, Unavailable(
+                        f"session: the {what} reached {len(op.answers)} replicas, none holding the versions this "
+                        f"session wrote or read of {op.key!r} (or a later one) yet"))
+                else:
+                    self.answer(op.request, Unavailable(
+                        f"{what} reached {len(op.answers)} of the {op.need} replicas it needs"))
             else:
                 self.answer(op.request, Timeout())
 
@@ -237,6 +299,9 @@ class Coordinator:
     def _write(self, op: Pending, seen: v.KeyState) -> None:
         """Compute the new version from what the read saw (``crdt.plan``), then store it
         durably here and send it to the rest of the preference list."""
+        if op.session is not None:
+            # monotonic writes, writes-follow-reads: overwrite what the session wrote and read
+            seen = v.KeyState(v.join(seen.context, op.session.overwrites()), seen.siblings)
         planned = crdt.plan(op.request, seen, self._store.get(op.key), self.node, self.now,
                             counters=self._config.counters == "crdt")
         if planned.delta is None:

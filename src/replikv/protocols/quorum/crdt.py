@@ -149,7 +149,7 @@ def plan(request: Request, seen: v.KeyState, local: v.KeyState, node: int, now: 
     value, result = _register(request, current)
     if value is _NOTHING:
         return Plan(None, result)
-    new = sibling(1, value, v.REGISTER)  # type: ignore[arg-type]
+    new = msgspec.structs.replace(sibling(1, value, v.REGISTER), context=merged.context)  # type: ignore[arg-type]
     return Plan(v.write(merged.context, new), result, new.dot)
 
 

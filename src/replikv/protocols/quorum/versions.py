@@ -102,7 +102,10 @@ class Sibling(msgspec.Struct, frozen=True, array_like=True):
     the coordinator's clock when it wrote (to resolve siblings), and the client request
     that wrote it (``client_id``, ``seq``), so a replica's state machine can say it holds
     that request. ``kind`` says what the value is (``crdt.py``): a register value, a
-    counter entry ``"P:N"`` of node ``dot[0]``, or a set element."""
+    counter entry ``"P:N"`` of node ``dot[0]``, or a set element. ``context``: for a
+    register value, the dots its write overwrote (its causal past: DVV §4 keeps one per
+    version), so a session can tell the versions that follow one it wrote or read from
+    concurrent ones (``sessions.py``); empty for counter entries and set elements."""
 
     dot: Dot
     value: str | None
@@ -110,6 +113,7 @@ class Sibling(msgspec.Struct, frozen=True, array_like=True):
     client_id: int
     seq: int
     kind: str = REGISTER
+    context: Context = EMPTY_CONTEXT
 
 
 class KeyState(msgspec.Struct, frozen=True, array_like=True):
