@@ -206,10 +206,10 @@ class ProtocolSpec:
     synchrony_bound: Callable[[NodeConfig], float] | None = None
     """For a scheme whose safety rests on timeouts that a live peer always beats (Skeen's
     3PC: fail-stop nodes and a synchronous network): ``config -> ms``, the longest a live
-    node's messages may go unheard before its timeouts take it for crashed. A host that
-    saw a link between two up nodes stay silent for longer (every message sent on it late
-    or lost for that long) judges the run as under a partition: that is what such a
-    silence is to the scheme's failure detector (``sim.report.cut_off``)."""
+    node's messages may go unheard before its timeouts take it for crashed. The simulator
+    judges a run in which an up node was cut off from every peer for longer (for each
+    peer, its messages to it or theirs to it late or lost all that time) as under a
+    partition: that is what it is to the scheme's failure detector (``sim.cutoff``)."""
     coordinator_crash_after: str = ""
     """For schemes whose transaction coordinator can block its participants (2PC, Gray &
     Lamport 2006 §2; the chapter's "2PC is a blocking protocol"): the name of the message
