@@ -303,7 +303,9 @@ REAL_COLUMNS: tuple[RealColumn, ...] = (
     RealColumn("lost_writes", "acked writes lost", KILL_LEADER, lost_writes,
                "acknowledged writes the final reads did not find after kill -9 of the leader"),
     RealColumn("failover", "failover", KILL_LEADER, failover,
-               "service while the killed leader is down, and time from the kill to the first acknowledged write"),
+               "service while the killed leader is down, and time from the kill to the first acknowledged write "
+               "invoked after it, as the clients see it (a request in flight to the dead node waits out the "
+               "client's attempt timeout, jepsen.clients.ATTEMPT_TIMEOUT_S)"),
     RealColumn("one_down", "writes, one node down", KILL_FOLLOWER, one_down,
                "share of writes acknowledged while one node that is not leading is down"),
 )

@@ -60,8 +60,9 @@ def real_latency_throughput(real: RealComparison, simulated: Comparison | None =
     right.set_title("throughput")
     right.legend(fontsize=8)
     right.grid(True, axis="x", alpha=0.3)
-    source = "; ".join(sorted({r.experiment.reproduce() for r in real.runs.values()
-                               if r.experiment.fault == STEADY and r.experiment.seed == 1}))
+    steady = next((r.experiment for r in real.runs.values() if r.experiment.fault == STEADY), None)
+    source = (steady.reproduce().replace(f"--protocol {steady.protocol}", "--protocol P", 1) +
+              " (each scheme's line is under its run)") if steady is not None else ""
     caption = (f"Measured on real local clusters ({real.nodes} nodes, fsync always, {real.time_s:g} s per run, "
                f"8 closed-loop clients): latency of every acknowledged write of the steady runs, and "
                f"acknowledged operations per second" +
