@@ -7,6 +7,13 @@ and again when it would arrive, so a partitioned link delivers nothing, includin
 was in flight when the partition began. Links are FIFO by default (``fifo``); with ``fifo = false``
 jitter in the latency distribution reorders messages, and ``reorder`` adds an extra
 random delay to a fraction of them.
+
+For a scheme that declares a ``ProtocolSpec.synchrony_bound`` it also keeps every
+*silence* longer than that bound of a link between two nodes that were up throughout:
+from a message's send until something sent on that link at or after it arrives (a lost
+message stays unheard until a later one gets through). ``sim.cutoff`` finds in them the
+nodes cut off from every peer, which a timeout-based failure detector (3PC's
+termination protocol) cannot tell from a partition.
 """
 
 from __future__ import annotations
@@ -60,6 +67,15 @@ class Network:
         self.dropped = 0
         self.duplicated = 0
         self._last_arrival: dict[tuple[int, int], float] = {}
+        self.silence_bound_ms: float | None = None
+        """The scheme's ``synchrony_bound``, if it declares one: longer silences are kept."""
+        self.silences: list[tuple[float, float, int, int]] = []
+        """Every silence longer than ``silence_bound_ms``: (from, to, src, dst)."""
+        self._unheard: dict[tuple[int, int], list[tuple[float, int, int]]] = {}
+        """Per link, the messages nothing sent as late has yet followed: (sent at, the
+        sender's and the receiver's incarnations then), oldest first."""
+        """Per link, the oldest message not yet followed by an arrival: (sent at, the
+        sender's and the receiver's incarnations then)."""
 
     def reset_rates(self) -> None:
         """Back to the scenario's ``[network]`` defaults (end of the fault window)."""
@@ -86,6 +102,7 @@ class Network:
         rng = self._rng
         loss = self.link_loss.get(link, self.loss)
         if loss and rng.random() < loss:
+            self._sent(src, dst)
             self._drop(src, dst, label, "loss")
             return
         copies = 1
@@ -96,12 +113,13 @@ class Network:
         incarnation = self._incarnation(dst)
         sender = self._incarnation(src) if self._spec.crash_drops_sent and src > 0 else 0
         engine = self._engine
+        self._sent(src, dst)
         for _ in range(copies):
             arrival = engine.now + self.delay(src, dst) + extra_delay
             if self._spec.fifo:
                 arrival = max(arrival, self._last_arrival.get(link, 0.0))
                 self._last_arrival[link] = arrival
-            engine.at(arrival, self._arrive, src, dst, payload, label, incarnation, sender)
+            engine.at(arrival, self._arrive, src, dst, payload, label, incarnation, sender, engine.now)
 
     def delay(self, src: int, dst: int) -> float:
         dist = self.link_latency.get((src, dst))
@@ -114,14 +132,38 @@ class Network:
             delay *= self.slow.get(src, 1.0) * self.slow.get(dst, 1.0)
         return round(delay, 3)
 
-    def _arrive(self, src: int, dst: int, payload: Any, label: str, incarnation: int, sender: int) -> None:
+    def _arrive(self, src: int, dst: int, payload: Any, label: str, incarnation: int, sender: int,
+                sent_ms: float) -> None:
         if (src, dst) in self.blocked:
             self._drop(src, dst, label, "partition")
             return
         if sender and not self._alive(src, sender):
             self._drop(src, dst, label, "sender crashed")
             return
+        if src > 0 and dst > 0:
+            self._heard(src, dst, sent_ms)
         self._deliver(src, dst, payload, incarnation)
+
+    def _sent(self, src: int, dst: int) -> None:
+        if self.silence_bound_ms is not None and src > 0 and dst > 0:
+            entry = (self._engine.now, self._incarnation(src), self._incarnation(dst))
+            self._unheard.setdefault((src, dst), []).append(entry)
+
+    def _heard(self, src: int, dst: int, sent_ms: float) -> None:
+        """A message sent at ``sent_ms`` arrives: every message sent on the link no later
+        is heard of now. The oldest of them was unheard since it was sent: a silence,
+        kept if longer than the bound and both ends stayed up (a crash is no silence
+        of a live node)."""
+        waiting = self._unheard.get((src, dst))
+        if not waiting or waiting[0][0] > sent_ms:
+            return
+        since, src_incarnation, dst_incarnation = waiting[0]
+        while waiting and waiting[0][0] <= sent_ms:
+            waiting.pop(0)
+        silence = self._engine.now - since
+        assert self.silence_bound_ms is not None
+        if silence > self.silence_bound_ms and self._alive(src, src_incarnation) and self._alive(dst, dst_incarnation):
+            self.silences.append((round(since, 3), round(self._engine.now, 3), src, dst))
 
     def _drop(self, src: int, dst: int, label: str, why: str) -> None:
         self.dropped += 1

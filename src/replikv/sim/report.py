@@ -24,6 +24,7 @@ from replikv.sim.checks import (
     run_txn,
     split_txn,
 )
+from replikv.sim.cutoff import cut_off_windows
 from replikv.sim.decisions import divergent_decisions, scheme_metrics
 from replikv.sim.scenario import ClockDrift
 from replikv.sim.simulation import PROBE_KEY, WRITE_OPS, Simulation
@@ -260,6 +261,7 @@ def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[st
         "events": sim.engine.events,
         "quiesced": sim.quiesced,
         "partitioned": sim.nemesis.partitioned,
+        "cut_off": cut_off(sim),
         "triggers_fired": sim.nemesis.fired,
         "operator": sim.operator_log,
         "violations": list(sim.violations),
@@ -274,9 +276,25 @@ def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[st
     return report
 
 
+def cut_off(sim: Simulation) -> dict[str, Any] | None:
+    """For a scheme that declares a ``synchrony_bound``: the longest window in which a
+    node was cut off from every peer by slowness or loss for longer than the bound
+    (``sim.cutoff``; ``times``: how many such windows), else None. Such a node
+    looked crashed to the scheme's timeouts though it was up: for a scheme that is
+    not partition tolerant the run is judged as under a partition (3PC, Skeen 1981: the
+    termination protocol is safe only with fail-stop nodes and bounded delays)."""
+    bound = sim.network.silence_bound_ms
+    windows = cut_off_windows(sim.network.silences, bound, sim.all_nodes()) if bound is not None else []
+    if not windows:
+        return None
+    at, ms, node = max(windows, key=lambda w: (w[1], -w[0]))
+    return {"node": node, "at_ms": at, "ms": ms, "bound_ms": bound, "times": len(windows)}
+
+
 def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict | None, check: bool) -> list[dict]:
     promises = sim.spec.promises_under(sim.config, len(sim.members))
-    safe_here = not sim.nemesis.partitioned or promises.partition_tolerant
+    # a silence longer than a timeout-based failure detector's bound is a partition to it
+    safe_here = not (sim.nemesis.partitioned or report["cut_off"]) or promises.partition_tolerant
     lease = report["lease_bound_ms"] is not None
     # a lease promises linearizable reads only while clocks drift within clock_drift
     clocks_ok = not lease or report["lease_overrun_ms"] == 0
@@ -309,6 +327,11 @@ def _checks(sim: Simulation, report: dict[str, Any], history: list, state: dict 
     if split is not None:
         # nodes that decided one transaction differently (2PC/3PC): 3PC's termination
         # protocol is not partition tolerant, so under a partition it is shown, not promised
+        cut = report["cut_off"]
+        if split and cut is not None and not sim.nemesis.partitioned and not promises.partition_tolerant:
+            detail += (f" (not promised: from {cut['at_ms']:g} ms node {cut['node']} was cut off from every peer"
+                       f" for {cut['ms']:g} ms, its messages or theirs late or lost, longer than the"
+                       f" {cut['bound_ms']:g} ms the scheme's timeouts assume: a partition to them)")
         add("no_divergent_decisions", split == 0, safe_here, detail)
     if not check:
         return checks

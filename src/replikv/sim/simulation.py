@@ -72,6 +72,8 @@ class Simulation:
             self.engine, scenario.network, rng_factory(f"{seed}:net"), self.trace, self._deliver, self._incarnation,
             self._alive,
         )
+        if spec.synchrony_bound is not None:
+            self.network.silence_bound_ms = spec.synchrony_bound(self.config)
         self.hosts: dict[int, Host] = {
             n: Host(self, n, round(clock_rng.random() * self.config.tick_ms, 3)) for n in self.members
         }

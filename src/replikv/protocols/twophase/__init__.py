@@ -45,6 +45,13 @@ def _creator(mode: str):
     return create
 
 
+def _termination_bound(config) -> float:
+    """3PC's termination round waits ``termination_ms`` for every live node's state
+    (Skeen 1981): a node unheard for longer than that is taken for crashed."""
+    assert isinstance(config, TwoPhaseConfig)
+    return config.termination_ms
+
+
 TWO_PC_SPEC = ProtocolSpec(
     name=TWO_PC,
     summary="Two-phase commit: every write a transaction on all N nodes, any node coordinates, "
@@ -83,6 +90,7 @@ THREE_PC_SPEC = ProtocolSpec(
     durable_view=TwoPhaseDurableView,
     decisions=decisions,
     coordinator_crash_after="Prepare",
+    synchrony_bound=_termination_bound,
 )
 
 __all__ = ["THREE_PC_SPEC", "TWO_PC_SPEC", "TwoPhaseConfig", "TwoPhaseReplica"]
