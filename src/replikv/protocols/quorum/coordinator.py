@@ -44,6 +44,7 @@ from replikv.core.messages import Message
 from replikv.core.requests import Request
 from replikv.protocols.quorum import crdt
 from replikv.protocols.quorum import versions as v
+from replikv.protocols.quorum.claims import Claims
 from replikv.protocols.quorum.config import LEVELS, QuorumConfig, level_count
 from replikv.protocols.quorum.messages import Put, PutAck, Read, ReadReply, Repair
 from replikv.protocols.quorum.ring import Ring
@@ -90,7 +91,8 @@ class Pending:
 class Coordinator:
     def __init__(self, node: int, ring: Ring, store: Store, config: QuorumConfig,
                  send: Callable[[int, Message], None], reply: Callable[[Request, Result], None],
-                 persist: Callable[[str, v.KeyState, tuple[tuple[int, int], ...]], int]) -> None:
+                 persist: Callable[[str, v.KeyState, tuple[tuple[int, int], ...]], int],
+                 claims: Claims | None = None) -> None:
         self.node = node
         self._ring = ring
         self._store = store
@@ -98,6 +100,7 @@ class Coordinator:
         self._send = send
         self._reply = reply
         self._persist = persist
+        self._claims = claims or Claims(config.request_timeout_ms)
         self._next_op = 0
         self.pending: dict[int, Pending] = {}
         self._answered: dict[tuple[int, int], Result | None] = {}
@@ -169,7 +172,8 @@ class Coordinator:
         for peer in preference:
             if peer != self.node:
                 self._send(peer, Read(op.op_id, key, request.client_id if write else 0, request.seq if write else 0))
-        op.ran = write and self._store.ran(request.client_id, request.seq)
+        op.ran = write and (self._store.ran(request.client_id, request.seq)
+                            or self._claims.other(request.client_id, request.seq, self.node, op.op_id, self.now))
         if self.node in preference:
             self._answer(op, self.node, self._store.get(key))
 
@@ -204,7 +208,7 @@ class Coordinator:
             # at most once: a copy of this request (a client's retry at another node, a
             # delayed duplicate) already issued a dot; running it again could undo later writes
             del self.pending[op.op_id]
-            self.answer(op.request, Uncertain("a copy of this request already ran at another coordinator"))
+            self.answer(op.request, Uncertain("a copy of this request ran or is running at another coordinator"))
             return
         self._write(op, op.merged)
         if op.phase != "put":

@@ -41,6 +41,7 @@ from replikv.core.replica import CreateArgs, StateMachine, Status
 from replikv.core.requests import Request
 from replikv.protocols.quorum import versions as v
 from replikv.protocols.quorum.antientropy import AntiEntropy
+from replikv.protocols.quorum.claims import Claims
 from replikv.protocols.quorum.config import QuorumConfig, level_count
 from replikv.protocols.quorum.coordinator import Coordinator
 from replikv.protocols.quorum.handoff import Hints
@@ -74,8 +75,10 @@ class QuorumReplica:
         self._out = Outbox()
         self.ring = Ring(self.members, self.config.virtual_nodes, self.config.replicas)
         self.store = Store(args.state_machine, self.config.resolution)
+        self.claims = Claims(self.config.request_timeout_ms)
+        self._now = 0.0
         self.coordinator = Coordinator(self.node, self.ring, self.store, self.config, self._out.send,
-                                       self._out.reply, self._persist)
+                                       self._out.reply, self._persist, self.claims)
         self.anti_entropy = AntiEntropy(self.node, self.ring, self.store, self.config.merkle_leaves, self._out.send)
         self._last_anti_entropy: float | None = None
         self.hints = Hints()
@@ -121,6 +124,8 @@ class QuorumReplica:
     # -- steps ---------------------------------------------------------------------------
 
     def _tick(self, now: float) -> None:
+        self._now = now
+        self.claims.expire(now)
         self.coordinator.tick(now)
         every = self.config.anti_entropy_ms
         if every > 0 and (self._last_anti_entropy is None or now - self._last_anti_entropy >= every):
@@ -169,8 +174,8 @@ class QuorumReplica:
                 self.coordinator.on_put_ack(src, msg)
             case Read(op=op, key=key, client_id=client_id, seq=seq):
                 held = self.store.get(key) if self.node in self.ring.preference(key) else self.hints.for_key(key)
-                self._out.send(src, ReadReply(op, key, held, ready=not self.refilling,
-                                              ran=self.store.ran(client_id, seq)))
+                ran = self.store.ran(client_id, seq) or self.claims.other(client_id, seq, src, op, self._now)
+                self._out.send(src, ReadReply(op, key, held, ready=not self.refilling, ran=ran))
             case Put():
                 self._store_put(src, msg)
             case Repair(key=key, state=state):
