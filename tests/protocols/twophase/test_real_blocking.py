@@ -80,3 +80,68 @@ def test_coordinator_killed_after_the_votes_blocks_the_key_until_it_returns(tmp_
 def _get_set(port: int) -> None:
     with contextlib.suppress(redis.RedisError):  # the coordinator is killed under it: outcome unknown
         _connect(port, timeout=30.0).set("k", "during")
+
+
+def _timed(call) -> tuple[str, object, float]:
+    """(kind, value or error text, seconds) of one command."""
+    start = time.monotonic()
+    try:
+        value, kind = call(), "ok"
+    except redis.TimeoutError:
+        value, kind = None, "timeout"
+    except redis.ResponseError as exc:
+        value, kind = str(exc), "error"
+    return kind, value, time.monotonic() - start
+
+
+def _status(port: int) -> dict:
+    import json
+
+    return json.loads(_connect(port).execute_command("RKVADMIN", "status"))
+
+
+def _wait_for(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(120)
+def test_while_the_coordinator_is_down_locked_keys_refuse_as_locked_other_writes_as_unavailable(tmp_path) -> None:
+    """The first acceptance line, both kinds of key, default timeouts: node 1 dies (the
+    failpoint ``after-send:Prepare``) once its PREPARE for ``k`` reached both participants,
+    which vote YES and hold ``k``. At node 2 meanwhile: a write to ``k`` is refused as a
+    lock conflict (no-wait, retried until the request's deadline); a write to another key
+    is refused as unavailable once node 1's vote is missing for ``vote_timeout_ms``
+    (N-of-N: no write commits with a node down, so "writes to other keys go on" cannot
+    hold for a scheme where every node holds every key); a read of another key is served
+    at once, a read of ``k`` waits for the lock and is refused. The seconds are printed
+    (docs/protocols/twophase.md quotes them)."""
+    root = tmp_path / "cluster"
+    with running_cluster(root, "2pc", 3) as state:
+        ports = [m.client_port for m in state.members()]
+        one, two = _connect(ports[0]), _connect(ports[1])
+        assert one.set("k", "before") is True and one.set("other", "x") is True
+        _wait_for(lambda: all(link["connected"] for link in _status(ports[0])["transport"]["links"].values()),
+                  10.0, "node 1's links up")
+        assert one.execute_command("RKVADMIN", "failpoint", "set", "after-send:Prepare", "exit") in (b"OK", "OK")
+        with contextlib.suppress(redis.RedisError):
+            one.set("k", "during")  # node 1 exits as its PREPAREs leave
+        _wait_for(lambda: all(_status(p)["metrics"]["in_doubt"] == 1 for p in ports[1:]), 10.0,
+                  "both participants in doubt")
+        locked_write = _timed(lambda: two.set("k", "while-down"))
+        other_write = _timed(lambda: two.set("other", "while-down"))
+        other_read = _timed(lambda: two.get("other"))
+        locked_read = _timed(lambda: two.get("k"))
+        print(f"\nwhile node 1 is down: write k {locked_write}; write other {other_write}; "
+              f"read other {other_read}; read k {locked_read}")
+        assert locked_write[0] == "error" and "lock conflict on key 'k'" in locked_write[1], locked_write
+        assert other_write[0] == "error" and "UNAVAILABLE" in other_write[1], other_write
+        assert "did not vote" in other_write[1] and "N-of-N" in other_write[1], other_write
+        assert other_read[:2] == ("ok", b"x")
+        assert locked_read[0] == "error" and "locked by a transaction in doubt" in locked_read[1], locked_read
+        manager.restart(root, 1)
+        _wait_for(lambda: not any(_status(p)["metrics"]["in_doubt"] for p in ports[1:]), 20.0,
+                  "the participants to learn the outcome")
+        assert two.get("k") == b"before" and two.get("other") == b"x"  # nothing half-applied
