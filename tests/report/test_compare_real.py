@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -301,3 +302,30 @@ def test_kill_leader_window_opens_at_the_signal(monkeypatch: pytest.MonkeyPatch,
     action = nemesis.open(FaultWindow(start_s=3.0, end_s=4.0, kind="kill-follower", node=2))
     assert action.nodes == [3] and action.notes == ["node 2 was leading; node 3 was not"]
     assert killed_at[-1] == action.start_s
+
+
+@pytest.mark.process
+def test_real_report_in_a_browser(two_schemes, tmp_path: pathlib.Path) -> None:
+    from .test_html_browser import CHROMIUM, IMAGE_PROBE, _chromium, _console
+
+    if not pathlib.Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (scripts/test.sh installs it)")
+    _, _, page = two_schemes
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.replace("</body>", IMAGE_PROBE + "</body>"), encoding="utf-8")
+    result = _chromium(["--virtual-time-budget=5000", "--dump-dom", probed.as_uri()], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    dom = result.stdout
+    assert _console(result.stderr) == [] and 'data-broken-images="0"' in dom
+    table = re.search(r'<table id="real">(.*?)</table>', dom, re.S)
+    assert table is not None
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)
+    assert len(rows) == 3  # the header, raft, pb-sync
+    for row in rows[1:]:
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        assert len(cells) == 1 + len(REAL_COLUMNS) and all(re.sub(r"<[^>]+>", "", c).strip() for c in cells), row
+    targets = set(re.findall(r'id="([^"]+)"', dom))
+    links = re.findall(r'href="#([^"]+)"', dom)
+    assert len(links) == 2 * len(REAL_COLUMNS) and set(links) <= targets
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', dom)) == 1
+    assert not re.search(r'(src|href)="(https?:)?//', dom)
