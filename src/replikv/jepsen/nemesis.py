@@ -42,6 +42,11 @@ class Action:
     notes: list[str] = field(default_factory=list)
     died_s: float | None = None
     """``crash-after-votes``: when the armed node was seen dead (``None``: it never fired)."""
+    new_leader: int | None = None
+    """``kill-leader``: the first other node seen leading while the window was open."""
+    new_leader_s: float | None = None
+    """``kill-leader``: when it was seen leading (a status poll every 50 ms; ``None``: no
+    other node led before the restart)."""
     metrics: dict[int, dict[str, float]] = field(default_factory=dict)
     """``crash-after-votes``: the survivors' scheme metrics (``RKVADMIN status``) at the
     close, before the restart: 2PC's ``lock_hold_max_ms`` (a running maximum since the
@@ -56,6 +61,9 @@ class Action:
             out["died_s"] = self.died_s
             out["metrics"] = {str(n): m for n, m in sorted(self.metrics.items())}
             out["metrics_before"] = {str(n): m for n, m in sorted(self.metrics_before.items())}
+        if self.kind == "kill-leader":
+            out["new_leader"] = self.new_leader
+            out["new_leader_s"] = self.new_leader_s
         return out
 
 
@@ -159,9 +167,15 @@ class Nemesis:
 
     def watch(self, action: Action, until_s: float) -> None:
         """Hold the window open until ``until_s``; for ``crash-after-votes``, note when the
-        armed node dies (it does once it coordinates a transaction). Other kinds return
-        at once (the runner sleeps)."""
-        if action.kind != "crash-after-votes" or any("open failed" in n for n in action.notes):
+        armed node dies (it does once it coordinates a transaction); for ``kill-leader``,
+        when another node is first seen leading. Other kinds return at once (the runner
+        sleeps)."""
+        if any("open failed" in n for n in action.notes):
+            return
+        if action.kind == "kill-leader" and not self.leaderless:
+            self._watch_new_leader(action, until_s)
+            return
+        if action.kind != "crash-after-votes":
             return
         entry = load_state(self.root).node(action.nodes[0])
         while self._seconds() < until_s:
@@ -171,6 +185,17 @@ class Nemesis:
                           f"(after-send:{self.crash_after}); its participants block")
                 return
             time.sleep(0.01)
+
+    def _watch_new_leader(self, action: Action, until_s: float) -> None:
+        """Poll every 50 ms until a node other than the killed one says it leads (elected,
+        or promoted by ``_failover``); its time is when the poll that saw it returned."""
+        while self._seconds() < until_s:
+            leader = self.leader()
+            if leader is not None and leader not in action.nodes:
+                action.new_leader, action.new_leader_s = leader, round(self._seconds(), 3)
+                self._say(f"[{action.new_leader_s:7.2f}s] nemesis: node {leader} leads")
+                return
+            time.sleep(0.05)
 
     def close(self, action: Action) -> None:
         self._say(f"[{self._seconds():7.2f}s] nemesis: end {action.kind} {_who(action.nodes)}")
