@@ -93,3 +93,25 @@ def test_3pc_agreement_stays_promised_where_no_node_was_cut_off() -> None:
     report = _report("3pc", "3pc-coordinator-crash")
     check = next(c for c in report["checks"] if c["name"] == "no_divergent_decisions")
     assert report["cut_off"] is None and check["promised"] is True and check["passed"] is True
+
+
+def test_2pc_while_the_coordinator_is_down_locked_keys_refuse_as_locked_other_writes_as_unavailable() -> None:
+    """The first acceptance line, both kinds of key (``blocking_window``): of the operations
+    invoked while node 1 is down and answered before it returns, no write commits (N-of-N);
+    a write to a key the in-doubt transaction holds is refused as a lock conflict, one to
+    another key as unavailable ("did not vote", after ``vote_timeout_ms``) or, under
+    contention, as a lock conflict; every read of another key is served. The 200-seed
+    figures are in docs/protocols/twophase.md."""
+    from tests.protocols.twophase.blocking_window import run
+
+    answers = []
+    for seed in range(1, 11):
+        sim, seen = run("2pc", seed)
+        assert sim.hosts[2].replica.metrics()["lock_hold_max_ms"] >= 1000  # node 1 is down 1 s
+        answers += [a for a in seen if a.while_down]
+    writes = [a for a in answers if a.op == "write"]
+    assert writes and not [a for a in writes if a.outcome == "ok"]
+    assert {a.outcome for a in writes if a.locked} == {"locked"}
+    other = [a.outcome for a in writes if not a.locked]
+    assert set(other) <= {"unavailable", "locked"} and other.count("unavailable") > other.count("locked")
+    assert {a.outcome for a in answers if a.op == "read" and not a.locked} == {"ok"}
