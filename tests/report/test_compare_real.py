@@ -70,10 +70,10 @@ def _record(folder: pathlib.Path, ops: list[tuple], report: dict) -> pathlib.Pat
     return folder
 
 
-def _window(kind: str, start_s: float, end_s: float, notes: list[str]) -> dict:
+def _window(kind: str, start_s: float, end_s: float, notes: list[str], **more: object) -> dict:
     return {"nemesis_schedule": [{"start_s": start_s, "end_s": end_s, "kind": kind, "node": 1}],
             "nemesis_executed": [{"kind": kind, "nodes": [1], "start_s": start_s, "end_s": end_s + 0.3,
-                                  "notes": notes}]}
+                                  "notes": notes, **more}]}
 
 
 def _runs(tmp_path: pathlib.Path, protocol: str, recorded: dict[str, tuple[list, dict]]) -> dict[str, RealRun]:
@@ -100,7 +100,8 @@ def test_cells_from_recorded_results(tmp_path: pathlib.Path) -> None:
     raft = schemes.get_spec("raft")
     runs = _runs(tmp_path, "raft", {
         "none": (STEADY_OPS, {}),
-        "kill-leader": (KILL_OPS, _window("kill-leader", 1.0, 1.5, ["node 1 was leading"])),
+        "kill-leader": (KILL_OPS, _window("kill-leader", 1.0, 1.5, ["node 1 was leading"], new_leader=2,
+                                          new_leader_s=1.25)),
         "kill-follower": (FOLLOWER_OPS, _window("kill-follower", 0.5, 1.5, ["node 2 was leading; node 1 was not"])),
     })
     cells = real_table_cells([raft], runs)["raft"]
@@ -108,7 +109,7 @@ def test_cells_from_recorded_results(tmp_path: pathlib.Path) -> None:
     # acknowledged writes only: 10, 20, 30, 40 ms; 5 ok ops in 2 s of workload (the final read left out)
     assert cells["latency"].value == {"p50": 20.0, "p99": 40.0} and cells["latency"].text == "20.0 / 40.0 ms"
     assert cells["throughput"].value == 2.5
-    assert cells["failover"].text == "read-write (elected), first acked write after 300 ms"
+    assert cells["failover"].text == "read-write (elected: a new leader after 250 ms), first acked write after 300 ms"
     assert cells["failover"].value == 300.0 and not cells["failover"].bad
     assert cells["lost_writes"].text == "0 in 1 run" and cells["consistency"].text == "linearizable 1/1"
     # three writes invoked while node 1 was down, one acknowledged before its restart
@@ -147,7 +148,7 @@ def test_cells_say_why_a_fault_does_not_apply_or_was_not_measured(tmp_path: path
 
 def test_cells_from_a_real_recorded_run() -> None:
     # `replikv test --protocol pb-sync --nodes 3 --clients 2 --time 5 --nemesis kill-leader --seed 1`,
-    # recorded once (tests/report/data/pb-sync-kill-leader): the primary killed at 1.04 s, node 2 promoted
+    # recorded once (tests/report/data/pb-sync-kill-leader): the primary killed at 1.02 s, node 2 promoted
     folder = DATA / "pb-sync-kill-leader"
     report = json.loads((folder / "report.json").read_text())
     experiment = RealExperiment("pb-sync", "kill-leader", 1, report["time_s"], 3)
@@ -162,9 +163,10 @@ def test_cells_from_a_real_recorded_run() -> None:
 RECORDED = {
     "consistency": "linearizable 1/1",
     "lost_writes": "0 in 1 run",
-    # pb-sync's promoted backup waits for the old primary (N-of-N), which was restarted at
-    # 4.0 s and up again only after the workload's end (5 s): no write acknowledged after the kill
-    "failover": "read-only (operator promotes), no acked write",
+    # node 2 promoted at once, but pb-sync's new primary waits for the old one (N-of-N), which
+    # was restarted at 4.0 s and up again only at 4.84 s: no write invoked after the kill was
+    # acknowledged within the 5 s of workload
+    "failover": "read-only (operator promotes: a new primary after 72 ms), no acked write",
 }
 
 
@@ -216,8 +218,8 @@ def test_compare_real_two_schemes(two_schemes) -> None:
     # the chapter: a majority writes on with one node down, N-of-N replication does not
     assert raft["one_down"]["text"].startswith("writes go on")
     assert pb_sync["one_down"]["text"].startswith("writes refused")
-    assert raft["failover"]["text"].startswith("read-write (elected)")
-    assert "(operator promotes)" in pb_sync["failover"]["text"]
+    assert raft["failover"]["text"].startswith("read-write (elected: a new leader after ")
+    assert "(operator promotes: a new primary after " in pb_sync["failover"]["text"]
     assert _no_node_alive(runs_dir) == []
     # the HTML: the measured table, its figure, and each cell's link to its run
     assert '<table id="real">' in page and 'id="fig-real-latency-throughput"' in page

@@ -100,6 +100,14 @@ def served_while_down(run: RealRun, windows: Sequence[tuple[float, float]]) -> d
     return {name: round(ok / total, 4) if total else None for name, (ok, total) in counts.items()}
 
 
+def new_leader_ms(run: RealRun) -> list[float]:
+    """For each kill of the leader, from the signal to the moment the nemesis first saw
+    another node leading (elected, or promoted by the operator it plays), when it did."""
+    assert run.report is not None
+    return [round((a["new_leader_s"] - a["start_s"]) * 1000.0, 1) for a in run.report["nemesis_executed"]
+            if a["kind"] == KILL_LEADER and a.get("new_leader_s") is not None]
+
+
 def failover_ms(run: RealRun, kill_ms: float) -> float | None:
     """From the kill to the completion of the first acknowledged write invoked after it
     (the simulator's ``failover_ms``); None: no write was acknowledged afterwards."""
@@ -225,16 +233,17 @@ def failover(spec: ProtocolSpec, runs: dict[str, RealRun]) -> RealCell:
     """While the killed leader is down (from the kill to its restart): read-write when
     some write invoked then was acknowledged before the restart, read-only when only
     reads were, down otherwise; how a new leader comes (``spec.failover``; the nemesis
-    plays the operator for ``manual``); the time from the kill to the first acknowledged
-    write invoked after it (median over the kills), and whether it came only after the
-    restart."""
+    plays the operator for ``manual``) and when another node was first seen leading; the
+    time from the kill to the first acknowledged write invoked after it (median over the
+    kills), and whether it came only after the restart."""
     if _leaderless(spec):
         return RealCell("n/a: no failover by design (leaderless: any replica serves)", na=True)
     how = _FAILOVER_WORDS.get(spec.failover, spec.failover)
 
     def read(chosen: list[RealRun]) -> Cell:
-        writes, reads, times, late = [], [], [], 0
+        writes, reads, times, late, leading = [], [], [], 0, []
         for run in chosen:
+            leading += new_leader_ms(run)
             windows = fault_windows(run, KILL_LEADER)
             missed = _kill_missed(run, windows)
             if missed is not None:
@@ -249,11 +258,12 @@ def failover(spec: ProtocolSpec, runs: dict[str, RealRun]) -> RealCell:
                     late += kill_ms + first >= restart_ms
         state = ("read-write" if statistics.median(writes) > 0 else
                  "read-only" if statistics.median(reads) > 0 else "down")
-        first = _median(times)
+        first, leader = _median(times), _median(leading)
+        seen = f": a new {spec.leader_word} after {leader:,.0f} ms" if leader is not None else ""
         after = f", first acked write after {first:,.0f} ms" if first is not None else ", no acked write"
         if first is not None and late * 2 > len(times):
             after += " (once the old leader was back)"
-        return Cell(f"{state} ({how}){after}", first, bad=state != "read-write")
+        return Cell(f"{state} ({how}{seen}){after}", first, bad=state != "read-write")
 
     return _runs_cell(spec, runs, KILL_LEADER, read)
 
