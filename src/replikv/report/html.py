@@ -173,6 +173,12 @@ def real_section(real: RealComparison, figures: list[Figure]) -> list[str]:
     ]
 
 
+def _next_to_latency(figures: list[Figure], measured: list[Figure]) -> list[Figure]:
+    """The simulator's figures with the measured ones right after its latency CDF."""
+    at = next((i + 1 for i, f in enumerate(figures) if f.name == "latency-cdf"), len(figures))
+    return [*figures[:at], *measured, *figures[at:]]
+
+
 def _page(sections: list[str]) -> str:
     return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -198,10 +204,11 @@ def render(comparison: Comparison | None, figures: list[Figure], verdicts: list[
         f"their <code>replikv sim</code> reproduce lines. replikv {html.escape(_version())}.</p>",
         "<h2>The table</h2>", _table(comparison), "<h2>Columns</h2>", _columns(),
     ]
-    if real is not None:
-        sections += real_section(real, real_figures or [])
+    if real is not None:  # its figure goes next to the simulator's latency CDF, below
+        sections += real_section(real, [])
     if verdicts:
         sections += ["<h2>The chapter's claims</h2>", _claims(verdicts, statements or {})]
+    figures = _next_to_latency(figures, real_figures or [])
     if figures:
         sections += ["<h2>Figures</h2>", "".join(_figure(f) for f in figures)]
     sections += ["<h2>Runs</h2>", _runs(comparison)]
