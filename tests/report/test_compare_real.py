@@ -128,7 +128,7 @@ def test_failover_that_waits_for_the_old_leader_is_not_read_write(tmp_path: path
     runs = _runs(tmp_path, "pb-sync", {"kill-leader": (ops, _window("kill-leader", 1.0, 1.5,
                                                                     ["node 1 was leading", "promoted node 2"]))})
     cell = real_table_cells([pb_sync], runs)["pb-sync"]["failover"]
-    assert cell.text == "read-only (operator promotes), first acked write after 700 ms (once the old leader was back)"
+    assert cell.text == "read-only (operator promotes), first acked write after 700 ms (once the old primary was back)"
     assert cell.bad
 
 

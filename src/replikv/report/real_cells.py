@@ -262,7 +262,7 @@ def failover(spec: ProtocolSpec, runs: dict[str, RealRun]) -> RealCell:
         seen = f": a new {spec.leader_word} after {leader:,.0f} ms" if leader is not None else ""
         after = f", first acked write after {first:,.0f} ms" if first is not None else ", no acked write"
         if first is not None and late * 2 > len(times):
-            after += " (once the old leader was back)"
+            after += f" (once the old {spec.leader_word} was back)"
         return Cell(f"{state} ({how}{seen}){after}", first, bad=state != "read-write")
 
     return _runs_cell(spec, runs, KILL_LEADER, read)
