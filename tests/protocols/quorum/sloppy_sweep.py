@@ -40,10 +40,10 @@ class Outcome:
     acked_total: int
 
 
-def run(seed: int, nodes: int = 5, sloppy: bool = True) -> Outcome:
+def run(seed: int, nodes: int = 5, sloppy: bool = True, **extra: object) -> Outcome:
     scenario = load_builtin("quorum-sloppy")
     scenario = msgspec.structs.replace(scenario, run=msgspec.structs.replace(scenario.run, nodes=nodes))
-    options = {"sloppy_quorum": sloppy, "replicas": 3 if nodes >= 5 else 2}
+    options = {"sloppy_quorum": sloppy, "replicas": 3 if nodes >= 5 else 2, **extra}
     start, heal = scenario.run.fault_start_ms, scenario.run.fault_end_ms
     assert start is not None and heal is not None
     sim = Simulation(get_spec("quorum"), scenario, seed, random.Random, options=options)

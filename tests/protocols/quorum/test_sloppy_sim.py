@@ -25,3 +25,11 @@ def test_three_nodes_two_replicas_a_key():
     on = sloppy_sweep.run(1, 3, sloppy=True)
     assert on.undelivered == on.lost == 0 and on.converged_ms is not None, on
     assert on.acked > sloppy_sweep.run(1, 3, sloppy=False).acked, on
+
+
+def test_the_sweep_sees_writes_that_never_reach_their_replicas():
+    """Without handoff and anti-entropy (``anti_entropy_ms = 0``) the hinted writes stay
+    with the fallbacks: the per-key checks report them undelivered and the run never
+    settles."""
+    stuck = sloppy_sweep.run(1, 5, sloppy=True, anti_entropy_ms=0.0, read_repair=False)
+    assert stuck.undelivered > 0 and stuck.converged_ms is None, stuck
