@@ -29,6 +29,13 @@ class Acked(Message, frozen=True, tag="drv.Acked"):
     index: int
 
 
+class Ahead(Message, frozen=True, tag="drv.Ahead"):
+    """Overtakes pending Persists; claims its ``index`` is already durable."""
+
+    overtakes_persist: ClassVar[bool] = True
+    index: int
+
+
 class Follower:
     """Persists each Put and acks it; ``order`` says where the ack goes in the step."""
 
@@ -49,6 +56,10 @@ class Follower:
                     return [persist, ack]
                 if self.order == "ack-then-persist":
                     return [ack, persist]
+                if self.order == "persist-then-ahead-of-durable":
+                    return [persist, Send(src, Ahead(i - 1))]
+                if self.order == "persist-then-ahead-of-pending":
+                    return [persist, Send(src, Ahead(i))]
                 return [ack]  # "ack-never-persist"
         return []
 
@@ -82,7 +93,7 @@ class LastIndexView:
 
 def _driver(order: str, view: bool = True) -> NodeDriver:
     cls = type(f"Follower_{order}", (Follower,), {"order": order})
-    spec = ProtocolSpec(name="drv", summary="driver test", config_type=ReplicaConfig, messages=(Put, Acked),
+    spec = ProtocolSpec(name="drv", summary="driver test", config_type=ReplicaConfig, messages=(Put, Acked, Ahead),
                         records=(Item,), create=cls,
                         promises=Promises(False, False, False, True),
                         durable_view=LastIndexView if view else None)
@@ -109,6 +120,22 @@ def test_ack_ahead_of_its_own_persist_is_caught():
 def test_ack_of_state_never_persisted_is_caught_even_after_other_persists():
     d = _driver("ack-never-persist")
     with pytest.raises(DurabilityViolation):
+        d.handle(Receive(1, Put(1)))
+
+
+def test_an_overtaking_send_leaves_at_once_when_what_it_claims_is_durable():
+    d = _driver("persist-then-ahead-of-durable")
+    assert d.handle(Receive(1, Put(1))) == [Persist(1, (Item(1),)), Send(1, Ahead(0))]
+    assert d.release(1) == [] and d.handle(Persisted(1)) == []
+    assert d.handle(Receive(1, Put(2))) == [Persist(2, (Item(2),)), Send(1, Ahead(1))]
+    assert d.pipeline.durable_seq == 1  # it left while persist 2 is pending
+
+
+def test_an_overtaking_send_that_claims_pending_state_is_caught():
+    """Overtaking is allowed only for what a pending Persist cannot change: the driver
+    judges such a Send against the durable records as it leaves."""
+    d = _driver("persist-then-ahead-of-pending")
+    with pytest.raises(DurabilityViolation, match=r"Ahead\(index=1\) ahead of its pending Persists.*durable up to 0"):
         d.handle(Receive(1, Put(1)))
 
 

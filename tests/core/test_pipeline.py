@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,6 +18,13 @@ class Ping(Message, frozen=True):
 
 
 class Note(Record, frozen=True):
+    n: int
+
+
+class Ahead(Message, frozen=True):
+    """Promises nothing about its sender's durable state: may overtake pending Persists."""
+
+    overtakes_persist: ClassVar[bool] = True
     n: int
 
 
@@ -59,6 +69,76 @@ def test_reset_forgets_held_effects() -> None:
     pipeline.reset()
     assert pipeline.waiting == 0
     assert pipeline.push([Send(2, Ping(2))]) == [Send(2, Ping(2))]
+
+
+def test_a_send_that_overtakes_leaves_at_once_and_the_rest_keeps_its_order() -> None:
+    """Raft thesis §10.2.1: a leader's AppendEntries leave while its own Persist is
+    written; the Send, Reply and Commit behind the barrier still wait for it."""
+    pipeline = EffectPipeline()
+    ready = pipeline.push([
+        Persist(1, (Note(1),)), Send(2, Ping(1)), Send(2, Ahead(1)), Reply(REQ, Ok(None)), Send(3, Ahead(2)),
+    ])
+    assert ready == [Persist(1, (Note(1),)), Send(2, Ahead(1)), Send(3, Ahead(2))]
+    assert pipeline.waiting == 2
+    assert pipeline.push([Persist(2, ()), Send(2, Ahead(3)), Commit(1, REQ)]) == [Persist(2, ()), Send(2, Ahead(3))]
+    assert pipeline.durable(1) == [Send(2, Ping(1)), Reply(REQ, Ok(None))]
+    assert pipeline.durable(2) == [Commit(1, REQ)]
+
+
+def test_a_message_cannot_both_assert_durable_state_and_overtake() -> None:
+    with pytest.raises(TypeError, match="Both.*asserts durable state and overtakes"):
+
+        class Both(Message, frozen=True):
+            asserts_durable: ClassVar[bool] = True
+            overtakes_persist: ClassVar[bool] = True
+
+    class Ack(Message, frozen=True):
+        asserts_durable: ClassVar[bool] = True
+
+    with pytest.raises(TypeError, match="AckAhead"):
+
+        class AckAhead(Ack, frozen=True):  # inherits asserts_durable
+            overtakes_persist: ClassVar[bool] = True
+
+
+def test_the_pipeline_refuses_an_ack_flagged_to_overtake_after_its_class_was_made() -> None:
+    class Late(Message, frozen=True):
+        asserts_durable: ClassVar[bool] = True
+
+    Late.overtakes_persist = True  # past the class-creation check: the pipeline still refuses
+    pipeline = EffectPipeline()
+    with pytest.raises(AssertionError, match="Late asserts durable state"):
+        pipeline.push([Persist(1, ()), Send(2, Late())])
+
+
+@given(st.lists(st.sampled_from(["persist", "send", "ahead"]), max_size=40))
+def test_only_overtaking_sends_ever_pass_a_persist_before_it(kinds: list[str]) -> None:
+    """Property: an overtaking Send runs when pushed; every other non-persist effect
+    runs only once every persist before it is durable; each runs once, the held ones in
+    stream order."""
+    pipeline = EffectPipeline()
+    effects = []
+    seq = 0
+    for i, kind in enumerate(kinds):
+        if kind == "persist":
+            seq += 1
+            effects.append(Persist(seq, ()))
+        else:
+            effects.append(Send(2, Ahead(i) if kind == "ahead" else Ping(i)))
+    first_persist = next((i for i, e in enumerate(effects) if isinstance(e, Persist)), len(effects))
+    behind = [e for e in effects[first_persist:] if isinstance(e, Send) and type(e.msg) is Ping]
+    pushed = pipeline.push(effects)
+    assert [e for e in pushed if isinstance(e, Send)] == [
+        e for e in effects if isinstance(e, Send) and e not in behind
+    ]
+    executed = []
+    for s in range(1, seq + 1):
+        executed.extend((e, s) for e in pipeline.durable(s))
+    assert [e for e, _ in executed] == behind
+    for effect, durable_when_run in executed:
+        index = effects.index(effect)
+        persists_before = [e.seq for e in effects[:index] if isinstance(e, Persist)]
+        assert not persists_before or max(persists_before) <= durable_when_run
 
 
 @given(st.lists(st.booleans(), max_size=40))

@@ -15,7 +15,9 @@ effects:
   (``Message.asserts_durable``) may leave only when the state it asserts is durable,
   judged against what the durable records say (the scheme's ``DurableView``), not only
   against the pipeline's order. An ack emitted *ahead* of its own ``Persist`` in the same
-  step is caught here; the pipeline alone cannot see it.
+  step is caught here; the pipeline alone cannot see it. A ``Send`` whose message
+  overtakes pending Persists (``Message.overtakes_persist``) is judged by the same view
+  when it leaves: what it still claims (a Raft leader's term) must be durable already.
 
 The driver never touches clocks, sockets, files or threads: the host passes every input,
 and performs every effect.
@@ -181,10 +183,19 @@ class NodeDriver:
 
     def _check_released(self, effects: list[Effect]) -> None:
         for effect in effects:
-            if type(effect) is not Send or not effect.msg.asserts_durable:
+            if type(effect) is not Send:
+                continue
+            msg = effect.msg
+            if msg.overtakes_persist:
+                if self._view is not None and not self._view.holds(effect.dst, msg):
+                    raise DurabilityViolation(
+                        f"node {self.node} sent {msg!r} ahead of its pending Persists, but it claims "
+                        f"state its durable records do not hold ({self._view.describe()})"
+                    )
+                continue
+            if not msg.asserts_durable:
                 continue
             required = self._requires.pop(id(effect), 0)
-            msg = effect.msg
             if required > self.pipeline.durable_seq:
                 raise DurabilityViolation(
                     f"node {self.node} sent {type(msg).__name__} (asserts durable state) before "
@@ -200,4 +211,4 @@ class NodeDriver:
 DurableViewFactory = Callable[[], Any]
 """A scheme's ``ProtocolSpec.durable_view``: makes an object with
 ``apply(records, replace)`` (fold durable records in), ``holds(dst, msg) -> bool`` (is what this
-asserting message claims durable on disk?) and ``describe() -> str``."""
+asserting or overtaking message claims durable on disk?) and ``describe() -> str``."""

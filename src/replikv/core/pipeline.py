@@ -5,6 +5,14 @@ A node's effects form one FIFO stream. A ``Persist`` is a barrier: no ``Send``,
 run while it is written. Persists themselves are released at once, in order, so
 storage can write (and group-commit) them while the stream waits.
 
+One exception, declared by the message type and never by the host: a ``Send`` whose
+message ``overtakes_persist`` (``core/messages.py``) runs at once even behind a pending
+``Persist``, because it promises nothing a pending Persist could still make true (Raft
+thesis §10.2.1: the leader sends its entries while its own disk write is under way,
+and counts its own copy toward a majority only once ``Persisted`` says it is durable).
+Every other effect keeps the stream's order; a message that asserts durable state can
+never overtake.
+
 One implementation, used by the simulator host and the asyncio runtime alike.
 """
 
@@ -12,16 +20,17 @@ from __future__ import annotations
 
 from collections import deque
 
-from replikv.core.io import Effect, Persist
+from replikv.core.io import Effect, Persist, Send
 
 
 class EffectPipeline:
     """Orders a replica's effects around its persist barriers.
 
-    ``push(effects)`` returns what may run now: every ``Persist`` (to be written) and
-    every other effect not behind a ``Persist`` that is not yet durable.
-    ``durable(seq)`` records that persists up to ``seq`` are on disk and returns the
-    effects that this releases. ``reset()`` forgets everything (the node crashed).
+    ``push(effects)`` returns what may run now: every ``Persist`` (to be written), every
+    ``Send`` whose message overtakes pending Persists, and every other effect not behind
+    a ``Persist`` that is not yet durable. ``durable(seq)`` records that persists up to
+    ``seq`` are on disk and returns the effects that this releases. ``reset()`` forgets
+    everything (the node crashed).
     """
 
     __slots__ = ("_held", "_pending_seqs", "_durable_seq")
@@ -50,10 +59,15 @@ class EffectPipeline:
                 self._pending_seqs.append(effect.seq)
                 self._held.append(effect)
                 ready.append(effect)
-            elif self._pending_seqs:
-                self._held.append(effect)
-            else:
+            elif not self._pending_seqs:
                 ready.append(effect)
+            elif type(effect) is Send and effect.msg.overtakes_persist:
+                assert not effect.msg.asserts_durable, (
+                    f"{type(effect.msg).__name__} asserts durable state: it may not overtake a Persist"
+                )
+                ready.append(effect)
+            else:
+                self._held.append(effect)
         return ready
 
     def durable(self, seq: int) -> list[Effect]:

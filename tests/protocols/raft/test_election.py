@@ -145,12 +145,19 @@ def test_6_2_check_quorum_leader_steps_down_when_isolated() -> None:
 
 
 def test_candidate_needs_its_vote_durable_to_win_a_single_node_cluster() -> None:
+    """Figure 2 ("updated on stable storage before responding to RPCs"): the candidate's
+    vote for itself counts only once its TermVote is durable, so a lone voter leads (and
+    its AppendEntries, which overtake pending Persists, speak for a durable term) only
+    after ``Persisted``."""
     replica = make(node=1, members=(1,))
     replica.handle(Tick(0.0))
     effects = replica.handle(Tick(300.0))
+    assert replica.role == "candidate"
+    assert [type(e).__name__ for e in effects] == ["Persist"]  # term/vote, nothing else
+    (vote,) = persists(effects)
+    assert vote.records == (TermVote(1, 1),)
+    effects = replica.handle(Persisted(vote.seq))
     assert replica.role == "leader"
-    kinds = [type(e).__name__ for e in effects]
-    assert kinds.index("Persist") == 0  # term/vote first
     commits = [e for e in effects if type(e).__name__ == "Commit"]
     assert commits == []  # the no-op is not durable yet
     later = []

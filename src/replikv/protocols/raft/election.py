@@ -74,7 +74,19 @@ class ElectionMixin(RaftState):
         self._count_votes()
 
     def _count_votes(self) -> None:
-        granted = [n for n, ok in sorted(self.volatile.votes.items()) if ok]
+        """A (pre-)campaign won by a majority of voters becomes the next step. A
+        candidate's own vote counts only once its ``TermVote`` is durable (Figure 2:
+        persistent state is "updated on stable storage before responding to RPCs"; the
+        candidate answers its own request): a leader's term and vote are then on disk
+        before it sends anything as leader, which lets its AppendEntries overtake its
+        pending Persists (``messages.AppendEntries``). With other voters this changes
+        nothing (their votes answer RequestVotes that left after that Persist); a lone
+        voter leads one Persist later. A pre-vote changes no state: it counts at once."""
+        volatile, persistent = self.volatile, self.persistent
+        own_counts = volatile.role == PRECANDIDATE or persistent.record_durable
+        granted = [
+            n for n, ok in sorted(volatile.votes.items()) if ok and (n != self.node or own_counts)
+        ]
         if not has_quorum(granted, self.voters):
             return
         if self.volatile.role == PRECANDIDATE:

@@ -3,6 +3,8 @@
 What may live here: frozen, tagged msgspec structs, one per message kind, and nothing
 that acts on them. ``asserts_durable`` marks acknowledgements that may only leave a node
 after the ``Persist`` that made them true (vote granted, append ack, snapshot ack);
+``overtakes_persist`` marks ``AppendEntries``, which leaves while the leader's own
+Persists are pending (thesis §10.2.1; why that is safe is said on the class);
 ``heartbeat`` marks liveness traffic that carries no writes.
 """
 
@@ -52,8 +54,32 @@ class RequestVoteReply(Message, frozen=True):
 class AppendEntries(Message, frozen=True):
     """Replicate ``entries`` after (``prev_index``, ``prev_term``) (Raft §5.3).
     ``leader_last_index``: the leader's last log index when it sent this, the catch-up
-    target of a follower that lost durable state (``rejoin.py``)."""
+    target of a follower that lost durable state (``rejoin.py``).
 
+    Overtakes the leader's pending Persists (thesis §10.2.1: "the leader can write to its
+    disk in parallel with replicating to the followers"). What it claims, and why none
+    of it waits for a pending Persist:
+
+    - ``term``: the sender leads it. Its ``TermVote`` (term, vote for itself) is durable
+      before it leads: the Persist precedes its RequestVotes, so every granted vote
+      answers a durable campaign, and its own vote counts only once ``Persisted`` says
+      so (``election.py``; this matters when it is the only voter). Every Persist
+      before that one is durable too (durability is a prefix), so what stays pending
+      behind a leader's AppendEntries is only what it persisted while leading: its own
+      entries and its own snapshots, never a term or a vote (the node driver checks the
+      term against the durable records, ``durable.py``).
+    - ``entries``, ``prev_index``/``prev_term``: the leader's log, which it never
+      truncates (Leader Append-Only, §5.3). A crash before its Persist is durable loses
+      its copy, not the Log Matching property: a node leads a term at most once (its
+      durable vote), so (index, term) names one entry forever. The leader counts its own
+      copy toward a commit only once it is durable (``_advance_commit``).
+    - ``commit_index``: computed with that rule, so it is committed (on a majority of
+      disks) whatever the leader's pending Persists become.
+    - ``leader_last_index``: only ever a catch-up target (``rejoin.py``); counting
+      entries not yet durable on the leader makes it larger, never too small.
+    """
+
+    overtakes_persist: ClassVar[bool] = True
     term: int
     prev_index: int
     prev_term: int

@@ -27,13 +27,13 @@ from replikv.core.replica import Recovery, StateMachine, Status
 from replikv.core.requests import Request
 from replikv.protocols.raft.admin import AdminMixin
 from replikv.protocols.raft.config import RaftConfig
-from replikv.protocols.raft.constants import FOLLOWER, INTACT, LEADER, is_internal
+from replikv.protocols.raft.constants import CANDIDATE, FOLLOWER, INTACT, LEADER, is_internal
 from replikv.protocols.raft.duplicates import DuplicatesMixin
 from replikv.protocols.raft.election import ElectionMixin
 from replikv.protocols.raft.membership import ConfigHistory, is_config_command
 from replikv.protocols.raft.progress import Progress
 from replikv.protocols.raft.reads import ReadsMixin
-from replikv.protocols.raft.records import LogAppend, fold
+from replikv.protocols.raft.records import LogAppend, TermVote, fold
 from replikv.protocols.raft.rejoin import RejoinMixin
 from replikv.protocols.raft.replication import ReplicationMixin
 from replikv.protocols.raft.snapshots import SnapshotMixin
@@ -157,11 +157,14 @@ class RaftReplica(
         leadership.proposed_ids.add(request.id)
 
     def _persisted(self, seq: int) -> None:
+        self.persistent.durable_seq = max(self.persistent.durable_seq, seq)
         durable = self._outbox.durable(seq)
         if durable is not None:
             self.log_state.durable_index = durable
         if self.volatile.role == LEADER:
             self._advance_commit()
+        elif self.volatile.role == CANDIDATE:
+            self._count_votes()  # our own vote counts now that it is durable
 
     def _end_step(self, was_submit: bool) -> None:
         if self.volatile.role != LEADER:
@@ -187,7 +190,9 @@ class RaftReplica(
         prefix it makes durable (Raft §5.3/§10.2.1: the leader counts itself once its
         copy is on disk)."""
         upto = self.log_state.log.last_index if log_changed else None
-        self._outbox.persist(records, replace, upto=upto)
+        seq = self._outbox.persist(records, replace, upto=upto)
+        if any(type(record) is TermVote for record in records):
+            self.persistent.record_seq = seq
 
     def _persist_term_vote(self) -> None:
         self._persist((self._term_vote_record(),))

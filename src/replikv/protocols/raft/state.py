@@ -40,14 +40,25 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class PersistentState:
-    """``currentTerm`` and ``votedFor`` (Figure 2), and ``rejoining`` (``rejoin.py``)."""
+    """``currentTerm`` and ``votedFor`` (Figure 2), and ``rejoining`` (``rejoin.py``);
+    and whether what they say is on disk yet."""
 
     term: int = 0
     voted_for: int | None = None
     rejoining: bool = False
+    record_seq: int = 0
+    """The Persist that carries the newest ``TermVote`` (0: the recovered one)."""
+    durable_seq: int = 0
+    """The highest Persist seq ``Persisted`` reported durable."""
 
     def record(self) -> TermVote:
         return TermVote(self.term, self.voted_for, self.rejoining)
+
+    @property
+    def record_durable(self) -> bool:
+        """Is the newest ``TermVote`` on disk? (A candidate counts its own vote only then,
+        ``election.py``.)"""
+        return self.durable_seq >= self.record_seq
 
 
 @dataclass(slots=True)

@@ -1,0 +1,115 @@
+"""The leader writes its log in parallel with replicating it (Raft thesis §10.2.1).
+
+Its AppendEntries overtake its own pending Persists (``AppendEntries.overtakes_persist``,
+``core/pipeline.py``); its own copy counts toward a commit only once ``Persisted`` says
+it is durable. Every test runs the replicas through ``NodeDriver`` (``harness.py``): the
+effect pipeline, and the durability check of every ack and every overtaking message
+against the durable records. The harness's disks sync only when told (``auto_sync``
+off), so "pending" is a state a test can hold.
+"""
+
+from __future__ import annotations
+
+from replikv.core import AddServer, Ok, Request, Set, Submit
+from replikv.protocols.raft import messages as m
+
+from .harness import Cluster
+from .steps import sends
+
+
+def _quiet_cluster(seed: int = 1) -> tuple[Cluster, int, int, int]:
+    """A 3-node cluster with a leader, nothing in flight, disks synced only on demand."""
+    cluster = Cluster(3, seed=seed, batch=False)
+    leader = cluster.elect()
+    cluster.run(100)
+    cluster.auto_sync = False
+    first, second = (n for n in sorted(cluster.nodes) if n != leader)
+    return cluster, leader, first, second
+
+
+def _appends_carrying(effects: list, request: Request) -> list[int]:
+    """The destinations of the AppendEntries in ``effects`` that carry ``request``."""
+    return sorted(
+        s.dst for s in sends(effects, m.AppendEntries) if any(e.request == request for e in s.msg.entries)
+    )
+
+
+def test_10_2_1_a_leader_whose_own_persist_is_pending_still_sends_append_entries() -> None:
+    cluster, leader, first, second = _quiet_cluster()
+    w1, w2 = Request(7, 1, Set("a", "1")), Request(7, 2, Set("b", "2"))
+    cluster.input(leader, Submit(w1))
+    assert cluster.nodes[leader].unsynced, "the leader's write of w1 is pending"
+    effects = cluster.input(leader, Submit(w2))
+    # w2's AppendEntries leave now, ahead of the pending Persists of w1 and w2
+    assert _appends_carrying(effects, w2) == [first, second]
+    replica = cluster.nodes[leader].replica
+    assert len(cluster.nodes[leader].unsynced) == 2
+    assert replica.durable_index < replica.log.last_index
+    assert w1.id not in cluster.replies and w2.id not in cluster.replies
+
+
+def test_10_2_1_at_n3_one_follower_ack_commits_only_with_the_leaders_durable_copy() -> None:
+    """Leader + one follower is a majority of 3 only once the leader's copy is durable:
+    the follower's ack alone commits nothing; the leader's ``Persisted`` commits it."""
+    cluster, leader, first, second = _quiet_cluster(seed=2)
+    w1, w2 = Request(7, 1, Set("a", "1")), Request(7, 2, Set("b", "2"))
+    cluster.input(leader, Submit(w1))
+    cluster.input(leader, Submit(w2))
+    index = cluster.nodes[leader].replica.log.last_index
+    commit_before = cluster.status(leader).commit_index
+    cluster.cut.add((leader, second))  # only the first follower hears of w1 and w2
+    cluster.deliver()
+    cluster.sync(first)  # its acks are durable: they leave
+    cluster.deliver()
+    assert cluster.status(leader).peers[first] == index
+    assert cluster.status(leader).commit_index == commit_before  # 1 of 3 disks
+    assert w1.id not in cluster.replies and w2.id not in cluster.replies
+    cluster.sync(leader)  # the leader's own copy is durable: 2 of 3
+    assert cluster.status(leader).commit_index == index
+    assert cluster.replies[w1.id] == Ok(True) and cluster.replies[w2.id] == Ok(True)
+
+
+def test_10_2_1_at_n3_two_follower_acks_commit_while_the_leaders_copy_is_pending() -> None:
+    """Two followers' durable copies are a majority of 3 without the leader's; the
+    answers to the clients still follow the leader's pending Persist in its effect
+    stream (only AppendEntries overtake it)."""
+    cluster, leader, first, second = _quiet_cluster(seed=3)
+    w1, w2 = Request(7, 1, Set("a", "1")), Request(7, 2, Set("b", "2"))
+    cluster.input(leader, Submit(w1))
+    cluster.input(leader, Submit(w2))
+    index = cluster.nodes[leader].replica.log.last_index
+    cluster.deliver()
+    cluster.sync(first)
+    cluster.sync(second)
+    cluster.deliver()
+    replica = cluster.nodes[leader].replica
+    assert replica.durable_index < index  # the leader's disk has not confirmed them
+    assert cluster.status(leader).commit_index == index
+    assert w1.id not in cluster.replies  # the Reply waits behind the leader's Persist
+    cluster.sync(leader)
+    assert cluster.replies[w1.id] == Ok(True) and cluster.replies[w2.id] == Ok(True)
+
+
+def test_a_lone_voter_leads_and_sends_to_its_learner_only_once_its_term_is_durable() -> None:
+    """The term an AppendEntries speaks in is never pending: a candidate counts its own
+    vote once its TermVote is durable (Figure 2), so a lone voter, which needs no other
+    vote, does not lead, nor send entries to its learner, before that (its
+    AppendEntries would otherwise overtake the TermVote, and a crash could leave the
+    learner holding entries of a term the leader may lead again)."""
+    cluster = Cluster(1, seed=5)
+    leader = cluster.elect()
+    cluster.add_node(2)
+    request = Request(9, 1, AddServer(2, learner=True))
+    assert cluster.submit_and_wait(leader, request) == Ok(None)
+    cluster.crash(leader)
+    cluster.auto_sync = False
+    cluster.restart(leader)
+    start = len(cluster.sent)
+    cluster.run_until(lambda: cluster.status(leader).role == "candidate", 1_000)
+    replica = cluster.nodes[leader].replica
+    assert [type(msg) for _src, _dst, msg in cluster.sent[start:]] == []  # no peer voter
+    assert cluster.nodes[leader].unsynced, "its TermVote is pending"
+    cluster.sync(leader)
+    assert cluster.status(leader).role == "leader"
+    appends = [msg for src, dst, msg in cluster.sent[start:] if dst == 2 and isinstance(msg, m.AppendEntries)]
+    assert appends and {a.term for a in appends} == {replica.term}
