@@ -78,3 +78,12 @@ def test_a_workload_names_only_known_guarantees():
     with pytest.raises(ScenarioError, match="workload.sessions: unknown guarantee 'strong'"):
         parse_scenario('[workload]\nsessions = ["strong"]\n', "mine.toml")
     assert parse_scenario('[workload]\nsessions = ["all"]\nroam = true\n', "mine.toml").workload.roam
+
+
+def test_sessions_hold_under_loss_duplication_reordering_and_a_crash():
+    """``quorum-sessions-lossy``: the same, with 5% loss, 10% duplication, reordering and
+    node 2 crashed for 500 ms."""
+    on, report = session_sweep.run(1, 3, sessions=True, name="quorum-sessions-lossy")
+    assert report["failed"] == [] and on == dict.fromkeys(GUARANTEES, 0), on
+    off, _ = session_sweep.run(1, 3, sessions=False, name="quorum-sessions-lossy")
+    assert off["read-your-writes"] > 0, off
