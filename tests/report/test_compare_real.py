@@ -331,3 +331,20 @@ def test_real_report_in_a_browser(two_schemes, tmp_path: pathlib.Path) -> None:
     assert len(links) == 2 * len(REAL_COLUMNS) and set(links) <= targets
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', dom)) == 1
     assert not re.search(r'(src|href)="(https?:)?//', dom)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--real", "--claim", "nofn-latency"], "do not go with --real"),
+    (["--real", "--with-claims"], "do not go with --real"),
+    (["--with-sim"], "go with --real"),
+    (["--runs-dir", "x"], "go with --real"),
+    (["--real", "--nodes", "12"], "at most 9 nodes"),
+    (["--real", "--time", "3"], "3.0 is not in the range 4.0<=x"),
+])
+def test_usage_errors_before_anything_starts(args: list[str], words: str) -> None:
+    from click.testing import CliRunner
+
+    from replikv.cli.compare_cmd import compare
+
+    result = CliRunner().invoke(compare, args)
+    assert result.exit_code == 2 and words in result.output, result.output

@@ -29,6 +29,8 @@ from replikv.report.real_runs import DEFAULT_TIME_S
 from replikv.report.table import comparison_table, verdict_table
 
 DEFAULT_SIM_SEEDS = 20
+MAX_REAL_NODES = 9
+"""``replikv test --nodes`` takes at most this many."""
 
 
 def _progress(console: Console) -> Progress:
@@ -75,6 +77,9 @@ def compare(protocols: str, seeds: int | None, nodes: int, jobs: int | None, htm
         if list_claims or claim_names or with_claims:
             raise click.UsageError("the claims run in the simulator: --claim, --list-claims and --with-claims "
                                    "do not go with --real")
+        if nodes > MAX_REAL_NODES:
+            raise click.BadParameter(f"--real runs replikv test clusters of at most {MAX_REAL_NODES} nodes",
+                                     param_hint="--nodes")
         _compare_real(protocols, seeds or DEFAULT_REAL_SEEDS, nodes, time_s, with_sim, runs_dir, html_path,
                       as_json, out_dir, workers, out, err)
         return
