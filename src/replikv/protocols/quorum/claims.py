@@ -11,7 +11,9 @@ operation while the claim lives is answered ``ran`` (that copy then answers
 share a node, which answered one of them second: at most one copy writes (both may
 refuse, which ``Uncertain`` allows). With 2R <= N (R = one) copies can still miss each
 other. A claim lives ``request_timeout_ms`` (the longest a copy's read phase runs) and
-is in memory only: a node that restarts forgets its claims.
+is in memory only: a node that restarts forgets its claims. A copy that ended with a
+definite refusal keeps its claims until they expire, so a retry of the same request id
+at another coordinator before then answers ``Uncertain`` (safe, though it did not run).
 
 What may live here: the claims and their expiry; bounded.
 """
