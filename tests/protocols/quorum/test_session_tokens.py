@@ -175,3 +175,17 @@ def test_bad_sessions_are_refused_definitely():
     request = _request(3, Get("k"), ALL)
     lww.submit(1, request)
     assert "resolution = siblings" in lww.result(request).reason
+
+
+def test_a_forwarded_request_and_its_answer_carry_the_session_over_the_wire():
+    from replikv.core.router import ENVELOPES, Forward, ForwardReply
+    from replikv.protocols.quorum import QUORUM_SPEC
+    from replikv.runtime.wire import HEADER, WireCodec
+
+    codec = WireCodec(tuple(QUORUM_SPEC.messages) + ENVELOPES)
+    forward = Forward(1, _request(1, Get("k"), ClientSession(("read-your-writes",), b"token")))
+    answer = ForwardReply(1, Ok("v", session=b"new token"), (7, 1))
+    for message in (forward, answer):
+        assert codec.decode(codec.frame(message)[HEADER.size:]) == message
+    plain = Forward(2, Request(7, 2, Get("k")))
+    assert b"session" not in codec.frame(plain)  # no session: encoded as before the field existed
