@@ -113,3 +113,34 @@ def test_a_lone_voter_leads_and_sends_to_its_learner_only_once_its_term_is_durab
     assert cluster.status(leader).role == "leader"
     appends = [msg for src, dst, msg in cluster.sent[start:] if dst == 2 and isinstance(msg, m.AppendEntries)]
     assert appends and {a.term for a in appends} == {replica.term}
+
+
+def test_10_2_1_a_leader_that_crashes_before_its_fsync_loses_nothing_committed() -> None:
+    """Crash point between the leader's write and its fsync: its AppendEntries already
+    left, both followers made the entries durable (a majority of 3 without the leader),
+    and the leader's own copy is lost with its memory. The entries survive on the
+    followers, one of them leads next (the old leader's log is shorter, §5.4.1), and the
+    old leader takes them back when it restarts: every log ends equal."""
+    cluster, leader, first, second = _quiet_cluster(seed=4)
+    writes = [Request(7, 1, Set("a", "1")), Request(7, 2, Set("b", "2"))]
+    for write in writes:
+        cluster.input(leader, Submit(write))
+    index = cluster.nodes[leader].replica.log.last_index
+    cluster.deliver()
+    cluster.sync(first)
+    cluster.sync(second)
+    cluster.deliver()
+    assert cluster.status(leader).commit_index == index  # committed by the followers' disks
+    assert cluster.nodes[leader].replica.durable_index < index
+    cluster.crash(leader)  # its unsynced Persists are gone
+    cluster.auto_sync = True
+    cluster.restart(leader)
+    assert cluster.nodes[leader].replica.log.last_index < index  # it lost its own copy
+    new = cluster.elect()
+    assert new in (first, second)
+    cluster.run(500)
+    for node in sorted(cluster.nodes):
+        assert cluster.data(node) == {"a": "1", "b": "2"}, f"node {node}"
+    logs = {cluster.nodes[n].replica.durable_state()[2] for n in cluster.nodes}
+    assert len(logs) == 1
+    cluster.assert_one_leader_per_term()
