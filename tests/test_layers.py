@@ -25,7 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "client": {"core", "kv", "resp"},
     "cluster": {"core", "kv", "storage", "resp", "schemes"},
     "jepsen": {"core", "kv", "check", "client", "cluster", "schemes"},
-    "report": {"core", "kv", "check", "sim", "schemes"},
+    "report": {"core", "kv", "check", "sim", "jepsen", "schemes"},  # jepsen: compare --real
     "bench": EVERYTHING - {"cli"},
     "cli": EVERYTHING,
     "__init__": set(),
