@@ -78,6 +78,11 @@ def summary_text(report: dict[str, Any], judgement: Judgement) -> str:
         lines.append("- No anomaly found: no acknowledged write lost, no stale read, replicas converged, "
                      f"and the history is {judgement.model}.")
     lines += blocked_lines(report.get("blocking") or [])  # --nemesis crash-after-votes (jepsen.blocking)
+    for window in report.get("cut_off") or []:  # runner.cut_off_windows
+        lines.append(f"- Node {window['node']} was paused {window['end_s'] - window['start_s']:.2f} s, longer "
+                     f"than {report['protocol']}'s synchrony bound: it was cut off from every peer, which "
+                     "this scheme cannot tell from a crash, so the run is judged as partitioned (agreement "
+                     "and convergence are not promised there).")
     lines.append("")
     lines.append("checks:")
     for check in judgement.checks:

@@ -260,6 +260,20 @@ def _decisions(spec, state, notes: list[str]) -> dict[int, dict[str, str]] | Non
     return found
 
 
+def cut_off_windows(spec, windows: list[FaultWindow]) -> list[FaultWindow]:
+    """The pauses that cut a node off from every peer for longer than the scheme's
+    ``ProtocolSpec.synchrony_bound`` (its default configuration's): for such a scheme
+    they count as a partition, as the simulator counts a silence that long
+    (``sim/cutoff.py``). 3PC's termination takes a node unheard for ``termination_ms``
+    for crashed (Skeen 1981: safe only with fail-stop nodes and bounded delays), so a
+    paused node and the others may decide differently, as under a partition. A kill is
+    fail-stop and stays a crash; a scheme without a bound is unaffected."""
+    if spec.synchrony_bound is None:
+        return []
+    bound_s = spec.synchrony_bound(spec.make_config({})) / 1000.0
+    return [w for w in windows if w.kind == "pause" and w.end_s - w.start_s > bound_s]
+
+
 def _judge_and_write(settings: TestSettings, spec, windows: list[FaultWindow], nemesis: Nemesis,
                      recording: Recording, ending: dict[str, Any], say: Say) -> dict[str, Any]:
     events = recording.recorder.events
@@ -267,7 +281,8 @@ def _judge_and_write(settings: TestSettings, spec, windows: list[FaultWindow], n
     actions = [a.as_dict() for a in nemesis.executed]
     # What a scheme promises depends on the faults that ran (docs/testing.md, "The checks"),
     # not on the kinds the nemesis could draw: a short run often draws no partition.
-    partitioned = any(window.kind == "partition" for window in windows)
+    cut_off = cut_off_windows(spec, windows)
+    partitioned = any(window.kind == "partition" for window in windows) or bool(cut_off)
     if settings.workload == "txn":
         say(f"checking {len(ops)} transactions (strict serializability, list-append)")
         verdict = judge_txn(events, digests=ending["digests"], promises=spec.promises,
@@ -300,6 +315,8 @@ def _judge_and_write(settings: TestSettings, spec, windows: list[FaultWindow], n
         "failed": verdict.failed,
         "pass": verdict.passed,
     }
+    if cut_off:
+        report["cut_off"] = [w.as_dict() for w in cut_off]
     blocking = blocked_windows(ops, actions)
     if blocking:
         report["blocking"] = blocking
