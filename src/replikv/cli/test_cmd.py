@@ -87,6 +87,9 @@ def test(protocol: str, nodes: int, clients: int, time_s: float, nemesis: str, r
     if seed is None:
         seed = int.from_bytes(__import__("os").urandom(4), "big") % 1_000_000
     folder = pathlib.Path(out) if out else _default_out(protocol, seed)
+    if folder.is_dir() and any(folder.iterdir()):
+        raise click.BadParameter(f"results folder {folder} is not empty (a previous run's results?): choose a "
+                                 "new folder, or remove this one", param_hint="--out")
     settings = TestSettings(protocol=protocol, out=folder, nodes=nodes, clients=clients, time_s=time_s,
                             nemesis=kinds, read_level=read_level, seed=seed, keys=keys, ops_per_key=ops_per_key,
                             model=model, keep_data=keep_data, workload=workload)

@@ -26,6 +26,7 @@ from typing import Any
 from replikv import schemes
 from replikv.check.history import pair_operations
 from replikv.cluster.records import durable_records
+from replikv.cluster.state import ClusterError
 from replikv.jepsen import figures
 from replikv.jepsen.blocking import blocked_windows
 from replikv.jepsen.clients import (
@@ -209,6 +210,11 @@ def run_test(settings: TestSettings, say: Say = print) -> dict[str, Any]:
     spec = schemes.get_spec(settings.protocol)
     check_declared(settings.nemesis, spec)
     out = settings.out
+    if out.is_dir() and any(out.iterdir()):
+        # a previous run's cluster/ would be taken for this run's nodes (their data was
+        # wiped after a pass): its nodes refuse to start, with a misleading reason
+        raise ClusterError(f"results folder {out} is not empty (a previous run's results?): "
+                           "choose a new --out folder, or remove this one")
     out.mkdir(parents=True, exist_ok=True)
     windows = make_schedule(settings.seed, settings.nemesis, settings.time_s, settings.nodes)
     say(describe_schedule(settings.seed, windows))
