@@ -348,3 +348,14 @@ def test_usage_errors_before_anything_starts(args: list[str], words: str) -> Non
 
     result = CliRunner().invoke(compare, args)
     assert result.exit_code == 2 and words in result.output, result.output
+
+
+def test_a_runs_dir_holding_earlier_runs_is_refused_before_anything_starts(tmp_path: pathlib.Path) -> None:
+    from click.testing import CliRunner
+
+    from replikv.cli.compare_cmd import compare
+
+    (tmp_path / "raft-none-seed1").mkdir()
+    result = CliRunner().invoke(compare, ["--real", "--protocols", "raft", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "is not empty" in result.output, result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["raft-none-seed1"]

@@ -185,6 +185,9 @@ def _compare_real(protocols: str, seeds: int, nodes: int, time_s: float, with_si
         raise click.BadParameter(f"a scheme is not available here: {exc}", param_hint="--protocols") from None
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = pathlib.Path(runs_dir) if runs_dir else pathlib.Path("replikv-test-results") / f"compare-{stamp}"
+    if base.is_dir() and any(base.iterdir()):
+        raise click.BadParameter(f"{base} is not empty (a previous comparison's runs?): choose a new folder",
+                                 param_hint="--runs-dir")
     real = RealComparison(specs, seeds, time_s, nodes, base)
     total = len(real.experiments())
     say_to = err if as_json else out
