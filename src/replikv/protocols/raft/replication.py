@@ -3,9 +3,11 @@ pipelining.
 
 Leader side: client writes are buffered and appended as one batch (one Persist, and up
 to ``max_batch`` entries per AppendEntries); the leader sends first and persists its own
-copy after (§10.2.1: the leader's disk write runs in parallel with replication), and
-counts itself toward a quorum only for entries ``Persisted`` says are durable. Each
-follower is driven by its ``Progress`` (probe / replicate / snapshot).
+copy after (§10.2.1: the leader's disk write runs in parallel with replication), its
+AppendEntries leave even while Persists of earlier steps are pending
+(``AppendEntries.overtakes_persist``), and it counts itself toward a quorum only for
+entries ``Persisted`` says are durable. Each follower is driven by its ``Progress``
+(probe / replicate / snapshot).
 
 Follower side: the consistency check on (prev_index, prev_term), truncation of a
 conflicting suffix, and an acknowledgement sent only after the Persist of what it
