@@ -22,9 +22,9 @@ from replikv.sim.run import SimSettings, run_simulation
 from replikv.sim.scenario import load_builtin
 
 
-def measured_and_predicted(seed: int):
+def measured_and_predicted(seed: int, nodes: int = 3):
     result = run_simulation(SimSettings(protocol="quorum", scenario=load_builtin("quorum-pbs"), seed=seed,
-                                        trace=True), random.Random)
+                                        nodes=nodes, trace=True), random.Random)
     wars = wars_from_trace(json.loads(line) for line in result.trace.splitlines())
     by_key: dict[str, list] = {}
     for op in pair_operations(history_events(result.history)):
@@ -37,7 +37,7 @@ def measured_and_predicted(seed: int):
             if op.f == "read" and op.type == "ok" and prior:
                 gaps.append(op.invoke_time - prior[-1])
         stale += len(certainly_stale(ops))
-    return result.report, stale, predict_stale_reads(wars, 3, 1, 1, gaps, trials=2000), wars
+    return result.report, stale, predict_stale_reads(wars, nodes, 1, 1, gaps, trials=2000), wars
 
 
 @pytest.mark.parametrize("seed", [1, 2])
