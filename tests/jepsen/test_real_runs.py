@@ -71,8 +71,12 @@ def test_the_planted_stale_read_bug_is_caught(tmp_path) -> None:
     # 12 s: seed 8 partitions the leader at 1.0 s and again at 6.7 s. With 8 s only the
     # first window ran, and on a loaded machine the leader was not yet known at 1.0 s, so
     # the nemesis fell back to a follower and the bug had no chance to show (CI, once).
+    # 24 clients, 8 per node: the deposed leader's clients spend most of a window stuck
+    # in writes that cannot commit (1.5 s attempts), so with 8 clients (2-3 per node) a
+    # window could see only 3 reads there, none stale (CI, once); with 8 per node runs
+    # here showed 21 and 34 stale reads.
     run = run_test_cli(tmp_path / "out", "--protocol", "raft+stale-reads", "--nemesis", "partition", "--time", "12",
-                       "--seed", "8", "--keys", "3", "--ops-per-key", "1000")
+                       "--seed", "8", "--keys", "3", "--ops-per-key", "1000", "--clients", "24")
     assert run.code == 1, run.output[-4000:]
     assert run.report["linearizable"] is False and "linearizable" in run.report["failed"]
     assert "The history is not linearizable" in run.summary
