@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from replikv.core.errors import ConfigError
 from replikv.schemes import get_spec
 from replikv.sim.run import (
     SimSettings,
@@ -26,7 +25,7 @@ from replikv.sim.run import (
     summarize,
     unsupported_reason,
 )
-from replikv.sim.scenario import ScenarioError, load_builtin, protocol_options
+from replikv.sim.scenario import ScenarioError, load_builtin
 
 
 @dataclass(frozen=True)
@@ -68,18 +67,11 @@ class Experiment:
         return line + f" --seeds {self.seeds}" if self.seeds > 1 else line
 
     def unsupported(self) -> str | None:
-        """Why this scheme cannot run this scenario (None: it can): what the simulator
-        refuses (``sim.run.unsupported_reason``), or protocol options of the scenario's
-        ``[protocol]`` table that the scheme's configuration does not take."""
-        spec = get_spec(self.protocol)
+        """Why this scheme cannot run this scenario with these options (None: it can):
+        what the simulator refuses (``sim.run.unsupported_reason``)."""
         try:
-            scenario = self.settings(1).effective_scenario()
-            reason = unsupported_reason(spec, scenario)
-            if reason is None:
-                spec.make_config({**protocol_options(scenario, self.protocol), **dict(self.options)})
-            return reason
-        except ConfigError as exc:
-            return f"{self.scenario} sets protocol options {self.protocol} does not take ({exc})"
+            return unsupported_reason(get_spec(self.protocol), self.settings(1).effective_scenario(),
+                                      dict(self.options))
         except ScenarioError as exc:
             return str(exc)
 

@@ -14,7 +14,7 @@ named stream per concern from it, so this pure layer never imports ``random`` it
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -80,24 +80,31 @@ class ScenarioUnsupported(ScenarioError):
     """A scenario asks for something the scheme does not do (refused before running)."""
 
 
-def unsupported_reason(spec: ProtocolSpec, scenario: Scenario) -> str | None:
+def unsupported_reason(spec: ProtocolSpec, scenario: Scenario,
+                       options: Mapping[str, Any] | None = None) -> str | None:
     """Why ``spec`` cannot run ``scenario`` (None: it can): membership changes
     (``add-node``/``remove-node``) need ``ProtocolSpec.membership_changes``, and the
     scenario's ``[protocol]`` table must be options the scheme takes (a scenario tuned
     for one family, such as ``dueling-proposers``' ``retransmit_ms``, says so instead of
-    failing as a bad ``--option`` the user never passed)."""
+    failing as a bad ``--option`` the user never passed). ``options``, the run's own on
+    top of that table (as ``--option``), must make a valid configuration with it."""
     changes = membership_faults(scenario)
     if changes and not spec.membership_changes:
         return (f"scenario {scenario.name} cannot run with {spec.name}: it changes membership "
                 f"({', '.join(changes)}) and {spec.name} does not support membership changes")
-    options = protocol_options(scenario, spec.name)
+    table = protocol_options(scenario, spec.name)
     try:
-        spec.make_config(options)
+        spec.make_config(table)
     except ConfigError as exc:
-        unknown = [name for name, value in options.items() if _unknown_option(spec, name, value)]
+        unknown = [name for name, value in table.items() if _unknown_option(spec, name, value)]
         what = ", ".join(unknown) if unknown else str(exc).removeprefix("bad protocol option: ")
         return (f"scenario {scenario.name} cannot run with {spec.name}: its [protocol] table sets "
                 f"options {spec.name} does not take ({what})")
+    if options:
+        try:
+            spec.make_config({**table, **options})
+        except ConfigError as exc:
+            return f"scenario {scenario.name} cannot run with {spec.name} and options {dict(options)}: {exc}"
     return None
 
 
