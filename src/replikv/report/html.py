@@ -63,13 +63,19 @@ def _cell(cell: Cell) -> str:
 
 
 def _table(comparison: Comparison) -> str:
-    head = "".join(f"<th>{html.escape(c.title)}<small>{html.escape(c.scenario)}</small></th>" for c in COLUMNS)
+    return _scheme_table("comparison", comparison.specs, comparison.cells,
+                         [(c.name, c.title, c.scenario) for c in COLUMNS])
+
+
+def _scheme_table(table_id: str, specs, cells, columns: list[tuple[str, str, str]]) -> str:
+    """One row a scheme, one column a (cell name, title, small print): the simulated and the real table."""
+    head = "".join(f"<th>{html.escape(title)}<small>{html.escape(small)}</small></th>" for _, title, small in columns)
     rows = []
-    for spec in comparison.specs:
-        cells = comparison.cells[spec.name]
+    for spec in specs:
+        row = cells[spec.name]
         rows.append(f'<tr><td class="scheme" title="{html.escape(spec.summary, quote=True)}">'
-                    f"{html.escape(spec.name)}</td>{''.join(_cell(cells[c.name]) for c in COLUMNS)}</tr>")
-    return f'<div class="scroll"><table id="comparison"><thead><tr><th>scheme</th>{head}</tr></thead>' \
+                    f"{html.escape(spec.name)}</td>{''.join(_cell(row[name]) for name, _, _ in columns)}</tr>")
+    return f'<div class="scroll"><table id="{table_id}"><thead><tr><th>scheme</th>{head}</tr></thead>' \
            f"<tbody>{''.join(rows)}</tbody></table></div>"
 
 
@@ -131,15 +137,8 @@ def _version() -> str:
 
 
 def _real_table(real: RealComparison) -> str:
-    head = "".join(f"<th>{html.escape(c.title)}<small>real, --nemesis {html.escape(c.fault)}</small></th>"
-                   for c in REAL_COLUMNS)
-    rows = []
-    for spec in real.specs:
-        cells = real.cells[spec.name]
-        rows.append(f'<tr><td class="scheme" title="{html.escape(spec.summary, quote=True)}">'
-                    f"{html.escape(spec.name)}</td>{''.join(_cell(cells[c.name]) for c in REAL_COLUMNS)}</tr>")
-    return f'<div class="scroll"><table id="real"><thead><tr><th>scheme</th>{head}</tr></thead>' \
-           f"<tbody>{''.join(rows)}</tbody></table></div>"
+    return _scheme_table("real", real.specs, real.cells,
+                         [(c.name, c.title, f"real, --nemesis {c.fault}") for c in REAL_COLUMNS])
 
 
 def _real_runs(real: RealComparison) -> str:

@@ -25,15 +25,21 @@ def _styled(cell: Cell) -> str:
 
 
 def comparison_table(comparison: Comparison) -> Table:
-    table = Table(title=f"replikv compare: {comparison.seeds} seeds per cell, N={comparison.nodes} "
-                        "(simulator; each cell's reproduce line is in --json and --html)",
-                  show_lines=True)
+    return _scheme_table(f"replikv compare: {comparison.seeds} seeds per cell, N={comparison.nodes} "
+                         "(simulator; each cell's reproduce line is in --json and --html)",
+                         comparison.specs, comparison.cells,
+                         [(c.name, f"{c.title}\n[dim]{c.scenario}[/dim]") for c in COLUMNS])
+
+
+def _scheme_table(title: str, specs, cells, columns: list[tuple[str, str]]) -> Table:
+    """One row a scheme, one column a (cell name, header): the simulated and the real table."""
+    table = Table(title=title, show_lines=True)
     table.add_column("scheme", style="bold")
-    for column in COLUMNS:
-        table.add_column(f"{column.title}\n[dim]{column.scenario}[/dim]")
-    for spec in comparison.specs:
-        row = comparison.cells[spec.name]
-        table.add_row(spec.name, *(_styled(row[c.name]) for c in COLUMNS))
+    for _, header in columns:
+        table.add_column(header)
+    for spec in specs:
+        row = cells[spec.name]
+        table.add_row(spec.name, *(_styled(row[name]) for name, _ in columns))
     return table
 
 
@@ -55,14 +61,8 @@ def verdict_table(claim: Claim, verdict: Verdict) -> Table:
 def real_table(real: RealComparison) -> Table:
     """``replikv compare --real``: the columns a real cluster measures, every cell
     measured on local clusters (each cell's ``replikv test`` line is in --json and --html)."""
-    table = Table(title=f"replikv compare --real: measured on local clusters, N={real.nodes}, {real.time_s:g} s "
-                        f"per run, {real.seeds} seed{'s' if real.seeds != 1 else ''} per cell "
-                        "(each cell's replikv test line is in --json and --html)",
-                  show_lines=True)
-    table.add_column("scheme", style="bold")
-    for column in REAL_COLUMNS:
-        table.add_column(f"{column.title}\n[dim]real, --nemesis {column.fault}[/dim]")
-    for spec in real.specs:
-        row = real.cells[spec.name]
-        table.add_row(spec.name, *(_styled(row[c.name]) for c in REAL_COLUMNS))
-    return table
+    return _scheme_table(f"replikv compare --real: measured on local clusters, N={real.nodes}, {real.time_s:g} s "
+                         f"per run, {real.seeds} seed{'s' if real.seeds != 1 else ''} per cell "
+                         "(each cell's replikv test line is in --json and --html)",
+                         real.specs, real.cells,
+                         [(c.name, f"{c.title}\n[dim]real, --nemesis {c.fault}[/dim]") for c in REAL_COLUMNS])
