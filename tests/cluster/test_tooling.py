@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import pathlib
 import socket
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -97,6 +98,15 @@ def test_node_that_exits_at_start_is_reported_with_its_log(cluster_dir) -> None:
     assert "exited during start-up (exit code 3)" in message
     assert "refusing to start (asked to)" in message
     assert not any(manager.node_alive(n) for n in load_state(cluster_dir).nodes)
+
+
+def test_exit_code_of_an_exiting_child_is_waited_for(tmp_path) -> None:
+    """The start-up report names the exit code even when the child is caught between
+    looking dead (its command line is gone) and being reapable: the code is waited for."""
+    pid = processes.spawn([sys.executable, "-c", "import time, sys; time.sleep(0.3); sys.exit(3)"],
+                          str(tmp_path / "child.log"))
+    assert processes.exit_code(pid) is None  # still running: not known yet
+    assert processes.exit_code_within(pid, 10.0) == 3
 
 
 def test_node_that_never_answers_times_out_and_everything_is_stopped(cluster_dir) -> None:

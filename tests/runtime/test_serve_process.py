@@ -60,6 +60,19 @@ class Writer(threading.Thread):
             time.sleep(0.01)
 
 
+def _set_once_started(client: redis.Redis, key: str, value: str, timeout: float = 20.0) -> bool:
+    """The first write to a cluster just started: pb-sync refuses writes while a backup
+    that has not connected yet counts as down, so wait (bounded) for every replica."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return bool(client.set(key, value))
+        except redis.RedisError as exc:
+            if "is down" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _check_readable(cluster: Cluster, node: int, acked: dict[str, str]) -> None:
     client = cluster.redis(node)
     keys = sorted(acked)
@@ -74,7 +87,7 @@ def test_pb_sync_redis_clients_failover_and_catch_up(make_cluster, acks_before_k
     cluster = make_cluster()
     cluster.start_all()
     for i in cluster.ids:  # every node accepts writes (backups forward to the primary)
-        assert cluster.redis(i).set(f"hello{i}", f"from {i}")
+        assert _set_once_started(cluster.redis(i), f"hello{i}", f"from {i}")
     for i in cluster.ids:
         assert [v.decode() for v in cluster.redis(i).mget(["hello1", "hello2", "hello3"])] == [
             "from 1", "from 2", "from 3"]

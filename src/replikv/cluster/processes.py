@@ -78,6 +78,19 @@ def exit_code(pid: int) -> int | None:
     return child.poll()
 
 
+def exit_code_within(pid: int, timeout_s: float) -> int | None:
+    """The exit status of a child we started, waiting up to ``timeout_s`` for it:
+    a process that is exiting has an empty command line (so it no longer looks
+    alive) a moment before it can be reaped."""
+    child = _CHILDREN.get(pid)
+    if child is None:
+        return None
+    try:
+        return child.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def is_alive(pid: int | None, marker: str | None = None) -> bool:
     """The process exists, is not a zombie, and (with ``marker``) its command line
     contains ``marker`` (guards against a reused pid)."""
