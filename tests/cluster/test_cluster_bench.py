@@ -16,6 +16,7 @@ import pytest
 
 from replikv.bench import cluster_bench
 from replikv.bench.cluster_bench import run_cluster_bench
+from replikv.bench.cpu import CpuMeter, cpu_seconds
 from replikv.cluster import processes
 from replikv.cluster.state import ClusterState
 
@@ -62,6 +63,11 @@ def test_short_run_reports_consistent_figures_and_cleans_up(bench_tmp) -> None:
     ratio = result["ratio_to_baseline"]
     assert ratio["ops_per_s"] == pytest.approx(result["ops_per_s"] / baseline["ops_per_s"], rel=1e-3)
     assert ratio["p99"] == pytest.approx(result["latency_us"]["p99"] / baseline["latency_us"]["p99"], rel=1e-3)
+    cpu = result["cpu_us_per_op"]  # every node's process and the driver's, over the window
+    assert set(cpu["nodes"]) == {"1", "2"}
+    assert all(value > 0 for value in cpu["nodes"].values()), cpu
+    assert cpu["nodes_total"] == pytest.approx(sum(cpu["nodes"].values()), abs=0.2)
+    assert cpu["driver"] > 0
     assert list(bench_tmp.iterdir()) == []  # clusters stopped and wiped
 
 
@@ -99,3 +105,33 @@ def test_a_node_that_never_answers_cannot_hang_the_driver() -> None:
     assert time.monotonic() - started < 5.0
     assert result.histogram.get_total_count() == 0
     assert result.errors.get("client-timeout", 0) >= 3
+
+
+def test_cpu_meter_counts_the_window_only() -> None:
+    """CPU burnt between start() and stop() is counted and divided by the ops; what is burnt
+    after stop() is not; a process that is gone is ``None``, not an error."""
+    meter = CpuMeter({"driver": "self", "gone": 2**22 + 12345})
+    meter.start()
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass
+    meter.stop()
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass
+    used = meter.used_s()
+    assert 0.25 <= used["driver"] <= 0.45, used
+    assert used["gone"] is None
+    per_op = meter.per_op_us(1000)
+    assert per_op["driver"] == pytest.approx(used["driver"] * 1000, rel=1e-3)
+    assert meter.per_op_us(0)["driver"] is None
+
+
+def test_cpu_seconds_reads_a_process_name_with_spaces_and_parentheses(tmp_path, monkeypatch) -> None:
+    stat = tmp_path / "stat"
+    # proc(5): pid (comm) state ppid ... utime=field 14, stime=field 15
+    stat.write_bytes(b"42 (a) b (c)) S 1 1 1 0 -1 0 0 0 0 0 250 50 0 0 20 0 1 0 0 0 0\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, mode="r", *a, **k: real_open(
+        stat if path == "/proc/42/stat" else path, mode, *a, **k))
+    assert cpu_seconds(42) == pytest.approx(300 / os.sysconf("SC_CLK_TCK"))

@@ -24,6 +24,7 @@ import time
 from rich.progress import Progress
 
 from replikv.bench import connectors, peers, profiling
+from replikv.bench.cpu import CpuMeter
 from replikv.bench.figures import cdf_figure
 from replikv.bench.load import LoadResult, LoadShape, progress_bar, run_load
 from replikv.cluster import admin, control, manager
@@ -31,9 +32,24 @@ from replikv.cluster.ports import free_base_port
 from replikv.cluster.respwire import RespError
 
 
-def _run_load(host: str, ports: list[int], shape: LoadShape, label: str, progress: Progress | None) -> LoadResult:
+def _run_load(host: str, ports: list[int], shape: LoadShape, label: str, progress: Progress | None,
+              meter: CpuMeter | None = None) -> LoadResult:
     """Drive replikv (or any RESP server) at ``ports``."""
-    return run_load(connectors.resp, host, ports, shape, label, progress)
+    return run_load(connectors.resp, host, ports, shape, label, progress, meter)
+
+
+def _cpu_meter(root: pathlib.Path) -> CpuMeter:
+    """CPU of every node process (by node id) and of this, the driver's, process."""
+    pids: dict[str, int | str] = {str(row.id): row.pid for row in control.view(root).rows if row.pid}
+    return CpuMeter({**pids, "driver": "self"})
+
+
+def _cpu_figures(meter: CpuMeter, ops: int) -> dict:
+    """``cpu_us_per_op`` of the result (docs/bench.md): per node, their sum, the driver."""
+    per_op = meter.per_op_us(ops)
+    driver = per_op.pop("driver")
+    measured = [v for v in per_op.values() if v is not None]
+    return {"nodes": per_op, "nodes_total": round(sum(measured), 1) if measured else None, "driver": driver}
 
 
 @contextlib.contextmanager
@@ -146,9 +162,11 @@ def run_cluster_bench(
                 leader_row = control.view(root).leader()
                 recorder = profiling.start((leader_row or control.view(root).rows[0]).pid,
                                            profile, warmup + duration)
-            loaded = _run_load(state.host, targets, shape, f"{protocol} x{nodes}", bar)
+            meter = _cpu_meter(root)
+            loaded = _run_load(state.host, targets, shape, f"{protocol} x{nodes}", bar, meter)
             profile_result = profiling.finish(recorder) if recorder is not None else None
             measured = loaded.summary()
+            measured["cpu_us_per_op"] = _cpu_figures(meter, measured["ops"])
             curves[f"replikv {protocol}"] = loaded
             leader = control.view(root).leader()
         compared: dict[str, dict] = {}

@@ -47,6 +47,13 @@ Connector = Callable[[str, int], Awaitable[Session]]
 """Opens a :class:`Session` to ``(host, port)``; raises ``OSError`` when it cannot."""
 
 
+class WindowMeter(Protocol):
+    """Told when the recorded window opens and closes (``bench.cpu.CpuMeter``)."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 @dataclass
 class LoadShape:
     clients: int = 32
@@ -180,10 +187,19 @@ async def _one_client(index: int, connect: Connector, host: str, port: int, shap
         await session.close()
 
 
+async def _mark_window(clock: _Clock, meter: WindowMeter) -> None:
+    """``meter.start()`` when the recorded window opens, ``meter.stop()`` when it closes."""
+    await asyncio.sleep(max(0.0, clock.measure_from - time.monotonic()))
+    meter.start()
+    await asyncio.sleep(max(0.0, clock.stop_at - time.monotonic()))
+    meter.stop()
+
+
 async def _drive(connect: Connector, host: str, ports: list[int], shape: LoadShape, label: str,
-                 progress: Progress | None) -> LoadResult:
+                 progress: Progress | None, meter: WindowMeter | None = None) -> LoadResult:
     out = LoadResult()
     clock = _Clock(shape)
+    marks = asyncio.create_task(_mark_window(clock, meter)) if meter is not None else None
     task = None
     if progress is not None:
         task = progress.add_task(label, total=shape.warmup_s + shape.duration_s, ops="")
@@ -200,13 +216,16 @@ async def _drive(connect: Connector, host: str, ports: list[int], shape: LoadSha
             progress.update(task, completed=elapsed, ops=f"{rate:,.0f} ops/s")
     for worker in workers:
         worker.result()  # a bug in the driver must not pass silently
+    if marks is not None:
+        await marks
     out.measured_s = shape.duration_s
     return out
 
 
 def run_load(connect: Connector, host: str, ports: list[int], shape: LoadShape, label: str,
-             progress: Progress | None) -> LoadResult:
-    """Drive ``ports`` on ``host`` with ``shape`` through ``connect`` (uvloop when installed)."""
+             progress: Progress | None, meter: WindowMeter | None = None) -> LoadResult:
+    """Drive ``ports`` on ``host`` with ``shape`` through ``connect`` (uvloop when installed);
+    ``meter`` is started and stopped at the edges of the recorded window."""
     try:
         import uvloop
 
@@ -214,7 +233,7 @@ def run_load(connect: Connector, host: str, ports: list[int], shape: LoadShape, 
     except ImportError:
         runner = asyncio.Runner()
     with runner:
-        return runner.run(_drive(connect, host, ports, shape, label, progress))
+        return runner.run(_drive(connect, host, ports, shape, label, progress, meter))
 
 
 def progress_bar(enabled: bool) -> Progress | None:
