@@ -4,6 +4,8 @@
                   [--compare etcd,redis] [--profile leader.svg] [--figure cdf.png]
         a local cluster driven through its Redis port (ops/s, latency percentiles),
         beside etcd and Redis started and driven the same way in the same run
+    replikv bench --protocol P --rss [--writes 1000000] [--keys 1000]
+        every node's RSS and WAL sampled while the cluster takes that many writes
     replikv bench sim    simulator speed (events/s, seeds/s)
     replikv bench check  linearizability checker speed (10,000-op history)
     replikv bench wal    write-ahead log throughput per fsync policy
@@ -62,10 +64,19 @@ def _emit(result: dict, as_json: bool, title: str) -> None:
               help="Write a py-spy profile of the leader under the load (.svg flame graph, .json speedscope).")
 @click.option("--figure", type=click.Path(dir_okay=False, path_type=pathlib.Path), default=None,
               help="Write a latency CDF (PNG) of every system measured.")
+@click.option("--rss", is_flag=True,
+              help="Measure memory instead: drive --writes writes (writes only) and sample every node's RSS "
+                   "and WAL about once a second (docs/bench.md).")
+@click.option("--writes", default=None, type=click.IntRange(1, 1 << 40),
+              help="With --rss: writes to drive (default 1,000,000); replaces --duration.")
+@click.option("--rss-interval", default=1.0, show_default=True, type=click.FloatRange(0.05, 60),
+              help="With --rss: seconds between samples.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Scheme option for every node (e.g. snapshot_threshold=10000), repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def bench(ctx: click.Context, protocol, nodes, clients, duration, value_size, fsync, read_ratio, keys, spread,
-          compare, profile, figure, as_json) -> None:
+          compare, profile, figure, rss, writes, rss_interval, options, as_json) -> None:
     """Benchmark a local cluster, or (sub-commands) the simulator, checker or WAL."""
     ctx.ensure_object(dict)
     ctx.obj["json"] = as_json
@@ -73,6 +84,13 @@ def bench(ctx: click.Context, protocol, nodes, clients, duration, value_size, fs
         return
     if protocol is None:
         raise click.UsageError("give --protocol to benchmark a local cluster, or a sub-command (sim, check, wal)")
+    scheme_options = _parse_options(options)
+    if rss:
+        _memory(protocol, nodes, clients, value_size, fsync, read_ratio, keys, spread, compare, profile, figure,
+                writes, rss_interval, scheme_options, as_json)
+        return
+    if writes is not None:
+        raise click.UsageError("--writes goes with --rss (a throughput run lasts --duration seconds)")
     from replikv.bench.cluster_bench import run_cluster_bench
 
     peer_names = [name.strip() for name in compare.split(",") if name.strip()] if compare is not None else None
@@ -80,7 +98,7 @@ def bench(ctx: click.Context, protocol, nodes, clients, duration, value_size, fs
         result = run_cluster_bench(
             protocol=protocol, nodes=nodes, clients=clients, duration=duration, value_size=value_size,
             fsync=fsync, progress=not as_json, read_ratio=read_ratio, keys=keys, spread=spread,
-            compare=peer_names, profile=profile, figure=figure,
+            compare=peer_names, profile=profile, figure=figure, options=scheme_options or None,
         )
     except (ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -91,6 +109,58 @@ def bench(ctx: click.Context, protocol, nodes, clients, duration, value_size, fs
         _compare_table(result)
     else:
         _emit(result, False, f"replikv bench --protocol {protocol}")
+
+
+def _parse_options(options: tuple[str, ...]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"--option wants KEY=VALUE, not {item!r}")
+        parsed[key] = value
+    return parsed
+
+
+def _memory(protocol, nodes, clients, value_size, fsync, read_ratio, keys, spread, compare, profile, figure,
+            writes, interval, options, as_json) -> None:
+    """``--rss``: the memory run (bench/memory.py), a writes-only load on the leader."""
+    refused = [flag for flag, given in (("--read-ratio", read_ratio), ("--spread", spread), ("--compare", compare),
+                                        ("--profile", profile), ("--figure", figure)) if given]
+    if refused:
+        raise click.UsageError(f"--rss measures a writes-only load on the leader; it does not take {', '.join(refused)}")
+    from replikv.bench.memory import run_memory_bench
+
+    try:
+        result = run_memory_bench(protocol=protocol, nodes=nodes, clients=clients,
+                                  writes=writes if writes is not None else 1_000_000, value_size=value_size,
+                                  keys=keys, fsync=fsync, progress=not as_json, interval_s=interval,
+                                  options=options or None)
+    except (ValueError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        _emit(result, True, "")
+        return
+    _memory_table(result)
+
+
+def _memory_table(result: dict) -> None:
+    """One row per node: RSS at start, peak and end, WAL at end, and the state's cost."""
+    state = result["state_only"]
+    table = Table(title=f"replikv bench --rss: {result['protocol']} x{result['nodes']}, {result['writes']:,} writes "
+                        f"in {result['wall_s']:.0f} s, keys {result['keys'] or 'all new'}, fsync {result['fsync']}")
+    for column in ("node", "start MB", "peak MB", "final MB", "over state MB", "WAL MB (peak)", "WAL generation"):
+        table.add_column(column, justify="right")
+    for node, figures in result["rss"].items():
+        table.add_row(node, str(figures["start_mb"]), str(figures["peak_mb"]), str(figures["final_mb"]),
+                      str(figures["over_state_mb"]), f"{figures['wal_final_mb']} ({figures['wal_peak_mb']})",
+                      str(figures["wal_generation"]))
+    console = Console()
+    console.print(table)
+    if state:
+        console.print(f"the state alone: {state['keys']:,} keys in a dict cost {state['state_mb']} MB "
+                      f"in a bare interpreter ({state['bare_mb']} -> {state['with_state_mb']} MB)")
+    if result["error_count"]:
+        console.print(f"[yellow]errors[/yellow]: {result['errors']}")
 
 
 def _ms(latency: dict, key: str) -> str:

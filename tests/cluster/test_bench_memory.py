@@ -1,0 +1,96 @@
+"""``replikv bench --rss`` (bench/memory.py): every node's RSS and WAL sampled while a
+real cluster takes N writes, and the snapshot/compaction (Raft §7) seen in the figures."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import tempfile
+
+import msgspec
+import pytest
+from click.testing import CliRunner
+
+from replikv.bench.memory import MB, read_rss, run_memory_bench, state_only_rss, wal_files
+from replikv.cli.main import cli
+from replikv.cluster.state import ClusterState
+from replikv.storage.file_wal import wal_name
+
+
+@pytest.fixture
+def bench_tmp(tmp_path, monkeypatch):
+    """Benchmark clusters go under ``tmp_path``; whatever a failed run left there is
+    killed at teardown (each node's process group, from its state file)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    yield tmp_path
+    for state_file in tmp_path.glob("*/cluster.json"):
+        with contextlib.suppress(OSError, msgspec.DecodeError):
+            state = msgspec.json.decode(state_file.read_bytes(), type=ClusterState)
+            for entry in state.nodes:
+                if entry.pid:
+                    with contextlib.suppress(OSError):
+                        os.killpg(entry.pid, signal.SIGKILL)
+
+
+def test_read_rss_of_this_process_and_of_no_process() -> None:
+    rss, hwm = read_rss(os.getpid())
+    assert 0 < rss <= hwm
+    assert read_rss(2**22 + 12345) is None  # above Linux's pid_max: never a live process
+
+
+def test_wal_files_counts_only_wal_generations(tmp_path) -> None:
+    (tmp_path / wal_name(3)).write_bytes(b"x" * 100)
+    (tmp_path / wal_name(4)).write_bytes(b"y" * 10)
+    (tmp_path / (wal_name(5) + ".tmp")).write_bytes(b"z" * 1000)  # a replace in progress
+    (tmp_path / "LOCK").write_bytes(b"1\n")
+    assert wal_files(tmp_path) == (110, 2, 4)
+    assert wal_files(tmp_path / "missing") == (0, 0, 0)
+
+
+def test_state_only_rss_grows_with_the_keys() -> None:
+    small = state_only_rss(10, 16, fresh=True)
+    large = state_only_rss(100_000, 16, fresh=True)
+    assert small["keys"] == 10 and large["keys"] == 100_000
+    assert large["state_mb"] > 5 > small["state_mb"]  # ~150 B a key in CPython
+    assert large["with_state_mb"] == pytest.approx(large["bare_mb"] + large["state_mb"], abs=0.15)
+
+
+@pytest.mark.process
+@pytest.mark.timeout(90)
+def test_small_run_reports_rss_and_shows_the_compaction(bench_tmp) -> None:
+    result = run_memory_bench(protocol="raft", nodes=3, clients=8, writes=2_000, keys=100, progress=False,
+                              interval_s=0.1, options={"snapshot_threshold": "300"})
+    assert result["writes"] >= 2_000 and result["writes_asked"] == 2_000
+    assert result["error_count"] == 0, result["errors"]
+    assert result["live_keys"] == 100
+    assert 0 < result["latency_us"]["p50"] <= result["latency_us"]["p99"]
+    assert result["state_only"]["keys"] == 100
+    assert set(result["rss"]) == {"1", "2", "3"}
+    for node, figures in result["rss"].items():
+        assert 0 < figures["start_mb"] <= figures["peak_mb"] <= figures["hwm_mb"], node
+        assert 0 < figures["final_mb"] <= figures["peak_mb"], node
+        assert figures["exited_at_s"] is None, node
+        # 2,000 writes at snapshot_threshold 300: several snapshots, each a replace of
+        # the WAL (a new generation), and the old generation deleted behind it.
+        assert figures["wal_generation"] >= 4, (node, figures)
+        assert figures["wal_files"] == 1, (node, figures)
+    timeline = result["timeline"]
+    assert len(timeline) >= 3
+    assert timeline[0]["writes"] == 0 and timeline[-1]["writes"] == result["writes"]
+    assert [point["t_s"] for point in timeline] == sorted(point["t_s"] for point in timeline)
+    # The log shrank: some node's WAL was smaller at a sample than at the one before it.
+    sizes = {node: [point["wal_mb"][node] for point in timeline] for node in result["rss"]}
+    shrank = [later < earlier for series in sizes.values() for earlier, later in zip(series, series[1:], strict=False)]
+    assert any(shrank), sizes
+    assert max(max(series) for series in sizes.values()) * MB < 2_000 * 30  # never the whole history
+
+
+def test_cli_refuses_what_the_memory_run_does_not_measure() -> None:
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["bench", "--protocol", "raft", "--writes", "10"])
+    assert refused.exit_code == 2 and "--writes goes with --rss" in refused.output
+    refused = runner.invoke(cli, ["bench", "--protocol", "raft", "--rss", "--compare", "etcd"])
+    assert refused.exit_code == 2 and "does not take --compare" in refused.output
+    refused = runner.invoke(cli, ["bench", "--protocol", "raft", "--rss", "--option", "novalue"])
+    assert refused.exit_code == 2 and "KEY=VALUE" in refused.output
