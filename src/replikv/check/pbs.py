@@ -17,10 +17,11 @@ send), and a read coordinated by a replica answers itself at once.
 **k-staleness** (§3.2, without expanding quorums): the probability that a read returns
 one of the last k versions is ``1 - (C(N-W, R) / C(N, R))^k``.
 
-The prediction is set next to what the checker measured in the same runs by asking,
-for every read, how long after the last acknowledged write of its key it began
-(``gaps``): the expected number of stale reads is the sum of P(stale | gap), with a
-binomial band (normal approximation, ~95%).
+The prediction is set next to what the checker measured in the same runs
+(:func:`predict_certainly_stale`): every read of the run is replayed against the writes
+of its key, with the measured ``W`` drawn for each copy, and the count of certainly
+stale reads (``check.staleness``) is predicted with a ~95% band from the spread of the
+trials.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import random
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from replikv.check.history import Operation
 
 
 @dataclass
@@ -123,26 +126,111 @@ def k_staleness(n: int, r: int, w: int, k: int) -> float:
 
 @dataclass(frozen=True)
 class Prediction:
+    """Of ``reads`` reads, ``expected_stale`` stale on average, 95% of trials within
+    [``low``, ``high``]; and how often each read was stale."""
+
     reads: int
     expected_stale: float
     low: float
     high: float
+    per_read: Mapping[int, float] = field(default_factory=dict)
+    """Read (``Operation.index``) -> the fraction of trials in which it was stale."""
 
 
-def predict_stale_reads(wars: Wars, n: int, r: int, w: int, gaps: Sequence[float], trials: int = 4000,
-                        rng: random.Random | None = None, bucket_ms: float = 1.0) -> Prediction:
-    """Expected stale reads among reads that began ``gaps`` ms after their key's last
-    acknowledged write, with a ~95% band (the sum of Bernoulli variances)."""
+def predict_certainly_stale(wars: Wars, ops: Sequence[Operation], hop_ms: float, trials: int = 500,
+                            rng: random.Random | None = None) -> Prediction:
+    """Expected *certainly stale* reads (``check.staleness``) of a run with R = W = 1,
+    and a ~95% band, from the WARS write latencies and the run's own schedule.
+
+    The per-read t-visibility above answers "does a read t ms after this write see it",
+    one write at a time; the checker counts something slightly different: a read is
+    certainly stale when the version it returned was produced before some acknowledged
+    write was invoked (overlapping writes excuse it, a newer write seen counts as fresh).
+    So each read is replayed against every write of its key (WARS §4.2, with the
+    coordinator a replica as above):
+
+    - a write coordinated by the read's own node is there once it arrived there
+      (``invoke + hop``): the coordinator applies before its fsync;
+    - any other write's copy leaves its coordinator when it commits (save before send,
+      ``complete - hop`` at W = 1) and arrives after one draw of ``W``;
+    - the read (arriving at ``invoke + hop``) returns the newest version its node holds
+      (sibling resolution by timestamp, which is the coordinator's arrival time).
+
+    One draw of ``W`` per (write, node) per trial is shared by every read of that node:
+    two reads that wait for the same slow copy are stale together, so the band comes from
+    the spread of the trials' totals (2.5% and 97.5% quantiles), not from a sum of
+    independent Bernoulli variances, which would be too narrow."""
+    assert wars.w, "no write latency samples"
     rng = rng or random.Random(0)
-    cache: dict[int, float] = {}
-    mean = variance = 0.0
-    for gap in gaps:
-        bucket = int(max(gap, 0.0) // bucket_ms)
-        if bucket not in cache:
-            cache[bucket] = 1.0 - consistent_probability(wars, n, r, w, bucket * bucket_ms + bucket_ms / 2,
-                                                         trials, rng)
-        p = cache[bucket]
-        mean += p
-        variance += p * (1 - p)
-    spread = 1.96 * math.sqrt(variance)
-    return Prediction(len(gaps), mean, max(0.0, mean - spread), mean + spread)
+    plans = [plan for key_ops in _by_key(ops).values() for plan in _read_plans(key_ops, hop_ms)]
+    totals = []
+    counts = [0] * len(plans)
+    for _ in range(trials):
+        arrivals: dict[tuple[int, int], float] = {}
+        stale = 0
+        for number, (_, node, arrive, candidates) in enumerate(plans):
+            missed = True  # nothing of the key's writes arrived: the initial state
+            for index, sent, fresh, local in candidates:
+                if local:
+                    held = True
+                else:
+                    at = arrivals.get((index, node))
+                    if at is None:
+                        at = arrivals[(index, node)] = sent + rng.choice(wars.w)
+                    held = at <= arrive
+                if held:
+                    missed = not fresh
+                    break
+            stale += missed
+            counts[number] += missed
+        totals.append(stale)
+    totals.sort()
+    mean = sum(totals) / len(totals)
+    per_read = {plan[0]: count / trials for plan, count in zip(plans, counts, strict=True)}
+    return Prediction(len(plans), mean, _quantile(totals, 0.025), _quantile(totals, 0.975), per_read)
+
+
+def _by_key(ops: Sequence[Operation]) -> dict[str | None, list[Operation]]:
+    grouped: dict[str | None, list[Operation]] = defaultdict(list)
+    for op in ops:
+        grouped[op.key].append(op)
+    return grouped
+
+
+def _read_plans(ops: Sequence[Operation], hop_ms: float) -> list[tuple[int, int, float, list[tuple[int, float, bool, bool]]]]:
+    """For each read of one key that some acknowledged write completed before: its index, its node,
+    when it arrived there, and the writes that may answer it, newest first, each as
+    (index, when its copy left, whether returning it is fresh, whether it is local)."""
+    writes = sorted((op for op in ops if op.f != "read" and op.type != "fail"), key=lambda op: op.invoke_time)
+    acked = [op for op in writes if op.type == "ok"]
+    plans = []
+    for read in ops:
+        if read.f != "read" or read.type != "ok" or read.node is None:
+            continue
+        # the latest invoke among writes acknowledged before the read began: returning a
+        # version produced before it is certainly stale
+        must = max((w.invoke_time for w in acked if w.complete_time < read.invoke_time), default=None)
+        if must is None:
+            continue
+        arrive = read.invoke_time + hop_ms
+        candidates = []
+        for w in reversed(writes):
+            if w.invoke_time + hop_ms > arrive:
+                continue  # not yet at its coordinator when the read was answered
+            local = w.node == read.node
+            sent = w.complete_time - hop_ms if w.type == "ok" else math.inf
+            if not local and sent > arrive:
+                continue  # its copy had not left yet
+            candidates.append((w.index, sent, w.complete_time >= must, local))
+            if local:
+                break  # held for sure: nothing older is ever chosen over it
+        # past the oldest fresh candidate every outcome is stale (an older version or the
+        # initial state), which the replay counts when no kept candidate is held
+        while candidates and not candidates[-1][2]:
+            candidates.pop()
+        plans.append((read.index, read.node, arrive, candidates))
+    return plans
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    return float(ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))])

@@ -4,13 +4,14 @@
 
 Left: for the reads of ``quorum-pbs`` (seeds 1..N) grouped by how long after their key's
 last acknowledged write they began, the fraction the checker found stale and the
-fraction PBS predicts from the latencies measured in the same runs. Right: t-visibility
-for R, W in {1, 2} from seed 1's latencies (N = 3).
+fraction PBS predicts from the latencies measured in the same runs (the replay of
+``check.pbs.predict_certainly_stale``). Middle: per seed, the stale reads the checker
+counted against the predicted ~95% band. Right: t-visibility for R, W in {1, 2} from
+seed 1's latencies (N = 3).
 """
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 from pathlib import Path
@@ -19,13 +20,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from tests.protocols.quorum.test_pbs import measured_and_predicted  # noqa: E402
 
-from replikv.check.history import pair_operations  # noqa: E402
-from replikv.check.pbs import consistent_probability, wars_from_trace  # noqa: E402
+from replikv.check.pbs import consistent_probability  # noqa: E402
 from replikv.check.staleness import certainly_stale  # noqa: E402
-from replikv.sim.checks import history_events  # noqa: E402
-from replikv.sim.run import SimSettings, run_simulation  # noqa: E402
-from replikv.sim.scenario import load_builtin  # noqa: E402
 
 BINS = [0, 2, 5, 10, 20, 1e9]
 
@@ -34,14 +32,13 @@ def main(seeds: int = 5) -> Path:
     measured = [[0, 0] for _ in BINS[:-1]]  # stale, reads
     predicted = [0.0 for _ in BINS[:-1]]
     first_wars = None
+    per_seed = []
     for seed in range(1, seeds + 1):
-        result = run_simulation(SimSettings(protocol="quorum", scenario=load_builtin("quorum-pbs"), seed=seed,
-                                            trace=True), random.Random)
-        wars = wars_from_trace(json.loads(line) for line in result.trace.splitlines())
+        _, stale, prediction, wars, ops = measured_and_predicted(seed)
         first_wars = first_wars or wars
-        cache: dict[int, float] = {}
+        per_seed.append((stale, prediction))
         by_key: dict[str, list] = {}
-        for op in pair_operations(history_events(result.history)):
+        for op in ops:
             by_key.setdefault(op.key, []).append(op)
         for ops in by_key.values():
             stale_ids = {read.index for read, _ in certainly_stale(ops)}
@@ -54,12 +51,9 @@ def main(seeds: int = 5) -> Path:
                 b = next(i for i in range(len(BINS) - 1) if BINS[i] <= gap < BINS[i + 1])
                 measured[b][0] += op.index in stale_ids
                 measured[b][1] += 1
-                bucket = int(gap)
-                if bucket not in cache:
-                    cache[bucket] = 1 - consistent_probability(wars, 3, 1, 1, bucket + 0.5, 1500, random.Random(bucket))
-                predicted[b] += cache[bucket]
+                predicted[b] += prediction.per_read[op.index]
     labels = [f"{BINS[i]:g}-{BINS[i + 1]:g}" if BINS[i + 1] < 1e9 else f">{BINS[i]:g}" for i in range(len(BINS) - 1)]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4))
     xs = range(len(labels))
     left.bar([x - 0.2 for x in xs], [s / n if n else 0 for s, n in measured], 0.4, label="measured (checker)")
     left.bar([x + 0.2 for x in xs], [p / n if n else 0 for p, (_, n) in zip(predicted, measured, strict=True)], 0.4,
@@ -69,6 +63,17 @@ def main(seeds: int = 5) -> Path:
     left.set_ylabel("fraction of reads stale")
     left.set_title(f"quorum-pbs, R = W = 1, N = 3, seeds 1-{seeds}")
     left.legend()
+    seeds_axis = range(1, len(per_seed) + 1)
+    middle.errorbar(list(seeds_axis), [p.expected_stale for _, p in per_seed],
+                    yerr=[[p.expected_stale - p.low for _, p in per_seed], [p.high - p.expected_stale for _, p in per_seed]],
+                    fmt="none", ecolor="tab:orange", capsize=2, label="predicted ~95% band")
+    middle.scatter(list(seeds_axis), [stale for stale, _ in per_seed], s=10, color="tab:blue", zorder=3,
+                   label="stale reads (checker)")
+    inside = sum(p.low <= stale <= p.high for stale, p in per_seed)
+    middle.set_xlabel("seed")
+    middle.set_ylabel("stale reads in the run")
+    middle.set_title(f"per run: {inside} of {len(per_seed)} inside the band")
+    middle.legend()
     ts = [0, 1, 2, 5, 10, 20, 30, 50, 80, 120]
     assert first_wars is not None
     for r, w in ((1, 1), (1, 2), (2, 1), (2, 2)):

@@ -14,7 +14,7 @@ from tests.protocols.quorum.test_pbs import measured_and_predicted
 def main(nodes: int, first: int, last: int) -> None:
     rows = []
     for seed in range(first, last + 1):
-        report, stale, prediction, _ = measured_and_predicted(seed, nodes)
+        report, stale, prediction, _, _ = measured_and_predicted(seed, nodes)
         row = {"seed": seed, "nodes": nodes, "reads": prediction.reads, "stale": stale,
                "predicted": round(prediction.expected_stale, 1), "low": round(prediction.low, 1),
                "high": round(prediction.high, 1), "inside": prediction.low <= stale <= prediction.high,
