@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 
 from replikv.core.commands import Command
-from replikv.core.errors import Result, Timeout
+from replikv.core.errors import NotLeader, Result, Timeout
 from replikv.core.replica import ProtocolSpec, Recovery, Status
 from replikv.core.requests import Request, RequestId
 from replikv.core.router import Answer, Forward, ForwardReply, Route, Try, Wait
@@ -138,15 +138,18 @@ class Node:
     # -- NodeService ----------------------------------------------------------------------
 
     async def execute(self, request: Request) -> Result:
-        """Route the request by ``core.router.Route`` (the rule the simulator follows too)."""
-        now_ms = time.monotonic() * 1000.0
-        route = Route(node=self.node_id, deadline_ms=now_ms + self.config.request_timeout_ms)
+        """Route the request by ``core.router.Route`` (the rule the simulator follows too).
+
+        The first try is always the local replica, and ``Route`` answers every result but
+        ``NotLeader`` as it is; so the route is only built once the local replica said
+        ``NotLeader`` (the hot path of a leader's requests allocates none of it)."""
+        started_ms = time.monotonic() * 1000.0
+        result = await self._local(request)
+        if type(result) is not NotLeader:
+            return result
+        route = Route(node=self.node_id, deadline_ms=started_ms + self.config.request_timeout_ms)
         retry_ms = getattr(self.config, "heartbeat_ms", self.config.tick_ms)
         while True:
-            if route.target == self.node_id:
-                result = await self._local(request)
-            else:
-                result = await self._forward(route.target, request)
             match route.next(result, time.monotonic() * 1000.0, tuple(self.transport.peers()), retry_ms):
                 case Answer(result=answer):
                     return answer
@@ -154,6 +157,10 @@ class Node:
                     await asyncio.sleep(ms / 1000.0)
                 case Try():
                     pass
+            if route.target == self.node_id:
+                result = await self._local(request)
+            else:
+                result = await self._forward(route.target, request)
 
     def status(self) -> Status:
         return self.host.status()
@@ -221,7 +228,7 @@ class Node:
         future = self.host.submit(request)
         # One timer per request, not asyncio.wait_for (a wrapper future and callbacks on
         # every request's path).
-        guard = asyncio.get_running_loop().call_later(limit, _expire, future)
+        guard = future.get_loop().call_later(limit, _expire, future)
         try:
             return await future
         except HostStopped:
