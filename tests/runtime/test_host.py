@@ -126,6 +126,60 @@ def test_persists_pending_while_the_writer_is_busy_share_one_write() -> None:
     run(scenario())
 
 
+def test_a_group_commit_takes_no_thread_pool_hop_and_stays_on_one_thread() -> None:
+    """Issue 14: each group goes to the writer's own thread through a queue and comes back
+    with one call_soon_threadsafe; no run_in_executor (a work item, a concurrent future and
+    an asyncio future chained to it, per group). Every WAL call runs on that one thread."""
+    async def scenario() -> None:
+        wal, sent = GatedWAL(), []
+        threads: set[str] = set()
+        real_append = wal.append
+
+        def append(payloads):
+            threads.add(threading.current_thread().name)
+            real_append(payloads)
+
+        wal.append = append
+        wal.gate.set()
+        loop = asyncio.get_running_loop()
+
+        def no_executor(*args, **kwargs):
+            raise AssertionError("the WAL writer used run_in_executor")
+
+        loop.run_in_executor = no_executor
+        host = _host(wal, sent)
+        await host.start()
+        for seq in range(1, 4):
+            assert await asyncio.wait_for(host.submit(_request(seq)), 5) == Ok(seq)
+        await host.stop()
+        assert threads == {"replikv-wal"}
+        assert not any(t.name == "replikv-wal" for t in threading.enumerate())  # stop() ended it
+
+    run(scenario())
+
+
+def test_a_failed_wal_write_is_fatal_and_the_writer_reports_it() -> None:
+    async def scenario() -> None:
+        wal, sent = GatedWAL(), []
+        wal.gate.set()
+
+        def broken(payloads):
+            raise OSError(5, "Input/output error")
+
+        wal.append = broken
+        fatal: list[BaseException] = []
+        host = _host(wal, sent)
+        host._on_fatal = fatal.append
+        await host.start()
+        future = host.submit(_request(1))
+        await until(lambda: bool(fatal), what="the fatal error")
+        assert isinstance(fatal[0], OSError)
+        assert not future.done()  # nothing is acknowledged after a failed write
+        await host.stop()
+
+    run(scenario())
+
+
 def test_recovery_folds_the_wal_records_back_into_the_replica() -> None:
     async def scenario() -> bytes:
         wal, sent = GatedWAL(), []

@@ -7,14 +7,20 @@ When a write returns, ``on_durable(highest seq)`` runs on the loop.
 
 The WAL object (``storage.FileWAL`` or ``storage.MemoryWAL``) is touched only from the
 writer thread after start, as storage requires.
+
+The thread is the writer's own, fed by a queue, and reports each group back with one
+``call_soon_threadsafe``: not a ``ThreadPoolExecutor`` (whose ``run_in_executor`` costs a
+work item, a concurrent future, an asyncio future chained to it and their callbacks on
+both threads for every group; issue 14, measured in docs/bench.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +53,10 @@ class WalWriter:
         self._on_durable = on_durable
         self._on_error = on_error
         self._loop = asyncio.get_running_loop()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replikv-wal")
+        self._jobs: queue.SimpleQueue[tuple[Callable[[Any], Any], Any, Callable[..., None]] | None] = (
+            queue.SimpleQueue())
+        self._thread = threading.Thread(target=self._thread_main, name="replikv-wal", daemon=True)
+        self._thread.start()
         self._pending: list[Persist] = []
         self._busy = False
         self._idle = asyncio.Event()
@@ -75,42 +84,77 @@ class WalWriter:
         if self._sync_task is not None:
             self._sync_task.cancel()
         close = getattr(self._wal, "close", None)
-        if close is not None:
-            await self._loop.run_in_executor(self._executor, close)
-        self._executor.shutdown(wait=True)
+        try:
+            # Also the last job: once it answered, the thread only has the stop left.
+            await self._call(lambda _: close() if close is not None else None, None)
+        finally:
+            self._jobs.put(None)
+            self._thread.join(timeout=1.0)
+
+    # -- the writer thread ------------------------------------------------------------------
+
+    def _thread_main(self) -> None:
+        """Runs every job in order; each one's outcome goes back to the loop."""
+        while (job := self._jobs.get()) is not None:
+            work, argument, done = job
+            try:
+                result, error = work(argument), None
+            except BaseException as exc:  # reported on the loop, which decides (fatal)
+                result, error = None, exc
+            try:
+                self._loop.call_soon_threadsafe(done, argument, result, error)
+            except RuntimeError:  # the loop is closed: nobody is left to tell
+                return
+
+    def _call(self, work: Callable[[Any], Any], argument: Any) -> asyncio.Future:
+        """Run ``work(argument)`` on the writer thread, after what is queued before it."""
+        future = self._loop.create_future()
+
+        def done(_: Any, result: Any, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        self._jobs.put((work, argument, done))
+        return future
+
+    # -- group commit -------------------------------------------------------------------------
 
     def _kick(self) -> None:
         if self._busy or not self._pending or self._failed is not None:
             return
         group, self._pending = self._pending, []
         self._busy = True
-        future = self._loop.run_in_executor(self._executor, self._write, group)
-        future.add_done_callback(lambda f: self._done(f, group))
+        self._jobs.put((self._write, group, self._done))
 
     def _write(self, group: list[Persist]) -> int:
         """Runs on the writer thread: the whole group in one WAL call."""
         return write_persists(self._wal, self._codec, group)
 
-    def _sync_if_due(self) -> None:
+    def _sync_if_due(self, _: Any = None) -> None:
         """Runs on the writer thread (the WAL is not thread-safe)."""
         if self._wal.needs_sync():
             self._wal.sync()
             self.stats.syncs += 1
 
-    def _done(self, future: asyncio.Future, group: list[Persist]) -> None:
+    def _done(self, group: list[Persist], durable: int | None, error: BaseException | None) -> None:
+        """On the loop: ``group`` is durable up to seq ``durable``, or its write failed."""
         self._busy = False
-        exc = future.exception()
-        if exc is not None:
-            self._failed = exc
-            log.error("WAL write failed: %s", exc)
+        if error is not None:
+            self._failed = error
+            log.error("WAL write failed: %s", error)
             self._idle.set()
-            self._on_error(exc)
+            self._on_error(error)
             return
+        assert durable is not None
         self.stats.groups += 1
         size = sum(len(p.records) for p in group)
         self.stats.records += size
         self.stats.largest_group = max(self.stats.largest_group, size)
-        self._on_durable(future.result())
+        self._on_durable(durable)
         self._kick()
         if not self._busy and not self._pending:
             self._idle.set()
@@ -121,7 +165,7 @@ class WalWriter:
             await asyncio.sleep(interval_s)
             if self._failed is None:
                 try:
-                    await self._loop.run_in_executor(self._executor, self._sync_if_due)
+                    await self._call(self._sync_if_due, None)
                 except Exception as exc:  # disk failure: the node cannot go on
                     self._failed = exc
                     self._on_error(exc)
