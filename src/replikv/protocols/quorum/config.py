@@ -64,6 +64,9 @@ class QuorumConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_fields=
     """Leaves of the Merkle tree (key ranges by hash)."""
     virtual_nodes: int = 16
     """Points of each node on the consistent-hashing ring."""
+    compact_every: int | None = None
+    """Restate the node's durable state in one record replacing its WAL after this many
+    records (``compaction.py``); None: the core's ``snapshot_threshold``; 0: never."""
 
     def settle_ms(self) -> float:
         return max(30 * self.tick_ms, 2 * self.anti_entropy_ms)
@@ -83,5 +86,7 @@ class QuorumConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ConfigError("session_retry_ms must be > 0")
         if self.anti_entropy_ms < 0:
             raise ConfigError("anti_entropy_ms must be >= 0")
+        if self.compact_every is not None and self.compact_every < 0:
+            raise ConfigError("compact_every must be >= 0 (0: never compact)")
         if self.merkle_leaves < 1 or self.virtual_nodes < 1:
             raise ConfigError("merkle_leaves and virtual_nodes must be >= 1")

@@ -2,7 +2,8 @@
 
 ``Stored`` is a key's state after a change. Recovery merges every record of a key in
 order; merge is idempotent, so a record written twice or a state restated changes
-nothing. A node's dot counters are in these records too: the highest dot of its own in a
+nothing. ``Restated`` is the whole durable state in one record, written with
+``Persist(replace=True)`` so storage drops every record before it (``compaction.py``). A node's dot counters are in these records too: the highest dot of its own in a
 key's context is what it used last, and a dot leaves the node only after the record that
 holds it is durable (save before send), so a restarted node never reuses one.
 """
@@ -39,4 +40,22 @@ class HintDone(Record, frozen=True, tag="quorum.HintDone"):
     state: KeyState
 
 
-RECORDS = (Stored, Hinted, HintDone)
+class Restated(Record, frozen=True, tag="quorum.Restated"):
+    """Everything recovery reads, as of one moment (``compaction.py``): every key's
+    state (siblings, tombstones and contexts, so the node's own dot counters too), the
+    hints held for others, the highest request seq per client known to have run
+    (``Store.ran``), and the state machine's snapshot, which holds the resolved values,
+    its session table and which requests it applied, overwritten ones included (a
+    replay of ``Stored`` records re-applies those; the final key states alone no longer
+    name them). ``internal_seq``: the last seq the store used under ``INTERNAL_CLIENT``,
+    which the restored session table remembers; ``changes``: the status counter."""
+
+    states: tuple[tuple[str, KeyState], ...]
+    hints: tuple[tuple[int, str, KeyState], ...]
+    clients: tuple[tuple[int, int], ...]
+    machine: bytes
+    internal_seq: int
+    changes: int
+
+
+RECORDS = (Stored, Hinted, HintDone, Restated)

@@ -42,6 +42,7 @@ from replikv.core.requests import Request
 from replikv.protocols.quorum import versions as v
 from replikv.protocols.quorum.antientropy import AntiEntropy
 from replikv.protocols.quorum.claims import Claims
+from replikv.protocols.quorum.compaction import Compaction, recover, restatement
 from replikv.protocols.quorum.config import QuorumConfig, level_count
 from replikv.protocols.quorum.coordinator import Coordinator
 from replikv.protocols.quorum.handoff import Hints
@@ -82,15 +83,8 @@ class QuorumReplica:
         self.anti_entropy = AntiEntropy(self.node, self.ring, self.store, self.config.merkle_leaves, self._out.send)
         self._last_anti_entropy: float | None = None
         self.hints = Hints()
-        for record in args.recovered:
-            match record:
-                case Stored():
-                    self.store.note(record.requests)
-                    self.store.absorb(record.key, record.state)
-                case Hinted():
-                    self.hints.add(record.intended, record.key, record.state)
-                case HintDone():
-                    self.hints.done(record.intended, record.key, record.state)
+        recover(args.recovered, self.store, self.hints)
+        self.compaction = Compaction(self.config, args.recovered)
         # a torn tail may have cut acknowledged versions: refill as after a lost disk (issue 8)
         self.refilling = args.recovery.damaged
         others = len(self.members) - 1
@@ -108,6 +102,10 @@ class QuorumReplica:
                 self._receive(src, msg)
             case Persisted(seq=seq):
                 self._persisted(seq)
+        if self.compaction.due():
+            # after the step: the restatement folds in every record this step emitted
+            self._out.persist((restatement(self.store, self.hints),), replace=True)
+            self.compaction.restated()
         return self._out.drain()
 
     def status(self) -> Status:
@@ -186,7 +184,7 @@ class QuorumReplica:
                 self._out.send(src, HandOffAck(key, state))  # behind the Persist barrier
             case HandOffAck(key=key, state=state):
                 if self.hints.done(src, key, state):
-                    self._out.persist((HintDone(src, key, state),))
+                    self._append((HintDone(src, key, state),))
             case TreeRoot():
                 self.anti_entropy.on_root(src, msg)
             case TreeLeaves():
@@ -207,7 +205,7 @@ class QuorumReplica:
                 return
             held = self.hints.add(msg.hint, msg.key, msg.state)
             self.store.note(tuple((s.client_id, s.seq) for s in msg.state.siblings))
-            self._out.persist((Hinted(msg.hint, msg.key, held),))  # the barrier for the ack
+            self._append((Hinted(msg.hint, msg.key, held),))  # the barrier for the ack
             self._out.send(src, PutAck(msg.op, msg.key, msg.dot))
             return
         self.store.absorb(msg.key, msg.state)
@@ -220,4 +218,11 @@ class QuorumReplica:
             self._persist(key, self.store.get(key))
 
     def _persist(self, key: str, state: v.KeyState, requests: tuple[tuple[int, int], ...] = ()) -> int:
-        return self._out.persist((Stored(key, state, requests),))
+        # what a restart notes from this record, noted now (an SREM's request has no
+        # sibling of its own, so absorbing its version did not note it)
+        self.store.note(requests)
+        return self._append((Stored(key, state, requests),))
+
+    def _append(self, records: tuple[Stored | Hinted | HintDone, ...]) -> int:
+        self.compaction.appended(len(records))
+        return self._out.persist(records)

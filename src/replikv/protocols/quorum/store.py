@@ -74,6 +74,28 @@ class Store:
         self._apply(key, current, merged)
         return merged
 
+    def restatement(self) -> tuple[tuple[tuple[str, v.KeyState], ...], tuple[tuple[int, int], ...], bytes, int]:
+        """(key states, client -> highest seq run, the state machine's snapshot, the
+        internal seq): what ``load`` needs to rebuild this store (``compaction.py``)."""
+        return (tuple(sorted(self.states.items())), tuple(sorted(self._clients.items())), self._sm.snapshot(),
+                self._internal_seq)
+
+    def load(self, states: tuple[tuple[str, v.KeyState], ...], clients: tuple[tuple[int, int], ...],
+             machine: bytes, internal_seq: int, changes: int) -> None:
+        """Take a restatement as the whole store: the state machine is restored from its
+        snapshot (which already holds every value and applied request), not re-applied."""
+        self._sm.restore(machine)
+        self.states = dict(states)
+        self._hashes = {}
+        self._clients = dict(clients)
+        self._internal_seq = internal_seq
+        self.changes = changes
+
+    @property
+    def clients(self) -> dict[int, int]:
+        """Client id -> the highest request seq of it whose version reached this node."""
+        return dict(self._clients)
+
     def key_hash(self, key: str) -> bytes:
         found = self._hashes.get(key)
         if found is None:
