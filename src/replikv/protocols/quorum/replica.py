@@ -7,7 +7,9 @@ messages to the coordinator (answers), to storage (``Read``, ``Put``, ``Repair``
 Storage rules: a ``Put`` is merged, made durable, and only then acknowledged
 (``PutAck`` asserts durability; the node driver checks it against the ``Stored``
 records). A ``Repair`` or an anti-entropy ``Exchange`` is merged and persisted, never
-acknowledged.
+acknowledged. Every ``compact_every`` records the whole durable state is restated in one
+``Persist(replace=True)`` at the end of the step (``compaction.py``); recovery folds the
+records it is given with ``compaction.recover``.
 
 A node that lost its disk (``Recovery.lost``) has forgotten the versions it
 acknowledged and the dots it issued; one whose recovery cut a torn tail
