@@ -20,6 +20,13 @@ declare anything:
 * a restart builds a new machine, which replays what the node recovered: what a crash
   lost is no longer held.
 
+Equal bytes do not always mean an equal set: in a leaderless scheme two replicas can
+reach the same data, session table and count of applied requests by applying different
+requests (each missed a version the other only saw already overwritten; quorum churn,
+seed 6, compacting every 40 records). So a snapshot's set is also filed under the node
+that took it, and a node restoring bytes it took itself (a restart from its own
+compacted WAL) gets its own set; for any other node such bytes stay ambiguous (unknown).
+
 The snapshot bytes are unchanged (the set is kept beside them, never in them), so a run
 is byte-identical to one without the recording.
 
@@ -49,6 +56,7 @@ class AppliedRequests:
 
     def __init__(self) -> None:
         self._by_snapshot: dict[bytes, frozenset[RequestId] | None] = {}
+        self._by_taker: dict[tuple[int, bytes], frozenset[RequestId] | None] = {}
         self.ever: dict[RequestId, set[int]] = {}
         """Request id -> every node that applied it at some point (any incarnation)."""
         self.unknown_restores: list[int] = []
@@ -58,21 +66,32 @@ class AppliedRequests:
         """A fresh state machine for a (re)starting incarnation of ``node``."""
         return RecordingStateMachine(self, node)
 
-    def file(self, data: bytes, held: frozenset[RequestId]) -> None:
+    def file(self, data: bytes, held: frozenset[RequestId], node: int | None = None) -> None:
+        """File the set a snapshot ``data`` holds (``node``: the node that took it)."""
         key = _digest(data)
-        previous = self._by_snapshot.setdefault(key, held)
-        if previous is not None and previous != held:
-            # equal bytes (data, session table, count of applied requests) from states that
-            # applied different requests: unheard of, but then neither set can be trusted
-            self._by_snapshot[key] = None
+        _file(self._by_snapshot, key, held)
+        if node is not None:
+            _file(self._by_taker, (node, key), held)
 
-    def lookup(self, data: bytes) -> frozenset[RequestId] | None:
+    def lookup(self, data: bytes, node: int | None = None) -> frozenset[RequestId] | None:
         """The ids the snapshot ``data`` holds; None when unknown (never taken in this run,
-        or taken twice from states that held different requests)."""
-        return self._by_snapshot.get(_digest(data))
+        or taken twice from states that held different requests). ``node``: the node
+        restoring it; bytes it took itself answer its own set."""
+        key = _digest(data)
+        if node is not None and (node, key) in self._by_taker:
+            return self._by_taker[(node, key)]
+        return self._by_snapshot.get(key)
 
     def note_applied(self, node: int, request_id: RequestId) -> None:
         self.ever.setdefault(request_id, set()).add(node)
+
+
+def _file(table: dict[Any, frozenset[RequestId] | None], name: Any, held: frozenset[RequestId]) -> None:
+    previous = table.setdefault(name, held)
+    if previous is not None and previous != held:
+        # equal bytes (data, session table, count of applied requests) from states that
+        # applied different requests: neither set can be trusted
+        table[name] = None
 
 
 def _digest(data: bytes) -> bytes:
@@ -104,12 +123,12 @@ class RecordingStateMachine(KVStateMachine):
 
     def snapshot(self) -> bytes:
         data = super().snapshot()
-        self._registry.file(data, frozenset(self._held))
+        self._registry.file(data, frozenset(self._held), self._node)
         return data
 
     def restore(self, data: bytes) -> None:
         super().restore(data)
-        held = self._registry.lookup(data)
+        held = self._registry.lookup(data, self._node)
         if held is None:
             self.known = False
             self._registry.unknown_restores.append(self._node)
