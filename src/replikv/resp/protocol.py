@@ -147,7 +147,12 @@ class RespLimits:
 
 
 def simple(text: str) -> bytes:
+    if text == "OK":
+        return _OK  # the reply to nearly every write
     return b"+" + _line(text) + CRLF
+
+
+_OK = b"+OK\r\n"
 
 
 def error(text: str) -> bytes:
@@ -296,7 +301,8 @@ class RespParser(_BufferedParser):
     @property
     def buffered(self) -> int:
         """Bytes held for the incomplete command (for the server's bound)."""
-        return len(self._buf) - self._pos + sum(len(a) for a in self._args)
+        held = len(self._buf) - self._pos
+        return held + sum(map(len, self._args)) if self._args else held
 
     def next_command(self) -> list[bytes] | None:
         """The next complete command, or ``None`` when more bytes are needed.

@@ -197,9 +197,11 @@ async def _serve_connection(
     parser = p.RespParser(limits)
     writer.transport.set_write_buffer_limits(high=max_output_buffer)
     held = _Held(budget)
+    idle_timeout_s = ctx.idle_timeout_s
     try:
         while not session.closing:
-            data = await _read(reader, ctx.idle_timeout_s)
+            # The read inline when no idle timeout applies (no coroutine per read).
+            data = await (reader.read(READ_CHUNK) if idle_timeout_s <= 0 else _read(reader, idle_timeout_s))
             if not data:
                 break
             parser.feed(data)
@@ -255,7 +257,7 @@ async def _run_commands(
     size = 0
     try:
         while not session.closing and (argv := parser.next_command()) is not None:
-            held.set(parser.buffered + sum(len(arg) for arg in argv))
+            held.set(parser.buffered + sum(map(len, argv)))
             reply = await session.execute(argv)
             held.set(parser.buffered)
             out.append(reply)
@@ -268,7 +270,10 @@ async def _run_commands(
     except p.RespProtocolError as exc:
         out.append(p.error(f"ERR Protocol error: {exc}"))
         session.closing = True
-    await _flush(writer, out, write_timeout)
+    if out:  # _flush, inline: no coroutine per batch of replies
+        writer.write(out[0] if len(out) == 1 else b"".join(out))
+        if writer.transport.get_write_buffer_size() > DRAIN_ABOVE_BYTES:
+            await asyncio.wait_for(writer.drain(), write_timeout)
 
 
 REFUSE_LINGER_S = 1.0
