@@ -35,6 +35,7 @@ from replikv.core.requests import Request, RequestId
 from replikv.core.router import Answer, Forward, ForwardReply, Route, Try, Wait
 from replikv.runtime.codec import record_codec
 from replikv.runtime.host import HostStopped, LastIndexTable, NodeHost
+from replikv.runtime.malloc import fix_mmap_threshold
 from replikv.runtime.transport import Address, LinkState, PeerTransport, TransportSettings
 from replikv.runtime.wire import WireCodec
 
@@ -60,6 +61,7 @@ class Node:
         rng: random.Random | None = None,
         check_durability: bool = False,
     ) -> None:
+        fix_mmap_threshold()  # large freed buffers (snapshots) go back to the OS: runtime/malloc.py
         self.node_id = node
         self.spec = spec
         self.config = replica_config
