@@ -24,6 +24,7 @@ from dataclasses import replace
 from replikv.core.errors import CorruptStorage
 from replikv.runtime.config import NodeConfig
 from replikv.runtime.failpoints import Failpoints
+from replikv.runtime.gc_tuning import tune_gc
 from replikv.runtime.node import Node
 from replikv.runtime.startup import StartRefused, plan_start
 from replikv.schemes import get_spec
@@ -78,6 +79,7 @@ async def _serve(config: NodeConfig, front_end: FrontEnd, close_front_end: Close
     except OSError as exc:
         await node.stop()
         raise StartupError(f"cannot listen for clients on {config.host}:{config.client_port}: {exc.strerror or exc}") from None
+    tune_gc()  # runtime/gc_tuning.py: the collector set for a serving node's load
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
