@@ -12,7 +12,8 @@ import redis as redis_sync
 import redis.asyncio as redis
 
 from replikv.core.commands import Txn
-from replikv.resp.server import close_resp, serve_resp
+from replikv.core.errors import Ok
+from replikv.resp.server import buffer_budget, close_resp, serve_resp
 from replikv.resp.testing import FakeCluster
 
 LIMIT_S = 10
@@ -342,3 +343,87 @@ def test_redis_py_with_retries_off_sends_a_timed_out_write_once() -> None:
         assert len(cluster.nodes[1].requests) == 1
 
     with_server(body)
+
+
+
+class _Gated:
+    """A service whose commands wait for the test to open a gate, recording the task each
+    runs in; it answers every request ``Ok(True)``."""
+
+    node_id = 1
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.tasks: list[object] = []
+        self.started = 0
+
+    async def execute(self, request):
+        self.started += 1
+        self.tasks.append(asyncio.current_task())
+        await self.gate.wait()
+        return Ok(True)
+
+
+def _with_service(service, body, **options) -> None:
+    async def main() -> None:
+        ids = itertools.count(1)
+        server = await serve_resp(service, port=0, client_ids=lambda: next(ids), transactions=True, **options)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            await asyncio.wait_for(body(port, server), LIMIT_S)
+        finally:
+            await asyncio.wait_for(close_resp(server), LIMIT_S)
+
+    asyncio.run(main())
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.005)
+
+
+def test_commands_run_without_a_task_each_and_a_pipeline_behind_one_waits_in_order() -> None:
+    """Issue 14: a command that waits on the node is resumed by a callback on its future,
+    not run by a task per command (or per connection); commands pipelined behind it run
+    only after it, one at a time, and are answered in order."""
+    service = _Gated()
+
+    async def body(port: int, server) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"SET a 1\r\nSET b 2\r\nPING\r\nSET c 3\r\n")
+        await _until(lambda: service.started >= 1)
+        await asyncio.sleep(0.05)
+        assert service.started == 1  # the others wait behind the one running
+        service.gate.set()
+        await read_exactly(reader, b"+OK\r\n+OK\r\n+PONG\r\n+OK\r\n")
+        writer.close()
+
+    _with_service(service, body)
+    assert service.started == 3
+    assert service.tasks == [None, None, None]
+
+
+def test_input_behind_a_waiting_command_is_bounded_then_read_again() -> None:
+    """Reading stops once more than 64 KiB wait behind a running command (the rest stays
+    in the kernel's buffers), and goes on once the command is done: nothing is lost."""
+    service = _Gated()
+    value = b"v" * 1000
+    count = 1000  # ~1 MB of pipelined writes behind the first
+
+    async def body(port: int, server) -> None:
+        budget = buffer_budget(server)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        command = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n%b\r\n" % (len(value), value)
+        writer.write(command * count)
+        await _until(lambda: service.started >= 1)
+        await asyncio.sleep(0.1)
+        # At most the 64 KiB bound plus the one read that crossed it (uvloop reads up
+        # to 256 KiB at a time): well under the 300 KB sent.
+        assert budget.peak <= 64 * 1024 + 256 * 1024 < len(command) * count
+        assert service.started == 1
+        service.gate.set()
+        await read_exactly(reader, b"+OK\r\n" * count)
+        writer.close()
+
+    _with_service(service, body)
+    assert service.started == count
