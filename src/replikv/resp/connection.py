@@ -99,12 +99,15 @@ class RespConnection(asyncio.Protocol):
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
+        budget = self._budget
+        if budget.used + len(data) > budget.limit:
+            # Checked before buffering: a read here can be 256 KiB (uvloop's), and the
+            # node-wide total must not pass the budget by that much.
+            self._refuse_over_budget(budget.used + len(data))
+            return
         parser = self._parser
         parser.feed(data)
         self._charge(parser.buffered + self._running_bytes)
-        if self._budget.exceeded:
-            self._refuse_over_budget()
-            return
         if self._running is None and not self._write_paused:
             self._pump()
         else:
@@ -252,14 +255,15 @@ class RespConnection(asyncio.Protocol):
     def _charge(self, now: int) -> None:
         self._held = self._budget.charge(self._held, now)
 
-    def _refuse_over_budget(self) -> None:
-        """Past the node-wide budget: drop what this connection holds, answer the error,
-        half-close, and discard further input for at most ``REFUSE_LINGER_S``."""
+    def _refuse_over_budget(self, total: int) -> None:
+        """A read would take the node-wide total to ``total`` bytes, past the budget: drop
+        what this connection holds, answer the error, half-close, and discard further
+        input for at most ``REFUSE_LINGER_S``."""
         budget = self._budget
         budget.refused += 1
         log.warning("closing client %s: %d request bytes buffered across all connections, "
-                    "over client_buffer_budget=%d", self._peer, budget.used, budget.limit)
-        message = (f"ERR client buffer budget exceeded: {budget.used} request bytes buffered "
+                    "over client_buffer_budget=%d", self._peer, total, budget.limit)
+        message = (f"ERR client buffer budget exceeded: {total} request bytes buffered "
                    f"across all connections (client_buffer_budget {budget.limit}); closing this connection")
         self._parser = p.RespParser(self._limits)  # drop what it held now, not at close
         self._charge(0)
