@@ -180,7 +180,7 @@ def test_a_restarted_node_compacts_again_after_compact_every_records():
     tail = len(compacted) - 1
     restarted = _make(1, registry, compacted)
     assert restarted.compaction.since == tail
-    assert restarted.compaction.due() == (tail >= 5)
+    assert restarted.compaction.due() == (tail >= max(5, restarted.compaction.last_size))
 
 
 def test_a_put_is_acknowledged_only_once_durable_across_a_restatement():
@@ -269,3 +269,31 @@ def test_churn_seed_6_with_compaction_knows_what_every_survivor_holds():
                                         options={"compact_every": 40}), random.Random)
     assert result.report["failed"] == [], result.report["failed"]
     assert result.report["lost_acked_writes"] == 0
+
+
+def test_a_restatement_waits_until_as_many_records_followed_the_last_one_as_it_held_keys():
+    """With more keys than ``compact_every`` a restatement every ``compact_every`` records
+    would rewrite the whole state over and over: the next one waits until the WAL grew by
+    the size of the last (each record is rewritten about once on average)."""
+    registry = AppliedRequests()
+    node = _make(1, registry, compact_every=3)
+    keys = _keys_with(node, {1}, 30, "w")
+    restated_after = []
+    for i, key in enumerate(keys, start=1):
+        dot = (2, i)
+        state = v.KeyState(context=v.Context(cloud=(dot,)), siblings=(v.Sibling(dot, "v", 1.0, 5, i),))
+        effects = node.handle(Receive(2, Put(i, key, state, dot)))
+        if any(isinstance(e, Persist) and e.replace for e in effects):
+            restated_after.append(i)
+    # one new key a record: 3 keys restated after 3 records, 6 after 3 more, 12 after 6 more...
+    assert restated_after == [3, 6, 12, 24]
+    assert _make(1, registry).compaction.last_size == 0
+
+
+def test_a_restarted_node_remembers_the_size_of_its_last_restatement():
+    registry = AppliedRequests()
+    cluster = _Recorded(registry)
+    _workload(cluster)
+    compacted = _compacted(cluster.persists[1])
+    restated = compacted[0]
+    assert _make(1, registry, compacted).compaction.last_size == len(restated.states) + len(restated.hints)

@@ -2,8 +2,9 @@
 
 Without compaction a node appends a ``Stored`` record at every change of a key and keeps
 them all, so its disk and its restart time grow with the writes it ever took. Every
-``compact_every`` records (default: the core's ``snapshot_threshold``; 0 = never) the
-node restates its whole durable state in one ``Restated`` record, emitted as
+``compact_every`` records (default: the core's ``snapshot_threshold``; 0 = never), and
+not before as many records followed the last restatement as it held keys
+(``Compaction.due``), the node restates its whole durable state in one ``Restated`` record, emitted as
 ``Persist(replace=True)``: storage swaps it in atomically and drops every record before
 it, the same mechanism a Raft snapshot uses to compact the log behind it (Raft §7,
 ``core/io.py``). There is no log index to cut at: the restatement is the node's state
@@ -60,6 +61,11 @@ def recover(records: Sequence[Record], store: Store, hints: Hints) -> None:
                 hints.done(record.intended, record.key, record.state)
 
 
+def _size(record: Record) -> int:
+    assert isinstance(record, Restated)
+    return len(record.states) + len(record.hints)
+
+
 def restatement(store: Store, hints: Hints) -> Restated:
     """The node's whole durable state now, in one record."""
     states, clients, machine, internal_seq = store.restatement()
@@ -78,6 +84,8 @@ class Compaction:
         self.since = len(recovered) - last - 1
         """Records in the WAL after its last restatement (a node restarted often still
         compacts)."""
+        self.last_size = _size(recovered[last]) if last >= 0 else 0
+        """Entries (keys and hints) the last restatement held."""
         self.restatements = 0
         """How many restatements this incarnation emitted (for tests and status)."""
 
@@ -85,8 +93,16 @@ class Compaction:
         self.since += count
 
     def due(self) -> bool:
-        return self.every > 0 and self.since >= self.every
+        """A restatement is due after ``every`` records, and not before as many records
+        followed the last restatement as it held entries (keys and hints): restating a
+        million keys every 10,000 writes would write the state 100 times over per million
+        writes; this way each record written is rewritten about once on average and the
+        WAL stays within about twice the state it last restated (the rule of an
+        append-only file rewritten once it has doubled)."""
+        return self.every > 0 and self.since >= max(self.every, self.last_size)
 
-    def restated(self) -> None:
+    def restated(self, size: int) -> None:
+        """A restatement of ``size`` entries was emitted."""
         self.since = 0
+        self.last_size = size
         self.restatements += 1

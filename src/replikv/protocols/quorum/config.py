@@ -66,7 +66,8 @@ class QuorumConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_fields=
     """Points of each node on the consistent-hashing ring."""
     compact_every: int | None = None
     """Restate the node's durable state in one record replacing its WAL after this many
-    records (``compaction.py``); None: the core's ``snapshot_threshold``; 0: never."""
+    records, and no sooner than as many records followed the last restatement as it held
+    keys (``compaction.py``); None: the core's ``snapshot_threshold``; 0: never."""
 
     def settle_ms(self) -> float:
         return max(30 * self.tick_ms, 2 * self.anti_entropy_ms)

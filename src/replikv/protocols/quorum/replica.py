@@ -107,7 +107,7 @@ class QuorumReplica:
         if self.compaction.due():
             # after the step: the restatement folds in every record this step emitted
             self._out.persist((restatement(self.store, self.hints),), replace=True)
-            self.compaction.restated()
+            self.compaction.restated(len(self.store.states) + len(self.hints.states))
         return self._out.drain()
 
     def status(self) -> Status:
