@@ -62,6 +62,36 @@ def test_a_write_to_a_follower_is_forwarded_and_commits_everywhere() -> None:
     run(scenario())
 
 
+def test_the_leaders_own_requests_build_no_route_and_a_followers_do(monkeypatch) -> None:
+    """Issue 14: a request the local replica answers (anything but NotLeader) is answered
+    without building a core.router.Route, as Route would answer it as it is; a follower's
+    request, refused with NotLeader, still takes the route (forwarded to the leader)."""
+    import replikv.runtime.node as node_module
+
+    routes: list[object] = []
+    real_route = node_module.Route
+
+    def counting_route(*args, **kwargs):
+        route = real_route(*args, **kwargs)
+        routes.append(route)
+        return route
+
+    monkeypatch.setattr(node_module, "Route", counting_route)
+
+    async def scenario() -> None:
+        nodes = await _cluster()
+        try:
+            assert await nodes[0].execute(Request(43, 1, Set("k", "v"))) == Ok(True)  # node 1 leads
+            assert await nodes[0].execute(Request(43, 2, Get("k"))) == Ok("v")
+            assert routes == []
+            assert await nodes[2].execute(Request(43, 3, Set("k", "w"))) == Ok(True)  # forwarded
+            assert len(routes) == 1
+        finally:
+            await _stop(nodes)
+
+    run(scenario())
+
+
 def test_a_retried_forwarded_write_applies_once() -> None:
     async def scenario() -> None:
         nodes = await _cluster()
