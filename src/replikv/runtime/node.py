@@ -96,7 +96,6 @@ class Node:
         # (their replies may still arrive after a restart; ForwardReply.request_id too).
         self._forward_ids = itertools.count(int.from_bytes(os.urandom(6), "big") << 8)
         self._forwards: dict[int, tuple[RequestId, asyncio.Future]] = {}
-        self._tasks: set[asyncio.Task] = set()
         self._waits: list[tuple[int, int, asyncio.Future]] = []
         self._last_index = LastIndexTable()
         self._admin_seq = 0
@@ -116,8 +115,6 @@ class Node:
 
     async def stop(self) -> None:
         """Graceful shutdown: stop ticking, flush the WAL, close every socket."""
-        for task in list(self._tasks):
-            task.cancel()
         await self.host.stop()
         await self.transport.close()
         for _, future in self._forwards.values():
@@ -242,13 +239,13 @@ class Node:
         forward_id = next(self._forward_ids)
         future = asyncio.get_running_loop().create_future()
         self._forwards[forward_id] = (request.id, future)
+        # one timer, as in _local: no wait_for wrapper on a forwarded request's path
+        guard = future.get_loop().call_later(self.config.request_timeout_ms * 1.5 / 1000.0 + 1.0, _expire, future)
         try:
             self.transport.send(target, Forward(forward_id, request))
-            limit = self.config.request_timeout_ms * 1.5 / 1000.0 + 1.0
-            return await asyncio.wait_for(future, limit)
-        except TimeoutError:
-            return Timeout()
+            return await future
         finally:
+            guard.cancel()
             self._forwards.pop(forward_id, None)
 
     def _send(self, dst: int, msg: Any) -> None:
@@ -256,9 +253,7 @@ class Node:
 
     def _on_message(self, src: int, msg: Any) -> None:
         if isinstance(msg, Forward):
-            task = asyncio.get_running_loop().create_task(self._serve_forward(src, msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._serve_forward(src, msg)
         elif isinstance(msg, ForwardReply):
             pending = self._forwards.get(msg.forward_id)
             if pending is not None and pending[0] == tuple(msg.request_id) and not pending[1].done():
@@ -266,10 +261,23 @@ class Node:
         else:
             self.host.receive(src, msg)
 
-    async def _serve_forward(self, src: int, forward: Forward) -> None:
-        """One hop only: the answer (even NotLeader) goes back to the node that asked."""
-        result = await self._local(forward.request)
-        self.transport.send(src, ForwardReply(forward.forward_id, result, forward.request.id))
+    def _serve_forward(self, src: int, forward: Forward) -> None:
+        """One hop only: the answer (even NotLeader) goes back to the node that asked.
+        A callback on the replica's future, not a task per forwarded request."""
+        future = self.host.submit(forward.request)
+        guard = future.get_loop().call_later(self.config.request_timeout_ms * 1.5 / 1000.0 + 1.0, _expire, future)
+
+        def answer(done: asyncio.Future) -> None:
+            guard.cancel()
+            if done.cancelled():
+                return
+            error = done.exception()
+            if error is not None and not isinstance(error, HostStopped):
+                raise error
+            result = Timeout() if error is not None else done.result()
+            self.transport.send(src, ForwardReply(forward.forward_id, result, forward.request.id))
+
+        future.add_done_callback(answer)
 
     def _committed(self, index: int, request: Request) -> None:
         self._last_index.record(request.client_id, index)
