@@ -4,6 +4,7 @@ and ``--figure``; clear errors for what is missing or unknown."""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import tempfile
 import time
@@ -15,11 +16,13 @@ from replikv.bench import connectors, peers, profiling
 from replikv.bench.cluster_bench import run_cluster_bench
 from replikv.bench.load import LoadShape, run_load
 from replikv.cli.main import cli
-from replikv.cluster.respwire import RespConnection
+from replikv.cluster.respwire import RespConnection, RespError
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(180)]
 
 needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+needs_pysyncobj = pytest.mark.skipif(importlib.util.find_spec("pysyncobj") is None,
+                                     reason="pysyncobj (PyPI) not installed")
 needs_etcd = pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd (Debian etcd-server) not installed")
 
 
@@ -30,7 +33,7 @@ def bench_tmp(tmp_path, monkeypatch):
 
 
 def test_unknown_peer_is_refused_with_the_known_names() -> None:
-    with pytest.raises(ValueError, match="unknown peer 'mysql': choose from etcd, redis, redis-aof-wait"):
+    with pytest.raises(ValueError, match="unknown peer 'mysql': choose from etcd, redis, redis-aof-wait, pysyncobj"):
         peers.expand(["etcd", "mysql"])
     assert peers.expand(["redis", "etcd", "redis-aof-wait"]) == ["redis-aof-wait", "redis", "etcd"]
 
@@ -38,6 +41,40 @@ def test_unknown_peer_is_refused_with_the_known_names() -> None:
 def test_a_missing_peer_names_the_package_that_provides_it(monkeypatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert peers.PEERS["etcd"].missing() == "etcd: `etcd` is not installed (Debian: apt-get install etcd-server)"
+
+
+def test_a_missing_python_peer_names_the_pypi_package(monkeypatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert peers.PEERS["pysyncobj"].missing() == (
+        "pysyncobj: the Python package `pysyncobj` is not installed (PyPI: pip install pysyncobj)")
+
+
+@needs_pysyncobj
+def test_pysyncobj_is_driven_like_the_others_and_writes_replicate(bench_tmp) -> None:
+    """Three PySyncObj members behind the RESP harness: the driver's writes are
+    acknowledged on the leader; an acknowledged SET is then read on every member; an
+    unknown command is an error, not a hang."""
+    with peers.started("pysyncobj", 3) as running:
+        result = run_load(connectors.resp, running.host, running.ports,
+                          LoadShape(clients=4, duration_s=0.5, warmup_s=0.0, read_ratio=0.0, keys=3), "pso", None)
+        assert result.writes > 3 and result.errors == {}
+        with RespConnection(running.host, running.ports[0]) as leader:
+            assert leader.call("ISLEADER") == 1
+            assert leader.call("SET", "probe", "v") == b"OK"
+            with pytest.raises(RespError, match="unknown command"):
+                leader.call("NOSUCH")
+        members = list(running.members)
+        assert len(members) == 3 and running.ports[0] in members
+        deadline = time.monotonic() + 10
+        seen: dict[int, object] = {}
+        while len(seen) < len(members):
+            assert time.monotonic() < deadline, f"the write reached only {sorted(seen)} of {members}"
+            for port in members:
+                with RespConnection(running.host, port) as member:
+                    if member.call("GET", "probe") == b"v":
+                        seen[port] = True
+            time.sleep(0.05)
+    assert "not fsynced" in running.described
 
 
 def test_cli_refuses_an_unknown_peer_before_starting_anything() -> None:

@@ -9,6 +9,11 @@ itself and driven by the same load driver (``bench/load``) in the same run.
   every ``SET`` is followed by ``WAIT 2 0``, so a write is acknowledged once both replicas
   have it (Redis replicas acknowledge receipt, not their own fsync: a weaker promise than
   raft's, which is why it is a reference and not a twin).
+- ``pysyncobj``: three members of PySyncObj (PyPI ``pysyncobj``; Raft in pure Python, what
+  Python developers reach for), each behind the small Redis-protocol harness of
+  ``bench/pysyncobj_node.py``; clients on the leader. A write is acknowledged once it is in
+  a majority's journal, which PySyncObj memory-maps and never fsyncs: compare it with
+  replikv's ``--fsync never``.
 
 A peer that is not installed is reported by name with the package that provides it;
 nothing is faked.
@@ -17,9 +22,11 @@ nothing is faked.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import pathlib
 import shutil
+import sys
 import tempfile
 import time
 import urllib.request
@@ -44,6 +51,8 @@ class Running:
     ports: list[int]
     connect: Connector
     described: str
+    members: tuple[int, ...] = ()
+    """Every member's client port, where a peer has several (``ports`` is where the load goes)."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +61,15 @@ class Peer:
     binary: str
     package: str
     start: object  # Callable[[pathlib.Path, int], contextlib.AbstractContextManager[Running]]
+    module: str | None = None
+    """A Python package the peer runs in (then ``binary`` is unused)."""
 
     def missing(self) -> str | None:
         """Why this peer cannot run here, or ``None``."""
+        if self.module is not None:
+            if importlib.util.find_spec(self.module) is None:
+                return f"{self.name}: the Python package `{self.module}` is not installed (PyPI: pip install {self.package})"
+            return None
         if shutil.which(self.binary) is None:
             return (f"{self.name}: `{self.binary}` is not installed "
                     f"(Debian: apt-get install {self.package})")
@@ -173,10 +188,49 @@ def _etcd(root: pathlib.Path, nodes: int) -> Iterator[Running]:
         _stop(pids)
 
 
+@contextlib.contextmanager
+def _pysyncobj(root: pathlib.Path, nodes: int) -> Iterator[Running]:
+    base = free_base_port(nodes, attempts=200)
+    ids = range(1, nodes + 1)
+    links = {i: f"127.0.0.1:{peer_port(base, i)}" for i in ids}
+    ports = [client_port(base, i) for i in ids]
+    pids: list[int] = []
+    try:
+        for i in ids:
+            argv = [sys.executable, "-m", "replikv.bench.pysyncobj_node", "--self", links[i],
+                    "--port", str(client_port(base, i)), "--dir", str(root / f"pso{i}")]
+            for j in ids:
+                if j != i:
+                    argv += ["--partner", links[j]]
+            pids.append(_spawn(argv, root / f"pso{i}.log"))
+        for i, port in zip(ids, ports, strict=True):
+            _wait_ping(port, root / f"pso{i}.log")
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        leader = None
+        while leader is None and time.monotonic() < deadline:
+            leader = next((port for port in ports if _says_leader(port)), None)
+            if leader is None:
+                time.sleep(0.1)
+        if leader is None:
+            raise RuntimeError(f"pysyncobj elected no leader in {_START_TIMEOUT_S:.0f} s: {processes.tail(root / 'pso1.log')}")
+        yield Running("127.0.0.1", [leader], connectors.resp,
+                      f"pysyncobj {nodes} members, clients on the leader (journal memory-mapped, not fsynced)",
+                      tuple(ports))
+    finally:
+        _stop(pids)
+
+
+def _says_leader(port: int) -> bool:
+    with contextlib.suppress(OSError, ValueError, RespError), RespConnection("127.0.0.1", port, 1.0) as connection:
+        return connection.call("ISLEADER") == 1
+    return False
+
+
 PEERS: dict[str, Peer] = {
     "etcd": Peer("etcd", "etcd", "etcd-server", _etcd),
     "redis": Peer("redis", "redis-server", "redis-server", _redis),
     "redis-aof-wait": Peer("redis-aof-wait", "redis-server", "redis-server", _redis_aof_wait),
+    "pysyncobj": Peer("pysyncobj", "", "pysyncobj", _pysyncobj, module="pysyncobj"),
 }
 """Every peer by name; ``redis`` in ``--compare`` stands for both Redis set-ups."""
 
@@ -189,7 +243,7 @@ def expand(names: list[str]) -> list[str]:
         picked = ["redis-aof-wait", "redis"] if name == "redis" else [name]
         for peer in picked:
             if peer not in PEERS:
-                raise ValueError(f"unknown peer {name!r}: choose from etcd, redis, redis-aof-wait")
+                raise ValueError(f"unknown peer {name!r}: choose from etcd, redis, redis-aof-wait, pysyncobj")
             if peer not in out:
                 out.append(peer)
     return out

@@ -59,7 +59,7 @@ def _emit(result: dict, as_json: bool, title: str) -> None:
 @click.option("--spread", is_flag=True, help="Spread the clients over every node (followers forward).")
 @click.option("--compare", "compare", default=None, metavar="PEERS",
               help="Comma-separated peers to start and drive the same way: etcd, redis (= redis-aof-wait "
-                   "and plain redis), redis-aof-wait.")
+                   "and plain redis), redis-aof-wait, pysyncobj (PyPI; not fsynced).")
 @click.option("--profile", type=click.Path(dir_okay=False, path_type=pathlib.Path), default=None,
               help="Write a py-spy profile of the leader under the load (.svg flame graph, .json speedscope).")
 @click.option("--figure", type=click.Path(dir_okay=False, path_type=pathlib.Path), default=None,
