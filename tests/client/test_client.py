@@ -213,3 +213,19 @@ def test_a_definite_refusal_of_a_retry_after_an_unknown_outcome_is_indefinite(re
 
     cluster = with_cluster(body)
     assert cluster.state_machine.get("k") == "v"  # it did happen
+
+
+def test_a_wrongtype_reply_is_a_definite_bad_request() -> None:
+    """``-WRONGTYPE ...`` (quorum's CRDT commands on a key of another type) is Redis's own
+    error; the Python client raises ``BadRequestError`` for it, definite, with Redis's words."""
+    from replikv.client.errors import error_for
+    from replikv.core.errors import WrongType
+    from replikv.resp.commands import client_error_from_reply, render_error
+    from replikv.resp.protocol import ReplyParser
+
+    parser = ReplyParser()
+    parser.feed(render_error(WrongType()))
+    reply = parser.next_reply()
+    error = error_for(client_error_from_reply(reply))
+    assert isinstance(error, BadRequestError) and error.definite
+    assert "WRONGTYPE" in str(error) and "wrong kind of value" in str(error)

@@ -9,7 +9,15 @@ import itertools
 import pytest
 
 from replikv.core.commands import Cas, Delete, Get, Incr, MGet, Set, Txn
-from replikv.core.errors import Aborted, BadRequest, ConnectionLost, NotLeader, Timeout, Unavailable
+from replikv.core.errors import (
+    Aborted,
+    BadRequest,
+    ConnectionLost,
+    NotLeader,
+    Timeout,
+    Unavailable,
+    WrongType,
+)
 from replikv.resp.commands import client_error_from_reply, render_error
 from replikv.resp.protocol import INCOMPLETE, Map, ReplyParser, RespSet, Simple, Verbatim
 from replikv.resp.session import ServerContext, Session, is_loopback
@@ -137,6 +145,7 @@ def test_unknown_commands_and_arity_errors_match_redis_text() -> None:
         (Unavailable("no quorum"), b"-UNAVAILABLE no quorum\r\n"),
         (Aborted("conflict"), b"-ABORTED conflict\r\n"),
         (BadRequest("too big"), b"-ERR too big\r\n"),
+        (WrongType(), b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
         (Timeout(), b"-TIMEOUT timed out; the operation may or may not have taken effect\r\n"),
         (
             ConnectionLost(),

@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import os
 import struct
+import typing
 
 import pytest
 from rt_helpers import run, until
 from rt_toy import ToyAck, ToyAppend
 
+from replikv.core import errors
 from replikv.core.commands import Set
 from replikv.core.requests import Request
+from replikv.core.router import ForwardReply
 from replikv.runtime.transport import PeerTransport, TransportSettings
 from replikv.runtime.wire import (
     Challenge,
@@ -245,3 +248,14 @@ def test_frame_decoder_refuses_oversized_lengths_before_buffering() -> None:
     decoder = FrameDecoder(100)
     assert decoder.feed(struct.pack(">I", 3) + b"ab") == []
     assert decoder.feed(b"c" + struct.pack(">I", 0)) == [b"abc", b""]
+
+
+def test_every_result_type_crosses_the_wire_in_a_forward_reply() -> None:
+    """A forwarded request's answer keeps its type (WRONGTYPE stays WRONGTYPE at the node
+    the client talks to), for every member of ``core.errors.Result``."""
+    samples = {errors.Ok: errors.Ok(3), errors.NotLeader: errors.NotLeader(2)}
+    for kind in typing.get_args(errors.Result):
+        result = samples.get(kind) or kind()
+        frame = CODEC.frame(ForwardReply(7, result, (1, 2)))
+        decoded = CODEC.decode(frame[4:])
+        assert type(decoded.result) is kind and decoded.result == result

@@ -12,6 +12,7 @@ from replikv.core.errors import (
     NotLeader,
     Timeout,
     Unavailable,
+    WrongType,
 )
 
 
@@ -65,6 +66,7 @@ _BY_TYPE: dict[type[ClientError], type[ReplikvError]] = {
     Unavailable: UnavailableError,
     Aborted: AbortedError,
     BadRequest: BadRequestError,
+    WrongType: BadRequestError,
     Timeout: RequestTimeout,
     ConnectionLost: ConnectionLostError,
 }

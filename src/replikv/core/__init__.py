@@ -36,6 +36,7 @@ from replikv.core.errors import (
     Result,
     Timeout,
     Unavailable,
+    WrongType,
 )
 from replikv.core.io import (
     Commit,

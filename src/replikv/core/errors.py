@@ -90,6 +90,16 @@ class BadRequest(ClientError, frozen=True):
         return self.reason or "bad request"
 
 
+class WrongType(BadRequest, frozen=True):
+    """The key holds another kind of value than the command works on (an ``INCRBY`` on a
+    set): Redis's own ``WRONGTYPE`` error, with its words."""
+
+    redis_prefix: ClassVar[str] = "WRONGTYPE"
+
+    def describe(self) -> str:
+        return "Operation against a key holding the wrong kind of value"
+
+
 class Timeout(ClientError, frozen=True):
     """No answer in time: the operation **may have happened**."""
 
@@ -110,7 +120,7 @@ class ConnectionLost(ClientError, frozen=True):
         return "connection lost; the operation may or may not have taken effect"
 
 
-Result = Ok | NotLeader | Unavailable | Uncertain | Aborted | BadRequest | Timeout | ConnectionLost
+Result = Ok | NotLeader | Unavailable | Uncertain | Aborted | BadRequest | WrongType | Timeout | ConnectionLost
 
 
 class CorruptStorage(Exception):

@@ -43,6 +43,7 @@ from replikv.core.errors import (
     Result,
     Timeout,
     Unavailable,
+    WrongType,
 )
 from replikv.resp import protocol as p
 
@@ -234,6 +235,8 @@ def client_error_from_reply(reply: p.Error) -> ClientError:
         return Aborted(message)
     if prefix == "TIMEOUT":
         return ConnectionLost() if message.startswith("connection lost") else Timeout()
+    if prefix == "WRONGTYPE":
+        return WrongType()
     return BadRequest(reply.text if prefix != "ERR" else message)
 
 

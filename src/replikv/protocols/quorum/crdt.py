@@ -32,12 +32,12 @@ from dataclasses import dataclass
 import msgspec
 
 from replikv.core.commands import Append, Delete, Get, Incr, SAdd, Set, Siblings, SMembers, SRem
-from replikv.core.errors import BadRequest, Ok, Result
+from replikv.core.errors import BadRequest, Ok, Result, WrongType
 from replikv.core.requests import Request
 from replikv.protocols.quorum import versions as v
 
 INT64 = 2**63
-WRONGTYPE = BadRequest("WRONGTYPE Operation against a key holding the wrong kind of value")
+WRONGTYPE = WrongType()
 _JSON = msgspec.json.Encoder()
 
 
