@@ -30,3 +30,15 @@ def test_a_hint_to_an_unknown_node_past_the_deadline_or_too_many_hops_is_answere
 
 def test_any_other_answer_goes_to_the_client_as_it_is():
     assert Route(node=1, deadline_ms=1000).next(Timeout(), 0, (2,), 50) == Answer(Timeout())
+
+
+def test_an_unreachable_target_is_no_hop_and_the_route_waits_then_asks_locally():
+    """A dead leader still named by the local replica: each forward that could not be sent
+    costs no hop, so the route keeps waiting for the election until its deadline, and then
+    answers a definite NotLeader (nothing was ever sent)."""
+    route = Route(node=1, deadline_ms=1000, max_hops=2)
+    for now in range(0, 1000, 100):
+        assert route.next(NotLeader(2), now, (2, 3), 50) == Try(2)
+        assert route.next(route.unreachable(), now, (2, 3), 50) == Wait(50)
+        assert route.hops == 0 and route.target == 1
+    assert route.next(NotLeader(2), 1000, (2, 3), 50) == Answer(NotLeader(2))

@@ -223,3 +223,34 @@ def test_a_forward_reply_for_another_request_is_not_taken_as_the_answer() -> Non
             await _stop(nodes)
 
     run(scenario())
+
+
+def test_a_write_through_a_follower_after_the_leader_died_waits_for_the_next_leader() -> None:
+    """The follower still names the dead leader, but has no connection to it: the forward
+    is never sent (so nothing happened), and the request waits for the election and
+    commits at the new leader, instead of answering Timeout after the forward's bound
+    (request_timeout_ms * 1.5 + 1 s = 4 s here)."""
+    spec = get_spec("raft")
+    config = spec.make_config({"tick_ms": 5, "heartbeat_ms": 20, "election_timeout_ms": 150,
+                               "request_timeout_ms": 2000})
+
+    async def scenario() -> None:
+        nodes = await _cluster(spec=spec, config=config)
+        running = list(nodes)
+        try:
+            await until(lambda: any(n.status().leader == n.node_id for n in nodes), what="a leader")
+            leader = next(n for n in nodes if n.status().leader == n.node_id)
+            assert await leader.execute(Request(5, 1, Set("before", "1"))) == Ok(True)
+            follower = next(n for n in nodes if n is not leader)
+            running.remove(leader)
+            await leader.stop()
+            await until(lambda: not follower.transport.link_up(leader.node_id), what="the link to go down")
+            assert follower.status().leader == leader.node_id  # it does not know yet
+            started = asyncio.get_running_loop().time()
+            assert await follower.execute(Request(5, 2, Set("after", "2"))) == Ok(True)
+            assert asyncio.get_running_loop().time() - started < 2.0
+            assert follower.status().leader not in (None, leader.node_id)
+        finally:
+            await _stop(running)
+
+    run(scenario())

@@ -15,7 +15,11 @@ replica answers ``NotLeader(hint)``:
 - with no hint (an election is going on), or a hint back to where it was just refused:
   wait ``retry_ms`` and ask the local replica again;
 - after ``max_hops`` forwards, or once the deadline passed: answer the ``NotLeader`` the
-  client can act on itself.
+  client can act on itself;
+- a forward the host could not even send (no connection to the hinted node: a leader that
+  died) did not happen, so it is no hop: the host calls ``unreachable`` and the route waits
+  ``retry_ms`` and asks the local replica again, which learns the next leader from the
+  election instead of the client waiting out a forward that never left.
 Any other answer goes to the client as it is. A forward that gets no answer is the
 host's ``Timeout`` (outcome unknown), never retried.
 """
@@ -104,3 +108,11 @@ class Route:
         if hint != self.node:
             self.hops += 1
         return Try(hint)
+
+    def unreachable(self) -> NotLeader:
+        """The current target could not be sent to at all (the host has no connection to
+        it), so nothing happened there: the forward is no hop, and the answer to feed to
+        ``next`` is a ``NotLeader`` without a hint (wait, then ask the local replica)."""
+        assert self.target != self.node, "the local replica is always reachable"
+        self.hops -= 1
+        return NotLeader(None)

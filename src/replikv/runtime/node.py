@@ -158,6 +158,8 @@ class Node:
                     pass
             if route.target == self.node_id:
                 result = await self._local(request)
+            elif not self.transport.link_up(route.target):
+                result = route.unreachable()  # never sent, so nothing happened: no Timeout
             else:
                 result = await self._forward(route.target, request)
 

@@ -261,6 +261,13 @@ class PeerTransport:
     def peers(self) -> dict[int, Address]:
         return dict(self._peers)
 
+    def link_up(self, dst: int) -> bool:
+        """A message for ``dst`` sent now would leave on a connected socket, not wait in the
+        queue for a reconnect (``False``: the peer is down or not yet reached; a partition
+        rule does not count, its drops are the network's)."""
+        link = self._links.get(dst)
+        return link is not None and link.connected
+
     # -- sending -------------------------------------------------------------------------
 
     def send(self, dst: int, msg: Any) -> None:
