@@ -4,6 +4,7 @@ real cluster takes N writes, and the snapshot/compaction (Raft §7) seen in the 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import tempfile
@@ -94,3 +95,18 @@ def test_cli_refuses_what_the_memory_run_does_not_measure() -> None:
     assert refused.exit_code == 2 and "does not take --compare" in refused.output
     refused = runner.invoke(cli, ["bench", "--protocol", "raft", "--rss", "--option", "novalue"])
     assert refused.exit_code == 2 and "KEY=VALUE" in refused.output
+
+
+@pytest.mark.process
+@pytest.mark.timeout(90)
+def test_cli_rss_run_prints_the_figures_as_json(bench_tmp) -> None:
+    runner = CliRunner()
+    done = runner.invoke(cli, ["bench", "--protocol", "raft", "--rss", "--writes", "1500", "--keys", "50",
+                               "--clients", "4", "--rss-interval", "0.2", "--option", "snapshot_threshold=200",
+                               "--json"])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.output)
+    assert (result["protocol"], result["keys"], result["clients"], result["writes_asked"]) == ("raft", 50, 4, 1500)
+    assert result["writes"] >= 1500 and result["interval_s"] == 0.2
+    assert all(figures["wal_generation"] >= 2 for figures in result["rss"].values())  # the option reached the nodes
+    assert result["max_peak_rss_mb"] >= result["max_final_rss_mb"] > 0
