@@ -4,8 +4,8 @@ Without compaction a node appends a ``Stored`` record at every change of a key a
 them all, so its disk and its restart time grow with the writes it ever took. Every
 ``compact_every`` records (default: the core's ``snapshot_threshold``; 0 = never), and
 not before as many records followed the last restatement as it held keys
-(``Compaction.due``), the node restates its whole durable state in one ``Restated`` record, emitted as
-``Persist(replace=True)``: storage swaps it in atomically and drops every record before
+(``Compaction.due``), the node restates its whole durable state in one ``Restated``
+record, emitted as ``Persist(replace=True)``: storage swaps it in atomically and drops every record before
 it, the same mechanism a Raft snapshot uses to compact the log behind it (Raft §7,
 ``core/io.py``). There is no log index to cut at: the restatement is the node's state
 at the end of the step that filled the count, which already folds in every record
@@ -16,8 +16,9 @@ whole WAL it replaced. The key states are not enough for that: a replay re-appli
 order, the client request of every version a record brought, overwritten ones
 included, so the state machine (and the simulator's held-request accounting,
 ``sim/applied.py``, which reads it) knows that those requests ran here. The
-restatement therefore carries the state machine's snapshot (values, session table,
-applied requests; restored, not re-applied), the highest request seq per client known
+restatement therefore carries the state machine's snapshot (values and session table,
+restored rather than re-applied; the simulator files beside those bytes which requests
+that state applied), the highest request seq per client known
 to have run (``Store.ran``, the at-most-once rule), the hints held for others, and the
 store's internal seq. Claims (``claims.py``) are in memory and forgotten at a restart
 with or without compaction.
