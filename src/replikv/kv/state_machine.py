@@ -9,6 +9,8 @@ state (data and sessions) for compaction and catch-up (Raft §7).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
@@ -119,6 +121,14 @@ class KVStateMachine:
     # -- execution -------------------------------------------------------------------
 
     def _execute(self, command: Command) -> Result:
+        op = _OPS.get(type(command))
+        if op is not None:
+            # the common case, one dict lookup instead of the isinstance chain below and
+            # the match in ``_op`` (issue 14: CPU per write); the same code either way
+            try:
+                return Ok(op(command, self._data))
+            except _TxnFailed as exc:
+                return BadRequest(str(exc))
         if isinstance(command, Txn):
             return self._execute_txn(command)
         if is_admin(command):
@@ -146,36 +156,72 @@ class KVStateMachine:
 
     @staticmethod
     def _op(command: Command, data: dict[str, str]) -> object:
-        match command:
-            case Get(key=key):
-                return data.get(key)
-            case MGet(keys=keys):
-                return [data.get(k) for k in keys]
-            case Set(key=key, value=value, only_if=only_if, return_old=return_old):
-                old = data.get(key)
-                if (only_if == "nx" and old is not None) or (only_if == "xx" and old is None):
-                    return old if return_old else False
-                data[key] = value
-                return old if return_old else True
-            case Delete(key=key):
-                return 1 if data.pop(key, None) is not None else 0
-            case Append(key=key, value=value):
-                data[key] = data.get(key, "") + value
-                return len(data[key])
-            case Cas(key=key, expected=expected, new=new):
-                if data.get(key) != expected:
-                    return False
-                data[key] = new
-                return True
-            case Incr(key=key, by=by):
-                current = data.get(key, "0")
-                try:
-                    number = int(current)
-                except ValueError:
-                    raise _TxnFailed("value is not an integer or out of range") from None
-                number += by
-                if not -(2**63) <= number < 2**63:
-                    raise _TxnFailed("increment or decrement would overflow")
-                data[key] = str(number)
-                return number
-        raise _TxnFailed(f"unsupported command {type(command).__name__}")
+        op = _OPS.get(type(command))
+        if op is None:
+            op = next((f for cls, f in _OPS.items() if isinstance(command, cls)), None)
+            if op is None:
+                raise _TxnFailed(f"unsupported command {type(command).__name__}")
+        return op(command, data)
+
+
+# -- one function per data command, found by the command's type (no isinstance chain) ------
+
+
+def _get(command: Get, data: dict[str, str]) -> object:
+    return data.get(command.key)
+
+
+def _mget(command: MGet, data: dict[str, str]) -> object:
+    return [data.get(k) for k in command.keys]
+
+
+def _set(command: Set, data: dict[str, str]) -> object:
+    key = command.key
+    old = data.get(key)
+    only_if = command.only_if
+    if (only_if == "nx" and old is not None) or (only_if == "xx" and old is None):
+        return old if command.return_old else False
+    data[key] = command.value
+    return old if command.return_old else True
+
+
+def _delete(command: Delete, data: dict[str, str]) -> object:
+    return 1 if data.pop(command.key, None) is not None else 0
+
+
+def _append(command: Append, data: dict[str, str]) -> object:
+    key = command.key
+    data[key] = data.get(key, "") + command.value
+    return len(data[key])
+
+
+def _cas(command: Cas, data: dict[str, str]) -> object:
+    if data.get(command.key) != command.expected:
+        return False
+    data[command.key] = command.new
+    return True
+
+
+def _incr(command: Incr, data: dict[str, str]) -> object:
+    current = data.get(command.key, "0")
+    try:
+        number = int(current)
+    except ValueError:
+        raise _TxnFailed("value is not an integer or out of range") from None
+    number += command.by
+    if not -(2**63) <= number < 2**63:
+        raise _TxnFailed("increment or decrement would overflow")
+    data[command.key] = str(number)
+    return number
+
+
+_OPS: dict[type, Callable[[Any, dict[str, str]], object]] = {
+    Get: _get,
+    MGet: _mget,
+    Set: _set,
+    Delete: _delete,
+    Append: _append,
+    Cas: _cas,
+    Incr: _incr,
+}
+"""The commands ``_op`` executes (alone or inside a ``Txn``); any other is unsupported."""
