@@ -54,7 +54,7 @@ class ReplicatedLog:
         return self._entries[index - self.base_index - 1].term
 
     def entry(self, index: int) -> Entry:
-        assert self.base_index < index <= self.last_index, f"no entry {index}"
+        assert self.base_index < index <= self.base_index + len(self._entries), f"no entry {index}"
         return self._entries[index - self.base_index - 1]
 
     def slice(self, start: int, limit: int) -> list[Entry]:
@@ -64,7 +64,9 @@ class ReplicatedLog:
         return self._entries[lo : lo + limit]
 
     def append(self, entry: Entry) -> None:
-        assert entry.index == self.last_index + 1, f"gap: {entry.index} after {self.last_index}"
+        assert entry.index == self.base_index + len(self._entries) + 1, (
+            f"gap: {entry.index} after {self.last_index}"
+        )
         self._entries.append(entry)
 
     def truncate_after(self, index: int) -> list[Entry]:

@@ -19,8 +19,13 @@ from replikv.core.commands import AddServer, Command, RemoveServer
 Configuration = tuple[tuple[int, ...], tuple[int, ...]]
 
 
+_CONFIG_COMMANDS = (AddServer, RemoveServer)
+
+
 def is_config_command(command: Command) -> bool:
-    return isinstance(command, AddServer | RemoveServer)
+    # a tuple built once: ``AddServer | RemoveServer`` built a new union on every call,
+    # and this runs for every entry appended and applied (issue 14)
+    return isinstance(command, _CONFIG_COMMANDS)
 
 
 def apply_change(config: Configuration, command: Command) -> Configuration:

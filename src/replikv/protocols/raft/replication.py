@@ -18,7 +18,7 @@ A mixin of ``RaftReplica``.
 
 from __future__ import annotations
 
-from replikv.core.quorum import quorum_index
+from replikv.core.quorum import majority
 from replikv.protocols.raft import messages as m
 from replikv.protocols.raft.constants import (
     FOLLOWER,
@@ -191,9 +191,19 @@ class ReplicationMixin(RaftState):
         current term (Raft §5.4.2 and Figure 8); older entries commit with it."""
         if self.volatile.role != LEADER:
             return
-        match = {p: pr.match for p, pr in self.leadership.progress.items()}
-        match[self.node] = self.log_state.durable_index
-        index = quorum_index(match, self.voters)
+        # what each voter holds (the leader: what it made durable; a voter without a
+        # Progress: 0), the majority-th highest of them; no dict per call (issue 14)
+        progress, node, durable = self.leadership.progress, self.node, self.log_state.durable_index
+        held = []
+        for voter in self.log_state.configs.current[0]:
+            if voter == node:
+                held.append(durable)
+            else:
+                pr = progress.get(voter)
+                held.append(0 if pr is None else pr.match)
+        assert held, "no voters"
+        held.sort(reverse=True)
+        index = held[majority(len(held)) - 1]  # as core.quorum.quorum_index
         if index > self.log_state.commit_index and self.log_state.log.term_at(index) == self.persistent.term:
             self._set_commit(index)
 
