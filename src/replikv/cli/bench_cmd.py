@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from replikv import schemes
+from replikv.cli.options import parse_options
 
 
 def _emit(result: dict, as_json: bool, title: str) -> None:
@@ -84,7 +85,7 @@ def bench(ctx: click.Context, protocol, nodes, clients, duration, value_size, fs
         return
     if protocol is None:
         raise click.UsageError("give --protocol to benchmark a local cluster, or a sub-command (sim, check, wal)")
-    scheme_options = _parse_options(options)
+    scheme_options = parse_options(options)
     if rss:
         _memory(protocol, nodes, clients, value_size, fsync, read_ratio, keys, spread, compare, profile, figure,
                 writes, rss_interval, scheme_options, as_json)
@@ -109,16 +110,6 @@ def bench(ctx: click.Context, protocol, nodes, clients, duration, value_size, fs
         _compare_table(result)
     else:
         _emit(result, False, f"replikv bench --protocol {protocol}")
-
-
-def _parse_options(options: tuple[str, ...]) -> dict[str, str]:
-    parsed: dict[str, str] = {}
-    for item in options:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.UsageError(f"--option wants KEY=VALUE, not {item!r}")
-        parsed[key] = value
-    return parsed
 
 
 def _memory(protocol, nodes, clients, value_size, fsync, read_ratio, keys, spread, compare, profile, figure,

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from replikv import schemes
+from replikv.cli.options import parse_options
 from replikv.cluster import control, manager
 from replikv.cluster.state import DEFAULT_BASE_PORT, DEFAULT_DATA_DIR, ClusterError
 
@@ -60,16 +61,6 @@ def _id_list(value: str | None) -> list[int]:
     return ids
 
 
-def _parse_options(values: tuple[str, ...]) -> dict[str, str]:
-    options = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r}: expected key=value", param_hint="--option")
-        options[key.strip()] = value.strip()
-    return options
-
-
 @click.group()
 def cluster() -> None:
     """Run a local cluster of replikv nodes (docs/cluster.md)."""
@@ -93,7 +84,7 @@ def up(protocol, nodes, base_port, fsync, options, secret, timeout, data_dir) ->
     """Start NODES local node processes in the background."""
     opts = manager.UpOptions(
         protocol=protocol, nodes=nodes, base_port=base_port, fsync=fsync,
-        options=_parse_options(options), secret=secret, ready_timeout_s=timeout,
+        options=parse_options(options), secret=secret, ready_timeout_s=timeout,
     )
     state = manager.up(data_dir, opts, report=_report)
     ports = ",".join(str(n.client_port) for n in state.members())

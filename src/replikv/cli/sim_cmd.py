@@ -15,7 +15,6 @@ import multiprocessing
 import os
 import pathlib
 import random
-import tomllib
 import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -27,6 +26,7 @@ from rich.table import Table
 
 from replikv import schemes
 from replikv.core.errors import ConfigError
+from replikv.core.options import parse_value
 from replikv.core.requests import READ_LEVELS
 from replikv.sim.run import (
     RunResult,
@@ -53,16 +53,11 @@ from replikv.sim.swarm import (
 
 
 def parse_option(text: str) -> tuple[str, Any]:
-    """``key=value``; the value is read as a TOML value when it parses (numbers, booleans,
-    quoted strings), else taken as a plain string."""
+    """``key=value``, the value typed by ``core.options`` (TOML when it parses, else text)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise click.BadParameter(f"expected key=value, got {text!r}", param_hint="--option")
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key.strip(), value
+    return key.strip(), parse_value(raw)
 
 
 def _load_scenario(name: str | None, path: str | None) -> tuple[Scenario, str]:

@@ -15,6 +15,7 @@ import click
 
 from replikv import schemes
 from replikv.check.models import MODELS
+from replikv.cli.options import parse_options
 from replikv.cluster.state import ClusterError
 from replikv.core.errors import ConfigError
 from replikv.core.requests import READ_LEVELS
@@ -55,6 +56,8 @@ def _on_sigterm(signum, frame) -> None:  # noqa: ARG001
               help="Keys in use at a time.")
 @click.option("--ops-per-key", type=click.IntRange(min=1), default=100, show_default=True,
               help="Operations on a key before a fresh key replaces it.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Scheme option for every node (e.g. compact_every=50), repeatable; in the reproduce line.")
 @click.option("--keep-data", is_flag=True, help="Keep the nodes' data directories even when the test passes.")
 @click.option("--workload", type=click.Choice(["register", "txn"]), default="register", show_default=True,
               help="register: read/write/cas on independent keys, checked for linearizability; txn: "
@@ -62,7 +65,7 @@ def _on_sigterm(signum, frame) -> None:  # noqa: ARG001
                    "serializability (anomalies by name). With txn, --ops-per-key counts appends.")
 def test(protocol: str, nodes: int, clients: int, time_s: float, nemesis: str, read_level: str,
          model: str | None, seed: int | None, out: str | None, keys: int, ops_per_key: int,
-         keep_data: bool, workload: str) -> None:
+         options: tuple[str, ...], keep_data: bool, workload: str) -> None:
     """Start a local PROTOCOL cluster, run concurrent clients while a seeded nemesis kills,
     pauses and partitions nodes, heal, and check the history: linearizability (or the
     model the scheme promises), acknowledged writes lost, replicas converged."""
@@ -92,7 +95,8 @@ def test(protocol: str, nodes: int, clients: int, time_s: float, nemesis: str, r
                                  "new folder, or remove this one", param_hint="--out")
     settings = TestSettings(protocol=protocol, out=folder, nodes=nodes, clients=clients, time_s=time_s,
                             nemesis=kinds, read_level=read_level, seed=seed, keys=keys, ops_per_key=ops_per_key,
-                            model=model, keep_data=keep_data, workload=workload)
+                            model=model, keep_data=keep_data, workload=workload,
+                            options=parse_options(options))
     click.echo(f"replikv test: protocol {protocol}, workload {workload}, {nodes} nodes, {clients} clients, {time_s:g} s, "
                f"nemesis {','.join(kinds) or 'none'}, read level {read_level}, seed {seed}; results in {folder}")
     previous = signal.signal(signal.SIGTERM, _on_sigterm)

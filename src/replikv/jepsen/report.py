@@ -45,13 +45,18 @@ def availability(ops: Sequence[Operation], actions: Sequence[dict]) -> float | N
     return round(sum(1 for op in inside if _answered(op)) / len(inside), 4)
 
 
-def reproduce_line(options: dict[str, Any]) -> str:
+def reproduce_line(options: dict[str, Any], repeated: dict[str, list[str]] | None = None) -> str:
+    """``replikv test`` with ``options`` as flags (None/False left out, True a bare flag),
+    then each of ``repeated``'s values as its own flag (``--option a=1 --option b=2``)."""
     parts = ["replikv", "test"]
     for name, value in options.items():
         if value is None or value is False:
             continue
         flag = "--" + name.replace("_", "-")
         parts += [flag] if value is True else [flag, str(value)]
+    for name, values in (repeated or {}).items():
+        for value in values:
+            parts += ["--" + name.replace("_", "-"), value]
     return shlex.join(parts)
 
 

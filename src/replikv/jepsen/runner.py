@@ -20,13 +20,14 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from replikv import schemes
 from replikv.check.history import pair_operations
 from replikv.cluster.records import durable_records
 from replikv.cluster.state import ClusterError
+from replikv.core.options import parse_options
 from replikv.jepsen import figures
 from replikv.jepsen.blocking import blocked_windows
 from replikv.jepsen.clients import (
@@ -75,6 +76,8 @@ class TestSettings:
     keep_data: bool = False
     check_timeout_s: float = 120.0
     workload: str = "register"
+    options: dict[str, str] = field(default_factory=dict)
+    """Scheme options for every node (``--option KEY=VALUE``)."""
 
     def __post_init__(self) -> None:
         if self.workload not in WORKLOADS:
@@ -86,7 +89,7 @@ class TestSettings:
             "workload": None if self.workload == "register" else self.workload,
             "nemesis": ",".join(self.nemesis) or "none", "read-level": self.read_level, "seed": self.seed,
             "keys": self.keys, "ops-per-key": self.ops_per_key, "model": self.model,
-        })
+        }, repeated={"option": [f"{k}={v}" for k, v in sorted(self.options.items())]})
 
 
 Say = Callable[[str], None]
@@ -224,7 +227,7 @@ def run_test(settings: TestSettings, say: Say = print) -> dict[str, Any]:
     recording = Recording()
     keys: KeySpace | TxnKeys = (TxnKeys(settings.keys, settings.ops_per_key) if settings.workload == "txn"
                                 else KeySpace(settings.keys, settings.ops_per_key))
-    with running_cluster(root, settings.protocol, settings.nodes) as state:
+    with running_cluster(root, settings.protocol, settings.nodes, settings.options) as state:
         addresses = [f"{state.host}:{entry.client_port}" for entry in state.members()]
         say(f"cluster up: {settings.protocol} x{settings.nodes}, clients on {', '.join(addresses)}")
         clock = Clock()
@@ -266,9 +269,9 @@ def _decisions(spec, state, notes: list[str]) -> dict[int, dict[str, str]] | Non
     return found
 
 
-def cut_off_windows(spec, windows: list[FaultWindow]) -> list[FaultWindow]:
+def cut_off_windows(spec, windows: list[FaultWindow], options: dict[str, str] | None = None) -> list[FaultWindow]:
     """The pauses that cut a node off from every peer for longer than the scheme's
-    ``ProtocolSpec.synchrony_bound`` (its default configuration's): for such a scheme
+    ``ProtocolSpec.synchrony_bound`` (of its configuration with the run's ``options``): for such a scheme
     they count as a partition, as the simulator counts a silence that long
     (``sim/cutoff.py``). 3PC's termination takes a node unheard for ``termination_ms``
     for crashed (Skeen 1981: safe only with fail-stop nodes and bounded delays), so a
@@ -276,7 +279,8 @@ def cut_off_windows(spec, windows: list[FaultWindow]) -> list[FaultWindow]:
     fail-stop and stays a crash; a scheme without a bound is unaffected."""
     if spec.synchrony_bound is None:
         return []
-    bound_s = spec.synchrony_bound(spec.make_config({})) / 1000.0
+    typed = parse_options([f"{key}={value}" for key, value in (options or {}).items()], "--option")
+    bound_s = spec.synchrony_bound(spec.make_config(typed)) / 1000.0
     return [w for w in windows if w.kind == "pause" and w.end_s - w.start_s > bound_s]
 
 
@@ -287,7 +291,7 @@ def _judge_and_write(settings: TestSettings, spec, windows: list[FaultWindow], n
     actions = [a.as_dict() for a in nemesis.executed]
     # What a scheme promises depends on the faults that ran (docs/testing.md, "The checks"),
     # not on the kinds the nemesis could draw: a short run often draws no partition.
-    cut_off = cut_off_windows(spec, windows)
+    cut_off = cut_off_windows(spec, windows, settings.options)
     partitioned = any(window.kind == "partition" for window in windows) or bool(cut_off)
     if settings.workload == "txn":
         say(f"checking {len(ops)} transactions (strict serializability, list-append)")
@@ -305,7 +309,7 @@ def _judge_and_write(settings: TestSettings, spec, windows: list[FaultWindow], n
         "protocol": settings.protocol, "workload": settings.workload, "seed": settings.seed,
         "nodes": settings.nodes,
         "clients": settings.clients, "time_s": settings.time_s, "nemesis": ",".join(settings.nemesis),
-        "read_level": settings.read_level, "model": verdict.model,
+        "read_level": settings.read_level, "model": verdict.model, "options": dict(settings.options),
         **verdict.fields,
         "latency_ms": latency_ms(ops),
         "availability": availability(ops, actions),

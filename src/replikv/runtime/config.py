@@ -21,6 +21,7 @@ from typing import Any
 
 from replikv.core.config import ReplicaConfig
 from replikv.core.errors import ConfigError
+from replikv.core.options import parse_options
 from replikv.runtime.transport import Address, TransportSettings
 from replikv.schemes import get_spec
 
@@ -143,24 +144,6 @@ def _typed(name: str, kind: type, value: Any) -> Any:
     if not isinstance(value, str):
         raise ConfigError(f"{name} must be a string, not {value!r}")
     return value
-
-
-def parse_options(items: list[str] | tuple[str, ...], where: str) -> dict[str, Any]:
-    """``key=value`` strings -> typed values (TOML syntax: 10, 2.5, true, "text"; a bare
-    word that is not TOML is taken as a string)."""
-    values: dict[str, Any] = {}
-    for item in items:
-        item = item.strip()
-        if not item:
-            continue
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{where} {item!r}: expected key=value")
-        try:
-            values[key.strip()] = tomllib.loads(f"v = {text.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            values[key.strip()] = text.strip()
-    return values
 
 
 def parse_address(text: str, what: str) -> Address:
