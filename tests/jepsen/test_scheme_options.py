@@ -25,10 +25,10 @@ def test_the_reproduce_line_carries_every_option_in_order(tmp_path: pathlib.Path
 
 def test_options_are_parsed_and_a_malformed_one_is_named() -> None:
     assert parse_options(("a=1", " b = x ")) == {"a": "1", "b": "x"}
-    with pytest.raises(Exception, match="'nokey': expected key=value"):
+    with pytest.raises(Exception, match="'nokey': expected KEY=VALUE"):
         parse_options(("nokey",))
     result = CliRunner().invoke(cli, ["test", "--protocol", "raft", "--option", "=3", "--time", "2"])
-    assert result.exit_code == 2 and "'=3': expected key=value" in result.output
+    assert result.exit_code == 2 and "'=3': expected KEY=VALUE" in result.output
 
 
 def test_the_synchrony_bound_is_the_configured_one() -> None:

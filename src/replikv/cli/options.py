@@ -17,12 +17,12 @@ from replikv.core.options import parse_options as typed_options
 def parse_options(values: tuple[str, ...] | list[str]) -> dict[str, str]:
     """``("a=1", "b = x")`` -> ``{"a": "1", "b": "x"}``; a malformed item is a usage error
     naming it."""
-    try:
-        typed_options(values, "--option")
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc).removeprefix("--option "), param_hint="--option") from None
     options: dict[str, str] = {}
     for item in values:
+        try:
+            typed_options([item], "--option")
+        except ConfigError:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--option") from None
         key, _, value = item.strip().partition("=")
         if key.strip():
             options[key.strip()] = value.strip()
