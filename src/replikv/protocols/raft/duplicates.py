@@ -33,10 +33,13 @@ from replikv.protocols.raft.state import RaftState
 class DuplicatesMixin(RaftState):
     def _answering(self, request: Request) -> bool:
         """Is a copy of ``request`` already going to be answered by this leader?"""
+        leadership = self.leadership
         request_id = request.id
-        if request_id in self.leadership.pending_ids or request_id in self.leadership.proposed_ids:
+        if request_id in leadership.pending_ids or request_id in leadership.proposed_ids:
             return True
-        under_way = (self.leadership.promotion, self.leadership.transfer)
+        if leadership.promotion is None and leadership.transfer is None:
+            return False  # the usual case, asked for every write (issue 14)
+        under_way = (leadership.promotion, leadership.transfer)
         return any(item is not None and item.request.id == request_id for item in under_way)
 
     def _add_pending(self, index: int, request: Request) -> None:
@@ -55,7 +58,10 @@ class DuplicatesMixin(RaftState):
     def _wait_for_earlier_copy(self, request: Request) -> bool:
         """A copy of ``request`` is an uncommitted entry of an earlier term in our log:
         wait for it (answered when it commits) and return True."""
-        index = self._uncommitted_copy(request.id, below=self.leadership.term_start_index)
+        below = self.leadership.term_start_index
+        if below <= max(self.log_state.commit_index, self.log_state.log.base_index) + 1:
+            return False  # every entry of an earlier term is committed (the usual case)
+        index = self._uncommitted_copy(request.id, below=below)
         if index is None or index in self.leadership.pending:
             return False
         self._add_pending(index, request)
