@@ -118,3 +118,24 @@ def test_txn_whose_guard_fails_applies_nothing_and_is_a_definite_abort():
 
 def test_keys_of_a_txn_include_its_guards():
     assert keys_of(Txn(ops=(Append("b", "1"),), guards=(Guard("a", None),))) == ("a", "b")
+
+
+def test_commands_found_by_type_keep_their_results_and_errors() -> None:
+    """Data commands are executed by a function found by their exact type (issue 14);
+    a subclass of a command type still runs as that command, and a command with no
+    function is refused with the same message as before."""
+    from replikv.core.commands import SAdd, Sync
+
+    class MySet(Set, frozen=True):
+        pass
+
+    sm = KVStateMachine()
+    assert sm.apply(Request(1, 1, MySet("k", "v"))) == Ok(True)
+    assert sm.get("k") == "v"
+    assert sm.apply(Request(1, 2, Append("k", "w"))) == Ok(2)
+    assert sm.apply(Request(1, 3, Sync())) == BadRequest("unsupported command Sync")
+    assert sm.apply(Request(1, 4, SAdd("s", ("m",)))) == BadRequest("unsupported command SAdd")
+    assert sm.apply(Request(1, 5, Txn((Set("a", "1"), SAdd("s", ("m",)))))) == Aborted(
+        "transaction aborted: unsupported command SAdd"
+    )
+    assert sm.items() == {"k": "vw"}
