@@ -52,7 +52,7 @@ def _record(folder: pathlib.Path, ops: list[tuple], report: dict) -> pathlib.Pat
     folder.mkdir(parents=True)
     lines, process = [], 0
     for index, (f, start, kind, end, error) in enumerate(ops):
-        value = None if f == "read" else index
+        value = None if f == "read" else [index - 1, index] if f == "cas" else index
         lines.append({"process": process, "type": "invoke", "f": f, "key": "k", "value": value, "time": start})
         if end is not None:
             done = {"process": process, "type": kind, "f": f, "key": "k", "value": value, "time": end}
@@ -117,6 +117,19 @@ def test_cells_from_recorded_results(tmp_path: pathlib.Path) -> None:
     for cell in cells.values():
         assert cell.measured == MEASURED and cell.runs and cell.reproduce.startswith("replikv test --protocol raft ")
     assert "--nemesis kill-leader" in cells["failover"].reproduce and "--time 2 " in cells["failover"].reproduce
+
+
+def test_a_command_the_scheme_does_not_run_is_no_availability_event(tmp_path: pathlib.Path) -> None:
+    """quorum refuses the workload's cas as a bad request (``ERR: quorum runs ...; not
+    Cas``): with a node down those refusals are not writes the scheme failed to take,
+    so the one-node-down share counts the others (before: 2 of 4, read as degraded)."""
+    quorum = schemes.get_spec("quorum")
+    refused = "ERR: quorum runs GET, SET ... on one key; not Cas (compare-and-set and transactions need consensus)"
+    ops = [("write", 600.0, "ok", 620.0, None), ("cas", 700.0, "fail", 705.0, refused),
+           ("write", 800.0, "ok", 830.0, None), ("cas", 900.0, "fail", 902.0, refused)]
+    runs = _runs(tmp_path, "quorum", {"kill-follower": (ops, _window("kill-follower", 0.5, 1.5, ["node 1 was not"]))})
+    cell = real_table_cells([quorum], runs)["quorum"]["one_down"]
+    assert cell.text == "writes go on (100%; declared: yes)" and not cell.bad
 
 
 def test_failover_that_waits_for_the_old_leader_is_not_read_write(tmp_path: pathlib.Path) -> None:

@@ -30,19 +30,31 @@ def latency_ms(ops: Sequence[Operation]) -> dict[str, float | None]:
     return {"p50": percentile(values, 0.50), "p99": percentile(values, 0.99)}
 
 
-def _answered(op: Operation) -> bool:
+NOT_OFFERED = ("ERR:", "WRONGTYPE:")
+"""How the client records a definite refusal of the request itself (``BadRequest``,
+``WrongType``): a command the scheme does not run (quorum's ``cas``), a malformed one."""
+
+
+def answered(op: Operation) -> bool:
     """The cluster gave a usable answer (a cas that did not swap was ordered: it counts)."""
     return op.type == "ok" or (op.f == "cas" and op.type == "fail" and op.error == CAS_DIFFERED)
 
 
+def not_offered(op: Operation) -> bool:
+    """Refused for what it asks, not for the cluster's state: no availability event, so
+    availability figures leave it out of both counts (else a scheme without ``cas`` reads
+    as a third unavailable under any fault)."""
+    return op.type == "fail" and op.error is not None and op.error.startswith(NOT_OFFERED)
+
+
 def availability(ops: Sequence[Operation], actions: Sequence[dict]) -> float | None:
     """Answered fraction of the operations invoked while a fault window was open
-    (``None`` when no fault ran), as the simulator's ``availability``."""
+    (``None`` when no fault ran; requests refused as not offered left out)."""
     windows = [(a["start_s"] * 1000.0, (a["end_s"] or a["start_s"]) * 1000.0) for a in actions]
-    inside = [op for op in ops if any(lo <= op.invoke_time <= hi for lo, hi in windows)]
+    inside = [op for op in ops if any(lo <= op.invoke_time <= hi for lo, hi in windows) and not not_offered(op)]
     if not inside:
         return None
-    return round(sum(1 for op in inside if _answered(op)) / len(inside), 4)
+    return round(sum(1 for op in inside if answered(op)) / len(inside), 4)
 
 
 def reproduce_line(options: dict[str, Any], repeated: dict[str, list[str]] | None = None) -> str:

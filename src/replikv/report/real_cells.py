@@ -19,9 +19,9 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from replikv.check.history import CAS_MISMATCH, Operation
+from replikv.check.history import Operation
 from replikv.core.replica import ProtocolSpec
-from replikv.jepsen.report import percentile
+from replikv.jepsen.report import answered, not_offered, percentile
 from replikv.report.cells import Cell
 from replikv.report.real_runs import KILL_FOLLOWER, KILL_LEADER, STEADY, RealRun
 
@@ -49,12 +49,6 @@ def workload_ops(run: RealRun) -> list[Operation]:
     assert run.report is not None and run.ops is not None
     end_ms = run.report["time_s"] * 1000.0
     return [op for op in run.ops if op.invoke_time < end_ms]
-
-
-def _answered(op: Operation) -> bool:
-    """A usable answer (a cas that did not swap was ordered: it counts), as the
-    simulator's and ``replikv test``'s availability count it."""
-    return op.type == "ok" or (op.f == "cas" and op.type == "fail" and op.error == CAS_MISMATCH)
 
 
 def acked_write_latencies(run: RealRun) -> list[float]:
@@ -89,13 +83,16 @@ def fault_notes(run: RealRun, kind: str) -> list[str]:
 def served_while_down(run: RealRun, windows: Sequence[tuple[float, float]]) -> dict[str, float | None]:
     """Of the writes (and of the reads) invoked while a window was open, the fraction
     answered before that window closed (an answer that came only after the restart was
-    not served while the node was down); None when nothing was invoked there."""
+    not served while the node was down); None when nothing was invoked there. A request
+    refused for what it asks (``jepsen.report.not_offered``: quorum's ``cas``) is left out."""
     counts = {"read": [0, 0], "write": [0, 0]}
     for op in workload_ops(run):
+        if not_offered(op):
+            continue
         for lo, hi in windows:
             if lo <= op.invoke_time < hi:
                 group = counts["read" if op.f == "read" else "write"]
-                group[0] += _answered(op) and op.complete_time < hi
+                group[0] += answered(op) and op.complete_time < hi
                 group[1] += 1
     return {name: round(ok / total, 4) if total else None for name, (ok, total) in counts.items()}
 
