@@ -10,17 +10,18 @@ from click.testing import CliRunner
 
 from replikv.cli.main import cli
 from replikv.cli.options import parse_options
-from replikv.jepsen.runner import TestSettings, cut_off_windows
+from replikv.jepsen.runner import TestSettings as Settings
+from replikv.jepsen.runner import cut_off_windows
 from replikv.jepsen.schedule import FaultWindow
 from replikv.schemes import get_spec
 
 
 def test_the_reproduce_line_carries_every_option_in_order(tmp_path: pathlib.Path) -> None:
-    settings = TestSettings(protocol="quorum", out=tmp_path, seed=4,
+    settings = Settings(protocol="quorum", out=tmp_path, seed=4,
                             options={"compact_every": "50", "anti_entropy_ms": "100"})
     line = settings.reproduce()
     assert line.endswith("--option anti_entropy_ms=100 --option compact_every=50")
-    assert "--option" not in TestSettings(protocol="raft", out=tmp_path).reproduce()
+    assert "--option" not in Settings(protocol="raft", out=tmp_path).reproduce()
 
 
 def test_options_are_parsed_and_a_malformed_one_is_named() -> None:

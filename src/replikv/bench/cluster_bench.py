@@ -53,7 +53,7 @@ def _cpu_figures(meter: CpuMeter, ops: int) -> dict:
 
 
 @contextlib.contextmanager
-def _local_cluster(protocol: str, nodes: int, fsync: str, options: dict[str, str] | None):
+def local_cluster(protocol: str, nodes: int, fsync: str, options: dict[str, str] | None):
     """A cluster in a temporary directory, torn down (and wiped) whatever happens; the
     directory is kept, and named, when the cluster failed to start."""
     root = pathlib.Path(tempfile.mkdtemp(prefix=f"replikv-bench-{protocol}-"))
@@ -71,7 +71,7 @@ def _local_cluster(protocol: str, nodes: int, fsync: str, options: dict[str, str
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _targets(root_state, spread: bool) -> list[int]:
+def load_targets(root_state, spread: bool) -> list[int]:
     """Client ports to drive: every node's (``spread``), else the leader's/primary's."""
     members = root_state.members()
     if spread:
@@ -92,8 +92,8 @@ def _measure_baseline(kind: str, shape: LoadShape, progress: Progress | None) ->
         with peers.started("redis", 1) as running:
             result = run_load(running.connect, running.host, running.ports, shape, "baseline redis-server", progress)
         return {"kind": "redis-server", **result.summary()}
-    with _local_cluster("pb-async", 1, "never", None) as (_, state):
-        result = _run_load(state.host, _targets(state, False), shape, "baseline pb-async x1", progress)
+    with local_cluster("pb-async", 1, "never", None) as (_, state):
+        result = _run_load(state.host, load_targets(state, False), shape, "baseline pb-async x1", progress)
     return {"kind": "pb-async-1-node-fsync-never", **result.summary()}
 
 
@@ -155,8 +155,8 @@ def run_cluster_bench(
     curves: dict[str, LoadResult] = {}
     bar = progress_bar(progress)
     with bar if bar is not None else contextlib.nullcontext():
-        with _local_cluster(protocol, nodes, fsync, options) as (root, state):
-            targets = _targets(state, spread)
+        with local_cluster(protocol, nodes, fsync, options) as (root, state):
+            targets = load_targets(state, spread)
             recorder = None
             if profile is not None:
                 leader_row = control.view(root).leader()

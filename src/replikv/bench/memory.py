@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from hdrh.histogram import HdrHistogram
 
 from replikv.bench import connectors
-from replikv.bench.cluster_bench import _local_cluster, _targets
+from replikv.bench.cluster_bench import load_targets, local_cluster
 from replikv.bench.load import HIST_MAX_US, LoadShape, Session, latency, progress_bar, run_load
 from replikv.cluster import control
 
@@ -274,8 +274,8 @@ def run_memory_bench(
     load_before = _load_average()
     bar = progress_bar(progress)
     with bar if bar is not None else contextlib.nullcontext(), \
-            _local_cluster(protocol, nodes, fsync, options) as (root, state):
-        targets = _targets(state, False)
+            local_cluster(protocol, nodes, fsync, options) as (root, state):
+        targets = load_targets(state, False)
         pids = {row.id: row.pid for row in control.view(root).rows}
         watched = [_Node(id=m.id, pid=pids[m.id] or 0, data_dir=m.data_dir) for m in state.members()]
         sampler = _Sampler(watched, out.counter, interval_s)
