@@ -7,6 +7,7 @@ import contextlib
 import os
 import pathlib
 import signal
+import tempfile
 
 import msgspec
 import pytest
@@ -40,3 +41,14 @@ def cluster_dir(tmp_path: pathlib.Path):
     for pid in pids_seen:
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def bench_tmp(tmp_path: pathlib.Path, monkeypatch):
+    """Benchmark clusters (and peers) go under ``tmp_path``, tempfile's directory for the
+    test; whatever a failed run left there is killed at teardown (each node's process
+    group, from its state file)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    yield tmp_path
+    for state_file in tmp_path.glob(f"*/{STATE_FILE}"):
+        _kill_recorded(state_file.parent)

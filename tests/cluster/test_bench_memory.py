@@ -3,35 +3,15 @@ real cluster takes N writes, and the snapshot/compaction (Raft §7) seen in the 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import tempfile
 
-import msgspec
 import pytest
 from click.testing import CliRunner
 
 from replikv.bench.memory import MB, read_rss, run_memory_bench, state_only_rss, wal_files
 from replikv.cli.main import cli
-from replikv.cluster.state import ClusterState
 from replikv.storage.file_wal import wal_name
-
-
-@pytest.fixture
-def bench_tmp(tmp_path, monkeypatch):
-    """Benchmark clusters go under ``tmp_path``; whatever a failed run left there is
-    killed at teardown (each node's process group, from its state file)."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    yield tmp_path
-    for state_file in tmp_path.glob("*/cluster.json"):
-        with contextlib.suppress(OSError, msgspec.DecodeError):
-            state = msgspec.json.decode(state_file.read_bytes(), type=ClusterState)
-            for entry in state.nodes:
-                if entry.pid:
-                    with contextlib.suppress(OSError):
-                        os.killpg(entry.pid, signal.SIGKILL)
 
 
 def test_read_rss_of_this_process_and_of_no_process() -> None:

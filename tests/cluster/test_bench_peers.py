@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import tempfile
 import time
 
 import pytest
@@ -24,12 +23,6 @@ needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None, reason="r
 needs_pysyncobj = pytest.mark.skipif(importlib.util.find_spec("pysyncobj") is None,
                                      reason="pysyncobj (PyPI) not installed")
 needs_etcd = pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd (Debian etcd-server) not installed")
-
-
-@pytest.fixture
-def bench_tmp(tmp_path, monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    return tmp_path
 
 
 def test_unknown_peer_is_refused_with_the_known_names() -> None:

@@ -3,42 +3,22 @@ field is there and consistent, and nothing is left behind."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import socket
-import tempfile
 import time
 
-import msgspec
 import pytest
 
 from replikv.bench import cluster_bench
 from replikv.bench.cluster_bench import run_cluster_bench
 from replikv.bench.cpu import CpuMeter, cpu_seconds
 from replikv.cluster import processes
-from replikv.cluster.state import ClusterState
 
 pytestmark = [
     pytest.mark.process,
     pytest.mark.timeout(120),
 ]
-
-
-@pytest.fixture
-def bench_tmp(tmp_path, monkeypatch):
-    """Benchmark clusters go under ``tmp_path``; whatever a failed run left there is
-    killed at teardown (each node's process group, from its state file)."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    yield tmp_path
-    for state_file in tmp_path.glob("*/cluster.json"):
-        with contextlib.suppress(OSError, msgspec.DecodeError):
-            state = msgspec.json.decode(state_file.read_bytes(), type=ClusterState)
-            for entry in state.nodes:
-                if entry.pid:
-                    with contextlib.suppress(OSError):
-                        os.killpg(entry.pid, signal.SIGKILL)
 
 
 def _consistent(figures: dict) -> None:

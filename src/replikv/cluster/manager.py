@@ -129,7 +129,9 @@ def wait_ready(state: ClusterState, entries: Sequence[NodeEntry], timeout_s: flo
     while waiting:
         for entry in list(waiting):
             if not node_alive(entry):
-                code = processes.exit_code_within(entry.pid, 2.0) if entry.pid else None
+                if entry.pid and processes.still_running(entry.pid):
+                    continue  # before its exec, or exiting but not yet reaped: look again
+                code = processes.exit_code(entry.pid) if entry.pid else None
                 how = f" (exit code {code})" if code is not None else ""
                 raise ClusterError(_with_log(f"node {entry.id} exited during start-up{how}", entry))
             if admin.ping(state.host, entry.client_port, timeout_s=0.5):

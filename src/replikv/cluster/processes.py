@@ -78,17 +78,12 @@ def exit_code(pid: int) -> int | None:
     return child.poll()
 
 
-def exit_code_within(pid: int, timeout_s: float) -> int | None:
-    """The exit status of a child we started, waiting up to ``timeout_s`` for it:
-    a process that is exiting has an empty command line (so it no longer looks
-    alive) a moment before it can be reaped."""
+def still_running(pid: int) -> bool:
+    """A child we started that has not exited (it may not look alive yet: between fork
+    and exec its command line is still ours; or no longer: an exiting process loses its
+    command line a moment before it can be reaped)."""
     child = _CHILDREN.get(pid)
-    if child is None:
-        return None
-    try:
-        return child.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return None
+    return child is not None and child.poll() is None
 
 
 def is_alive(pid: int | None, marker: str | None = None) -> bool:
