@@ -2,8 +2,8 @@
 
 What may live here: the flag's values as the text the nodes are started with (``cluster
 up``, ``bench``, ``test`` pass them on to ``replikv serve --option``), checked for the
-``KEY=VALUE`` shape by ``core.options`` (which also types them where a command needs the
-values themselves). Whether a key is an option of the scheme is the scheme's
+``KEY=VALUE`` shape by ``core.options.split_option`` (``core.options.typed`` types them
+where a command needs the values themselves). Whether a key is an option of the scheme is the scheme's
 configuration's to say when the nodes start (``ConfigError``)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from replikv.core.errors import ConfigError
-from replikv.core.options import parse_options as typed_options
+from replikv.core.options import split_option
 
 
 def parse_options(values: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -19,11 +19,11 @@ def parse_options(values: tuple[str, ...] | list[str]) -> dict[str, str]:
     naming it."""
     options: dict[str, str] = {}
     for item in values:
+        if not item.strip():
+            continue  # a blank item names nothing (as core.options.parse_options)
         try:
-            typed_options([item], "--option")
+            key, text = split_option(item, "--option")
         except ConfigError:
             raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--option") from None
-        key, _, value = item.strip().partition("=")
-        if key.strip():
-            options[key.strip()] = value.strip()
+        options[key] = text
     return options

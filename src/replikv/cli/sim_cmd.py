@@ -26,7 +26,7 @@ from rich.table import Table
 
 from replikv import schemes
 from replikv.core.errors import ConfigError
-from replikv.core.options import parse_value
+from replikv.core.options import parse_value, split_option
 from replikv.core.requests import READ_LEVELS
 from replikv.sim.run import (
     RunResult,
@@ -54,10 +54,11 @@ from replikv.sim.swarm import (
 
 def parse_option(text: str) -> tuple[str, Any]:
     """``key=value``, the value typed by ``core.options`` (TOML when it parses, else text)."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise click.BadParameter(f"expected key=value, got {text!r}", param_hint="--option")
-    return key.strip(), parse_value(raw)
+    try:
+        key, raw = split_option(text, "--option")
+    except ConfigError:
+        raise click.BadParameter(f"expected key=value, got {text!r}", param_hint="--option") from None
+    return key, parse_value(raw)
 
 
 def _load_scenario(name: str | None, path: str | None) -> tuple[Scenario, str]:

@@ -21,16 +21,21 @@ def parse_value(text: str) -> Any:
         return text.strip()
 
 
+def split_option(item: str, where: str) -> tuple[str, str]:
+    """``" key = text "`` -> ``("key", "text")``; an item without ``=`` or with an empty
+    key is a ``ConfigError`` naming ``where`` and the item."""
+    key, sep, text = item.strip().partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{where} {item.strip()!r}: expected key=value")
+    return key.strip(), text.strip()
+
+
+def typed(options: dict[str, str]) -> dict[str, Any]:
+    """Text values (as ``--option`` gave them) -> typed values (:func:`parse_value`)."""
+    return {key: parse_value(text) for key, text in options.items()}
+
+
 def parse_options(items: list[str] | tuple[str, ...], where: str) -> dict[str, Any]:
-    """``key=value`` strings -> typed values; blank items are skipped; an item without
-    ``=`` or with an empty key is a ``ConfigError`` naming ``where`` and the item."""
-    values: dict[str, Any] = {}
-    for item in items:
-        item = item.strip()
-        if not item:
-            continue
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{where} {item!r}: expected key=value")
-        values[key.strip()] = parse_value(text)
-    return values
+    """``key=value`` strings -> typed values; blank items are skipped; a malformed one is
+    a ``ConfigError`` (:func:`split_option`)."""
+    return typed(dict(split_option(item, where) for item in items if item.strip()))

@@ -27,7 +27,7 @@ from replikv import schemes
 from replikv.check.history import pair_operations
 from replikv.cluster.records import durable_records
 from replikv.cluster.state import ClusterError
-from replikv.core.options import parse_options
+from replikv.core.options import typed
 from replikv.jepsen import figures
 from replikv.jepsen.blocking import blocked_windows
 from replikv.jepsen.clients import (
@@ -279,8 +279,7 @@ def cut_off_windows(spec, windows: list[FaultWindow], options: dict[str, str] | 
     fail-stop and stays a crash; a scheme without a bound is unaffected."""
     if spec.synchrony_bound is None:
         return []
-    typed = parse_options([f"{key}={value}" for key, value in (options or {}).items()], "--option")
-    bound_s = spec.synchrony_bound(spec.make_config(typed)) / 1000.0
+    bound_s = spec.synchrony_bound(spec.make_config(typed(options or {}))) / 1000.0
     return [w for w in windows if w.kind == "pause" and w.end_s - w.start_s > bound_s]
 
 

@@ -222,14 +222,16 @@ class Node:
 
     # -- internals ----------------------------------------------------------------------
 
+    def _guard(self, future: asyncio.Future) -> asyncio.TimerHandle:
+        """Answer ``Timeout`` on ``future`` if nothing did within the bound. The replica
+        answers Timeout itself after request_timeout_ms; this bound only guards against a
+        request it (or the node forwarded to) never answers. One timer per request, not
+        asyncio.wait_for (a wrapper future and callbacks on every request's path)."""
+        return future.get_loop().call_later(self.config.request_timeout_ms * 1.5 / 1000.0 + 1.0, _expire, future)
+
     async def _local(self, request: Request) -> Result:
-        # The replica answers Timeout itself after request_timeout_ms; this bound only
-        # guards against a request it never answers.
-        limit = self.config.request_timeout_ms * 1.5 / 1000.0 + 1.0
         future = self.host.submit(request)
-        # One timer per request, not asyncio.wait_for (a wrapper future and callbacks on
-        # every request's path).
-        guard = future.get_loop().call_later(limit, _expire, future)
+        guard = self._guard(future)
         try:
             return await future
         except HostStopped:
@@ -241,8 +243,7 @@ class Node:
         forward_id = next(self._forward_ids)
         future = asyncio.get_running_loop().create_future()
         self._forwards[forward_id] = (request.id, future)
-        # one timer, as in _local: no wait_for wrapper on a forwarded request's path
-        guard = future.get_loop().call_later(self.config.request_timeout_ms * 1.5 / 1000.0 + 1.0, _expire, future)
+        guard = self._guard(future)
         try:
             self.transport.send(target, Forward(forward_id, request))
             return await future
@@ -267,7 +268,7 @@ class Node:
         """One hop only: the answer (even NotLeader) goes back to the node that asked.
         A callback on the replica's future, not a task per forwarded request."""
         future = self.host.submit(forward.request)
-        guard = future.get_loop().call_later(self.config.request_timeout_ms * 1.5 / 1000.0 + 1.0, _expire, future)
+        guard = self._guard(future)
 
         def answer(done: asyncio.Future) -> None:
             guard.cancel()
