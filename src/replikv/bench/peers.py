@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from replikv.bench import connectors
@@ -157,6 +157,17 @@ def _etcd_leader(ports: list[int]) -> int | None:
     return None
 
 
+def _await_leader(find: Callable[[], int | None], name: str, log: pathlib.Path) -> int:
+    """The client port ``find`` names as the leader's, asked every 0.1 s until one is
+    elected; a ``RuntimeError`` with the log's tail after ``_START_TIMEOUT_S``."""
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while (leader := find()) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} elected no leader in {_START_TIMEOUT_S:.0f} s: {processes.tail(log)}")
+        time.sleep(0.1)
+    return leader
+
+
 @contextlib.contextmanager
 def _etcd(root: pathlib.Path, nodes: int) -> Iterator[Running]:
     base = free_base_port(nodes, attempts=200)
@@ -174,14 +185,7 @@ def _etcd(root: pathlib.Path, nodes: int) -> Iterator[Running]:
                     "--initial-cluster-token", "replikv-bench", "--logger", "zap", "--log-level", "error"]
             pids.append(_spawn(argv, root / f"etcd{i}.log"))
         ports = [client_port(base, i) for i in ids]
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        leader = None
-        while leader is None and time.monotonic() < deadline:
-            leader = _etcd_leader(ports)
-            if leader is None:
-                time.sleep(0.1)
-        if leader is None:
-            raise RuntimeError(f"etcd elected no leader in {_START_TIMEOUT_S:.0f} s: {processes.tail(root / 'etcd1.log')}")
+        leader = _await_leader(lambda: _etcd_leader(ports), "etcd", root / "etcd1.log")
         yield Running("127.0.0.1", [leader], connectors.etcd,
                       f"etcd {nodes} members, clients on the leader (JSON gateway)")
     finally:
@@ -205,14 +209,8 @@ def _pysyncobj(root: pathlib.Path, nodes: int) -> Iterator[Running]:
             pids.append(_spawn(argv, root / f"pso{i}.log"))
         for i, port in zip(ids, ports, strict=True):
             _wait_ping(port, root / f"pso{i}.log")
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        leader = None
-        while leader is None and time.monotonic() < deadline:
-            leader = next((port for port in ports if _says_leader(port)), None)
-            if leader is None:
-                time.sleep(0.1)
-        if leader is None:
-            raise RuntimeError(f"pysyncobj elected no leader in {_START_TIMEOUT_S:.0f} s: {processes.tail(root / 'pso1.log')}")
+        leader = _await_leader(lambda: next((port for port in ports if _says_leader(port)), None), "pysyncobj",
+                               root / "pso1.log")
         yield Running("127.0.0.1", [leader], connectors.resp,
                       f"pysyncobj {nodes} members, clients on the leader (journal memory-mapped, not fsynced)",
                       tuple(ports))

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from replikv.check.history import CAS_MISMATCH
 from replikv.core.commands import Append, Cas, Delete, Get, Incr, Set, Txn
 from replikv.core.errors import NotLeader, Ok, Result, Uncertain
 from replikv.core.requests import GUARANTEES, ClientSession, Request
@@ -47,8 +48,9 @@ if TYPE_CHECKING:
     from replikv.sim.simulation import Simulation
 
 
-CAS_DIFFERED = "cas: value differed"
-"""The error text of a cas that did not swap (it was ordered and applied: not unavailable)."""
+CAS_DIFFERED = CAS_MISMATCH
+"""The error text of a cas that did not swap (it was ordered and applied: not unavailable);
+the history format's (``check.history``)."""
 
 
 class Op:
