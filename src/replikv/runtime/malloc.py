@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import sys
+from typing import Any
 
 log = logging.getLogger("replikv.runtime")
 
@@ -29,18 +31,28 @@ MMAP_THRESHOLD_BYTES = 128 * 1024
 """glibc's default threshold, kept fixed instead of adjusted."""
 
 
-def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
-    """Fix glibc's mmap threshold at ``threshold`` bytes (no dynamic adjustment); True
-    when it was set, False where there is no glibc ``mallopt``."""
+@functools.cache
+def _mallopt() -> Any:
+    """glibc's ``mallopt``, looked up once per process (``find_library`` runs
+    ``ldconfig``), or None where there is none."""
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
     except (OSError, AttributeError):
-        return False
+        return None
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
+    return mallopt
+
+
+def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
+    """Fix glibc's mmap threshold at ``threshold`` bytes (no dynamic adjustment); True
+    when it was set, False where there is no glibc ``mallopt``."""
+    mallopt = _mallopt()
+    if mallopt is None:
+        return False
     done = mallopt(M_MMAP_THRESHOLD, threshold) == 1
     if not done:
         log.warning("mallopt(M_MMAP_THRESHOLD, %d) refused; large freed buffers may stay in the heap", threshold)
