@@ -191,6 +191,9 @@ def predict_certainly_stale(wars: Wars, ops: Sequence[Operation], hop_ms: float,
 
 
 def _by_key(ops: Sequence[Operation]) -> dict[str | None, list[Operation]]:
+    """Operations per key, keys in first-seen order (not ``check.grouping.by_key``'s sorted
+    order): the trials draw in this order, so the sweeps recorded in
+    docs/protocols/quorum.md reproduce seed by seed."""
     grouped: dict[str | None, list[Operation]] = defaultdict(list)
     for op in ops:
         grouped[op.key].append(op)

@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from tests.protocols.quorum.test_pbs import measured_and_predicted  # noqa: E402
 
+from replikv.check.grouping import by_key  # noqa: E402
 from replikv.check.pbs import consistent_probability  # noqa: E402
 from replikv.check.staleness import certainly_stale  # noqa: E402
 
@@ -34,13 +35,10 @@ def main(seeds: int = 5) -> Path:
     first_wars = None
     per_seed = []
     for seed in range(1, seeds + 1):
-        _, stale, prediction, wars, ops = measured_and_predicted(seed)
+        _, stale, prediction, wars, run_ops = measured_and_predicted(seed)
         first_wars = first_wars or wars
         per_seed.append((stale, prediction))
-        by_key: dict[str, list] = {}
-        for op in ops:
-            by_key.setdefault(op.key, []).append(op)
-        for ops in by_key.values():
+        for ops in by_key(run_ops).values():
             stale_ids = {read.index for read, _ in certainly_stale(ops)}
             writes = sorted(o.complete_time for o in ops if o.f == "write" and o.type == "ok")
             for op in ops:

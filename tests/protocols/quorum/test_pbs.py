@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import pytest
 
+from replikv.check.grouping import by_key
 from replikv.check.history import Operation, pair_operations
 from replikv.check.pbs import (
     Prediction,
@@ -41,10 +42,7 @@ def measured_and_predicted(seed: int, nodes: int = 3, trials: int = 1000) -> Pbs
                                         nodes=nodes, trace=True), random.Random)
     wars = wars_from_trace(json.loads(line) for line in result.trace.splitlines())
     ops = pair_operations(history_events(result.history))
-    by_key: dict[str, list] = {}
-    for op in ops:
-        by_key.setdefault(op.key, []).append(op)
-    stale = sum(len(certainly_stale(key_ops)) for key_ops in by_key.values())
+    stale = sum(len(certainly_stale(key_ops)) for key_ops in by_key(ops).values())
     prediction = predict_certainly_stale(wars, ops, CLIENT_HOP_MS, trials=trials, rng=random.Random(seed))
     return PbsRun(result.report, stale, prediction, wars, ops)
 
