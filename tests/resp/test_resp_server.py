@@ -24,18 +24,22 @@ def with_server(
 ) -> FakeCluster:
     """Start a server on the leader of a fake cluster, run ``body(cluster, port)``, stop."""
     cluster = FakeCluster(size)
+    _serving(cluster.nodes[1], lambda port, _server: body(cluster, port), **options)
+    return cluster
 
+
+def _serving(service, body: Callable[[int, asyncio.Server], Awaitable[None]], **options: object) -> None:
+    """Serve ``service`` on a free port, run ``body(port, server)`` (bounded), stop."""
     async def main() -> None:
         ids = itertools.count(1)
-        server = await serve_resp(cluster.nodes[1], port=0, client_ids=lambda: next(ids), **options)
+        server = await serve_resp(service, port=0, client_ids=lambda: next(ids), **options)
         port = server.sockets[0].getsockname()[1]
         try:
-            await asyncio.wait_for(body(cluster, port), LIMIT_S)
+            await asyncio.wait_for(body(port, server), LIMIT_S)
         finally:
             await asyncio.wait_for(close_resp(server), LIMIT_S)
 
     asyncio.run(main())
-    return cluster
 
 
 async def read_until_eof(reader: asyncio.StreamReader) -> bytes:
@@ -365,16 +369,7 @@ class _Gated:
 
 
 def _with_service(service, body, **options) -> None:
-    async def main() -> None:
-        ids = itertools.count(1)
-        server = await serve_resp(service, port=0, client_ids=lambda: next(ids), transactions=True, **options)
-        port = server.sockets[0].getsockname()[1]
-        try:
-            await asyncio.wait_for(body(port, server), LIMIT_S)
-        finally:
-            await asyncio.wait_for(close_resp(server), LIMIT_S)
-
-    asyncio.run(main())
+    _serving(service, body, transactions=True, **options)
 
 
 async def _until(condition: Callable[[], bool]) -> None:
