@@ -35,7 +35,15 @@ from hdrh.histogram import HdrHistogram
 
 from replikv.bench import connectors
 from replikv.bench.cluster_bench import load_targets, local_cluster
-from replikv.bench.load import HIST_MAX_US, LoadShape, Session, latency, progress_bar, run_load
+from replikv.bench.load import (
+    HIST_MAX_US,
+    Connector,
+    LoadShape,
+    Wire,
+    latency,
+    progress_bar,
+    run_load,
+)
 from replikv.cluster import control
 
 _WAL_FILE = re.compile(r"^wal-(\d{16})\.log$")
@@ -82,27 +90,35 @@ class _Counter:
     writes: int = 0
 
 
-class _CountedSession:
-    """A driver session that counts acknowledged writes and, with ``prefix``, renames
-    keys so a new round's fresh keys never repeat an earlier round's."""
+class _CountedWire:
+    """A driver connection's wire (``bench/load.Wire``) that counts acknowledged writes
+    and, with ``prefix``, renames keys so a new round's fresh keys never repeat an earlier
+    round's."""
 
-    def __init__(self, inner: Session, counter: _Counter, prefix: str) -> None:
+    __slots__ = ("_counter", "_inner", "_prefix", "_writing")
+
+    def __init__(self, inner: Wire, counter: _Counter, prefix: bytes) -> None:
         self._inner, self._counter, self._prefix = inner, counter, prefix
+        self._writing = False
 
-    async def write(self, key: str, value: str) -> None:
-        await self._inner.write(self._prefix + key, value)
-        self._counter.writes += 1
+    def write(self, key: bytes, value: bytes) -> bytes:
+        self._writing = True
+        return self._inner.write(self._prefix + key, value)
 
-    async def read(self, key: str) -> None:
-        await self._inner.read(self._prefix + key)
+    def read(self, key: bytes) -> bytes:
+        self._writing = False
+        return self._inner.read(self._prefix + key)
 
-    async def close(self) -> None:
-        await self._inner.close()
+    def reply(self, buf: bytes | bytearray) -> tuple[int, str | None] | None:
+        got = self._inner.reply(buf)
+        if got is not None and got[1] is None and self._writing:
+            self._counter.writes += 1
+        return got
 
 
-def _counting_connector(counter: _Counter, prefix: str):
-    async def connect(host: str, port: int) -> Session:
-        return _CountedSession(await connectors.resp(host, port), counter, prefix)
+def _counting_connector(counter: _Counter, prefix: str) -> Connector:
+    def connect(host: str, port: int) -> Wire:
+        return _CountedWire(connectors.resp(host, port), counter, prefix.encode())
 
     return connect
 
