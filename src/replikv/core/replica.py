@@ -79,6 +79,10 @@ class StateMachine(Protocol):
 
     def digest(self) -> str: ...
 
+    snapshot_size: int
+    """Items (keys and client sessions) the last ``snapshot()`` taken or ``restore()``d
+    held; 0 before either (``NodeConfig.snapshot_due`` compares the log with it)."""
+
 
 class DurableView(Protocol):
     """A scheme's fold of its durable records, to judge what its acks claim (issue 9).

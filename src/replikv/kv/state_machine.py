@@ -53,13 +53,16 @@ _DECODER = msgspec.msgpack.Decoder(_Snapshot)
 
 
 class KVStateMachine:
-    __slots__ = ("_data", "_sessions", "applied")
+    __slots__ = ("_data", "_sessions", "applied", "snapshot_size")
 
     def __init__(self, session_limit: int = 100_000) -> None:
         self._data: dict[str, str] = {}
         self._sessions = SessionTable(session_limit)
         self.applied = 0
         """How many requests were applied (duplicates included), for tests and status."""
+        self.snapshot_size = 0
+        """Items (keys and sessions) of the last snapshot taken or restored (the snapshot
+        cadence's measure, ``NodeConfig.snapshot_due``)."""
 
     # -- the StateMachine protocol ---------------------------------------------------
 
@@ -90,6 +93,7 @@ class KVStateMachine:
         return BadRequest(f"{type(command).__name__} is not a read")
 
     def snapshot(self) -> bytes:
+        self.snapshot_size = len(self._data) + len(self._sessions)
         return _ENCODER.encode(
             _Snapshot(data=self._data, sessions=self._sessions.items(), applied=self.applied)
         )
@@ -99,6 +103,7 @@ class KVStateMachine:
         self._data = snap.data if isinstance(snap.data, dict) else dict(snap.data)
         self._sessions.load(snap.sessions)
         self.applied = snap.applied
+        self.snapshot_size = len(self._data) + len(self._sessions)
 
     def digest(self) -> str:
         """Hash of the data (not the sessions), to compare replicas."""

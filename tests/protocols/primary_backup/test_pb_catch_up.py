@@ -55,7 +55,7 @@ def test_restarted_backup_catches_up_from_its_durable_log() -> None:
 
 
 def test_backup_behind_a_compacted_primary_is_caught_up_by_snapshot() -> None:
-    cluster = Cluster("pb-async", snapshot_threshold=5)
+    cluster = Cluster("pb-async", snapshot_threshold=5, snapshot_growth=0.0)  # a snapshot every 5 writes
     cluster.tick()
     cluster.crash(3)
     for seq in range(1, 13):
@@ -97,7 +97,7 @@ def test_async_backup_restarted_behind_the_snapshot_gets_it_even_with_a_full_sen
     and restarted behind the primary's compaction point reports its position; the
     snapshot it then needs is not an entry in the window, so it must go out at once
     (swarm seed pb-async 255: the primary sent it nothing but heartbeats, forever)."""
-    cluster = Cluster("pb-async", snapshot_threshold=5, max_batch=2, max_inflight=2)
+    cluster = Cluster("pb-async", snapshot_threshold=5, snapshot_growth=0.0, max_batch=2, max_inflight=2)
     cluster.tick()
     cluster.crash(3)
     for seq in range(1, 13):

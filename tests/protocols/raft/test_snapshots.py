@@ -107,3 +107,20 @@ def test_recovery_fold_replays_truncations() -> None:
     state = fold(records)
     assert [(e.index, e.term) for e in state.entries] == [(1, 1), (2, 2)]
     assert (state.term, state.voted_for) == (2, None)
+
+
+def test_snapshot_cadence_waits_for_the_log_to_grow_as_large_as_the_last_snapshot() -> None:
+    """Thesis §5.1.3: with threshold 5, a snapshot holding S items (keys and the client's
+    session) is followed by the next one after max(5, S) entries (``snapshot_growth`` 1):
+    at indexes 5, 10, 20, 40 (entry 1 is the leader's no-op, so a snapshot at index i
+    holds i - 1 keys and one session); with growth 0, every 5 entries."""
+    for growth, expected in ((1.0, [0, 5, 10, 20, 40]), (0.0, list(range(0, 61, 5)))):
+        cluster = Cluster(1, seed=1, snapshot_threshold=5, snapshot_growth=growth)
+        leader = cluster.elect()
+        bases = [cluster.nodes[leader].replica.log.base_index]
+        for seq in range(1, 61):
+            _write(cluster, leader, 1, seq)
+            base = cluster.nodes[leader].replica.log.base_index
+            if base != bases[-1]:
+                bases.append(base)
+        assert bases == expected, growth

@@ -181,8 +181,7 @@ class BackupReplica:
         version = self._state[1] + 1
         self._state = (self._epoch, version)
         self._since_compaction += 1
-        threshold = self._config.snapshot_threshold
-        if threshold and self._since_compaction >= threshold:
+        if self._config.snapshot_due(self._since_compaction, self._sm.snapshot_size):
             self._restate()  # the snapshot holds this write
         else:
             self._outbox.persist((WriteRecord(self._epoch, version, request),))

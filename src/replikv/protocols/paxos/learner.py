@@ -11,7 +11,8 @@ folding executed slots into snapshots.
   (``SnapshotTransfer``). A lagging or restarted node catches up the same way.
 - **Execution** (§3): the chosen values live in a ``SlotLog``; a slot runs only when every
   slot below it has (no slot executed before all below it are chosen).
-- **Snapshots**: once ``snapshot_threshold`` slots are executed since the last one, the
+- **Snapshots**: once ``snapshot_threshold`` slots are executed since the last one (and
+  the log has grown as large as it: ``core.config.compaction_due``), the
   state machine is snapshotted and the executed slots forgotten, by one restatement
   ``Persist(replace=True)`` (promise, snapshot, accepted and chosen slots above it).
 
@@ -131,8 +132,8 @@ class LearnerMixin:
             self._maybe_snapshot()
 
     def _maybe_snapshot(self) -> None:
-        chosen, threshold = self.learner.chosen, self.config.snapshot_threshold
-        if not threshold or chosen.executed - chosen.base < threshold:
+        chosen = self.learner.chosen
+        if not self.config.snapshot_due(chosen.executed - chosen.base, self._sm.snapshot_size):
             return
         chosen.compact(chosen.executed)
         self.acceptor.accepted = {s: a for s, a in self.acceptor.accepted.items() if s > chosen.base}

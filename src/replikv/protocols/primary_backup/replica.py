@@ -296,10 +296,10 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
         self._applied_index = index
 
     def _maybe_compact(self) -> None:
-        """Snapshot once ``snapshot_threshold`` applied entries follow the last snapshot, and
+        """Snapshot once ``snapshot_threshold`` applied entries follow the last snapshot (and as
+        many as it held items: ``core.config.compaction_due``), and
         restate the durable state as snapshot + the entries after it (Raft §7)."""
-        threshold = self._config.snapshot_threshold
-        if threshold <= 0 or self._applied_index - self._log.base_index < threshold:
+        if not self._config.snapshot_due(self._applied_index - self._log.base_index, self._sm.snapshot_size):
             return
         index = self._applied_index
         epoch_at = self._log.term_at(index)

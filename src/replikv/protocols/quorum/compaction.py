@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from replikv.core.config import compaction_due
 from replikv.core.messages import Record
 from replikv.protocols.quorum import versions as v
 from replikv.protocols.quorum.config import QuorumConfig
@@ -81,6 +82,7 @@ class Compaction:
     def __init__(self, config: QuorumConfig, recovered: Sequence[Record]) -> None:
         every = config.compact_every
         self.every = config.snapshot_threshold if every is None else every
+        self.growth = config.snapshot_growth
         last = max((i for i, r in enumerate(recovered) if isinstance(r, Restated)), default=-1)
         self.since = len(recovered) - last - 1
         """Records in the WAL after its last restatement (a node restarted often still
@@ -99,8 +101,9 @@ class Compaction:
         million keys every 10,000 writes would write the state 100 times over per million
         writes; this way each record written is rewritten about once on average and the
         WAL stays within about twice the state it last restated (the rule of an
-        append-only file rewritten once it has doubled)."""
-        return self.every > 0 and self.since >= max(self.every, self.last_size)
+        append-only file rewritten once it has doubled; with ``snapshot_growth`` 1, the
+        default, it is every scheme's rule: ``core.config.compaction_due``)."""
+        return compaction_due(self.since, self.every, self.last_size, self.growth)
 
     def restated(self, size: int) -> None:
         """A restatement of ``size`` entries was emitted."""

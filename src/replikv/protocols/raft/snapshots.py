@@ -1,6 +1,7 @@
 """Snapshots and log compaction (Raft §7).
 
-Once ``snapshot_threshold`` applied entries follow the last snapshot, the replica
+Once ``snapshot_threshold`` applied entries follow the last snapshot, and at least as
+many as that snapshot held items (``core.config.compaction_due``, thesis §5.1.3), the replica
 snapshots its state machine at the applied index and restates its whole durable state
 in one ``Persist(replace=True)``: ``(TermVote, SnapshotRecord, LogAppend(rest))``, so
 storage swaps it in atomically and drops everything older.
@@ -26,8 +27,8 @@ from replikv.protocols.raft.state import RaftState
 
 class SnapshotMixin(RaftState):
     def _maybe_snapshot(self) -> None:
-        threshold = self.config.snapshot_threshold
-        if threshold and self.log_state.applied_index - self.log_state.log.base_index >= threshold:
+        since = self.log_state.applied_index - self.log_state.log.base_index
+        if self.config.snapshot_due(since, self._sm.snapshot_size):  # core.config.compaction_due
             self._take_snapshot()
 
     def _take_snapshot(self) -> None:

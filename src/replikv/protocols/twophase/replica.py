@@ -248,10 +248,9 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
 
     def _maybe_compact(self) -> None:
         """Restate the durable state as one snapshot once ``snapshot_threshold`` records
-        follow the last one, while no decision waits to become durable (so the snapshot
+        follow the last one (and as many as it held items: ``core.config.compaction_due``), while no decision waits to become durable (so the snapshot
         holds nothing the disk does not)."""
-        threshold = self.config.snapshot_threshold
-        if not threshold or self._records_since_snapshot < threshold or self._on_durable:
+        if self._on_durable or not self.config.snapshot_due(self._records_since_snapshot, self._sm.snapshot_size):
             return
         snapshot = Snapshot(
             epoch=self.epoch,

@@ -15,7 +15,8 @@
   leader for ``election_timeout_ms``, a leader that has not heard a quorum for as long,
   or a peer whose discovery/synchronization did not finish in twice that, goes back to
   election (ZooKeeper's ``syncLimit``/``initLimit``).
-- Once ``snapshot_threshold`` proposals are delivered since the last snapshot, the state
+- Once ``snapshot_threshold`` proposals are delivered since the last snapshot (and as many
+  as it held items: ``core.config.compaction_due``), the state
   machine is snapshotted and the delivered prefix forgotten (one restatement).
 
 A mixin of ``ZabReplica``.
@@ -186,8 +187,8 @@ class BroadcastMixin:
             self._maybe_snapshot()
 
     def _maybe_snapshot(self) -> None:
-        peer, history, threshold = self.peer, self.history, self.config.snapshot_threshold
-        if not threshold or peer.delivered - history.base_position < threshold:
+        peer, history = self.peer, self.history
+        if not self.config.snapshot_due(peer.delivered - history.base_position, self._sm.snapshot_size):
             return
         zxid = history.zxid_at(peer.delivered)
         self._snapshot = Snapshot(peer.delivered, zxid, self._sm.snapshot())
