@@ -196,8 +196,9 @@ class _Driver:
     def sweep(self) -> None:
         """One pass over every client: a command older than ``call_timeout_s`` (or still
         unanswered a second after the end) is a ``client-timeout`` and its connection is
-        dropped; a connect still hanging then is abandoned. The command's deadline is the
-        old driver's ``wait_for`` limit: ``max(0.05 s, min(call_timeout_s, end + 1 s))``."""
+        dropped; a connect still hanging then is abandoned. A command's deadline is the first
+        driver's ``wait_for`` limit, ``sent + max(0.05 s, min(call_timeout_s, end + 1 s - sent))``,
+        seen at most :data:`TICK_S` late."""
         now = time.perf_counter_ns()
         late = self.clock.stop_at + _NS
         for client in self.clients:
