@@ -234,6 +234,52 @@ def test_garbage_requests_raise_only_the_protocol_error_whatever_the_chunking(
     assert outcome(_commands_into, data, chunk) == outcome(_commands_into, data, None)
 
 
+class _GeneralReaderOnly(RespParser):
+    """The request parser without its fast path for whole multibulks."""
+
+    def _whole_multibulk(self) -> None:
+        return None
+
+
+def _commands_general_into(data: bytes, *, chunk: int | None, sink: list) -> None:
+    parser = _GeneralReaderOnly(RespLimits(max_bulk=64, max_array=8, max_inline=32))
+    step = chunk or max(1, len(data))
+    for i in range(0, len(data), step):
+        parser.feed(data[i : i + step])
+        while (command := parser.next_command()) is not None:
+            sink.append(command)
+
+
+multibulk_fragments = st.lists(
+    st.sampled_from([b"*", b"$", b"\r\n", b"\r", b"1", b"2", b"3", b"0", b"01", b"-1", b"9", b"70",
+                     b"SET", b"k", b"v", b"x", b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"]),
+    max_size=40,
+).map(b"".join)
+
+
+@settings(max_examples=600, deadline=None, derandomize=True)
+@given(st.one_of(garbage, multibulk_fragments), st.sampled_from([None, 1, 5]))
+def test_the_fast_path_answers_exactly_as_the_general_reader(data: bytes, chunk: int | None) -> None:
+    """Issue 14's fast path (``RespParser._whole_multibulk``) reads whole, well-formed
+    multibulks only; on anything else the general reader answers, so the commands and
+    the error of every stream are the same with and without it (limits included)."""
+    assert outcome(_commands_into, data, chunk) == outcome(_commands_general_into, data, chunk)
+
+
+def test_the_fast_path_leaves_limits_and_odd_headers_to_the_general_reader() -> None:
+    limits = RespLimits(max_bulk=4, max_array=2)
+    for data, message in [
+        (b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", "invalid multibulk length"),
+        (b"*1\r\n$5\r\nabcde\r\n", "invalid bulk length"),
+        (b"*01\r\n$1\r\na\r\n", "invalid multibulk length"),
+        (b"*1\r\n$01\r\na\r\n", "invalid bulk length"),
+        (b"*1\r\n$1\r\nab\r\n", "expected CRLF after bulk string"),
+    ]:
+        with pytest.raises(RespProtocolError, match=message):
+            commands_of(data, limits=limits)
+    assert commands_of(b"*2\r\n$4\r\nabcd\r\n$0\r\n\r\n", limits=limits) == [[b"abcd", b""]]
+
+
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(garbage, st.integers(min_value=1, max_value=9))
 def test_garbage_replies_raise_only_the_protocol_error_whatever_the_chunking(

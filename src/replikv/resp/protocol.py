@@ -43,6 +43,10 @@ import msgspec
 from replikv.resp.inline import split_inline
 
 CRLF = b"\r\n"
+_COUNT = re.compile(rb"\*([1-9][0-9]{0,7})\r\n")
+"""A multibulk header in the form ``parse_int`` accepts, positive (the fast path)."""
+_BULK = re.compile(rb"\$(0|[1-9][0-9]{0,9})\r\n")
+"""A bulk header in the form ``parse_int`` accepts, not negative (the fast path)."""
 _T = TypeVar("_T")
 
 
@@ -317,6 +321,9 @@ class RespParser(_BufferedParser):
                 if self._pos >= len(self._buf):
                     return None
                 if self._buf[self._pos] == 0x2A:  # '*'
+                    whole = self._whole_multibulk()
+                    if whole is not None:
+                        return whole
                     count = self._read_count()
                     if count is None:
                         return None
@@ -335,6 +342,34 @@ class RespParser(_BufferedParser):
                 return None
             args, self._args = self._args, []
             return args
+
+    def _whole_multibulk(self) -> list[bytes] | None:
+        """The fast path (issue 14): a complete, well-formed multibulk at the read
+        position, read with two compiled patterns and no per-line calls; ``None`` (nothing
+        consumed) whenever it is incomplete, malformed or past a limit, and the general
+        reader below takes over and answers exactly as before."""
+        buf, limits = self._buf, self.limits
+        head = _COUNT.match(buf, self._pos)
+        if head is None:
+            return None
+        count = int(head.group(1))
+        if count > limits.max_array:
+            return None
+        args = []
+        pos = head.end()
+        for _ in range(count):
+            bulk = _BULK.match(buf, pos)
+            if bulk is None:
+                return None
+            length = int(bulk.group(1))
+            start = bulk.end()
+            end = start + length
+            if length > limits.max_bulk or buf[end : end + 2] != CRLF:
+                return None
+            args.append(bytes(buf[start:end]))
+            pos = end + 2
+        self._pos = pos
+        return args
 
     def _read_line(self, too_big: str) -> bytes | None:
         end = self._buf.find(b"\r", self._pos)
