@@ -101,8 +101,8 @@ class Compaction:
         million keys every 10,000 writes would write the state 100 times over per million
         writes; this way each record written is rewritten about once on average and the
         WAL stays within about twice the state it last restated (the rule of an
-        append-only file rewritten once it has doubled; with ``snapshot_growth`` 1, the
-        default, it is every scheme's rule: ``core.config.compaction_due``)."""
+        append-only file rewritten once it has doubled): every scheme's rule,
+        ``core.config.compaction_due``, with quorum's ``snapshot_growth`` of 1."""
         return compaction_due(self.since, self.every, self.last_size, self.growth)
 
     def restated(self, size: int) -> None:

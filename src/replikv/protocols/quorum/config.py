@@ -68,6 +68,11 @@ class QuorumConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_fields=
     """Restate the node's durable state in one record replacing its WAL after this many
     records, and no sooner than as many records followed the last restatement as it held
     keys (``compaction.py``); None: the core's ``snapshot_threshold``; 0: never."""
+    snapshot_growth: float = 1.0
+    """The core's expansion factor (``core.config.compaction_due``), 1 here rather than
+    0.25: a quorum record and a restated key are about the same size (both carry the
+    key's whole state: siblings, tombstone, context), so the WAL has grown as large as
+    the restatement once as many records followed it as it held keys."""
 
     def settle_ms(self) -> float:
         return max(30 * self.tick_ms, 2 * self.anti_entropy_ms)
