@@ -3,6 +3,7 @@ trips, and garbage that may only ever raise the protocol's own error."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pytest
@@ -159,8 +160,8 @@ def outcome(parse, data: bytes, chunk: int | None) -> tuple[list, str | None]:
     return items, None
 
 
-def _commands_into(data: bytes, *, chunk: int | None, sink: list) -> None:
-    parser = RespParser(RespLimits(max_bulk=64, max_array=8, max_inline=32))
+def _commands_into(data: bytes, *, chunk: int | None, sink: list, parser_class: type[RespParser] = RespParser) -> None:
+    parser = parser_class(RespLimits(max_bulk=64, max_array=8, max_inline=32))
     step = chunk or max(1, len(data))
     for i in range(0, len(data), step):
         parser.feed(data[i : i + step])
@@ -241,13 +242,7 @@ class _GeneralReaderOnly(RespParser):
         return None
 
 
-def _commands_general_into(data: bytes, *, chunk: int | None, sink: list) -> None:
-    parser = _GeneralReaderOnly(RespLimits(max_bulk=64, max_array=8, max_inline=32))
-    step = chunk or max(1, len(data))
-    for i in range(0, len(data), step):
-        parser.feed(data[i : i + step])
-        while (command := parser.next_command()) is not None:
-            sink.append(command)
+_commands_general_into = functools.partial(_commands_into, parser_class=_GeneralReaderOnly)
 
 
 multibulk_fragments = st.lists(
