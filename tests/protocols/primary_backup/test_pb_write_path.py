@@ -270,3 +270,31 @@ def test_a_stalled_primary_does_not_count_its_own_stall_as_backup_silence() -> N
         primary.handle(Tick(now))
     effects = primary.handle(Submit(write(2)))
     assert [type(e.result).__name__ for e in effects if isinstance(e, Reply)] == ["Uncertain"]
+
+
+def test_pb_sync_gathers_writes_while_a_backup_owes_an_ack() -> None:
+    """With ``batch`` on, pb-sync ships one Append per batch under load, not per write
+    (primary._ship_now, as raft's ``_flush_due``): a write for a backup that still owes an
+    ack waits for that ack, which ships everything gathered in one Append. pb-async, and
+    pb-sync with the default (``batch`` off, the chapter's 2n), ship each write."""
+    from replikv.protocols.primary_backup.messages import Append
+
+    from .harness import Cluster
+
+    cases = (("pb-sync", True, [1], [1, 4]), ("pb-sync", False, [1] * 5, [1] * 5), ("pb-async", True, [1] * 5, [1] * 5))
+    for scheme, batch, first, after in cases:
+        cluster = Cluster(scheme, batch=batch)
+        cluster.tick()
+        start = len(cluster.sent)
+
+        def appends_to_2() -> list[int]:
+            return [len(m.entries) for src, dst, m in cluster.sent[start:]  # noqa: B023
+                    if src == 1 and dst == 2 and isinstance(m, Append)]
+
+        for seq in range(1, 6):
+            cluster.feed(1, Submit(Request(7, seq, Set(f"k{seq}", "v"))))  # nothing delivered yet
+        cluster.flush(1)  # the primary's disk (what it sends may wait behind its Persists)
+        assert appends_to_2() == first, scheme
+        cluster.settle()
+        assert appends_to_2() == after, scheme
+        assert cluster.status(2).last_index == cluster.status(1).last_index == 5, scheme  # all shipped

@@ -130,7 +130,8 @@ class PrimaryRole:
         self._pending[entry.index] = [(request, self._now)]
         self._pending_ids[request.id] = entry.index
         for backup in self._backups:
-            self._replicate(backup)
+            if self._ship_now(backup):
+                self._replicate(backup)
         self._persist([entry])
         if not self._backups and self._sync:
             self._advance_commit()
@@ -167,6 +168,19 @@ class PrimaryRole:
         # pb-async: no per-write acks, so bound the entries past the last reported progress
         window = self._config.max_inflight * self._config.max_batch
         return self._next[backup] - 1 - self._match[backup] < window
+
+    def _ship_now(self: PBReplica, backup: int) -> bool:
+        """Send a new write to ``backup`` at once, or let writes gather while it still
+        acknowledges an earlier batch? pb-sync with ``batch`` gathers (its ack, or the next tick, ships
+        them together: ``_on_progress`` and ``_primary_tick`` call ``_replicate``), as
+        raft's leader does (``_flush_due``): one Append, one backup Persist and one ack
+        per batch instead of per write, under load; an idle backup still gets each write
+        at once. pb-async's backups report progress only with heartbeats, so its writes
+        ship as they come, within the window of ``_can_send``. Only with ``batch`` on
+        (``PBConfig.batch``, off by default)."""
+        if not self._config.batch or not self._sync or not self._inflight[backup]:
+            return True
+        return self._log.last_index - self._next[backup] + 1 >= self._config.max_batch
 
     def _replicate(self: PBReplica, backup: int) -> None:
         """Send what ``backup`` lacks: batches of ``max_batch`` entries, pipelined up to
