@@ -64,7 +64,7 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         return compaction_due(since, self.snapshot_threshold, last_size, self.snapshot_growth)
 
 
-def compaction_due(since: int, every: int, last_size: int, growth: float = 1.0) -> bool:
+def compaction_due(since: int, every: int, last_size: int, growth: float) -> bool:
     """The one snapshot cadence of every scheme (Raft thesis §5.1.3, "When to snapshot").
 
     Due once ``since`` entries follow the last snapshot, ``since >= every`` (0: never), and
