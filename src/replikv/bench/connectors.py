@@ -24,22 +24,17 @@ from __future__ import annotations
 
 import base64
 
-from replikv.bench.load import Connector, WireError
-from replikv.resp.protocol import parse_int
+from replikv.bench.load import Connector, WireError, WireReply
+from replikv.resp.protocol import CRLF, parse_int
 
-_CRLF = b"\r\n"
 MAX_LINE = 64 * 1024
 """A reply line (or HTTP header block) longer than this breaks the protocol."""
 MAX_BULK = 512 * 1024 * 1024
 MAX_DEPTH = 32
 
-Reply = tuple[int, str | None] | None
-"""What :meth:`Wire.reply` answers: incomplete, or (bytes taken, error kind or None)."""
-
-
 def _line_end(buf: bytes | bytearray, pos: int) -> int:
     """Where the CRLF ending the line at ``pos`` is, or -1 while it is not in yet."""
-    eol = buf.find(_CRLF, pos)
+    eol = buf.find(CRLF, pos)
     if (eol < 0 and len(buf) - pos > MAX_LINE) or eol - pos > MAX_LINE:
         raise WireError("reply line too long")
     return eol
@@ -102,7 +97,7 @@ def _blob(buf: bytes | bytearray, eol: int, length: int) -> tuple[int, None] | N
     end = eol + 2 + length
     if len(buf) < end + 2:
         return None
-    if buf[end:end + 2] != _CRLF:
+    if buf[end:end + 2] != CRLF:
         raise WireError("expected CRLF after bulk string")
     return end + 2, None
 
@@ -143,7 +138,7 @@ class RespWire:
     def read(self, key: bytes) -> bytes:
         return b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n" % (len(key), key)
 
-    def reply(self, buf: bytes | bytearray) -> Reply:
+    def reply(self, buf: bytes | bytearray) -> WireReply:
         if buf == b"+OK\r\n":  # the common write reply
             return 5, None
         got = resp_reply(buf)
@@ -178,7 +173,7 @@ class RespWaitWire(RespWire):
         self._writing = False
         return super().read(key)
 
-    def reply(self, buf: bytes | bytearray) -> Reply:
+    def reply(self, buf: bytes | bytearray) -> WireReply:
         if not self._writing:
             return super().reply(buf)
         first = resp_reply(buf)
@@ -227,11 +222,11 @@ class EtcdWire:
         body = b'{"key": "%b"}' % base64.b64encode(key)
         return b"POST /v3/kv/range HTTP/1.1%b%d\r\n\r\n%b" % (self._head, len(body), body)
 
-    def reply(self, buf: bytes | bytearray) -> Reply:
+    def reply(self, buf: bytes | bytearray) -> WireReply:
         return http_reply(buf)
 
 
-def http_reply(buf: bytes | bytearray) -> Reply:
+def http_reply(buf: bytes | bytearray) -> WireReply:
     """One HTTP/1.1 response at the start of ``buf``: ``None`` while incomplete, else
     ``(end, None)`` for status 200 or ``(end, "http-<status>")``. The body is delimited by
     ``Content-Length`` or chunked transfer coding; a response delimited by the close of
@@ -242,14 +237,14 @@ def http_reply(buf: bytes | bytearray) -> Reply:
             raise WireError("HTTP header block too long")
         return None
     head = bytes(buf[:head_end + 2]).lower()
-    parts = head[:head.find(_CRLF)].split(b" ", 2)
+    parts = head[:head.find(CRLF)].split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"http/1.") or not parts[1].isdigit():
         raise WireError(f"not an HTTP/1.x status line: {head[:60]!r}")
     status = int(parts[1])
     body = head_end + 4
     at = head.find(b"\r\ncontent-length:")
     if at >= 0:
-        text = head[at + 17:head.find(_CRLF, at + 2)].strip()
+        text = head[at + 17:head.find(CRLF, at + 2)].strip()
         length = parse_int(text)
         if length is None or length < 0:
             raise WireError(f"invalid Content-Length {text[:20]!r}")
@@ -293,7 +288,7 @@ def _chunked_end(buf: bytes | bytearray, pos: int) -> int | None:
         end = eol + 2 + size
         if len(buf) < end + 2:
             return None
-        if buf[end:end + 2] != _CRLF:
+        if buf[end:end + 2] != CRLF:
             raise WireError("expected CRLF after a chunk")
         pos = end + 2
 

@@ -44,6 +44,13 @@ command past its deadline is counted ``client-timeout`` at most this much late."
 RECONNECT_BACKOFF_S = 0.05
 """Pause after a failed connect before the next attempt."""
 _NS = 1_000_000_000
+MIN_CALL_NS = 50_000_000
+"""A command is never timed out younger than this (0.05 s), even past the end of the run
+(the first driver's ``wait_for`` floor)."""
+
+WireReply = tuple[int, str | None] | None
+"""What :meth:`Wire.reply` answers: ``None`` while incomplete, else (bytes it takes, the
+error kind or ``None``)."""
 
 
 class WireError(ValueError):
@@ -63,7 +70,7 @@ class Wire(Protocol):
         """The bytes of a read of ``key``."""
         ...
 
-    def reply(self, buf: bytes | bytearray) -> tuple[int, str | None] | None:
+    def reply(self, buf: bytes | bytearray) -> WireReply:
         """``None`` while the reply to the last command is incomplete in ``buf``, else
         ``(bytes it takes, None)`` for a success or ``(bytes it takes, error kind)`` (a RESP
         error prefix such as ``NOTLEADER``, ``wait-short``, ``http-503``). Raises
@@ -205,7 +212,7 @@ class _Driver:
             sent = client.sent
             if sent:
                 age = now - sent
-                if age >= 50_000_000 and (age >= self.timeout_ns or now >= late):
+                if age >= MIN_CALL_NS and (age >= self.timeout_ns or now >= late):
                     self.count("client-timeout", now)
                     client.drop()
                     client.reconnect()
@@ -258,7 +265,7 @@ class _Client:
         self.keys = shape.keys
         self.conn: _Conn | None = None
         self.wire: Wire | None = None
-        self.reply: Callable[[bytes | bytearray], tuple[int, str | None] | None] | None = None
+        self.reply: Callable[[bytes | bytearray], WireReply] | None = None
         self.buf = bytearray()
         """Bytes of an incomplete reply (empty in the common case: a reply in one read)."""
         self.sent = 0

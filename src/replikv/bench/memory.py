@@ -40,6 +40,7 @@ from replikv.bench.load import (
     Connector,
     LoadShape,
     Wire,
+    WireReply,
     latency,
     progress_bar,
     run_load,
@@ -109,7 +110,7 @@ class _CountedWire:
         self._writing = False
         return self._inner.read(self._prefix + key)
 
-    def reply(self, buf: bytes | bytearray) -> tuple[int, str | None] | None:
+    def reply(self, buf: bytes | bytearray) -> WireReply:
         got = self._inner.reply(buf)
         if got is not None and got[1] is None and self._writing:
             self._counter.writes += 1
