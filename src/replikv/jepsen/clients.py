@@ -28,9 +28,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from replikv.check.history import HistoryRecorder
+from replikv.check.history import CAS_MISMATCH, HistoryRecorder
 from replikv.client import Client, DefiniteError, IndefiniteError
-from replikv.jepsen.judge import CAS_DIFFERED
 from replikv.jepsen.txn import TxnKeys, run_txn
 from replikv.jepsen.workload import KeySpace, PlannedOp, as_history_value
 
@@ -87,7 +86,7 @@ async def run_op(client: Client, op: PlannedOp) -> tuple[str, object, str | None
             expected, new = op.value
             assert op.key is not None
             swapped = await client.cas(op.key, None if expected is None else str(expected), str(new))
-            return ("ok", op.value, None) if swapped else ("fail", op.value, CAS_DIFFERED)
+            return ("ok", op.value, None) if swapped else ("fail", op.value, CAS_MISMATCH)
         case "txn":
             return "ok", await run_txn(client, op.value), None
     raise ValueError(f"unknown operation {op.f!r}")
@@ -138,7 +137,7 @@ async def worker(index: int, settings: WorkerSettings, keys: KeySpace | TxnKeys,
                 if outcome == "info":
                     process = recording.new_process()
                 client = harness_client(settings, index, rng)
-            elif outcome == "fail" and error != CAS_DIFFERED:
+            elif outcome == "fail" and error != CAS_MISMATCH:
                 await asyncio.sleep(0.02 + rng.random() * 0.03)  # back off while the cluster recovers
     finally:
         with contextlib.suppress(Exception):

@@ -51,12 +51,10 @@ from replikv.check import (
     stale_reads,
 )
 from replikv.check.decisions import divergent_decisions
-from replikv.check.history import CAS_MISMATCH, HistoryEvent, Operation
+from replikv.check.history import HistoryEvent, Operation
 from replikv.check.linearizability import DEFAULT_MAX_STEPS
 from replikv.core.replica import Promises
 
-CAS_DIFFERED = CAS_MISMATCH
-"""The error text of a cas that did not swap: the history format's (``check.history``)."""
 WRITE_FS = ("write", "cas", "delete", "incr")
 
 

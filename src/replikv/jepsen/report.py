@@ -12,9 +12,9 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
-from replikv.check.history import Operation
+from replikv.check.history import Operation, observed_mismatch
 from replikv.jepsen.blocking import blocked_lines
-from replikv.jepsen.judge import CAS_DIFFERED, Judgement
+from replikv.jepsen.judge import Judgement
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
@@ -37,7 +37,7 @@ NOT_OFFERED = ("ERR:", "WRONGTYPE:")
 
 def answered(op: Operation) -> bool:
     """The cluster gave a usable answer (a cas that did not swap was ordered: it counts)."""
-    return op.type == "ok" or (op.f == "cas" and op.type == "fail" and op.error == CAS_DIFFERED)
+    return op.type == "ok" or observed_mismatch(op)
 
 
 def not_offered(op: Operation) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from replikv.check import pair_operations, stale_reads
+from replikv.check.history import CAS_MISMATCH
 from replikv.check.register import canon
 from replikv.check.staleness import Producers
 from replikv.sim.applied import held_requests
@@ -28,7 +29,6 @@ from replikv.sim.cutoff import cut_off_windows
 from replikv.sim.decisions import divergent_decisions, scheme_metrics
 from replikv.sim.scenario import ClockDrift
 from replikv.sim.simulation import PROBE_KEY, WRITE_OPS, Simulation
-from replikv.sim.workload import CAS_DIFFERED as _CAS_DIFFERED
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float | None:
@@ -67,7 +67,7 @@ def _window_availability(sim: Simulation, pairs: list) -> dict[str, float | None
         if not first <= invoke["time"] <= end:
             continue
         ok = done is not None and (done["type"] == "ok" or (invoke["f"] == "cas" and done["type"] == "fail"
-                                                              and done.get("error") == _CAS_DIFFERED))
+                                                              and done.get("error") == CAS_MISMATCH))
         for group in ("all", "read" if invoke["f"] == "read" else "write"):
             counts[group][0] += ok
             counts[group][1] += 1
@@ -221,7 +221,7 @@ def build_report(sim: Simulation, reproduce: str, check: bool = True) -> dict[st
                 latencies.append(done["time"] - invoke["time"])
             continue
         # a cas that did not swap went through the log too: it counts as a committed write
-        logged = kind == "ok" or (kind == "fail" and done.get("error") == _CAS_DIFFERED)
+        logged = kind == "ok" or (kind == "fail" and done.get("error") == CAS_MISMATCH)
         if kind == "ok":
             latencies.append(done["time"] - invoke["time"])
             acked += 1

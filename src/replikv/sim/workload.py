@@ -48,11 +48,6 @@ if TYPE_CHECKING:
     from replikv.sim.simulation import Simulation
 
 
-CAS_DIFFERED = CAS_MISMATCH
-"""The error text of a cas that did not swap (it was ordered and applied: not unavailable);
-the history format's (``check.history``)."""
-
-
 class Op:
     __slots__ = ("request", "f", "key", "value", "invoked", "target", "attempt", "uncertain_at", "waiting")
 
@@ -313,7 +308,7 @@ class Workload:
             if value is True:
                 self._complete(client, op, "ok", op.value, node)
             else:
-                self._complete(client, op, "fail", op.value, node, CAS_DIFFERED)
+                self._complete(client, op, "fail", op.value, node, CAS_MISMATCH)
         elif op.f == "incr":
             self._complete(client, op, "ok", value, node)
         elif op.f == "txn":
