@@ -11,7 +11,7 @@ from rt_toy import TOY, ToyAck, ToyAppend, ToyEntry
 
 from replikv.core.commands import Get, Set
 from replikv.core.config import ReplicaConfig
-from replikv.core.errors import CorruptStorage, Ok
+from replikv.core.errors import CorruptStorage, Ok, Timeout
 from replikv.core.io import Persist, Persisted, Reply, Send, Submit
 from replikv.core.replica import CreateArgs, ProtocolSpec, Status
 from replikv.core.requests import Request
@@ -312,3 +312,24 @@ def test_debug_durability_stops_a_node_whose_ack_overtakes_its_persist() -> None
     fatal_and_sent = run(scenario())
     assert isinstance(fatal_and_sent[0], DurabilityViolation)
     assert not any(isinstance(m, ToyAck) for m in fatal_and_sent[1:])  # the ack never left
+
+
+def test_an_abandoned_waiter_is_gone_and_the_replicas_later_reply_finds_only_the_others() -> None:
+    """``NodeHost.abandon`` (issue 14: no done-callback per request): a caller that
+    answered its future itself removes it; a retry of the same id still gets the reply."""
+
+    async def scenario() -> None:
+        wal, sent = GatedWAL(), []
+        host = _host(wal, sent)
+        await host.start()
+        first = host.submit(_request(1))
+        retry = host.submit(_request(1))
+        first.set_result(Timeout())
+        host.abandon(_request(1).id, first)
+        assert host._waiters == {_request(1).id: [retry]}
+        wal.gate.set()
+        assert await asyncio.wait_for(retry, 5) == Ok(1)
+        assert first.result() == Timeout() and not host._waiters
+        await host.stop()
+
+    run(scenario())

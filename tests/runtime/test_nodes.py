@@ -254,3 +254,35 @@ def test_a_write_through_a_follower_after_the_leader_died_waits_for_the_next_lea
             await _stop(running)
 
     run(scenario())
+
+
+def test_a_forward_nobody_answers_is_timeout_after_the_guard_bound_and_leaves_nothing_behind() -> None:
+    """``Node._guard`` (issue 14: one deadline queue swept every ``GUARD_SWEEP_S``, not a
+    timer per request): a forward whose message is dropped is answered ``Timeout`` once
+    request_timeout_ms * 1.5 + 1 s passed, not before; answered requests leave the queue
+    and the sweep stops re-arming once it is empty."""
+
+    async def scenario() -> None:
+        nodes = await _cluster()
+        try:
+            await until(lambda: all(n.status().leader is not None for n in nodes), what="a leader")
+            leader = next(n for n in nodes if n.status().leader == n.node_id)
+            follower = next(n for n in nodes if n is not leader)
+            for seq in range(1, 6):
+                assert await follower.execute(Request(43, seq, Set("k", str(seq)))) == Ok(True)
+            follower.transport.set_blocked({leader.node_id}, set())
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            result = await follower._forward(leader.node_id, Request(43, 6, Set("k", "6")))
+            waited = loop.time() - started
+            assert result == Timeout()
+            bound = CONFIG.request_timeout_ms * 1.5 / 1000.0 + 1.0
+            assert bound <= waited < bound + 1.0, waited
+            assert not follower._forwards
+            await until(lambda: not follower._deadlines and follower._sweeper is None,
+                        what="the deadline queue to empty and the sweep to stop")
+            assert not follower.host._waiters and not leader.host._waiters
+        finally:
+            await _stop(nodes)
+
+    run(scenario())

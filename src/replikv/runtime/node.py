@@ -18,6 +18,7 @@ It wires a ``NodeHost`` (the replica, its pipeline, WAL writer and ticker) to th
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -40,6 +41,9 @@ from replikv.runtime.transport import Address, LinkState, PeerTransport, Transpo
 from replikv.runtime.wire import WireCodec
 
 log = logging.getLogger("replikv.node")
+
+GUARD_SWEEP_S = 0.25
+"""How often ``Node._guard``'s deadline queue is swept (its bound is seconds long)."""
 
 
 
@@ -99,6 +103,9 @@ class Node:
         self._waits: list[tuple[int, int, asyncio.Future]] = []
         self._last_index = LastIndexTable()
         self._admin_seq = 0
+        self._deadlines: collections.deque[tuple[float, RequestId | None, asyncio.Future]] = collections.deque()
+        """Requests in flight, in deadline order (``_guard``)."""
+        self._sweeper: asyncio.TimerHandle | None = None
         self.host.on_commit(self._committed)
         self.host.on_change(self._check_waits)
 
@@ -123,6 +130,9 @@ class Node:
         for _, _, future in self._waits:
             if not future.done():
                 future.set_result(None)  # WAIT answers with what it knows
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
 
     async def wait_fatal(self) -> BaseException:
         """Returns when the node hit an unrecoverable error (disk failure, replica bug)."""
@@ -222,33 +232,55 @@ class Node:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _guard(self, future: asyncio.Future) -> asyncio.TimerHandle:
+    def _guard(self, future: asyncio.Future, request_id: RequestId | None) -> None:
         """Answer ``Timeout`` on ``future`` if nothing did within the bound. The replica
         answers Timeout itself after request_timeout_ms; this bound only guards against a
-        request it (or the node forwarded to) never answers. One timer per request, not
-        asyncio.wait_for (a wrapper future and callbacks on every request's path)."""
-        return future.get_loop().call_later(self.config.request_timeout_ms * 1.5 / 1000.0 + 1.0, _expire, future)
+        request it (or the node forwarded to) never answers. ``request_id``: the host's
+        waiter to abandon then (None for a forward, which is no host waiter).
+
+        One deadline queue swept every ``GUARD_SWEEP_S``, not a timer per request (a timer
+        and its cancel cost more than the rest of a write's bookkeeping, issue 14). The
+        bound is the same for every request, so the queue is in deadline order."""
+        deadline = time.monotonic() + self.config.request_timeout_ms * 1.5 / 1000.0 + 1.0
+        self._deadlines.append((deadline, request_id, future))
+        if self._sweeper is None:
+            self._sweeper = future.get_loop().call_later(GUARD_SWEEP_S, self._sweep)
+
+    def _sweep(self) -> None:
+        """Drop answered requests from the head of the deadline queue; answer ``Timeout``
+        to those past their deadline; come back while any is left."""
+        self._sweeper = None
+        deadlines = self._deadlines
+        now = time.monotonic()
+        while deadlines:
+            deadline, request_id, future = deadlines[0]
+            if not future.done():
+                if deadline > now:
+                    break
+                future.set_result(Timeout())
+                if request_id is not None:
+                    self.host.abandon(request_id, future)
+            deadlines.popleft()
+        if deadlines:
+            self._sweeper = asyncio.get_running_loop().call_later(GUARD_SWEEP_S, self._sweep)
 
     async def _local(self, request: Request) -> Result:
         future = self.host.submit(request)
-        guard = self._guard(future)
+        self._guard(future, request.id)
         try:
             return await future
         except HostStopped:
             return Timeout()
-        finally:
-            guard.cancel()
 
     async def _forward(self, target: int, request: Request) -> Result:
         forward_id = next(self._forward_ids)
         future = asyncio.get_running_loop().create_future()
         self._forwards[forward_id] = (request.id, future)
-        guard = self._guard(future)
+        self._guard(future, None)
         try:
             self.transport.send(target, Forward(forward_id, request))
             return await future
         finally:
-            guard.cancel()
             self._forwards.pop(forward_id, None)
 
     def _send(self, dst: int, msg: Any) -> None:
@@ -268,10 +300,9 @@ class Node:
         """One hop only: the answer (even NotLeader) goes back to the node that asked.
         A callback on the replica's future, not a task per forwarded request."""
         future = self.host.submit(forward.request)
-        guard = self._guard(future)
+        self._guard(future, forward.request.id)
 
         def answer(done: asyncio.Future) -> None:
-            guard.cancel()
             if done.cancelled():
                 return
             error = done.exception()
@@ -296,8 +327,3 @@ class Node:
             if not future.done() and self._replicas_at(index) >= replicas:
                 future.set_result(None)
 
-
-def _expire(future: asyncio.Future) -> None:
-    """A request the replica never answered within its bound: answer ``Timeout``."""
-    if not future.done():
-        future.set_result(Timeout())
