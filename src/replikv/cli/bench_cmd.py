@@ -78,13 +78,13 @@ def _emit(result: dict, as_json: bool, title: str) -> None:
 @click.pass_context
 def bench(ctx: click.Context, protocol, nodes, clients, duration, value_size, fsync, read_ratio, keys, spread,
           compare, profile, figure, rss, writes, rss_interval, options, as_json) -> None:
-    """Benchmark a local cluster, or (sub-commands) the simulator, checker or WAL."""
+    """Benchmark a local cluster, or (sub-commands) the simulator, checker, WAL or calls per request."""
     ctx.ensure_object(dict)
     ctx.obj["json"] = as_json
     if ctx.invoked_subcommand is not None:
         return
     if protocol is None:
-        raise click.UsageError("give --protocol to benchmark a local cluster, or a sub-command (sim, check, wal)")
+        raise click.UsageError("give --protocol to benchmark a local cluster, or a sub-command (sim, check, wal, calls)")
     scheme_options = parse_options(options)
     if rss:
         _memory(protocol, nodes, clients, value_size, fsync, read_ratio, keys, spread, compare, profile, figure,
@@ -207,6 +207,25 @@ def bench_check(ctx: click.Context, ops, clients, seed, as_json) -> None:
 
     result = run_check_bench(ops=ops, clients=clients, seed=seed)
     _emit(result, as_json or ctx.obj["json"], "replikv bench check")
+
+
+@bench.command("calls")
+@click.option("--protocol", type=click.Choice(schemes.names()), default="raft", show_default=True)
+@click.option("--nodes", default=3, show_default=True, type=click.IntRange(1, 9))
+@click.option("--requests", default=6400, show_default=True, type=click.IntRange(32, 10_000_000))
+@click.option("--clients", default=32, show_default=True, type=click.IntRange(1, 1024))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def bench_calls(ctx: click.Context, protocol, nodes, requests, clients, as_json) -> None:
+    """Python and C calls per write of a whole in-process cluster (a measure the
+    machine's speed does not move; bench/calls_bench.py says what it covers)."""
+    from replikv.bench.calls_bench import run_calls_bench
+
+    try:
+        result = run_calls_bench(protocol=protocol, nodes=nodes, requests=requests, clients=clients)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _emit(result, as_json or ctx.obj["json"], "replikv bench calls")
 
 
 @bench.command("wal")
