@@ -117,3 +117,49 @@ def test_a_torn_tail_refills_like_a_lost_disk():
     anti-entropy refilled the node, its reads must not count toward R."""
     assert make(2, recovery=Recovery(torn_records=1)).status().role == "refilling"
     assert make(2, recovery=Recovery()).status().role == "replica"
+
+
+def test_the_trees_kept_up_to_date_equal_trees_rebuilt_from_every_key():
+    """The leaf hashes follow every change and every reload of the store (issue 14: they
+    were rebuilt from all keys on each message): after each step they equal a rebuild
+    from scratch, per peer, over the keys both nodes hold."""
+    from replikv.kv.state_machine import KVStateMachine
+    from replikv.protocols.quorum.antientropy import AntiEntropy
+    from replikv.protocols.quorum.ring import Ring, point
+    from replikv.protocols.quorum.store import Store
+
+    ring = Ring((1, 2, 3, 4), virtual_nodes=8, replicas=2)
+    store = Store(KVStateMachine(), "siblings")
+    tree = AntiEntropy(1, ring, store, leaves=8, send=lambda dst, msg: None)
+
+    def rebuilt(peer: int) -> tuple[tuple[bytes, ...], list[set[str]]]:
+        hashes, keys = [0] * 8, [set() for _ in range(8)]
+        for key in store.states:
+            if 1 in ring.preference(key) and peer in ring.preference(key):
+                leaf = point(key) % 8
+                hashes[leaf] ^= int.from_bytes(store.key_hash(key), "big")
+                keys[leaf].add(key)
+        return tuple(h.to_bytes(8, "big") for h in hashes), keys
+
+    def state(value: str, counter: int) -> v.KeyState:
+        return v.write(v.EMPTY_CONTEXT, v.Sibling((2, counter), value, float(counter), 7, counter))
+
+    def check() -> None:
+        for peer in (2, 3, 4, 9):
+            assert tree.tree(peer) == rebuilt(peer), peer
+
+    check()
+    for i in range(40):
+        store.absorb(f"k{i}", state(f"v{i}", i + 1))
+        if i % 7 == 0:
+            check()
+    check()
+    shared = [k for k in store.states if 2 in ring.preference(k)]
+    assert shared and any(tree.tree(2)[0])
+    for i in range(0, 40, 3):  # new versions of some keys
+        store.absorb(f"k{i}", state(f"w{i}", 100 + i))
+    check()
+    store.load(tuple(sorted(store.states.items()))[:10], (), store._sm.snapshot(), 0, 0)  # a restatement
+    check()
+    store.absorb("fresh", state("x", 500))
+    check()

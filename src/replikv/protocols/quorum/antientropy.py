@@ -14,6 +14,15 @@ the next peer in turn:
 Bytes of every anti-entropy message a node sends are counted (``bytes_sent``), so the
 report can say what convergence cost.
 
+The trees are kept up to date, not rebuilt (Dynamo §4.7: "each node maintains a
+separate Merkle tree for each key range"). A leaf's hash is the XOR of the 8-byte
+hashes of its keys' ``(key, state)`` (``Store.key_hash``), so a changed key updates it in
+O(1): its old hash out, its new one in. The store names the keys that changed
+(``Store.changed_keys``); they are folded in when a tree is next read. Rebuilding every
+tree from every key on each message cost a sort, a preference list and a hash per key,
+three times per exchange: per write, a cost that grew with the number of keys (issue
+14, docs/bench.md, "Fifth session").
+
 What may live here: the tree and the exchange's steps; the replica routes messages here.
 """
 
@@ -31,6 +40,7 @@ from replikv.protocols.quorum.store import Store
 
 _ENCODER = msgspec.msgpack.Encoder()
 IN_SYNC: tuple[bytes, ...] = ()
+EMPTY_LEAF = bytes(8)
 
 
 class AntiEntropy:
@@ -47,26 +57,61 @@ class AntiEntropy:
         self.rounds = 0
         self.synced: set[int] = set()
         """Peers a full exchange (or equal roots) completed with since start."""
+        self._leaf_hashes: dict[int, list[int]] = {peer: [0] * leaves for peer in self._others}
+        """Peer -> the XOR of the key hashes in each leaf, over the keys both hold."""
+        self._leaf_keys: dict[int, list[set[str]]] = {peer: [set() for _ in range(leaves)] for peer in self._others}
+        """Peer -> the keys in each leaf, over the keys both hold."""
+        self._folded: dict[str, tuple[int, int, tuple[int, ...]]] = {}
+        """Key -> (its leaf, the hash it contributes, the peers whose trees hold it)."""
+        self._loads_seen = -1
+        """``Store.loads`` when the trees were last rebuilt (-1: never)."""
 
     # -- the tree ----------------------------------------------------------------------
 
-    def _shared(self, peer: int) -> list[str]:
-        return sorted(k for k in self._store.states
-                      if self.node in (pref := self._ring.preference(k)) and peer in pref)
-
-    def tree(self, peer: int) -> tuple[tuple[bytes, ...], dict[int, list[str]]]:
+    def tree(self, peer: int) -> tuple[tuple[bytes, ...], list[set[str]]]:
         """The leaf hashes of the keys this node shares with ``peer``, and the keys per leaf."""
-        buckets: dict[int, list[str]] = {}
-        for key in self._shared(peer):
-            buckets.setdefault(point(key) % self._leaves, []).append(key)
-        leaves = []
-        for index in range(self._leaves):
-            h = hashlib.blake2b(digest_size=8)
-            for key in buckets.get(index, ()):
-                h.update(key.encode("latin-1", "replace"))
-                h.update(self._store.key_hash(key))
-            leaves.append(h.digest())
-        return tuple(leaves), buckets
+        self._fold_changes()
+        hashes = self._leaf_hashes.get(peer)
+        if hashes is None:  # not a member: nothing is shared with it
+            return (EMPTY_LEAF,) * self._leaves, [set() for _ in range(self._leaves)]
+        return tuple(h.to_bytes(8, "big") for h in hashes), self._leaf_keys[peer]
+
+    def _fold_changes(self) -> None:
+        store = self._store
+        if store.loads != self._loads_seen:
+            self._loads_seen = store.loads
+            for peer in self._others:
+                self._leaf_hashes[peer] = [0] * self._leaves
+                self._leaf_keys[peer] = [set() for _ in range(self._leaves)]
+            self._folded = {}
+            changed: set[str] | dict[str, object] = store.states
+        else:
+            changed = store.changed_keys
+        for key in changed:
+            self._fold(key)
+        store.changed_keys.clear()
+
+    def _fold(self, key: str) -> None:
+        """Take ``key``'s old hash out of its leaf in every tree that held it; put its
+        current one in the trees of the peers that share it now."""
+        old = self._folded.pop(key, None)
+        if old is not None:
+            leaf, digest, peers = old
+            for peer in peers:
+                self._leaf_hashes[peer][leaf] ^= digest
+                self._leaf_keys[peer][leaf].discard(key)
+        if key not in self._store.states:
+            return
+        preference = self._ring.preference(key)
+        if self.node not in preference:
+            return
+        peers = tuple(p for p in preference if p != self.node and p in self._leaf_hashes)
+        leaf = point(key) % self._leaves
+        digest = int.from_bytes(self._store.key_hash(key), "big")
+        for peer in peers:
+            self._leaf_hashes[peer][leaf] ^= digest
+            self._leaf_keys[peer][leaf].add(key)
+        self._folded[key] = (leaf, digest, peers)
 
     @staticmethod
     def root(leaves: tuple[bytes, ...]) -> bytes:
@@ -111,8 +156,10 @@ class AntiEntropy:
         else:
             self.synced.add(src)
 
-    def _items(self, leaves: tuple[int, ...], buckets: dict[int, list[str]]) -> tuple:
-        return tuple((key, self._store.get(key)) for i in leaves for key in buckets.get(i, ()))
+    def _items(self, leaves: tuple[int, ...], buckets: list[set[str]]) -> tuple:
+        """The states of the keys in ``leaves`` (in key order within each leaf)."""
+        return tuple((key, self._store.get(key)) for i in leaves if 0 <= i < len(buckets)
+                     for key in sorted(buckets[i]))
 
     def _send(self, peer: int, msg: Message) -> None:
         self.bytes_sent += len(_ENCODER.encode(msg))

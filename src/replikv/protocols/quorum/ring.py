@@ -32,12 +32,16 @@ class Ring:
     def _extended(self, key: str) -> tuple[int, ...]:
         """Every node in ring order from ``key``: the preference list, then the nodes a
         sloppy quorum falls back to (Dynamo §4.6)."""
+        owners = self._owners
+        size, everyone = len(owners), len(self.members)
         start = bisect.bisect(self._hashes, point(key))
         found: list[int] = []
-        for i in range(len(self._owners)):
-            node = self._owners[(start + i) % len(self._owners)]
+        for i in range(size):
+            node = owners[(start + i) % size]
             if node not in found:
                 found.append(node)
+                if len(found) == everyone:  # the rest of the ring adds nobody
+                    break
         return tuple(found)
 
     def _preference(self, key: str) -> tuple[int, ...]:

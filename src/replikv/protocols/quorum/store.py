@@ -43,6 +43,11 @@ class Store:
         """Siblings dropped by last-writer-wins (each an overwritten concurrent write)."""
         self._clients: dict[int, int] = {}
         """Client id -> the highest request seq of it whose version reached this node."""
+        self.changed_keys: set[str] = set()
+        """Keys whose state changed since ``AntiEntropy`` last folded them into its trees
+        (it empties the set); ``loads`` counts whole-store replacements, after which it
+        rebuilds them from every key."""
+        self.loads = 0
 
     def note(self, requests: tuple[tuple[int, int], ...]) -> None:
         """These client requests ran (a coordinator issued a dot for each)."""
@@ -70,6 +75,7 @@ class Store:
             return None
         self.states[key] = merged
         self._hashes.pop(key, None)
+        self.changed_keys.add(key)
         self.changes += 1
         self._apply(key, current, merged)
         return merged
@@ -87,6 +93,8 @@ class Store:
         self._sm.restore(machine)
         self.states = dict(states)
         self._hashes = {}
+        self.changed_keys.clear()
+        self.loads += 1
         self._clients = dict(clients)
         self._internal_seq = internal_seq
         self.changes = changes
