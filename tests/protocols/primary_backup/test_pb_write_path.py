@@ -272,16 +272,19 @@ def test_a_stalled_primary_does_not_count_its_own_stall_as_backup_silence() -> N
     assert [type(e.result).__name__ for e in effects if isinstance(e, Reply)] == ["Uncertain"]
 
 
-def test_pb_sync_gathers_writes_while_a_backup_owes_an_ack() -> None:
+def test_with_batch_on_writes_gather_behind_an_ack_sync_or_a_group_commit_async() -> None:
     """With ``batch`` on, pb-sync ships one Append per batch under load, not per write
     (primary._ship_now, as raft's ``_flush_due``): a write for a backup that still owes an
-    ack waits for that ack, which ships everything gathered in one Append. pb-async, and
-    pb-sync with the default (``batch`` off, the chapter's 2n), ship each write."""
+    ack waits for that ack, which ships everything gathered in one Append. pb-async (no
+    acks per write) gathers while the primary's own group commit is in flight, and its
+    Persisted ships the group (issue 14, fifth session). With the default (``batch``
+    off: the chapter's n and 2n) both ship each write."""
     from replikv.protocols.primary_backup.messages import Append
 
     from .harness import Cluster
 
-    cases = (("pb-sync", True, [1], [1, 4]), ("pb-sync", False, [1] * 5, [1] * 5), ("pb-async", True, [1] * 5, [1] * 5))
+    cases = (("pb-sync", True, [1], [1, 4]), ("pb-sync", False, [1] * 5, [1] * 5),
+             ("pb-async", True, [1, 4], [1, 4]), ("pb-async", False, [1] * 5, [1] * 5))
     for scheme, batch, first, after in cases:
         cluster = Cluster(scheme, batch=batch)
         cluster.tick()

@@ -30,7 +30,9 @@ class PBConfig(ReplicaConfig, frozen=True, kw_only=True, forbid_unknown_fields=T
     ``batch`` does (``primary._ship_now``): measured 1.6-1.8x the writes/s and half the
     CPU per write under 32 clients (docs/bench.md). Off by default: the simulator and
     ``replikv compare`` then show the chapter's protocol, an Append and an ack per backup
-    for every write (2n), and the slow backup's cost to every write, as accepted."""
+    for every write (2n), and the slow backup's cost to every write, as accepted.
+    pb-async: writes gather while the primary's own group commit is in flight, and its
+    completion ships them in one Append per backup (one per write without it)."""
 
     def validate(self) -> None:
         super().validate()

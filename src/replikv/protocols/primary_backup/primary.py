@@ -175,10 +175,21 @@ class PrimaryRole:
         them together: ``_on_progress`` and ``_primary_tick`` call ``_replicate``), as
         raft's leader does (``_flush_due``): one Append, one backup Persist and one ack
         per batch instead of per write, under load; an idle backup still gets each write
-        at once. pb-async's backups report progress only with heartbeats, so its writes
-        ship as they come, within the window of ``_can_send``. Only with ``batch`` on
-        (``PBConfig.batch``, off by default)."""
-        if not self._config.batch or not self._sync or not self._inflight[backup]:
+        at once. pb-async's backups report progress only with heartbeats: with ``batch``
+        its writes gather while the primary's own group commit is in flight and ship
+        when it completes (``_persisted``); without, they ship as they come, within the
+        window of ``_can_send``. Only with ``batch`` on (``PBConfig.batch``, off by
+        default)."""
+        if not self._config.batch:
+            return True
+        if not self._sync:
+            # pb-async gathers while its own group commit of earlier writes is in flight,
+            # and ``_persisted`` ships the group: one Append per backup per group instead
+            # of one per write. Its clients are answered at that same Persisted, so a
+            # backup is no further behind an answered write than before.
+            if self._durable_index >= self._log.last_index - 1:
+                return True
+        elif not self._inflight[backup]:
             return True
         return self._log.last_index - self._next[backup] + 1 >= self._config.max_batch
 

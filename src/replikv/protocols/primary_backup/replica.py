@@ -237,6 +237,9 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
             self._durable_index = index
         if self._role == PRIMARY:
             self._advance_commit()
+            if self._config.batch and not self._sync:
+                for backup in self._backups:  # the writes gathered behind this group (_ship_now)
+                    self._replicate(backup)
 
     def _adopt_epoch(self, epoch: int) -> None:
         """Take a newer epoch as a backup (persisted first: fencing survives a crash)."""
