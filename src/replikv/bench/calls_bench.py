@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import socket
 import sys
 import time
 from typing import Any
 
+from replikv.cluster.ports import free_base_port
+from replikv.cluster.state import peer_port
 from replikv.core.commands import Set
 from replikv.core.errors import Ok
 from replikv.core.requests import Request
@@ -68,7 +69,8 @@ async def _drive(protocol: str, nodes: int, requests: int, clients: int,
                  counter: collections.Counter | None) -> dict:
     spec = get_spec(protocol)
     config = spec.make_config({})
-    addresses = {i: ("127.0.0.1", port) for i, port in enumerate(_free_ports(nodes), start=1)}
+    base = free_base_port(nodes)
+    addresses = {i: ("127.0.0.1", peer_port(base, i)) for i in range(1, nodes + 1)}
     cluster = []
     for i in addresses:
         node = Node(node=i, spec=spec, replica_config=config, wal=MemoryWAL(), peers=addresses,
@@ -136,13 +138,3 @@ def _short(filename: str) -> str:
             return filename[at + 1:]
     return filename
 
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
