@@ -57,14 +57,15 @@ class AntiEntropy:
         self.rounds = 0
         self.synced: set[int] = set()
         """Peers a full exchange (or equal roots) completed with since start."""
-        self._leaf_hashes: dict[int, list[int]] = {peer: [0] * leaves for peer in self._others}
+        self._leaf_hashes: dict[int, list[int]] = {}
         """Peer -> the XOR of the key hashes in each leaf, over the keys both hold."""
-        self._leaf_keys: dict[int, list[set[str]]] = {peer: [set() for _ in range(leaves)] for peer in self._others}
+        self._leaf_keys: dict[int, list[set[str]]] = {}
         """Peer -> the keys in each leaf, over the keys both hold."""
         self._folded: dict[str, tuple[int, int, tuple[int, ...]]] = {}
         """Key -> (its leaf, the hash it contributes, the peers whose trees hold it)."""
         self._loads_seen = -1
-        """``Store.loads`` when the trees were last rebuilt (-1: never)."""
+        """``Store.loads`` when the trees were last rebuilt (-1: never, so the first read
+        of a tree builds them all)."""
 
     # -- the tree ----------------------------------------------------------------------
 
@@ -105,7 +106,7 @@ class AntiEntropy:
         preference = self._ring.preference(key)
         if self.node not in preference:
             return
-        peers = tuple(p for p in preference if p != self.node and p in self._leaf_hashes)
+        peers = tuple(p for p in preference if p != self.node)  # ring members: each has a tree
         leaf = point(key) % self._leaves
         digest = int.from_bytes(self._store.key_hash(key), "big")
         for peer in peers:
