@@ -105,6 +105,8 @@ class Node:
         self._admin_seq = 0
         self._deadlines: collections.deque[tuple[float, RequestId | None, asyncio.Future]] = collections.deque()
         """Requests in flight, in deadline order (``_guard``)."""
+        self._guard_s = replica_config.request_timeout_ms * 1.5 / 1000.0 + 1.0
+        """``_guard``'s bound: past the replica's own Timeout (request_timeout_ms)."""
         self._sweeper: asyncio.TimerHandle | None = None
         self.host.on_commit(self._committed)
         self.host.on_change(self._check_waits)
@@ -241,8 +243,7 @@ class Node:
         One deadline queue swept every ``GUARD_SWEEP_S``, not a timer per request (a timer
         and its cancel cost more than the rest of a write's bookkeeping, issue 14). The
         bound is the same for every request, so the queue is in deadline order."""
-        deadline = time.monotonic() + self.config.request_timeout_ms * 1.5 / 1000.0 + 1.0
-        self._deadlines.append((deadline, request_id, future))
+        self._deadlines.append((time.monotonic() + self._guard_s, request_id, future))
         if self._sweeper is None:
             self._sweeper = future.get_loop().call_later(GUARD_SWEEP_S, self._sweep)
 

@@ -178,20 +178,16 @@ class PrimaryRole:
         at once. pb-async's backups report progress only with heartbeats: with ``batch``
         its writes gather while the primary's own group commit is in flight and ship
         when it completes (``_persisted``); without, they ship as they come, within the
-        window of ``_can_send``. Only with ``batch`` on (``PBConfig.batch``, off by
-        default)."""
+        window of ``_can_send``; pb-async's clients are answered at that same Persisted,
+        so a backup is no further behind an answered write than before. Only with
+        ``batch`` on (``PBConfig.batch``, off by default)."""
         if not self._config.batch:
             return True
-        if not self._sync:
-            # pb-async gathers while its own group commit of earlier writes is in flight,
-            # and ``_persisted`` ships the group: one Append per backup per group instead
-            # of one per write. Its clients are answered at that same Persisted, so a
-            # backup is no further behind an answered write than before.
-            if self._durable_index >= self._log.last_index - 1:
-                return True
-        elif not self._inflight[backup]:
-            return True
-        return self._log.last_index - self._next[backup] + 1 >= self._config.max_batch
+        if self._sync:
+            gathering = bool(self._inflight[backup])  # the backup owes an ack
+        else:
+            gathering = self._durable_index < self._log.last_index - 1  # a group commit is in flight
+        return not gathering or self._log.last_index - self._next[backup] + 1 >= self._config.max_batch
 
     def _replicate(self: PBReplica, backup: int) -> None:
         """Send what ``backup`` lacks: batches of ``max_batch`` entries, pipelined up to
