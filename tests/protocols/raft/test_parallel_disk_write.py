@@ -10,7 +10,7 @@ off), so "pending" is a state a test can hold.
 
 from __future__ import annotations
 
-from replikv.core import AddServer, Ok, Request, Set, Submit
+from replikv.core import AddServer, Get, Ok, Receive, Request, Set, Submit
 from replikv.protocols.raft import messages as m
 
 from .harness import Cluster
@@ -144,3 +144,49 @@ def test_10_2_1_a_leader_that_crashes_before_its_fsync_loses_nothing_committed()
     logs = {cluster.nodes[n].replica.durable_state()[2] for n in cluster.nodes}
     assert len(logs) == 1
     cluster.assert_one_leader_per_term()
+
+
+def test_6_4_a_read_round_runs_while_every_disk_has_appends_pending() -> None:
+    """A linearizable read needs a heartbeat round, not an fsync (thesis §6.4): the
+    leader's Heartbeat leaves ahead of its own pending log write, and each follower's
+    HeartbeatReply ahead of the follower's pending appends. The read's answer (at the
+    read index taken when it arrived, before w2) still follows the leader's pending
+    Persist in its effect stream, but no follower's disk has synced. Before issue 14's
+    sixth session both messages waited behind those Persists."""
+    cluster, leader, first, second = _quiet_cluster(seed=5)
+    w1, w2 = Request(7, 1, Set("a", "1")), Request(7, 2, Set("a", "2"))
+    cluster.auto_sync = True
+    assert cluster.submit_and_wait(leader, w1) == Ok(True)
+    cluster.run(100)  # w1's commit reaches the followers; nothing in flight
+    cluster.auto_sync = False
+    cluster.input(leader, Submit(w2))
+    cluster.deliver()  # w2's AppendEntries reach both followers; nobody syncs
+    assert cluster.nodes[leader].unsynced and cluster.nodes[first].unsynced and cluster.nodes[second].unsynced
+    read = Request(8, 1, Get("a"), read_level="linearizable")
+    effects = cluster.input(leader, Submit(read))
+    assert sorted(s.dst for s in sends(effects, m.Heartbeat)) == [first, second]
+    cluster.deliver()
+    replies = [msg for src, dst, msg in cluster.sent if dst == leader and type(msg) is m.HeartbeatReply]
+    assert replies, "the followers answer the round while their appends are pending"
+    assert cluster.nodes[first].unsynced and cluster.nodes[second].unsynced
+    assert read.id not in cluster.replies  # behind the leader's own pending Persist
+    cluster.sync(leader)
+    assert cluster.replies[read.id] == Ok("1")
+    assert w2.id not in cluster.replies  # w2 is on no follower's disk yet
+    assert cluster.nodes[first].unsynced and cluster.nodes[second].unsynced
+
+
+def test_a_heartbeat_reply_in_a_term_not_yet_durable_waits_for_it() -> None:
+    """Figure 2: a term is on disk before the node responds in it. A follower that adopts
+    a newer term from a heartbeat answers with ``HeartbeatReplyInNewTerm``, held behind
+    the Persist of that term; once its term is durable it answers with the overtaking
+    ``HeartbeatReply`` again."""
+    cluster, leader, first, second = _quiet_cluster(seed=6)
+    term, before = cluster.status(first).term, len(cluster.sent)
+    effects = cluster.input(first, Receive(leader, m.Heartbeat(term + 1, 0, 1, 0)))
+    assert sends(effects) == [] and cluster.nodes[first].unsynced
+    cluster.sync(first)
+    held = [msg for src, dst, msg in cluster.sent[before:] if src == first and isinstance(msg, m.HeartbeatReply)]
+    assert [type(msg) for msg in held] == [m.HeartbeatReplyInNewTerm] and held[0].term == term + 1
+    effects = cluster.input(first, Receive(leader, m.Heartbeat(term + 1, 0, 2, 0)))
+    assert [type(s.msg) for s in sends(effects)] == [m.HeartbeatReply]

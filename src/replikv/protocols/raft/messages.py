@@ -3,8 +3,9 @@
 What may live here: frozen, tagged msgspec structs, one per message kind, and nothing
 that acts on them. ``asserts_durable`` marks acknowledgements that may only leave a node
 after the ``Persist`` that made them true (vote granted, append ack, snapshot ack);
-``overtakes_persist`` marks ``AppendEntries``, which leaves while the leader's own
-Persists are pending (thesis §10.2.1; why that is safe is said on the class);
+``overtakes_persist`` marks ``AppendEntries`` and ``Heartbeat``, which leave while the
+leader's own Persists are pending (thesis §10.2.1), and ``HeartbeatReply``, which leaves
+while a follower's are (why each is safe is said on the class);
 ``heartbeat`` marks liveness traffic that carries no writes.
 """
 
@@ -115,9 +116,17 @@ class Heartbeat(Message, frozen=True):
     """Leader liveness and commit propagation (Raft §5.2), and a read-index round
     (thesis §6.4): followers echo ``round``. ``commit_index`` is capped at what the
     follower is known to hold, since a heartbeat carries no consistency check;
-    ``leader_last_index`` as in ``AppendEntries``."""
+    ``leader_last_index`` as in ``AppendEntries``.
+
+    Overtakes the leader's pending Persists, for the reasons ``AppendEntries`` gives: its
+    ``term`` is durable before it leads, its ``commit_index`` is committed by the rule
+    that counts the leader only once its copy is durable, ``leader_last_index`` is only a
+    catch-up target, and ``round`` promises nothing. Held behind the leader's own log
+    writes, a read round waited for an fsync it does not need (issue 14: with half
+    reads, a linearizable read took as long as a write)."""
 
     heartbeat: ClassVar[bool] = True
+    overtakes_persist: ClassVar[bool] = True
     term: int
     commit_index: int
     round: int
@@ -128,13 +137,31 @@ class HeartbeatReply(Message, frozen=True):
     """Echo of a heartbeat round. ``last_index``: the last index the follower knows to
     equal this leader's log (shown by an AppendEntries of this term); below the leader's
     matchIndex the leader probes at it. ``stale`` as in ``AppendReply``: an answer to a
-    heartbeat of an older term, carrying only the replier's term."""
+    heartbeat of an older term, carrying only the replier's term.
+
+    Overtakes the replier's pending Persists (a follower's appends under load): the echo
+    of ``round`` says "when your heartbeat reached me I knew no newer term", true
+    whatever the disk holds, and a read-index round needs nothing more (thesis §6.4);
+    ``last_index`` only ever makes the leader probe when it is *below* what the follower
+    acknowledged durably, and counting entries not yet durable makes it larger. The one
+    claim that must be durable is ``term`` (Figure 2: the term before responding), so
+    a replier whose term is not yet on disk answers with ``HeartbeatReplyInNewTerm``
+    instead, which waits for it."""
 
     heartbeat: ClassVar[bool] = True
+    overtakes_persist: ClassVar[bool] = True
     term: int
     round: int
     last_index: int
     stale: bool = False
+
+
+class HeartbeatReplyInNewTerm(HeartbeatReply, frozen=True):
+    """A ``HeartbeatReply`` spoken in a term its sender has not yet made durable (it just
+    adopted the heartbeat's term, or campaigns in a newer one): held behind that Persist
+    like any reply (Raft Figure 2). The leader treats it as a ``HeartbeatReply``."""
+
+    overtakes_persist: ClassVar[bool] = False
 
 
 class InstallSnapshot(Message, frozen=True):
@@ -177,6 +204,7 @@ MESSAGES: tuple[type[Message], ...] = (
     AppendReply,
     Heartbeat,
     HeartbeatReply,
+    HeartbeatReplyInNewTerm,
     InstallSnapshot,
     InstallSnapshotReply,
     TimeoutNow,

@@ -306,7 +306,8 @@ class ReplicationMixin(RaftState):
 
     def _on_heartbeat(self, src: int, msg: m.Heartbeat) -> None:
         if msg.term < self.persistent.term:
-            self._send(src, m.HeartbeatReply(self.persistent.term, msg.round, self.log_state.log.last_index, stale=True))
+            reply = self._heartbeat_reply_type()
+            self._send(src, reply(self.persistent.term, msg.round, self.log_state.log.last_index, stale=True))
             return
         if not self._follow(msg.term, src):
             return
@@ -319,7 +320,16 @@ class ReplicationMixin(RaftState):
         self._set_commit(min(msg.commit_index, verified))
         # report what we can vouch for: below the leader's match it probes at match, and
         # the answer verifies our log (or shows a torn tail)
-        self._send(src, m.HeartbeatReply(self.persistent.term, msg.round, verified))
+        self._send(src, self._heartbeat_reply_type()(self.persistent.term, msg.round, verified))
+
+    def _heartbeat_reply_type(self) -> type[m.HeartbeatReply]:
+        """``HeartbeatReply`` leaves at once, ahead of our pending appends; while the term
+        we answer in is not yet durable (adopted from this heartbeat, or a campaign's),
+        ``HeartbeatReplyInNewTerm`` waits for it (``messages.py``)."""
+        persistent = self.persistent
+        if persistent.record_durable and self._saved_term_vote.term == persistent.term:
+            return m.HeartbeatReply
+        return m.HeartbeatReplyInNewTerm
 
     def _on_heartbeat_reply(self, src: int, msg: m.HeartbeatReply) -> None:
         if msg.stale:
