@@ -36,3 +36,14 @@ def test_the_command_prints_json_and_names_a_scheme_that_cannot_start() -> None:
     assert json.loads(out.output)["protocol"] == "backup"
     bad = CliRunner().invoke(cli, ["bench", "calls", "--protocol", "no-such-scheme"])
     assert bad.exit_code != 0 and "no-such-scheme" in bad.output
+
+
+def test_a_read_mix_is_drawn_the_same_every_run_and_every_read_is_answered() -> None:
+    """With ``read_ratio`` each caller draws reads from its own seeded generator: the same
+    count every run, near the ratio, and every read (of the caller's last key) answered Ok."""
+    first = run_calls_bench("raft", nodes=3, requests=640, clients=32, read_ratio=0.5)
+    again = run_calls_bench("raft", nodes=3, requests=640, clients=32, read_ratio=0.5)
+    assert first["reads"] == again["reads"] and 0.35 * 640 < first["reads"] < 0.65 * 640
+    assert first["answers"] == {"Ok": 640}
+    writes_only = run_calls_bench("raft", nodes=3, requests=640, clients=32)
+    assert writes_only["reads"] == 0 and writes_only["read_ratio"] == 0.0

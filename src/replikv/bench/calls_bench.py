@@ -6,7 +6,9 @@ of Python and C function calls a request costs can: it hardly depends on timing.
 bench runs a cluster of ``nodes`` nodes of a scheme on one event loop in this process
 (memory WALs, real loopback sockets between them), sends the leader (node 1 for a
 scheme without one) ``requests`` writes of new keys from ``clients`` concurrent callers
-through ``Node.execute`` (the ``NodeService`` the Redis front end calls), and counts the
+(with ``read_ratio``, that fraction of them are instead reads, at the scheme's default
+read level, of the caller's last key; each caller draws from its own seeded generator,
+so the mix is the same every run) through ``Node.execute`` (the ``NodeService`` the Redis front end calls), and counts the
 calls every node makes on the loop's thread while they run (``sys.setprofile``): the
 whole cluster's calls per write. It also times an uncounted run of the same load for the
 CPU per request (of the whole cluster, on this one process).
@@ -20,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import random
 import sys
 import time
 from typing import Any
 
 from replikv.cluster.ports import free_base_port
 from replikv.cluster.state import peer_port
-from replikv.core.commands import Set
+from replikv.core.commands import Get, Set
 from replikv.core.errors import Ok
 from replikv.core.requests import Request
 from replikv.runtime.node import Node
@@ -38,17 +41,20 @@ READY_TIMEOUT_S = 10.0
 
 
 def run_calls_bench(protocol: str = "raft", nodes: int = 3, requests: int = 6400, clients: int = 32,
-                    top: int = 15) -> dict:
-    """Count the calls of ``requests`` writes; returns JSON-ready figures."""
+                    top: int = 15, read_ratio: float = 0.0) -> dict:
+    """Count the calls of ``requests`` requests (writes, and reads with ``read_ratio``);
+    returns JSON-ready figures."""
+    if not 0.0 <= read_ratio <= 1.0:
+        raise ValueError(f"read_ratio must be in [0, 1], not {read_ratio}")
     try:
         import uvloop
 
         runner: Any = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
         runner = asyncio.run
-    timed = runner(_drive(protocol, nodes, requests, clients, counter=None))
+    timed = runner(_drive(protocol, nodes, requests, clients, read_ratio, counter=None))
     counts: collections.Counter = collections.Counter()
-    counted = runner(_drive(protocol, nodes, requests, clients, counter=counts))
+    counted = runner(_drive(protocol, nodes, requests, clients, read_ratio, counter=counts))
     python = sum(n for (kind, _), n in counts.items() if kind == "py")
     native = sum(n for (kind, _), n in counts.items() if kind == "c")
     n = counted["requests"]
@@ -58,6 +64,8 @@ def run_calls_bench(protocol: str = "raft", nodes: int = 3, requests: int = 6400
         "requests": n,
         "answers": counted["answers"],
         "clients": clients,
+        "read_ratio": read_ratio,
+        "reads": counted["reads"],
         "python_calls_per_request": round(python / n, 2),
         "c_calls_per_request": round(native / n, 2),
         "cpu_us_per_request": round(timed["cpu_s"] / timed["requests"] * 1e6, 2),
@@ -65,7 +73,7 @@ def run_calls_bench(protocol: str = "raft", nodes: int = 3, requests: int = 6400
     }
 
 
-async def _drive(protocol: str, nodes: int, requests: int, clients: int,
+async def _drive(protocol: str, nodes: int, requests: int, clients: int, read_ratio: float,
                  counter: collections.Counter | None) -> dict:
     spec = get_spec(protocol)
     config = spec.make_config({})
@@ -83,10 +91,20 @@ async def _drive(protocol: str, nodes: int, requests: int, clients: int,
         target = await _until_ready(cluster)
         per_client = max(1, requests // clients)
         answers: collections.Counter = collections.Counter()
+        reads = 0
 
         async def client(client_id: int) -> None:
+            nonlocal reads
+            choose = random.Random(client_id)
+            last = "ready"
             for seq in range(1, per_client + 1):
-                result = await target.execute(Request(client_id, seq, Set(f"key:{client_id}:{seq}", "v" * 16)))
+                if read_ratio and choose.random() < read_ratio:
+                    reads += 1
+                    command: Get | Set = Get(last)
+                else:
+                    last = f"key:{client_id}:{seq}"
+                    command = Set(last, "v" * 16)
+                result = await target.execute(Request(client_id, seq, command))
                 answers[type(result).__name__] += 1
 
         hook = _hook(counter) if counter is not None else None
@@ -97,7 +115,8 @@ async def _drive(protocol: str, nodes: int, requests: int, clients: int,
             await asyncio.gather(*(client(100 + c) for c in range(clients)))
         finally:
             sys.setprofile(None)
-        return {"requests": per_client * clients, "cpu_s": time.process_time() - started, "answers": dict(answers)}
+        return {"requests": per_client * clients, "cpu_s": time.process_time() - started, "answers": dict(answers),
+                "reads": reads}
     finally:
         for node in cluster:
             await node.stop()

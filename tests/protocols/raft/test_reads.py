@@ -149,3 +149,26 @@ def test_6_4_1_the_lease_leaves_out_one_tick_of_follower_clock_granularity() -> 
     assert replica.leadership.lease_from_ms == since  # cut off: no newer round confirmed
     effects = cluster.input(leader, Submit(_read(2, 7, "lease")))
     assert not [e for e in effects if type(e).__name__ == "Reply"]  # no local answer any more
+
+
+def test_6_4_reads_of_each_kind_are_answered_in_order_and_a_lease_read_passes_a_waiting_one() -> None:
+    """Waiting reads are answered as a prefix of each kind (``_serve_reads``): a lease
+    read that arrives behind a linearizable read still waiting for its round is answered
+    at once, the linearizable reads then in arrival order when their round returns, and
+    the leader's count of waiting lease reads goes back to zero."""
+    cluster = Cluster(3, seed=8)
+    leader = cluster.elect()
+    assert cluster.submit_and_wait(leader, Request(1, 1, Set("a", "x"))) == Ok(True)
+    cluster.run(60)
+    first = cluster.input(leader, Submit(_read(2, 1)))
+    second = cluster.input(leader, Submit(_read(3, 1)))
+    assert not [e for e in first + second if type(e).__name__ == "Reply"]  # a round each waits for
+    lease = cluster.input(leader, Submit(_read(4, 1, "lease")))
+    assert [(e.request.client_id, e.result) for e in lease if type(e).__name__ == "Reply"] == [(4, Ok("x"))]
+    replica = cluster.nodes[leader].replica
+    assert replica.leadership.lease_reads == 0 and len(replica.leadership.reads) == 2
+    before = len(cluster.reply_log)
+    cluster.deliver()
+    answered = [r.request.client_id for r in cluster.reply_log[before:]]
+    assert answered == [2, 3] and cluster.replies[(2, 1)] == cluster.replies[(3, 1)] == Ok("x")
+    assert replica.leadership.reads == [] and replica.leadership.lease_reads == 0

@@ -46,6 +46,7 @@ class ReadsMixin(RaftState):
             return
         if level == "lease" and self._lease_valid():
             self.leadership.reads.append(PendingRead(request, self.timers.now, round=0))
+            self.leadership.lease_reads += 1
         else:
             self.leadership.reads.append(PendingRead(request, self.timers.now, round=self.leadership.round + 1))
             self.leadership.want_round = True
@@ -64,25 +65,49 @@ class ReadsMixin(RaftState):
         return self.log_state.commit_index >= self.leadership.term_start_index
 
     def _serve_reads(self) -> None:
-        """Answer every read whose conditions hold, in arrival order."""
-        if not self.leadership.reads or self.volatile.role != LEADER:
+        """Answer every read whose conditions hold, in arrival order.
+
+        Reads wait in arrival order, and so do their read indexes (the commit index when
+        the term's first commit is known, which only grows) and, among the reads that
+        need a round, their rounds (the next round when they arrived). So the reads that
+        can be answered are a prefix of the round reads and a prefix of the lease reads
+        (round 0): the scan stops once the first read of each kind must wait, instead of
+        walking and copying every waiting read on each call (issue 14: with half reads
+        that was a tenth of a request's calls, ``replikv bench calls --read-ratio``)."""
+        leadership = self.leadership
+        reads = leadership.reads
+        if not reads or self.volatile.role != LEADER:
             return
-        committed = self._term_committed()
-        waiting = []
-        for read in self.leadership.reads:
-            if read.read_index is None and committed:
-                read.read_index = self.log_state.commit_index
-            if (
-                read.read_index is not None
-                and read.round <= self.leadership.confirmed_round
-                and self.log_state.applied_index >= read.read_index
-            ):
-                self._reply(read.request, self._sm.read(read.request))
-            else:
-                waiting.append(read)
-        self.leadership.reads = waiting
-        if any(read.round > self.leadership.round for read in waiting):
-            self.leadership.want_round = True
+        if reads[-1].read_index is None and self._term_committed():
+            # only reads that arrived before the term's first commit lack an index: a
+            # prefix, all of which take the commit index now
+            commit = self.log_state.commit_index
+            for read in reads:
+                if read.read_index is None:
+                    read.read_index = commit
+        confirmed, applied = leadership.confirmed_round, self.log_state.applied_index
+        blocked = [False, leadership.lease_reads == 0]  # [round reads, lease reads]
+        waiting: list[PendingRead] = []
+        for position, read in enumerate(reads):
+            lease = read.round == 0
+            if not blocked[lease]:
+                index = read.read_index
+                if index is not None and read.round <= confirmed and applied >= index:
+                    if lease:
+                        leadership.lease_reads -= 1
+                    self._reply(read.request, self._sm.read(read.request))
+                    continue
+                blocked[lease] = True
+                if blocked[not lease]:
+                    waiting.extend(reads[position:])
+                    break
+            waiting.append(read)
+        leadership.reads = waiting
+        for read in reversed(waiting):  # the newest round read has the highest round
+            if read.round:
+                if read.round > leadership.round:
+                    leadership.want_round = True
+                break
 
     def _broadcast_heartbeat(self) -> None:
         """Start heartbeat round ``round + 1`` to every member (Raft §5.2; thesis §6.4)."""
@@ -114,6 +139,8 @@ class ReadsMixin(RaftState):
         keep = []
         for read in self.leadership.reads:
             if read.since_ms <= deadline:
+                if read.round == 0:
+                    self.leadership.lease_reads -= 1
                 self._reply(read.request, Timeout())
             else:
                 keep.append(read)

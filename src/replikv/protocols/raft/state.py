@@ -149,6 +149,9 @@ class LeaderState:
     pending_ids: dict[tuple[int, int], int] = field(default_factory=dict)
     """(client_id, seq) -> index of each pending write (``duplicates.py``)."""
     reads: list[PendingRead] = field(default_factory=list)
+    """Pending reads in arrival order (``reads.py``)."""
+    lease_reads: int = 0
+    """How many of ``reads`` are lease reads (round 0)."""
     round: int = 0
     """The newest heartbeat round sent (thesis §6.4)."""
     round_sent: dict[int, float] = field(default_factory=dict)

@@ -155,7 +155,7 @@ class StepMixin(RaftState):
             self._reply(leadership.transfer.request, Ok(None) if done else Timeout())
         if leadership.promotion is not None:
             self._reply(leadership.promotion.request, Timeout())
-        leadership.proposals, leadership.reads = [], []
+        leadership.proposals, leadership.reads, leadership.lease_reads = [], [], 0
         self._clear_pending()
         leadership.transfer = leadership.promotion = None
         leadership.progress = {}
