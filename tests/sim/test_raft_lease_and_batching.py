@@ -72,9 +72,16 @@ def test_drift_within_the_bound_keeps_lease_reads_fresh() -> None:
 
 
 def test_drift_beyond_the_bound_gives_stale_lease_reads_the_report_flags() -> None:
+    """A stale read needs the new leader to commit a write to a key that a stranded client
+    then reads at the old leader inside the lease's overrun. A seed whose election outlasts
+    the overrun (seed 7: failover after 940 ms) or whose stranded clients read no such key
+    in time (seed 1) shows none; so the claim is "on most seeds", swept over 12 at least:
+    10 of seeds 0-11 show stale reads (11 before read rounds stopped waiting for fsyncs,
+    issue 14; this test once asserted every one of seeds 0-2, which held by chance)."""
     scenario = load_builtin("lease-clock-drift")
+    seeds = range(max(SEEDS, 12))
     stale_seeds = 0
-    for seed in range(SEEDS):
+    for seed in seeds:
         report = _report(scenario, seed)
         where = report["reproduce"]
         # 0.3 x real time: 70% drift; the 261 ms lease ((300 - 10 ms tick) x 0.9) lasts 870 ms,
@@ -90,7 +97,9 @@ def test_drift_beyond_the_bound_gives_stale_lease_reads_the_report_flags() -> No
             stale_seeds += 1
             assert check["passed"] is False and "exceeds the bound" in check["detail"], where
             assert 0 < report["max_staleness_ms"] <= report["lease_overrun_ms"], where
-    assert stale_seeds == SEEDS
+        else:
+            assert check["passed"] is not False, where  # nothing stale, nothing flagged
+    assert stale_seeds >= 0.75 * len(seeds), f"stale reads on {stale_seeds} of {len(seeds)} seeds"
 
 
 def test_drifted_clock_with_read_index_reads_is_still_linearizable() -> None:
