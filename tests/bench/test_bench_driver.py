@@ -149,10 +149,14 @@ def test_a_connection_the_server_drops_is_counted_and_reopened() -> None:
 
     with _serving(respond) as server:
         result = run_load(connectors.resp, "127.0.0.1", [server.port], _shape(clients=2), "drops", None)
-    reopened = len(server.connections) - 2
-    assert reopened >= 2 and set(result.errors) == {"connection"}
-    assert reopened - 2 <= result.errors["connection"] <= reopened
-    assert result.writes + result.reads >= 19 * reopened
+    # the drops are the connections the server closed (those that reached their 20th
+    # command), read from what it recorded rather than from how many connections its
+    # accept thread had taken when the run ended, which lags under load; each client may
+    # see its last drop after the end, uncounted
+    drops = sum(1 for commands in server.connections if len(commands) == 20)
+    assert drops >= 2 and set(result.errors) == {"connection"}
+    assert drops - 2 <= result.errors["connection"] <= drops
+    assert result.writes + result.reads >= 19 * drops
 
 
 def test_replies_sent_one_byte_at_a_time_are_framed_whole() -> None:
