@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-from pathlib import Path
+
+from bench_matrix import run as run_bench  # this script's folder is on sys.path
 
 REFERENCE = ("write-only, 3 nodes, 16 B", [])
 VARIANTS = (
@@ -31,13 +31,12 @@ VARIANTS = (
 
 
 def run(protocol: str, flags: list[str], duration: float) -> dict:
-    bench = Path(sys.executable).with_name("replikv")
-    argv = [str(bench), "bench", "--protocol", protocol, "--duration", str(duration), "--json", *flags]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration * 4 + 180)
-    if done.returncode != 0:
-        tail = done.stderr.strip().splitlines()
-        raise SystemExit(f"replikv bench {' '.join(flags)} failed: {tail[-1] if tail else done.returncode}")
-    return json.loads(done.stdout)
+    """One ``replikv bench --json`` run (``bench_matrix.run``); a failed run ends the
+    script, since a round without its reference or a variant has no ratio."""
+    result = run_bench(protocol, flags, duration)
+    if "error" in result:
+        raise SystemExit(f"replikv bench {' '.join(flags)} failed: {result['error']}")
+    return result
 
 
 def describe(result: dict) -> str:

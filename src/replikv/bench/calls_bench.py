@@ -8,9 +8,9 @@ bench runs a cluster of ``nodes`` nodes of a scheme on one event loop in this pr
 scheme without one) ``requests`` writes of new keys from ``clients`` concurrent callers
 (with ``read_ratio``, that fraction of them are instead reads, at the scheme's default
 read level, of the caller's last key; each caller draws from its own seeded generator,
-so the mix is the same every run) through ``Node.execute`` (the ``NodeService`` the Redis front end calls), and counts the
-calls every node makes on the loop's thread while they run (``sys.setprofile``): the
-whole cluster's calls per write. It also times an uncounted run of the same load for the
+so the mix is the same every run) through ``Node.execute`` (the ``NodeService`` the
+Redis front end calls), and counts the calls every node makes on the loop's thread while
+they run (``sys.setprofile``): the whole cluster's calls per request. It also times an uncounted run of the same load for the
 CPU per request (of the whole cluster, on this one process).
 
 What it leaves out: the RESP front end (parsing, replies) and the WAL writer threads
