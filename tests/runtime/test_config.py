@@ -112,3 +112,13 @@ def test_peers_parse_sorted_and_reject_malformed_entries() -> None:
     for bad in ("2", "x=h:1", "2=h", "2=h:notaport", "0=h:1"):
         with pytest.raises(ConfigError):
             parse_peers(bad)
+
+
+def test_wal_inline_ms_defaults_to_the_writer_constant_and_refuses_a_negative(tmp_path: Path) -> None:
+    from replikv.runtime.writer import WAL_INLINE_MS
+
+    assert load_node_config(_flags(tmp_path), env={}).wal_inline_ms == WAL_INLINE_MS
+    assert load_node_config(_flags(tmp_path), env={"REPLIKV_WAL_INLINE_MS": "0"}).wal_inline_ms == 0
+    assert load_node_config(_flags(tmp_path, wal_inline_ms="25"), env={}).wal_inline_ms == 25
+    with pytest.raises(ConfigError, match="wal_inline_ms must be >= 0"):
+        load_node_config(_flags(tmp_path, wal_inline_ms="-1"), env={})

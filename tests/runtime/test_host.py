@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from rt_helpers import run, until
@@ -78,10 +79,12 @@ SCRIPTED = ProtocolSpec(
 )
 
 
-def _host(wal, sent, spec=SCRIPTED, config=None) -> NodeHost:
+def _host(wal, sent, spec=SCRIPTED, config=None, wal_inline_ms=0) -> NodeHost:
+    """A host whose groups all go to the writer thread unless ``wal_inline_ms`` says
+    otherwise (a GatedWAL blocks whoever writes: on the loop it would block the test)."""
     return NodeHost(spec=spec, node=1, members=(1, 2), config=config or ReplicaConfig(tick_ms=1000, heartbeat_ms=1000, election_timeout_ms=3000),
                     wal=wal, codec=RecordCodec(spec.records),
-                    send=lambda dst, msg: sent.append((dst, msg)))
+                    send=lambda dst, msg: sent.append((dst, msg)), wal_inline_ms=wal_inline_ms)
 
 
 def _request(seq: int) -> Request:
@@ -158,7 +161,8 @@ def test_a_group_commit_takes_no_thread_pool_hop_and_stays_on_one_thread() -> No
     run(scenario())
 
 
-def test_a_failed_wal_write_is_fatal_and_the_writer_reports_it() -> None:
+@pytest.mark.parametrize("wal_inline_ms", [0, 10], ids=["thread", "loop"])
+def test_a_failed_wal_write_is_fatal_and_the_writer_reports_it(wal_inline_ms) -> None:
     async def scenario() -> None:
         wal, sent = GatedWAL(), []
         wal.gate.set()
@@ -168,13 +172,92 @@ def test_a_failed_wal_write_is_fatal_and_the_writer_reports_it() -> None:
 
         wal.append = broken
         fatal: list[BaseException] = []
-        host = _host(wal, sent)
+        host = _host(wal, sent, wal_inline_ms=wal_inline_ms)
         host._on_fatal = fatal.append
         await host.start()
         future = host.submit(_request(1))
         await until(lambda: bool(fatal), what="the fatal error")
         assert isinstance(fatal[0], OSError)
         assert not future.done()  # nothing is acknowledged after a failed write
+        await host.stop()
+
+    run(scenario())
+
+
+class ThreadNoted(MemoryWAL):
+    """A MemoryWAL that notes, for every call, the thread it ran on and what the host had
+    sent by then; ``slow_s``: how long each append takes (a slow disk)."""
+
+    def __init__(self, sent: list, slow_s: float = 0.0) -> None:
+        super().__init__()
+        self.sent = sent
+        self.slow_s = slow_s
+        self.calls: list[tuple[str, str, int]] = []
+
+    def append(self, payloads):
+        self.calls.append(("append", threading.current_thread().name, len(self.sent)))
+        if self.slow_s:
+            time.sleep(self.slow_s)  # the disk's slowness, not a synchronisation
+        super().append(payloads)
+
+    def replace(self, payloads):
+        self.calls.append(("replace", threading.current_thread().name, len(self.sent)))
+        super().replace(payloads)
+
+
+def test_a_small_group_is_written_on_the_loop_after_the_sends_of_its_step() -> None:
+    """Issue 14: with ``wal_inline_ms`` a group is written on the event loop itself (no
+    thread hop), in a callback of its own, so the Send the same step emitted ahead of the
+    Persist (SCRIPTED's ToyAck) is handed to the transport first; the Send behind it still
+    waits for the write."""
+    async def scenario() -> None:
+        sent: list = []
+        wal = ThreadNoted(sent)
+        host = _host(wal, sent, wal_inline_ms=10)
+        await host.start()
+        future = host.submit(_request(1))
+        assert wal.calls == []  # not inside submit: after the step's other callbacks
+        assert [type(m).__name__ for _, m in sent] == ["ToyAck"]
+        assert await asyncio.wait_for(future, 5) == Ok(1)
+        assert wal.calls == [("append", threading.current_thread().name, 1)]
+        assert [type(m).__name__ for _, m in sent] == ["ToyAck", "ToyAppend"]
+        assert host.writer.stats.inline_groups == 1 and host.writer.stats.slow_inline == 0
+        await host.stop()
+
+    run(scenario())
+
+
+def test_a_slow_write_on_the_loop_sends_the_next_groups_to_the_writer_thread() -> None:
+    """A write on the loop that took longer than ``wal_inline_ms`` (a slow or stalled
+    disk) blocked the loop once; the groups after it go to the writer thread."""
+    async def scenario() -> None:
+        sent: list = []
+        wal = ThreadNoted(sent, slow_s=0.02)
+        host = _host(wal, sent, wal_inline_ms=1)
+        await host.start()
+        for seq in (1, 2, 3):
+            assert await asyncio.wait_for(host.submit(_request(seq)), 5) == Ok(seq)
+        loop_thread = threading.current_thread().name
+        assert [thread for _, thread, _ in wal.calls] == [loop_thread, "replikv-wal", "replikv-wal"]
+        assert host.writer.stats.slow_inline == 1 and host.writer.stats.inline_groups == 1
+        await host.stop()
+
+    run(scenario())
+
+
+def test_a_snapshot_replace_is_never_written_on_the_loop() -> None:
+    """A ``replace`` restates the whole state (a snapshot: megabytes): always the thread."""
+    async def scenario() -> None:
+        sent: list = []
+        wal = ThreadNoted(sent)
+        host = _host(wal, sent, wal_inline_ms=10)
+        await host.start()
+        host.writer.submit(Persist(1, (ToyEntry(1, _request(1)),), replace=True))
+        await asyncio.wait_for(host.writer.flush(), 5)
+        host.writer.submit(Persist(2, (ToyEntry(2, _request(2)),)))
+        await asyncio.wait_for(host.writer.flush(), 5)
+        loop_thread = threading.current_thread().name
+        assert [(kind, thread) for kind, thread, _ in wal.calls] == [("replace", "replikv-wal"), ("append", loop_thread)]
         await host.stop()
 
     run(scenario())

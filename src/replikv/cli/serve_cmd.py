@@ -31,6 +31,9 @@ from replikv.core.errors import ConfigError
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Scheme option (repeatable).")
 @click.option("--client-buffer-budget", type=str,
               help="Bytes of requests buffered across all client connections (default 256 MiB).")
+@click.option("--wal-inline-ms", type=str,
+              help="Write small WAL groups on the event loop while an fsync takes at most this many "
+                   "ms, else on the writer thread; 0: always the thread (default 2).")
 @click.option("--bootstrap", is_flag=True,
               help="This is a new node: it may start on an empty data directory.")
 @click.option("--rejoin", is_flag=True,
@@ -40,8 +43,8 @@ from replikv.core.errors import ConfigError
 @click.option("--failpoints", is_flag=True,
               help="Accept RKVADMIN failpoint (kill this node at a protocol step; test clusters only).")
 def serve(node_id, protocol, peers, client_port, peer_port, data_dir, config_file, cluster_id,
-          secret_file, fsync, host, log_level, options, client_buffer_budget, bootstrap, rejoin,
-          debug_durability, failpoints) -> None:
+          secret_file, fsync, host, log_level, options, client_buffer_budget, wal_inline_ms, bootstrap,
+          rejoin, debug_durability, failpoints) -> None:
     """Serve one replikv node until SIGTERM/SIGINT.
 
     An empty data directory needs --bootstrap (a new node) or --rejoin (a node that lost
@@ -56,7 +59,7 @@ def serve(node_id, protocol, peers, client_port, peer_port, data_dir, config_fil
         "id": node_id, "protocol": protocol, "peers": peers, "client_port": client_port,
         "peer_port": peer_port, "data_dir": data_dir, "cluster_id": cluster_id,
         "secret_file": secret_file, "fsync": fsync, "host": host, "log_level": log_level,
-        "client_buffer_budget": client_buffer_budget,
+        "client_buffer_budget": client_buffer_budget, "wal_inline_ms": wal_inline_ms,
     }
     if bootstrap and rejoin:
         raise click.UsageError("--bootstrap and --rejoin exclude each other: a node is either new or lost its data")

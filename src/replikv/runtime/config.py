@@ -23,6 +23,7 @@ from replikv.core.config import ReplicaConfig
 from replikv.core.errors import ConfigError
 from replikv.core.options import parse_options
 from replikv.runtime.transport import Address, TransportSettings
+from replikv.runtime.writer import WAL_INLINE_MS
 from replikv.schemes import get_spec
 
 FSYNC_POLICIES = ("always", "batch", "never")
@@ -44,9 +45,12 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "max_frame_bytes": (int, TransportSettings.max_frame_bytes),
     "send_queue_frames": (int, TransportSettings.send_queue_frames),
     "client_buffer_budget": (int, 256 << 20),
+    "wal_inline_ms": (int, WAL_INLINE_MS),
 }
 """``client_buffer_budget``: node-wide bound on request bytes buffered across every client
-connection (``resp.server``); the connection that pushes past it gets ``-ERR`` and is closed."""
+connection (``resp.server``); the connection that pushes past it gets ``-ERR`` and is closed. ``wal_inline_ms``: a small
+group commit is written on the event loop while an fsync takes at most this long, else
+on the WAL writer thread; 0: always the thread (``runtime.writer``)."""
 ENV_PREFIX = "REPLIKV_"
 
 
@@ -67,6 +71,8 @@ class NodeConfig:
     replica: ReplicaConfig
     transport: TransportSettings = field(default_factory=TransportSettings)
     client_buffer_budget: int = 256 << 20
+    wal_inline_ms: int = WAL_INLINE_MS
+    """``runtime.writer``: group commits on the loop while fsyncs take at most this long."""
     bootstrap: bool = False
     """``--bootstrap``: a new node may start on an empty data directory (``runtime.startup``)."""
     rejoin: bool = False
@@ -207,6 +213,8 @@ def _build(raw: dict[str, Any], options: dict[str, Any]) -> NodeConfig:
         raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {raw['log_level']!r}")
     if raw["max_frame_bytes"] < 1024 or raw["send_queue_frames"] < 1:
         raise ConfigError("max_frame_bytes must be >= 1024 and send_queue_frames >= 1")
+    if raw["wal_inline_ms"] < 0:
+        raise ConfigError(f"wal_inline_ms must be >= 0 (0: every WAL write on the writer thread), not {raw['wal_inline_ms']}")
     if raw["client_buffer_budget"] < 1 << 20:
         raise ConfigError(f"client_buffer_budget must be at least 1048576 bytes, not {raw['client_buffer_budget']}")
     return NodeConfig(
@@ -224,6 +232,7 @@ def _build(raw: dict[str, Any], options: dict[str, Any]) -> NodeConfig:
         replica=replica,
         transport=TransportSettings(max_frame_bytes=raw["max_frame_bytes"], send_queue_frames=raw["send_queue_frames"]),
         client_buffer_budget=raw["client_buffer_budget"],
+        wal_inline_ms=raw["wal_inline_ms"],
     )
 
 

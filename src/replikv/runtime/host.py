@@ -49,7 +49,7 @@ from replikv.core.pipeline import EffectPipeline
 from replikv.core.replica import ProtocolSpec, Recovery, Replica, Status
 from replikv.core.requests import Request, RequestId
 from replikv.kv.state_machine import KVStateMachine
-from replikv.runtime.writer import WalWriter
+from replikv.runtime.writer import WAL_INLINE_MS, WalWriter
 
 log = logging.getLogger("replikv.host")
 trace = logging.getLogger("replikv.trace")
@@ -78,6 +78,7 @@ class NodeHost:
         rng: random.Random | None = None,
         on_fatal: Callable[[BaseException], None] | None = None,
         check_durability: bool = False,
+        wal_inline_ms: float = WAL_INLINE_MS,
     ) -> None:
         self.spec = spec
         self.node = node
@@ -86,6 +87,9 @@ class NodeHost:
         self._wal = wal
         self._codec = codec
         self._send = send
+        self._wal_inline_ms = wal_inline_ms
+        """``runtime.writer``: small groups are written on the loop while fsyncs take at
+        most this long; 0: every group goes to the writer thread."""
         self._rng = rng or random.Random()
         self._on_fatal = on_fatal or (lambda exc: None)
         self._driver = NodeDriver(spec, node, self.members, config, check_durability=check_durability)
@@ -145,7 +149,8 @@ class NodeHost:
         if self._driver.replica is None:
             self.recover()
         self._loop = asyncio.get_running_loop()
-        self._writer = WalWriter(self._wal, self._codec, self._durable, self._fatal)
+        self._writer = WalWriter(self._wal, self._codec, self._durable, self._fatal,
+                                 inline_max_ms=self._wal_inline_ms)
         self._ticker = self._loop.create_task(self._tick_loop(), name="ticker")
 
     def freeze(self) -> None:

@@ -39,6 +39,7 @@ from replikv.runtime.host import HostStopped, LastIndexTable, NodeHost
 from replikv.runtime.malloc import fix_mmap_threshold
 from replikv.runtime.transport import Address, LinkState, PeerTransport, TransportSettings
 from replikv.runtime.wire import WireCodec
+from replikv.runtime.writer import WAL_INLINE_MS
 
 log = logging.getLogger("replikv.node")
 
@@ -64,6 +65,7 @@ class Node:
         transport_settings: TransportSettings | None = None,
         rng: random.Random | None = None,
         check_durability: bool = False,
+        wal_inline_ms: float = WAL_INLINE_MS,
     ) -> None:
         fix_mmap_threshold()  # large freed buffers (snapshots) go back to the OS: runtime/malloc.py
         self.node_id = node
@@ -84,6 +86,7 @@ class Node:
             rng=rng,
             on_fatal=self._on_fatal,
             check_durability=check_durability,
+            wal_inline_ms=wal_inline_ms,
         )
         self.transport = PeerTransport(
             node=node,

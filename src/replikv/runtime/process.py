@@ -125,6 +125,7 @@ def _open_node(config: NodeConfig) -> Node:
         secret=config.secret,
         transport_settings=config.transport,
         check_durability=config.debug_durability,
+        wal_inline_ms=config.wal_inline_ms,
     )
     if config.failpoints:
         node.transport.failpoints = Failpoints(t.__name__ for t in spec.messages)
