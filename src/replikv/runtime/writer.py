@@ -59,6 +59,10 @@ INLINE_MAX_RECORDS = 1024
 SLOW_DISK_BACKOFF_S = 1.0
 """After a write on the loop took longer than ``inline_max_ms``, groups go to the thread
 for this long before the loop tries again."""
+SLOW_DISK_LOG_EVERY_S = 60.0
+"""A slow write on the loop is logged at WARNING at most this often (the rest at DEBUG;
+``RKVADMIN status`` counts every one in ``wal.slow_inline``): a node writing large values
+meets one every few seconds while snapshots are being flushed."""
 
 
 @dataclass
@@ -100,6 +104,7 @@ class WalWriter:
         """``time.monotonic()`` before which groups go to the thread (a slow disk)."""
         self._calls = 0
         """``_call`` jobs outstanding on the thread."""
+        self._slow_logged_at: float | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self._failed: BaseException | None = None
@@ -194,9 +199,14 @@ class WalWriter:
         if took > self._inline_max_s:
             self.stats.slow_inline += 1
             self._thread_until = started + took + SLOW_DISK_BACKOFF_S
-            log.warning("a WAL write on the event loop took %.1f ms (over %.1f ms): the writer "
-                        "thread takes the writes for the next %.0f s", took * 1000.0,
-                        self._inline_max_s * 1000.0, SLOW_DISK_BACKOFF_S)
+            quiet = self._slow_logged_at is not None and started - self._slow_logged_at < SLOW_DISK_LOG_EVERY_S
+            if not quiet:
+                self._slow_logged_at = started
+            log.log(logging.DEBUG if quiet else logging.WARNING,
+                    "a WAL write on the event loop took %.1f ms (over wal_inline_ms=%.0f): the writer thread "
+                    "takes the writes for the next %.0f s (%d such writes so far; logged at most every %.0f s)",
+                    took * 1000.0, self._inline_max_s * 1000.0, SLOW_DISK_BACKOFF_S, self.stats.slow_inline,
+                    SLOW_DISK_LOG_EVERY_S)
         self._done(group, durable, error)
 
     def _write(self, group: list[Persist]) -> int:
