@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 from rt_helpers import run, until
@@ -186,18 +185,20 @@ def test_a_failed_wal_write_is_fatal_and_the_writer_reports_it(wal_inline_ms) ->
 
 class ThreadNoted(MemoryWAL):
     """A MemoryWAL that notes, for every call, the thread it ran on and what the host had
-    sent by then; ``slow_s``: how long each append takes (a slow disk)."""
+    sent by then; ``disk_s``: how far each append moves ``clock`` (a slow disk, on the
+    writer's clock, without sleeping)."""
 
-    def __init__(self, sent: list, slow_s: float = 0.0) -> None:
+    def __init__(self, sent: list, clock: list[float] | None = None) -> None:
         super().__init__()
         self.sent = sent
-        self.slow_s = slow_s
+        self.clock = clock
+        self.disk_s = 0.0
         self.calls: list[tuple[str, str, int]] = []
 
     def append(self, payloads):
         self.calls.append(("append", threading.current_thread().name, len(self.sent)))
-        if self.slow_s:
-            time.sleep(self.slow_s)  # the disk's slowness, not a synchronisation
+        if self.clock is not None:
+            self.clock[0] += self.disk_s
         super().append(payloads)
 
     def replace(self, payloads):
@@ -227,19 +228,42 @@ def test_a_small_group_is_written_on_the_loop_after_the_sends_of_its_step() -> N
     run(scenario())
 
 
-def test_a_slow_write_on_the_loop_sends_the_next_groups_to_the_writer_thread() -> None:
+def test_a_slow_write_on_the_loop_sends_the_next_groups_to_the_writer_thread(monkeypatch) -> None:
     """A write on the loop that took longer than ``wal_inline_ms`` (a slow or stalled
-    disk) blocked the loop once; the groups after it go to the writer thread."""
+    disk) blocked the loop once; the groups after it go to the writer thread for a second,
+    two after a second slow write in a row, and a fast write on the loop resets that."""
+    from types import SimpleNamespace
+
+    from replikv.runtime import writer as writer_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(writer_module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+
     async def scenario() -> None:
         sent: list = []
-        wal = ThreadNoted(sent, slow_s=0.02)
-        host = _host(wal, sent, wal_inline_ms=1)
+        wal = ThreadNoted(sent, clock)
+        host = _host(wal, sent, wal_inline_ms=10)
         await host.start()
-        for seq in (1, 2, 3):
+        seq = 0
+
+        async def write(disk_s: float, then_s: float = 0.0) -> str:
+            nonlocal seq
+            seq += 1
+            wal.disk_s = disk_s
             assert await asyncio.wait_for(host.submit(_request(seq)), 5) == Ok(seq)
-        loop_thread = threading.current_thread().name
-        assert [thread for _, thread, _ in wal.calls] == [loop_thread, "replikv-wal", "replikv-wal"]
-        assert host.writer.stats.slow_inline == 1 and host.writer.stats.inline_groups == 1
+            clock[0] += then_s
+            return wal.calls[-1][1]
+
+        here, thread = threading.current_thread().name, "replikv-wal"
+        assert await write(0.02) == here           # slow: 1 s on the thread
+        assert await write(0.02, 1.1) == thread    # (the thread's writes are not judged)
+        assert await write(0.02) == here           # slow again: 2 s
+        assert await write(0.0, 1.5) == thread
+        assert await write(0.0, 1.0) == thread
+        assert await write(0.0) == here            # fast: back to 1 s
+        assert await write(0.02, 1.1) == here      # slow: 1 s, not 4
+        assert await write(0.0) == here
+        assert host.writer.stats.slow_inline == 3 and host.writer.stats.inline_groups == 5
         await host.stop()
 
     run(scenario())

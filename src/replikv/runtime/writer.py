@@ -11,8 +11,9 @@ thread. With ``inline_max_ms`` > 0 a small group of appends is written on the lo
 a callback of its own (``call_soon``: the messages the same input sent, AppendEntries
 that overtake this Persist among them, reach their sockets first), while the disk is
 fast: a write that took longer than ``inline_max_ms`` (a slow or stalled disk) sends
-every group to the thread for ``SLOW_DISK_BACKOFF_S``, so the loop blocks on a bad disk
-at most once a backoff. Snapshots (``replace``), groups of more than
+every group to the thread for ``SLOW_DISK_BACKOFF_S``, doubled after each further slow
+write on the loop up to ``SLOW_DISK_BACKOFF_MAX_S`` (a fast one resets it), so a bad
+disk blocks the loop at most once a backoff, and a disk that stays bad rarely. Snapshots (``replace``), groups of more than
 ``INLINE_MAX_RECORDS`` records and the ``batch`` policy's timed fsyncs always go to the
 thread. Measured on a 3-node raft cluster at ~9,500 fsynced writes/s (docs/bench.md,
 "Seventh session"): a thread hop per group costs each node a queue put, a thread
@@ -58,7 +59,9 @@ INLINE_MAX_RECORDS = 1024
 """A larger group (a follower catching up, a leader's burst) is written on the thread."""
 SLOW_DISK_BACKOFF_S = 1.0
 """After a write on the loop took longer than ``inline_max_ms``, groups go to the thread
-for this long before the loop tries again."""
+for this long before the loop tries again; twice as long after each further slow write
+on the loop in a row, up to ``SLOW_DISK_BACKOFF_MAX_S``."""
+SLOW_DISK_BACKOFF_MAX_S = 64.0
 SLOW_DISK_LOG_EVERY_S = 60.0
 """A slow write on the loop is logged at WARNING at most this often (the rest at DEBUG;
 ``RKVADMIN status`` counts every one in ``wal.slow_inline``): a node writing large values
@@ -105,6 +108,7 @@ class WalWriter:
         self._calls = 0
         """``_call`` jobs outstanding on the thread."""
         self._slow_logged_at: float | None = None
+        self._backoff_s = SLOW_DISK_BACKOFF_S
         self._idle = asyncio.Event()
         self._idle.set()
         self._failed: BaseException | None = None
@@ -198,15 +202,18 @@ class WalWriter:
         self.stats.inline_groups += 1
         if took > self._inline_max_s:
             self.stats.slow_inline += 1
-            self._thread_until = started + took + SLOW_DISK_BACKOFF_S
+            self._thread_until = started + took + self._backoff_s
             quiet = self._slow_logged_at is not None and started - self._slow_logged_at < SLOW_DISK_LOG_EVERY_S
             if not quiet:
                 self._slow_logged_at = started
             log.log(logging.DEBUG if quiet else logging.WARNING,
                     "a WAL write on the event loop took %.1f ms (over wal_inline_ms=%.0f): the writer thread "
                     "takes the writes for the next %.0f s (%d such writes so far; logged at most every %.0f s)",
-                    took * 1000.0, self._inline_max_s * 1000.0, SLOW_DISK_BACKOFF_S, self.stats.slow_inline,
+                    took * 1000.0, self._inline_max_s * 1000.0, self._backoff_s, self.stats.slow_inline,
                     SLOW_DISK_LOG_EVERY_S)
+            self._backoff_s = min(2 * self._backoff_s, SLOW_DISK_BACKOFF_MAX_S)
+        else:
+            self._backoff_s = SLOW_DISK_BACKOFF_S
         self._done(group, durable, error)
 
     def _write(self, group: list[Persist]) -> int:
