@@ -13,9 +13,9 @@ that overtake this Persist among them, reach their sockets first), while the dis
 fast: a write that took longer than ``inline_max_ms`` (a slow or stalled disk) sends
 every group to the thread for ``SLOW_DISK_BACKOFF_S``, doubled after each further slow
 write on the loop up to ``SLOW_DISK_BACKOFF_MAX_S`` (a fast one resets it), so a bad
-disk blocks the loop at most once a backoff, and a disk that stays bad rarely. Snapshots (``replace``), groups of more than
-``INLINE_MAX_RECORDS`` records and the ``batch`` policy's timed fsyncs always go to the
-thread. Measured on a 3-node raft cluster at ~9,500 fsynced writes/s (docs/bench.md,
+disk blocks the loop at most once a backoff, and a disk that stays bad rarely.
+Snapshots (``replace``), groups of more than ``INLINE_MAX_RECORDS`` records and the
+``batch`` policy's timed fsyncs always go to the thread. Measured on a 3-node raft cluster at ~9,500 fsynced writes/s (docs/bench.md,
 "Seventh session"): a thread hop per group costs each node a queue put, a thread
 wake-up, the GIL taken back three times and a ``call_soon_threadsafe``, about 13% of
 the cluster's CPU per write; an fsync on a healthy disk takes ~0.15 ms, and input that
@@ -217,7 +217,8 @@ class WalWriter:
         self._done(group, durable, error)
 
     def _write(self, group: list[Persist]) -> int:
-        """Runs on the writer thread: the whole group in one WAL call."""
+        """The whole group in one WAL call (on the writer thread, or on the loop from
+        ``_write_here``)."""
         return write_persists(self._wal, self._codec, group)
 
     def _sync_if_due(self, _: Any = None) -> None:
