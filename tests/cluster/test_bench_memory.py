@@ -64,7 +64,13 @@ def test_small_run_reports_rss_and_shows_the_compaction(bench_tmp) -> None:
     sizes = {node: [point["wal_mb"][node] for point in timeline] for node in result["rss"]}
     shrank = [later < earlier for series in sizes.values() for earlier, later in zip(series, series[1:], strict=False)]
     assert any(shrank), sizes
-    assert max(max(series) for series in sizes.values()) * MB < 2_000 * 30  # never the whole history
+    # Never the whole history: 2,000 SET entries are ~360 KB of WAL (~180 B each). A WAL
+    # compacted every 300 entries peaks at about 300 entries, the ones in flight and the
+    # snapshot: ~55-60 KB, which the timeline rounds to 0.05-0.06 MB. The bound used to be
+    # 60 KB (30 B a write), the peak itself: a sample taken just before a snapshot under a
+    # loaded CI run read 0.06 MB and failed with compaction working. A third of the
+    # history separates the two cases with room on both sides.
+    assert max(max(series) for series in sizes.values()) * MB < 2_000 * 180 / 3
 
 
 def test_cli_refuses_what_the_memory_run_does_not_measure() -> None:
