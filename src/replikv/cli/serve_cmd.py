@@ -33,7 +33,7 @@ from replikv.core.errors import ConfigError
               help="Bytes of requests buffered across all client connections (default 256 MiB).")
 @click.option("--wal-inline-ms", type=str,
               help="Write small WAL groups on the event loop while an fsync takes at most this many "
-                   "ms, else on the writer thread; 0: always the thread (default 2).")
+                   "ms, else on the writer thread; 0: always the thread (default 10).")
 @click.option("--bootstrap", is_flag=True,
               help="This is a new node: it may start on an empty data directory.")
 @click.option("--rejoin", is_flag=True,

@@ -48,9 +48,10 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "wal_inline_ms": (int, WAL_INLINE_MS),
 }
 """``client_buffer_budget``: node-wide bound on request bytes buffered across every client
-connection (``resp.server``); the connection that pushes past it gets ``-ERR`` and is closed. ``wal_inline_ms``: a small
-group commit is written on the event loop while an fsync takes at most this long, else
-on the WAL writer thread; 0: always the thread (``runtime.writer``)."""
+connection (``resp.server``); the connection that pushes past it gets ``-ERR`` and is
+closed. ``wal_inline_ms``: a small group commit is written on the event loop while an
+fsync takes at most this long, else on the WAL writer thread; 0: always the thread
+(``runtime.writer``)."""
 ENV_PREFIX = "REPLIKV_"
 
 

@@ -15,10 +15,12 @@ every group to the thread for ``SLOW_DISK_BACKOFF_S``, doubled after each furthe
 write on the loop up to ``SLOW_DISK_BACKOFF_MAX_S`` (a fast one resets it), so a bad
 disk blocks the loop at most once a backoff, and a disk that stays bad rarely.
 Snapshots (``replace``), groups of more than ``INLINE_MAX_RECORDS`` records and the
-``batch`` policy's timed fsyncs always go to the thread. Measured on a 3-node raft cluster at ~9,500 fsynced writes/s (docs/bench.md,
-"Seventh session"): a thread hop per group costs each node a queue put, a thread
-wake-up, the GIL taken back three times and a ``call_soon_threadsafe``, about 13% of
-the cluster's CPU per write; an fsync on a healthy disk takes ~0.15 ms, and input that
+``batch`` policy's timed fsyncs always go to the thread.
+
+Measured on a 3-node raft cluster at ~9,500 fsynced writes/s (docs/bench.md, "Seventh
+session"): a thread hop per group costs each node a queue put, a thread wake-up, the GIL
+taken back after the write and after the fsync and a ``call_soon_threadsafe``, about 12%
+of the cluster's CPU per write; an fsync on a healthy disk takes ~0.15 ms, and input that
 arrives meanwhile joins the next batch. etcd's raft loop writes its WAL the same way.
 
 Only one group is in flight at a time, wherever it runs, and a job on the thread
@@ -183,6 +185,9 @@ class WalWriter:
             self._loop.call_soon(self._write_here)
             return
         group, self._pending = self._pending, []
+        self._to_thread(group)
+
+    def _to_thread(self, group: list[Persist]) -> None:
         self._jobs.put((self._write, group, self._done))
 
     def _write_here(self) -> None:
@@ -191,7 +196,7 @@ class WalWriter:
         group, self._pending = self._pending, []
         if (self._calls or any(persist.replace for persist in group)
                 or sum(len(persist.records) for persist in group) > INLINE_MAX_RECORDS):
-            self._jobs.put((self._write, group, self._done))
+            self._to_thread(group)
             return
         started = time.monotonic()
         try:
