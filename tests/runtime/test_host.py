@@ -440,3 +440,103 @@ def test_an_abandoned_waiter_is_gone_and_the_replicas_later_reply_finds_only_the
         await host.stop()
 
     run(scenario())
+
+
+class GatedRewrites(MemoryWAL):
+    """A MemoryWAL whose compactions are written only once the test opens ``gate``, and
+    which notes the thread of each call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.threads: list[tuple[str, str]] = []
+        self.fail_rewrite = False
+
+    def begin_rewrite(self, encode):
+        def gated():
+            self.threads.append(("rewrite", threading.current_thread().name))
+            assert self.gate.wait(10), "test never opened the gate"
+            if self.fail_rewrite:
+                raise OSError(28, "No space left on device")
+            return encode()
+        return super().begin_rewrite(gated)
+
+    def finish_rewrite(self, rewrite):
+        self.threads.append(("swap", threading.current_thread().name))
+        super().finish_rewrite(rewrite)
+
+
+def _writer(wal, durable: list, errors: list):
+    from replikv.runtime.writer import WalWriter
+
+    wal.recover()
+    return WalWriter(wal, RecordCodec(TOY.records), durable.append, errors.append, inline_max_ms=10)
+
+
+def _entries(wal) -> list:
+    return RecordCodec(TOY.records).decode_all(MemoryWAL(wal.image).recover())
+
+
+def test_a_compaction_holds_no_group_and_is_swapped_in_once_written() -> None:
+    """Issue 14: a compaction (``Persist(compaction=True)``) restates what the log holds,
+    so the writer reports it durable with the appends around it at once, writes it on a
+    thread of its own while later groups go on, and swaps it in (its tail appended) on
+    the writer thread once written."""
+    async def scenario() -> None:
+        durable, errors = [], []
+        wal = GatedRewrites()
+        writer = _writer(wal, durable, errors)
+        entry = lambda i: ToyEntry(i, _request(i))  # noqa: E731
+        writer.submit(Persist(1, (entry(1),)))
+        # a restatement that reads differently from the log it restates, to see the swap
+        writer.submit(Persist(2, (entry(7),), replace=True, compaction=True))
+        writer.submit(Persist(3, (entry(2),)))
+        await until(lambda: durable and durable[-1] == 3)
+        writer.submit(Persist(4, (entry(3),)))
+        await until(lambda: durable[-1] == 4)
+        assert not wal.gate.is_set() and writer.stats.compactions == 0
+        assert _entries(wal) == [entry(1), entry(2), entry(3)], "the live log has every append"
+        wal.gate.set()
+        await asyncio.wait_for(writer.flush(), 5)
+        assert _entries(wal) == [entry(7), entry(2), entry(3)], "the restatement, then its tail"
+        assert wal.threads == [("rewrite", "replikv-compaction"), ("swap", "replikv-wal")]
+        assert writer.stats.compactions == 1 and writer.stats.compactions_superseded == 0
+        assert errors == []
+        await writer.close()
+
+    run(scenario())
+
+
+def test_a_replace_supersedes_a_compaction_being_written() -> None:
+    async def scenario() -> None:
+        durable, errors = [], []
+        wal = GatedRewrites()
+        writer = _writer(wal, durable, errors)
+        writer.submit(Persist(1, (ToyEntry(1, _request(1)),), replace=True, compaction=True))
+        await until(lambda: durable == [1])
+        writer.submit(Persist(2, (ToyEntry(9, _request(9)),), replace=True))
+        await until(lambda: durable == [1, 2])
+        wal.gate.set()
+        await asyncio.wait_for(writer.flush(), 5)
+        assert _entries(wal) == [ToyEntry(9, _request(9))]
+        assert writer.stats.compactions == 0 and writer.stats.compactions_superseded == 1
+        assert [kind for kind, _ in wal.threads] == ["rewrite"], "never swapped in"
+        await writer.close()
+
+    run(scenario())
+
+
+def test_a_failed_compaction_is_fatal_like_any_failed_write() -> None:
+    async def scenario() -> None:
+        durable, errors = [], []
+        wal = GatedRewrites()
+        wal.fail_rewrite = True
+        writer = _writer(wal, durable, errors)
+        writer.submit(Persist(1, (ToyEntry(1, _request(1)),), replace=True, compaction=True))
+        wal.gate.set()
+        await until(lambda: errors)
+        assert isinstance(errors[0], OSError) and "No space" in str(errors[0])
+        writer.submit(Persist(2, (ToyEntry(2, _request(2)),)))
+        assert durable == [1] and writer.stats.groups == 1, "nothing is written after a failure"
+
+    run(scenario())

@@ -11,6 +11,16 @@ back to whoever submitted it, and so a trace line is self-explaining.
 state (snapshot + what follows it); storage swaps them in atomically and drops the rest.
 That is how a snapshot compacts the WAL behind it (Raft §7), with one mechanism for
 every scheme.
+
+``Persist(replace=True, compaction=True)`` adds: these records restate only what the
+Persists before this one already hold (a snapshot of the node's own applied state, not
+one it received), so they add nothing to the durable state. A host may then count this
+Persist durable as soon as every earlier one is, and write the restatement beside the
+live log while later appends go on, swapping it in when it is written (issue 14: a
+40 MB snapshot rewritten as a barrier stalled every node for ~300 ms). A crash before
+the swap recovers the old log, which says the same. A replace that brings anything new
+(an installed snapshot, a term or mark not yet persisted) must leave ``compaction``
+false: it stays a barrier.
 """
 
 from __future__ import annotations
@@ -55,6 +65,9 @@ class Persist(msgspec.Struct, frozen=True):
     seq: int
     records: tuple[Record, ...]
     replace: bool = False
+    compaction: bool = False
+    """Only with ``replace``: a restatement of what earlier Persists hold (module
+    docstring); durable once they are, swapped in later."""
 
 
 class Commit(msgspec.Struct, frozen=True):

@@ -42,11 +42,14 @@ class Outbox:
     def commit(self, index: int, request: Request) -> None:
         self._effects.append(Commit(index, request))
 
-    def persist(self, records: tuple[Record, ...], replace: bool = False, *, upto: int | None = None) -> int:
+    def persist(self, records: tuple[Record, ...], replace: bool = False, *, upto: int | None = None,
+                compaction: bool = False) -> int:
         """Emit a Persist barrier; returns its seq (what ``Persisted(seq)`` will confirm).
-        ``upto``: the log index that is durable once this Persist is."""
+        ``upto``: the log index that is durable once this Persist is. ``compaction``: a
+        replace that restates only what earlier Persists hold (``core.io``)."""
+        assert replace or not compaction, "a compaction is a replace"
         self._persist_seq += 1
-        self._effects.append(Persist(self._persist_seq, records, replace))
+        self._effects.append(Persist(self._persist_seq, records, replace, compaction))
         if upto is not None:
             self._marks.append((self._persist_seq, upto))
         return self._persist_seq

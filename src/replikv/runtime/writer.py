@@ -14,8 +14,16 @@ fast: a write that took longer than ``inline_max_ms`` (a slow or stalled disk) s
 every group to the thread for ``SLOW_DISK_BACKOFF_S``, doubled after each further slow
 write on the loop up to ``SLOW_DISK_BACKOFF_MAX_S`` (a fast one resets it), so a bad
 disk blocks the loop at most once a backoff, and a disk that stays bad rarely.
-Snapshots (``replace``), groups of more than ``INLINE_MAX_RECORDS`` records and the
-``batch`` policy's timed fsyncs always go to the thread.
+Replaces (an installed snapshot), groups of more than ``INLINE_MAX_RECORDS`` records
+and the ``batch`` policy's timed fsyncs always go to the thread.
+
+Compactions (``Persist(compaction=True)``, core.io) are no barrier: the group they come
+in is durable without them (``storage.write_group`` begins a ``Rewrite`` and appends the
+rest), the newest one begun is written by a thread of its own (``replikv-compaction``)
+while groups go on, and once written it is swapped in by one job on the writer's thread
+(its tail appended, fsync, rename), which no group overlaps. With 1 KiB values a
+snapshot rewrite of ~40 MB took ~300 ms as a barrier and stalled every node at once
+(issue 14; docs/bench.md, "Eighth session").
 
 Measured on a 3-node raft cluster at ~9,500 fsynced writes/s (docs/bench.md, "Seventh
 session"): a thread hop per group costs each node a queue put, a thread wake-up, the GIL
@@ -37,6 +45,7 @@ both threads for every group; issue 14, measured in docs/bench.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -46,7 +55,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from replikv.core.io import Persist
-from replikv.storage.persist import write_persists
+from replikv.storage.persist import write_group
+from replikv.storage.rewrite import Rewrite
 
 log = logging.getLogger("replikv.writer")
 
@@ -80,6 +90,14 @@ class WriterStats:
     """Groups written on the event loop (the rest went to the writer thread)."""
     slow_inline: int = 0
     """Writes on the loop that took longer than ``inline_max_ms`` (each began a backoff)."""
+    compactions: int = 0
+    """Compactions written beside the log and swapped in."""
+    compactions_superseded: int = 0
+    """Compactions never swapped in: a newer one or a replace came first."""
+    compaction_write_ms: float = 0.0
+    """The last compaction's write on its own thread (encode, frame, write, fsync)."""
+    compaction_swap_ms: float = 0.0
+    """The last compaction's swap on the writer thread (tail, fsync, rename)."""
 
 
 class WalWriter:
@@ -111,6 +129,12 @@ class WalWriter:
         """``_call`` jobs outstanding on the thread."""
         self._slow_logged_at: float | None = None
         self._backoff_s = SLOW_DISK_BACKOFF_S
+        self._begun: list[Rewrite] = []
+        """Compactions begun and not yet being written (only the newest will be)."""
+        self._rewriting: Rewrite | None = None
+        """The compaction its thread is writing."""
+        self._written: Rewrite | None = None
+        """A written compaction waiting for its swap."""
         self._idle = asyncio.Event()
         self._idle.set()
         self._failed: BaseException | None = None
@@ -178,7 +202,14 @@ class WalWriter:
     # -- group commit -------------------------------------------------------------------------
 
     def _kick(self) -> None:
-        if self._busy or not self._pending or self._failed is not None:
+        if self._busy or self._failed is not None:
+            return
+        if self._written is not None:
+            rewrite, self._written = self._written, None
+            self._busy = True
+            self._jobs.put((self._swap, rewrite, self._swapped))
+            return
+        if not self._pending:
             return
         self._busy = True
         if self._inline_max_s > 0 and self._sync_task is None and time.monotonic() >= self._thread_until:
@@ -194,15 +225,15 @@ class WalWriter:
         """On the loop: write what is pending now (more may have come since ``_kick``),
         unless it is a snapshot, a large group or a thread job is outstanding."""
         group, self._pending = self._pending, []
-        if (self._calls or any(persist.replace for persist in group)
+        if (self._calls or any(persist.replace and not persist.compaction for persist in group)
                 or sum(len(persist.records) for persist in group) > INLINE_MAX_RECORDS):
             self._to_thread(group)
             return
         started = time.monotonic()
         try:
-            durable, error = self._write(group), None
+            written, error = self._write(group), None
         except Exception as exc:  # reported as the thread reports it: fatal for the node
-            durable, error = None, exc
+            written, error = None, exc
         took = time.monotonic() - started
         self.stats.inline_groups += 1
         if took > self._inline_max_s:
@@ -219,12 +250,12 @@ class WalWriter:
             self._backoff_s = min(2 * self._backoff_s, SLOW_DISK_BACKOFF_MAX_S)
         else:
             self._backoff_s = SLOW_DISK_BACKOFF_S
-        self._done(group, durable, error)
+        self._done(group, written, error)
 
-    def _write(self, group: list[Persist]) -> int:
-        """The whole group in one WAL call (on the writer thread, or on the loop from
-        ``_write_here``)."""
-        return write_persists(self._wal, self._codec, group)
+    def _write(self, group: list[Persist]) -> tuple[int, list[Rewrite]]:
+        """The whole group in one WAL call, or one per stretch between compactions (on the
+        writer thread, or on the loop from ``_write_here``)."""
+        return write_group(self._wal, self._codec, group)
 
     def _sync_if_due(self, _: Any = None) -> None:
         """Runs on the writer thread (the WAL is not thread-safe)."""
@@ -232,24 +263,98 @@ class WalWriter:
             self._wal.sync()
             self.stats.syncs += 1
 
-    def _done(self, group: list[Persist], durable: int | None, error: BaseException | None) -> None:
-        """On the loop: ``group`` is durable up to seq ``durable``, or its write failed."""
+    def _done(self, group: list[Persist], written: tuple[int, list[Rewrite]] | None,
+              error: BaseException | None) -> None:
+        """On the loop: ``group`` is durable up to the seq in ``written``, with the
+        compactions it began, or its write failed."""
         self._busy = False
         if error is not None:
-            self._failed = error
-            log.error("WAL write failed: %s", error)
-            self._idle.set()
-            self._on_error(error)
+            self._fail(error)
             return
-        assert durable is not None
+        assert written is not None
+        durable, rewrites = written
         self.stats.groups += 1
         size = sum(len(p.records) for p in group)
         self.stats.records += size
         self.stats.largest_group = max(self.stats.largest_group, size)
+        self._begun.extend(rewrites)
+        self._start_rewrite()
         self._on_durable(durable)
+        self._next()
+
+    def _fail(self, error: BaseException) -> None:
+        self._failed = error
+        log.error("WAL write failed: %s", error)
+        self._idle.set()
+        self._on_error(error)
+
+    def _next(self) -> None:
         self._kick()
-        if not self._busy and not self._pending:
+        if not (self._busy or self._pending or self._begun or self._rewriting or self._written):
             self._idle.set()
+
+    # -- compactions beside the log (storage.rewrite) ---------------------------------------
+
+    def _start_rewrite(self) -> None:
+        """Write the newest compaction begun on a thread of its own, unless one is being
+        written or waits for its swap (the swap of the newest abandons the older ones)."""
+        if self._rewriting is not None or self._written is not None or not self._begun:
+            return
+        rewrite = self._begun[-1]
+        self.stats.compactions_superseded += len(self._begun) - 1
+        self._begun = []
+        self._rewriting = rewrite
+        threading.Thread(target=self._rewrite_main, args=(rewrite,), name="replikv-compaction",
+                         daemon=True).start()
+
+    def _rewrite_main(self, rewrite: Rewrite) -> None:
+        started = time.monotonic()
+        try:
+            rewrite.write()
+            error = None
+        except BaseException as exc:  # reported on the loop: fatal, like any failed write
+            error = exc
+        took_ms = (time.monotonic() - started) * 1000.0
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is left to tell
+            self._loop.call_soon_threadsafe(self._rewritten, rewrite, took_ms, error)
+
+    def _rewritten(self, rewrite: Rewrite, took_ms: float, error: BaseException | None) -> None:
+        """On the loop: the compaction's thread is done; its swap waits for the group in
+        flight, if any, and goes before the next one."""
+        self._rewriting = None
+        if error is not None:
+            if self._failed is None:
+                self._fail(error)
+            return
+        self.stats.compaction_write_ms = round(took_ms, 3)
+        if rewrite.abandoned:  # a replace came meanwhile
+            self.stats.compactions_superseded += 1
+            self._start_rewrite()
+        else:
+            self._written = rewrite
+        self._next()
+
+    def _swap(self, rewrite: Rewrite) -> float:
+        """On the writer thread: the written compaction plus its tail becomes the log."""
+        if rewrite.abandoned:
+            return -1.0
+        started = time.monotonic()
+        self._wal.finish_rewrite(rewrite)
+        return (time.monotonic() - started) * 1000.0
+
+    def _swapped(self, rewrite: Rewrite, took_ms: float | None, error: BaseException | None) -> None:
+        self._busy = False
+        if error is not None:
+            self._fail(error)
+            return
+        assert took_ms is not None
+        if took_ms < 0:
+            self.stats.compactions_superseded += 1
+        else:
+            self.stats.compactions += 1
+            self.stats.compaction_swap_ms = round(took_ms, 3)
+        self._start_rewrite()
+        self._next()
 
     async def _sync_loop(self, interval_s: float) -> None:
         """Policy ``batch``: fsync at most every ``interval_s`` from the writer thread."""

@@ -3,7 +3,13 @@
 What may live here: the durable record list of one node and its write queue. A write
 becomes durable after its write + fsync latency, in order (a WAL: a later write is never
 durable before an earlier one). ``Persist(replace=True)`` swaps the whole record list at
-durability time. A crash loses every write not yet durable; optional faults at a crash:
+durability time. A compaction (``Persist(compaction=True)``, core.io) restates what the
+writes before it hold: it is durable as soon as they are, and is written beside the live
+record list, which later writes still extend; ``swap(seq)``
+(``COMPACTION_WRITE_FACTOR`` write latencies later) makes it plus those later writes
+the record list, as the runtime's WAL does (a newer compaction or a replace abandons
+one still being written). A crash before the swap
+recovers the old list. A crash loses every write not yet durable; optional faults at a crash:
 a torn tail (the last records are lost), a bit flip before the tail (the node must
 refuse to start on it, DESIGN.md "Storage") and a wipe (every record is lost: the disk
 was replaced). What the last crash did is kept (``torn_at_crash``, ``wiped``) until the
@@ -16,14 +22,21 @@ from collections import deque
 
 from replikv.core.messages import Record
 
+COMPACTION_WRITE_FACTOR = 20
+"""A compaction's swap comes this many write latencies after it is durable: it rewrites
+the whole state, and the longer window gives crashes a chance to land inside it."""
+
 
 class Disk:
     __slots__ = ("records", "_pending", "_busy_until", "corrupt", "writes", "lost_at_crash", "torn_at_crash",
-                 "wiped")
+                 "wiped", "_compacting")
 
     def __init__(self) -> None:
         self.records: list[Record] = []
-        self._pending: deque[tuple[int, tuple[Record, ...], bool]] = deque()
+        self._pending: deque[tuple[int, tuple[Record, ...], bool, bool]] = deque()
+        self._compacting: tuple[int, list[Record], list[Record]] | None = None
+        """A compaction being written beside ``records``: its seq, its records and the
+        records written after it (what the swap appends to them)."""
         self._busy_until = 0.0
         self.corrupt = False
         self.writes = 0
@@ -33,22 +46,37 @@ class Disk:
         self.wiped = False
         """The last crash lost the whole disk."""
 
-    def write(self, now: float, seq: int, records: tuple[Record, ...], replace: bool, latency: float) -> float:
+    def write(self, now: float, seq: int, records: tuple[Record, ...], replace: bool, latency: float,
+              compaction: bool = False) -> float:
         """Queue a write; returns the virtual time it becomes durable (never before an
-        earlier write)."""
+        earlier write). A compaction takes no time of its own: it is durable with the
+        writes before it, and its swap comes ``latency`` later (the host calls ``swap``)."""
         self.writes += 1
-        self._pending.append((seq, records, replace))
-        self._busy_until = max(self._busy_until, now) + latency
+        self._pending.append((seq, records, replace, compaction))
+        self._busy_until = max(self._busy_until, now) + (0.0 if compaction else latency)
         return self._busy_until
 
     def complete(self, seq: int) -> None:
         """Everything queued up to ``seq`` is now durable."""
         while self._pending and self._pending[0][0] <= seq:
-            _, records, replace = self._pending.popleft()
-            if replace:
+            done, records, replace, compaction = self._pending.popleft()
+            if compaction:
+                self._compacting = (done, list(records), [])
+            elif replace:
                 self.records = list(records)
+                self._compacting = None
             else:
                 self.records.extend(records)
+                if self._compacting is not None:
+                    self._compacting[2].extend(records)
+
+    def swap(self, seq: int) -> None:
+        """The compaction of ``seq`` is written: it and what followed it become the
+        record list (nothing, when a replace or a newer compaction abandoned it)."""
+        if self._compacting is not None and self._compacting[0] == seq:
+            _, records, after = self._compacting
+            self.records = records + after
+            self._compacting = None
 
     @property
     def pending(self) -> int:
@@ -59,6 +87,7 @@ class Disk:
         corrupt a record before the tail; or (``wipe``) lose every record."""
         self.lost_at_crash += len(self._pending)
         self._pending.clear()
+        self._compacting = None  # its temp file is removed at recovery
         self._busy_until = 0.0
         before = len(self.records)
         if wipe:

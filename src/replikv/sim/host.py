@@ -34,7 +34,7 @@ from replikv.core.pipeline import EffectPipeline
 from replikv.core.replica import Recovery, Replica, Status
 from replikv.core.requests import Request
 from replikv.core.router import ENVELOPES, Answer, Forward, ForwardReply, Route, Try, Wait
-from replikv.sim.disk import Disk
+from replikv.sim.disk import COMPACTION_WRITE_FACTOR, Disk
 from replikv.sim.engine import message_fields
 
 if TYPE_CHECKING:
@@ -330,8 +330,16 @@ class Host:
         disk_spec = sim.scenario.disk
         latency = disk_spec.write.sample(sim.disk_rng) + disk_spec.fsync.sample(sim.disk_rng)
         latency *= sim.network.slow.get(self.node, 1.0)
-        done = self.disk.write(sim.engine.now, effect.seq, effect.records, effect.replace, round(latency, 3))
+        done = self.disk.write(sim.engine.now, effect.seq, effect.records, effect.replace, round(latency, 3),
+                               effect.compaction)
         sim.engine.at(done, self._durable, self.incarnation, effect.seq)
+        if effect.compaction:  # written beside the live log, swapped in once written
+            sim.engine.at(done + round(latency * COMPACTION_WRITE_FACTOR, 3), self._swap, self.incarnation,
+                          effect.seq)
+
+    def _swap(self, incarnation: int, seq: int) -> None:
+        if incarnation == self.incarnation and self.up:
+            self.disk.swap(seq)
 
     # -- routing (core.router: the rule the runtime's nodes follow) --------------------------
 

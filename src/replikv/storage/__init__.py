@@ -28,7 +28,7 @@ from replikv.storage.codec import (
 )
 from replikv.storage.file_wal import FileWAL
 from replikv.storage.memory_wal import MemoryWAL
-from replikv.storage.persist import write_persists
+from replikv.storage.persist import write_group, write_persists
 
 
 def open_wal(
@@ -65,5 +65,6 @@ __all__ = [
     "frame_all",
     "open_wal",
     "scan",
+    "write_group",
     "write_persists",
 ]

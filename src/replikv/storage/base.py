@@ -6,10 +6,13 @@ codes against ``WAL``; ``FileWAL`` is the durable one, ``MemoryWAL`` its twin fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from replikv.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from replikv.storage.rewrite import Rewrite
 
 POLICIES = ("always", "batch", "never")
 """``always``: fsync before ``append``/``replace`` return (the default; loses no
@@ -56,6 +59,17 @@ class WAL(Protocol):
     def replace(self, payloads: Sequence[bytes]) -> None:
         """Atomically make ``payloads`` the whole content (snapshot + what follows)."""
         ...
+
+    def begin_rewrite(self, encode: Callable[[], Sequence[Sequence[bytes]]]) -> Rewrite:
+        """Begin a compaction written beside the live log (``rewrite.py``): ``encode()``
+        restates what the log holds now; later appends also join its tail."""
+        ...
+
+    def finish_rewrite(self, rewrite: Rewrite) -> None:
+        """Swap a written rewrite, plus its tail, in atomically as the whole content."""
+        ...
+
+    def abandon_rewrite(self, rewrite: Rewrite) -> None: ...
 
     def needs_sync(self) -> bool:
         """True when the policy wants ``sync()`` now (``batch`` with a due flush)."""

@@ -51,6 +51,10 @@ KNOWN_TYPES = frozenset({TYPE_RECORD, TYPE_RECORD_CONTINUED})
 DEFAULT_MAX_RECORD_BYTES = 256 << 20
 """Bound on one payload. A length field above it is corruption, not a reason to allocate."""
 LENGTH_LIMIT = (1 << 32) - 1
+LARGE_FIELD_BYTES = 1 << 20
+"""``RecordCodec.encode_parts`` leaves a bytes field this large out of the copy."""
+_EMPTY_BIN = b"\xc4\x00"
+_BIN32 = struct.Struct(">BI")
 _TYPE_BYTE = re.compile(b"[\\x01\\x02]")
 
 
@@ -66,6 +70,22 @@ def frame(payload: bytes, type: int = TYPE_RECORD) -> bytes:
     if len(payload) > LENGTH_LIMIT:
         raise ValueError(f"payload of {len(payload)} bytes does not fit a 4-byte length")
     return HEADER.pack(len(payload), checksum(type, payload), type) + payload
+
+
+def frame_header(parts: Sequence[bytes], type: int = TYPE_RECORD,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> bytes:
+    """The header of a frame whose payload is ``parts`` joined, without joining them: a
+    large payload (a snapshot) is written as header + parts with one ``writev`` and no
+    copy (issue 14: each copy of a 40 MB snapshot held the GIL for ~25 ms)."""
+    length = sum(len(part) for part in parts)
+    if length > max_record_bytes:
+        raise ValueError(f"a record is {length} bytes, above max_record_bytes={max_record_bytes}")
+    if length > LENGTH_LIMIT:
+        raise ValueError(f"payload of {length} bytes does not fit a 4-byte length")
+    crc = crc32c.crc32c(bytes((type,)))
+    for part in parts:
+        crc = crc32c.crc32c(part, crc)
+    return HEADER.pack(length, crc, type)
 
 
 def frame_all(payloads: Iterable[bytes], max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> bytes:
@@ -297,6 +317,20 @@ class RecordCodec:
         if not isinstance(record, self.record_types):
             raise TypeError(f"{type(record).__name__} is not one of this codec's record types")
         return self._encoder.encode(record)
+
+    def encode_parts(self, record: Record) -> list[bytes]:
+        """``encode(record)`` as parts whose join is exactly those bytes: a record whose
+        last field holds at least ``LARGE_FIELD_BYTES`` of bytes (a snapshot's data) is
+        encoded without it, and the bytes follow as a part of their own, uncopied
+        (msgpack writes a struct's fields in order, that one last: a ``bin 32`` header,
+        then the bytes)."""
+        fields = record.__struct_fields__
+        data = getattr(record, fields[-1]) if fields else None
+        if type(data) is not bytes or len(data) < LARGE_FIELD_BYTES:
+            return [self.encode(record)]
+        head = self.encode(msgspec.structs.replace(record, **{fields[-1]: b""}))
+        assert head.endswith(_EMPTY_BIN), "msgpack ends the struct with its last field"
+        return [head[: -len(_EMPTY_BIN)] + _BIN32.pack(0xC6, len(data)), data]
 
     def encode_all(self, records: Iterable[Record]) -> list[bytes]:
         return [self.encode(record) for record in records]

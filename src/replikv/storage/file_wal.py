@@ -11,7 +11,10 @@ passes everything pending since its last call) and, under policy ``always``, one
 ``replace`` writes generation g+1 to a temp file, fsyncs it, renames it into place,
 fsyncs the directory and only then deletes generation g: the rename is the atomic
 commit point, so a crash leaves either the old or the new state, never a mixture
-(this is how a snapshot compacts the log behind it, Raft §7).
+(this is how a snapshot compacts the log behind it, Raft §7). A compaction is written
+beside the live log instead (``begin_rewrite``/``finish_rewrite``, ``rewrite.py``):
+appends go on while its temp file ``wal-<g>.log.c<k>.tmp`` is written, and its rename
+is the same commit point.
 
 Not thread-safe by design: the runtime drives it from one writer thread.
 """
@@ -38,9 +41,10 @@ from replikv.storage.codec import (
     read_image,
     torn_tail,
 )
+from replikv.storage.rewrite import PendingRewrites, Rewrite, write_all
 
 _WAL_NAME = re.compile(r"^wal-(\d{16})\.log$")
-_TMP_NAME = re.compile(r"^wal-(\d{16})\.log\.tmp$")
+_TMP_NAME = re.compile(r"^wal-(\d{16})\.log(\.c\d+)?\.tmp$")
 LOCK_NAME = "LOCK"
 _T = TypeVar("_T")
 log = logging.getLogger("replikv.storage")
@@ -57,13 +61,6 @@ def fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 class FileWAL:
@@ -104,6 +101,8 @@ class FileWAL:
         self._closed = False
         self.torn_tail: TornTail | None = None
         """What ``recover`` cut off the tail (logged at WARNING), None when nothing."""
+        self._rewrites = PendingRewrites()
+        self._rewrite_number = 0
         self._make_directory()
         self._lock_fd = self._lock()
 
@@ -238,9 +237,10 @@ class FileWAL:
             return
         data = frame_all(payloads, self.max_record_bytes)
         assert self._fd is not None
-        self._guarded("append", lambda: _write_all(self._fd, data))
+        self._guarded("append", lambda: write_all(self._fd, data))
         self._size += len(data)
         self._count += len(payloads)
+        self._rewrites.note_append(data, len(payloads))
         self._dirty = True
         if self.policy == "always" or self.needs_sync():
             self.sync()
@@ -268,6 +268,7 @@ class FileWAL:
         """
         self._check_usable()
         data = MAGIC + frame_all(payloads, self.max_record_bytes)
+        self._rewrites.abandon()  # the new state supersedes them
         old_path, old_fd = self.path, self._fd
         new_generation = self._generation + 1
         durable = self.policy != "never"
@@ -287,13 +288,69 @@ class FileWAL:
         with contextlib.suppress(FileNotFoundError):
             old_path.unlink()  # recovery removes it if this is lost in a crash
 
+    # -- compaction beside the live log (rewrite.py) --------------------------------------
+
+    def begin_rewrite(self, encode: Callable[[], Sequence[Sequence[bytes]]]) -> Rewrite:
+        """Begin a compaction: ``encode()`` gives payloads that restate what the log holds
+        now. Appends from here on go to the live log *and* to the rewrite's tail. The
+        caller runs ``rewrite.write()`` (on any thread) and then ``finish_rewrite``."""
+        self._check_usable()
+        self._rewrite_number += 1
+        temp = self.directory / f"{wal_name(self._generation)}.c{self._rewrite_number}.tmp"
+        return self._rewrites.begin(Rewrite(encode, self.max_record_bytes, temp, durable=self.policy != "never"))
+
+    def finish_rewrite(self, rewrite: Rewrite) -> None:
+        """Make a written rewrite, plus the appends since it began, the next generation:
+        tail appended to its temp file, fsync, rename, fsync dir, old generation removed.
+        Older rewrites still pending are abandoned (this one restates more)."""
+        self._check_usable()
+        self._rewrites.take(rewrite)
+        assert rewrite.path is not None
+        temp, tail = rewrite.path, rewrite.tail_data()
+        old_path, old_fd = self.path, self._fd
+        new_generation = self._generation + 1
+
+        def swap() -> int:
+            fd = os.open(temp, os.O_WRONLY | os.O_APPEND)
+            try:
+                write_all(fd, tail)
+                if rewrite.durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            final = self.directory / wal_name(new_generation)
+            os.rename(temp, final)
+            if rewrite.durable:
+                fsync_directory(self.directory)
+            return os.open(final, os.O_WRONLY | os.O_APPEND)
+
+        self._fd = self._guarded("compaction", swap)
+        self._generation = new_generation
+        self._size = rewrite.size + len(tail)
+        self._count = rewrite.count + rewrite.tail_count
+        self._dirty = False
+        self._last_sync = self._clock()
+        rewrite.tail = []
+        if old_fd is not None:
+            os.close(old_fd)
+        with contextlib.suppress(FileNotFoundError):
+            old_path.unlink()  # recovery removes it if this is lost in a crash
+
+    def abandon_rewrite(self, rewrite: Rewrite) -> None:
+        """Drop a pending rewrite (its temp file goes now, or when its ``write`` ends)."""
+        self._rewrites.abandon(rewrite)
+
+    @property
+    def rewrites_pending(self) -> int:
+        return len(self._rewrites)
+
     def _write_new_file(self, generation: int, data: bytes, *, durable: bool) -> None:
         """Create generation ``generation`` atomically (temp, fsync, rename, fsync dir)."""
         final = self.directory / wal_name(generation)
         temp = final.with_name(final.name + ".tmp")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             if durable:
                 os.fsync(fd)
         finally:
@@ -337,6 +394,7 @@ class FileWAL:
                 self.sync()
         finally:
             self._closed = True
+            self._rewrites.abandon()
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None

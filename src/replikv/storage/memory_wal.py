@@ -9,7 +9,7 @@ ever lost, so ``needs_sync`` is always false and ``sync`` does nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from replikv.storage.base import check_policy
 from replikv.storage.codec import (
@@ -20,6 +20,7 @@ from replikv.storage.codec import (
     read_image,
     torn_tail,
 )
+from replikv.storage.rewrite import PendingRewrites, Rewrite
 
 log = logging.getLogger("replikv.storage")
 
@@ -46,6 +47,7 @@ class MemoryWAL:
         self._closed = False
         self.torn_tail: TornTail | None = None
         """What ``recover`` cut off the tail (as ``FileWAL.torn_tail``)."""
+        self._rewrites = PendingRewrites()
 
     @property
     def image(self) -> bytes:
@@ -80,14 +82,38 @@ class MemoryWAL:
     def append(self, payloads: Sequence[bytes]) -> None:
         self._check()
         if payloads:
-            self._image += frame_all(payloads, self.max_record_bytes)
+            data = frame_all(payloads, self.max_record_bytes)
+            self._image += data
             self._count += len(payloads)
+            self._rewrites.note_append(data, len(payloads))
 
     def replace(self, payloads: Sequence[bytes]) -> None:
         self._check()
         data = MAGIC + frame_all(payloads, self.max_record_bytes)
+        self._rewrites.abandon()
         self._image[:] = data
         self._count = len(payloads)
+
+    def begin_rewrite(self, encode: Callable[[], Sequence[Sequence[bytes]]]) -> Rewrite:
+        """As ``FileWAL.begin_rewrite``; the rewrite keeps its image in memory."""
+        self._check()
+        return self._rewrites.begin(Rewrite(encode, self.max_record_bytes, None, durable=True))
+
+    def finish_rewrite(self, rewrite: Rewrite) -> None:
+        """As ``FileWAL.finish_rewrite``: the image becomes the rewrite plus its tail."""
+        self._check()
+        self._rewrites.take(rewrite)
+        assert rewrite.data is not None
+        self._image[:] = rewrite.data + rewrite.tail_data()
+        self._count = rewrite.count + rewrite.tail_count
+        rewrite.data, rewrite.tail = None, []
+
+    def abandon_rewrite(self, rewrite: Rewrite) -> None:
+        self._rewrites.abandon(rewrite)
+
+    @property
+    def rewrites_pending(self) -> int:
+        return len(self._rewrites)
 
     def needs_sync(self) -> bool:
         return False
@@ -96,6 +122,7 @@ class MemoryWAL:
         self._check()
 
     def close(self) -> None:
+        self._rewrites.abandon()
         self._closed = True
 
     def _check(self, *, recovering: bool = False) -> None:

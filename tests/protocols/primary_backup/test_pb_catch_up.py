@@ -117,3 +117,27 @@ def test_async_backup_restarted_behind_the_snapshot_gets_it_even_with_a_full_sen
     assert cluster.status(3).last_index == cluster.status(1).last_index == 12
     assert cluster.status(1).peers[3] == 12
     assert cluster.data(3) == cluster.data(1)
+
+
+def test_own_compactions_are_flagged_and_an_installed_snapshot_is_a_barrier() -> None:
+    """core.io ``compaction``: a node's own snapshot restates what its earlier Persists
+    hold (the host may write it beside the log); a snapshot installed from the primary
+    is new state and stays a barrier."""
+    cluster = Cluster("pb-async", snapshot_threshold=5, snapshot_growth=0.0)
+    replaces: dict[int, list] = {1: [], 3: []}
+    flush = cluster.flush
+
+    def spy(node: int) -> None:
+        replaces.setdefault(node, []).extend(p for p in cluster.nodes[node].writing if p.replace)
+        flush(node)
+
+    cluster.flush = spy
+    cluster.tick()
+    cluster.crash(3)
+    for seq in range(1, 13):
+        cluster.submit(1, write(seq, key=f"k{seq}"))
+    assert replaces[1] and all(p.compaction for p in replaces[1])
+    cluster.restart(3)
+    cluster.tick(cluster.config.heartbeat_ms * 2)
+    assert replaces[3] and not replaces[3][0].compaction
+    assert cluster.data(3) == cluster.data(1)

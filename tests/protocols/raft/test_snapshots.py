@@ -33,6 +33,7 @@ def test_7_compaction_restates_the_durable_state_with_replace() -> None:
     replaces = [p for p in persisted if p.replace]
     assert replaces, "no snapshot taken"
     records = replaces[0].records
+    assert replaces[0].compaction, "its own snapshot restates earlier Persists (core.io)"
     assert [type(r) for r in records] == [TermVote, SnapshotRecord, LogAppend]
     snap = records[1]
     assert snap.last_index == 5 and snap.voters == (1, 2, 3)
@@ -55,9 +56,18 @@ def test_7_lagging_follower_gets_the_snapshot_in_chunks() -> None:
     cluster.drop = lambda s, d, msg: (
         chunks.append(msg) and False if isinstance(msg, m.InstallSnapshot) else False
     )
+    replaces: list[Persist] = []
+    original = cluster._execute
+
+    def spy(node, effects):
+        replaces.extend(e for e in effects if isinstance(e, Persist) and e.replace and node.id == lagging)
+        original(node, effects)
+
+    cluster._execute = spy
     cluster.restart(lagging)
     cluster.run(500)
     assert len(chunks) > 1 and chunks[-1].done
+    assert replaces and not replaces[0].compaction, "an installed snapshot is new state: a barrier"
     assert all(len(c.data) <= 64 for c in chunks)
     assert cluster.data(lagging) == cluster.data(leader)
     assert cluster.nodes[lagging].replica.log.base_index >= 8

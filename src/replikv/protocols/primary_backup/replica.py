@@ -190,8 +190,9 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
     def _reply(self, request: Request, result: Result) -> None:
         self._outbox.reply(request, result)
 
-    def _persist(self, records: list[Record], replace: bool = False) -> None:
-        seq = self._outbox.persist(tuple(records), replace)
+    def _persist(self, records: list[Record], replace: bool = False, compaction: bool = False) -> None:
+        """``compaction``: a restatement of what earlier Persists hold (core.io)."""
+        seq = self._outbox.persist(tuple(records), replace, compaction=compaction)
         self._unsynced.append((seq, self._log.last_index))
 
     def _persist_epoch(self) -> None:
@@ -314,8 +315,11 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
             SnapshotRecord(index, epoch_at, self._snapshot_data),
             *self._log.entries(),
         ]
+        # only what earlier Persists hold, unless the epoch was never persisted (a fresh
+        # node's first epoch, persisted lazily): then the restatement is new state
+        compaction = self._epoch_persisted
         self._epoch_persisted = True
-        self._persist(records, replace=True)
+        self._persist(records, replace=True, compaction=compaction)
 
     def _install_snapshot(self, index: int, epoch_at: int, data: bytes) -> None:
         """Replace everything with a snapshot from the primary (catch-up, or a reset when

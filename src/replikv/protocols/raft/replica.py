@@ -193,13 +193,14 @@ class RaftReplica(
         self._outbox.reply(request, result)
 
     def _persist(
-        self, records: tuple[Record, ...], replace: bool = False, log_changed: bool = False
+        self, records: tuple[Record, ...], replace: bool = False, log_changed: bool = False,
+        compaction: bool = False,
     ) -> None:
         """Emit a Persist barrier; with ``log_changed`` the outbox remembers which log
         prefix it makes durable (Raft §5.3/§10.2.1: the leader counts itself once its
-        copy is on disk)."""
+        copy is on disk). ``compaction`` as in ``core.io.Persist``."""
         upto = self.log_state.log.last_index if log_changed else None
-        seq = self._outbox.persist(records, replace, upto=upto)
+        seq = self._outbox.persist(records, replace, upto=upto, compaction=compaction)
         if any(type(record) is TermVote for record in records):
             self.persistent.record_seq = seq
 

@@ -39,16 +39,21 @@ class SnapshotMixin(RaftState):
         self.log_state.snapshot = SnapshotRecord(index, term, voters, learners, self._sm.snapshot())
         self.log_state.log.compact(index, term)
         self.log_state.configs.compacted(index)
-        self._persist_whole_state()
+        # Our own snapshot of applied entries restates what earlier Persists hold, unless
+        # the term/vote record changed since the last one emitted (core.io: compaction).
+        self._persist_whole_state(compaction=self.persistent.record() == self._saved_term_vote)
 
-    def _persist_whole_state(self) -> None:
+    def _persist_whole_state(self, compaction: bool = False) -> None:
+        """``compaction``: the records restate only what earlier Persists hold, so the
+        host may swap them in beside the live log (core.io); an installed snapshot is new
+        state and stays a barrier."""
         assert self.log_state.snapshot is not None
         records = (
             self._term_vote_record(),
             self.log_state.snapshot,
             LogAppend(tuple(self.log_state.log.entries())),
         )
-        self._persist(records, replace=True, log_changed=True)
+        self._persist(records, replace=True, log_changed=True, compaction=compaction)
 
     # -- leader ---------------------------------------------------------------------------
 
