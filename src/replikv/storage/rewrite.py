@@ -29,10 +29,12 @@ from replikv.storage.codec import MAGIC, TYPE_RECORD, TYPE_RECORD_CONTINUED, fra
 
 IOV_MAX = 1024
 """Buffers per ``writev`` (Linux's limit)."""
-FLUSH_EVERY_BYTES = 4 << 20
-"""A durable rewrite is flushed (``fdatasync``) every this many bytes: one fsync of a
-40 MB file held the live log's fsyncs for up to ~38 ms on this machine's disk, flushes
-of 4 MB at most ~16-20 ms (docs/bench.md, "Eighth session")."""
+FLUSH_EVERY_BYTES = 256 << 10
+"""A durable rewrite is flushed (``fdatasync``) every this many bytes, so the live log's
+fsyncs never queue behind much of it: one fsync of a 40 MB file held them for up to
+~38 ms on this machine's disk. Measured with 1 KiB values on a 3-node raft cluster
+(docs/bench.md, "Eighth session"), client p99: 32-41 ms flushing every 4 MB, 26-32 ms
+every 1 MB, 15-25 ms every 256 KB, 23 ms every 64 KB."""
 
 
 class Rewrite:
