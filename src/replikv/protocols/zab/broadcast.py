@@ -193,7 +193,9 @@ class BroadcastMixin:
         zxid = history.zxid_at(peer.delivered)
         self._snapshot = Snapshot(peer.delivered, zxid, self._sm.snapshot())
         history.compact(peer.delivered)
-        self._restate()
+        # its own snapshot of delivered proposals, whose Persists came first: a
+        # compaction, unless the epochs changed since the last record emitted
+        self._restate(compaction=self._epochs_now() == self._saved_epochs)
 
     # -- liveness --------------------------------------------------------------------
 

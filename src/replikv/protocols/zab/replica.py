@@ -42,7 +42,7 @@ from replikv.protocols.zab.election import ElectionMixin
 from replikv.protocols.zab.history import History
 from replikv.protocols.zab.messages import Snapshot
 from replikv.protocols.zab.reads import ReadsMixin
-from replikv.protocols.zab.records import base_of, fold
+from replikv.protocols.zab.records import EpochRecord, base_of, fold
 from replikv.protocols.zab.rejoin import RejoinMixin
 from replikv.protocols.zab.state import Clients, Election, Leading, Peer, Persistent, Rejoin
 from replikv.protocols.zab.sync import SyncMixin
@@ -75,6 +75,8 @@ class ZabReplica(ElectionMixin, DiscoveryMixin, SyncMixin, BroadcastMixin, Clien
         base_position, base_zxid = base_of(state)
         self.history = History(base_position, base_zxid)
         self._snapshot: Snapshot | None = None
+        self._saved_epochs: EpochRecord | None = None
+        """The last epochs record emitted this incarnation (None: none yet)."""
         if state.snapshot is not None:
             snap = state.snapshot
             state_machine.restore(snap.data)

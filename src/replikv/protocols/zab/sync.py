@@ -188,11 +188,18 @@ class SyncMixin:
         self._outbox.truncate(snapshot.position)
 
     def _epoch_record(self) -> EpochRecord:
+        """The epochs as a record, for a Persist: what the disk will say."""
+        self._saved_epochs = self._epochs_now()
+        return self._saved_epochs
+
+    def _epochs_now(self) -> EpochRecord:
         p = self.persistent
         return EpochRecord(p.accepted_epoch, p.accepted_by, p.current_epoch, p.rejoining)
 
-    def _restate(self) -> None:
-        """The whole durable state in one ``Persist(replace=True)`` (compaction, SNAP)."""
+    def _restate(self, compaction: bool = False) -> None:
+        """The whole durable state in one ``Persist(replace=True)`` (compaction, SNAP).
+        ``compaction``: it restates only what earlier Persists hold (core.io), so the
+        host may write it beside the log; a SNAP from the leader is new state."""
         history, snapshot = self.history, self._snapshot
         records: list = []
         if snapshot is not None:
@@ -200,7 +207,7 @@ class SyncMixin:
         records.append(self._epoch_record())
         if len(history):
             records.append(ProposalRecord(history.proposals()))
-        self._outbox.persist(tuple(records), True, upto=history.last_position)
+        self._outbox.persist(tuple(records), True, upto=history.last_position, compaction=compaction)
 
 
 __all__ = ["SyncMixin"]
