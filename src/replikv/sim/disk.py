@@ -3,17 +3,17 @@
 What may live here: the durable record list of one node and its write queue. A write
 becomes durable after its write + fsync latency, in order (a WAL: a later write is never
 durable before an earlier one). ``Persist(replace=True)`` swaps the whole record list at
-durability time. A compaction (``Persist(compaction=True)``, core.io) restates what the
-writes before it hold: it is durable as soon as they are, and is written beside the live
-record list, which later writes still extend; ``swap(seq)``
-(``COMPACTION_WRITE_FACTOR`` write latencies later) makes it plus those later writes
-the record list, as the runtime's WAL does (a newer compaction or a replace abandons
-one still being written). A crash before the swap
-recovers the old list. A crash loses every write not yet durable; optional faults at a crash:
-a torn tail (the last records are lost), a bit flip before the tail (the node must
-refuse to start on it, DESIGN.md "Storage") and a wipe (every record is lost: the disk
-was replaced). What the last crash did is kept (``torn_at_crash``, ``wiped``) until the
-host hands it to the next incarnation as ``core.replica.Recovery``.
+durability time. A compaction (``Persist(compaction=True)``, core.io) restates what
+the writes before it hold: it is durable as soon as they are and is written beside the
+live record list, which later writes still extend; ``swap(seq)``, which the host calls
+``COMPACTION_WRITE_FACTOR`` write latencies later, makes it plus those later writes the
+record list, as the runtime's WAL does (a newer compaction or a replace abandons one
+still being written), and a crash before the swap recovers the old list. A crash loses
+every write not yet durable; optional faults at a crash: a torn tail (the last records
+are lost), a bit flip before the tail (the node must refuse to start on it, DESIGN.md
+"Storage") and a wipe (every record is lost: the disk was replaced). What the last
+crash did is kept (``torn_at_crash``, ``wiped``) until the host hands it to the next
+incarnation as ``core.replica.Recovery``.
 """
 
 from __future__ import annotations
