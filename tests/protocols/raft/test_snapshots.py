@@ -134,3 +134,44 @@ def test_snapshot_cadence_waits_for_the_log_to_grow_as_large_as_the_last_snapsho
             if base != bases[-1]:
                 bases.append(base)
         assert bases == expected, growth
+
+
+def test_7_a_follower_restarted_mid_transfer_gets_the_snapshot_from_where_it_stands() -> None:
+    """A follower that restarts during an InstallSnapshot transfer has lost the chunks it
+    held and answers the next chunk with ``next_offset = 0``; the leader resumes from
+    there. It used to wait for a larger offset, resend the same chunk forever and leave
+    the follower behind until its own next snapshot (a real cluster under SIGKILLs,
+    ``tests/runtime/test_kill_loop.py``: 60 s and no progress once writes stopped)."""
+    cluster = Cluster(3, seed=2, snapshot_threshold=4, snapshot_chunk_bytes=16)
+    leader = cluster.elect()
+    lagging = next(n for n in sorted(cluster.nodes) if n != leader)
+    cluster.crash(lagging)
+    for seq in range(1, 13):
+        _write(cluster, leader, 1, seq)
+    snapshot = cluster.nodes[leader].replica.log.base_index
+    chunks: list[m.InstallSnapshot] = []
+    lose = [False]
+
+    def drop(src: int, dst: int, msg) -> bool:
+        """Record the chunks; after the second, lose every chunk until the restart."""
+        if not isinstance(msg, m.InstallSnapshot):
+            return False
+        if lose[0]:
+            return True
+        chunks.append(msg)
+        lose[0] = len(chunks) == 2
+        return False
+
+    cluster.drop = drop
+    cluster.restart(lagging)
+    cluster.run(50)
+    assert len(chunks) == 2 and not chunks[-1].done and chunks[-1].offset > 0, "the crash must fall inside the transfer"
+    cluster.crash(lagging)
+    cluster.restart(lagging)
+    lose[0] = False
+    cluster.run(1000)
+    assert cluster.nodes[leader].replica.log.base_index == snapshot, "no newer snapshot came to help"
+    assert any(c.offset == 0 for c in chunks[2:]), "the transfer resumed from the start"
+    assert chunks[-1].done
+    assert cluster.data(lagging) == cluster.data(leader)
+    assert cluster.nodes[lagging].replica.log.base_index >= snapshot

@@ -109,8 +109,13 @@ class SnapshotMixin(RaftState):
         if (
             pr.state == SNAPSHOT
             and msg.last_index == pr.snapshot_index
-            and msg.next_offset > pr.snapshot_offset
+            and msg.next_offset != pr.snapshot_offset
         ):
+            # the follower says how much of this snapshot it holds: past our offset, the
+            # next chunk; below it, it lost chunks (it restarted mid-transfer), so resume
+            # from there. Only moving forward, a follower restarted mid-transfer answered
+            # every resent chunk with "0" and was never caught up until the leader took
+            # a newer snapshot (a real cluster under SIGKILLs, issue 14's kill test)
             pr.snapshot_offset = msg.next_offset
             self._send_snapshot_chunk(src)
 
