@@ -50,7 +50,8 @@ class Disk:
               compaction: bool = False) -> float:
         """Queue a write; returns the virtual time it becomes durable (never before an
         earlier write). A compaction takes no time of its own: it is durable with the
-        writes before it, and its swap comes ``latency`` later (the host calls ``swap``)."""
+        writes before it, and the host calls ``swap`` once it is written
+        (``COMPACTION_WRITE_FACTOR`` write latencies later)."""
         self.writes += 1
         self._pending.append((seq, records, replace, compaction))
         self._busy_until = max(self._busy_until, now) + (0.0 if compaction else latency)

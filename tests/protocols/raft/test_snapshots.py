@@ -17,6 +17,17 @@ def _write(cluster: Cluster, leader: int, client: int, seq: int) -> None:
     )
 
 
+def _follower_behind_a_snapshot(chunk_bytes: int) -> tuple[Cluster, int, int]:
+    """A 3-node cluster whose leader compacted past a follower that is down."""
+    cluster = Cluster(3, seed=2, snapshot_threshold=4, snapshot_chunk_bytes=chunk_bytes)
+    leader = cluster.elect()
+    lagging = next(n for n in sorted(cluster.nodes) if n != leader)
+    cluster.crash(lagging)
+    for seq in range(1, 13):
+        _write(cluster, leader, 1, seq)
+    return cluster, leader, lagging
+
+
 def test_7_compaction_restates_the_durable_state_with_replace() -> None:
     cluster = Cluster(3, seed=1, snapshot_threshold=5)
     leader = cluster.elect()
@@ -45,12 +56,7 @@ def test_7_compaction_restates_the_durable_state_with_replace() -> None:
 
 
 def test_7_lagging_follower_gets_the_snapshot_in_chunks() -> None:
-    cluster = Cluster(3, seed=2, snapshot_threshold=4, snapshot_chunk_bytes=64)
-    leader = cluster.elect()
-    lagging = next(n for n in sorted(cluster.nodes) if n != leader)
-    cluster.crash(lagging)
-    for seq in range(1, 13):
-        _write(cluster, leader, 1, seq)
+    cluster, leader, lagging = _follower_behind_a_snapshot(chunk_bytes=64)
     assert cluster.nodes[leader].replica.log.base_index >= 8
     chunks = []
     cluster.drop = lambda s, d, msg: (
@@ -142,12 +148,7 @@ def test_7_a_follower_restarted_mid_transfer_gets_the_snapshot_from_where_it_sta
     there. It used to wait for a larger offset, resend the same chunk forever and leave
     the follower behind until its own next snapshot (a real cluster under SIGKILLs,
     ``tests/runtime/test_kill_loop.py``: 60 s and no progress once writes stopped)."""
-    cluster = Cluster(3, seed=2, snapshot_threshold=4, snapshot_chunk_bytes=16)
-    leader = cluster.elect()
-    lagging = next(n for n in sorted(cluster.nodes) if n != leader)
-    cluster.crash(lagging)
-    for seq in range(1, 13):
-        _write(cluster, leader, 1, seq)
+    cluster, leader, lagging = _follower_behind_a_snapshot(chunk_bytes=16)
     snapshot = cluster.nodes[leader].replica.log.base_index
     chunks: list[m.InstallSnapshot] = []
     lose = [False]
