@@ -367,3 +367,54 @@ def test_leader_choice_orders_paxos_ballots_not_as_zero() -> None:
     assert current.leader().id == 3
     assert current.as_dict()["leader"] == 3
     assert current.as_dict()["nodes"][1]["term"] == [2, 3]
+
+
+def test_suspected_peers_are_read_from_status_json_and_from_info() -> None:
+    """A pb-sync primary that has not heard a backup refuses writes: `cluster status`
+    shows the backup it suspects, from either source."""
+    from_json = admin._from_mapping({"status": {"role": "primary", "term": 1, "suspects": [3]}})
+    assert from_json.suspects == (3,)
+    from_info = admin._from_mapping(admin.parse_info("# Replication\r\nrole:master\r\nsuspects:3,2\r\n"))
+    assert from_info.suspects == (2, 3)
+    assert admin._from_mapping(admin.parse_info("# Replication\r\nsuspects:\r\n")).suspects == ()
+    assert admin._from_mapping({"suspects": 7}).suspects == ()  # not a list: ignored
+
+
+def test_converged_waits_until_no_member_is_suspected() -> None:
+    current = _view(("up", "primary", 5, "d"), ("up", "backup", 5, "d"), ("up", "backup", 5, "d"))
+    assert control.converged(current)
+    current.rows[0].status.suspects = (3,)
+    assert not control.converged(current)
+    assert current.rows[0].as_dict()["suspects"] == [3]
+    current.rows[0].status.suspects = (9,)  # not a member
+    assert control.converged(current)
+
+
+def test_wait_serving_polls_until_every_link_is_up_and_nobody_is_suspected(monkeypatch) -> None:
+    """`cluster up` returns once PING answers, but a node dials its peers with a backoff
+    (up to 2 s) and a pb-sync primary refuses writes until it has heard every backup (CI
+    failure: `SET` right after `up` got `TIMEOUT backup 3 is down`)."""
+    state = ClusterState(protocol="pb-sync", base_port=7000)
+    state.nodes = [manager.NodeEntry(id=i, client_port=7000 + i, peer_port=7100 + i, data_dir=f"/d{i}",
+                                     log_file=f"/d{i}.log", argv=[]) for i in (1, 2, 3)]
+    others = lambda node: {p: "up" for p in (1, 2, 3) if p != node}  # noqa: E731
+    rounds = [
+        {1: NodeStatus(role="primary", links={2: "up", 3: "down"}), 2: NodeStatus(links=others(2)),
+         3: NodeStatus(links=others(3))},
+        {1: NodeStatus(role="primary", links=others(1), suspects=(3,)), 2: NodeStatus(links=others(2)),
+         3: NodeStatus(links=others(3))},
+        {1: NodeStatus(role="primary", links=others(1)), 2: NodeStatus(links=others(2)),
+         3: NodeStatus(links=others(3))},
+    ]
+    asked: list[int] = []
+
+    def node_status(host: str, port: int) -> NodeStatus:
+        asked.append(port)
+        return rounds[min(asked.count(7001), len(rounds)) - 1][port - 7000]  # a round per poll
+
+    monkeypatch.setattr(manager.admin, "node_status", node_status)
+    monkeypatch.setattr(manager.time, "sleep", lambda s: None)
+    assert manager.wait_serving(state, state.members(), 0.0) == "node 1 has no link yet to node(s) 3"
+    asked.clear()
+    assert manager.wait_serving(state, state.members(), 60.0) is None
+    assert asked.count(7001) == 3 and asked[-3:] == [7001, 7002, 7003]

@@ -77,7 +77,7 @@ def cluster() -> None:
               help="Generate a random cluster secret (mode 0600, beside the state file) so peers "
                    "authenticate with HMAC (the default); --insecure starts without one, with a warning.")
 @click.option("--timeout", default=manager.READY_TIMEOUT_S, show_default=True, type=float,
-              help="Seconds to wait for every node to answer PING.")
+              help="Seconds to wait for every node to answer PING, and again for their links to come up.")
 @_data_dir_option
 @_operator_errors
 def up(protocol, nodes, base_port, fsync, options, secret, timeout, data_dir) -> None:
@@ -138,11 +138,14 @@ def status(as_json, data_dir) -> None:
 
 def _links_cell(status) -> str:
     """``up`` when every peer link of the node is up, else ``down:`` and the peers it has
-    no link to."""
+    no link to; then ``suspects:`` and the peers its failure detector counts as down."""
     if status is None or not status.links:
         return "-"
     down = status.down_links()
-    return "up" if not down else "[red]down:" + ",".join(map(str, down)) + "[/red]"
+    cell = "up" if not down else "[red]down:" + ",".join(map(str, down)) + "[/red]"
+    if status.suspects:
+        cell += " [yellow]suspects:" + ",".join(map(str, status.suspects)) + "[/yellow]"
+    return cell
 
 
 @cluster.command()

@@ -34,6 +34,8 @@ class NodeStatus:
     peers: dict[int, int] = field(default_factory=dict)
     links: dict[int, str] = field(default_factory=dict)
     """The node's outgoing peer links, ``up`` or ``down``, when it reports them."""
+    suspects: tuple[int, ...] = ()
+    """Peers the node's failure detector counts as down (``Status.suspects``)."""
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -112,10 +114,8 @@ def _from_mapping(data: dict[str, Any]) -> NodeStatus:
             if _int(key) is not None and _int(value) is not None:
                 peers[int(key)] = int(value)
     links = _links(data)
-    members_raw = data.get("members") or ()
-    if isinstance(members_raw, str):
-        members_raw = [m for m in members_raw.replace(",", " ").split() if m]
-    members = tuple(sorted(m for m in (_int(x) for x in members_raw) if m is not None))
+    members = _node_ids(data.get("members"))
+    suspects = _node_ids(data.get("suspects"))
     return NodeStatus(
         role=None if pick("role") is None else str(pick("role")),
         term=_generation(pick("term", "epoch", "ballot")),
@@ -126,9 +126,19 @@ def _from_mapping(data: dict[str, Any]) -> NodeStatus:
         members=members,
         peers=peers,
         links=links,
+        suspects=suspects,
         digest=None if pick("digest") is None else str(pick("digest")),
         raw=data,
     )
+
+
+def _node_ids(value: Any) -> tuple[int, ...]:
+    """Node ids from a JSON list or an INFO line (``1,2,3``), sorted; others dropped."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, (list, tuple)):
+        return ()
+    return tuple(sorted(n for n in (_int(x) for x in value) if n is not None))
 
 
 def _links(data: dict[str, Any]) -> dict[int, str]:

@@ -44,6 +44,7 @@ class NodeRow:
             "lag": self.lag, "error": self.error,
             "links": {str(peer): state for peer, state in sorted(status.links.items())},
             "down_links": status.down_links(),
+            "suspects": list(status.suspects),
         }
 
 
@@ -293,7 +294,7 @@ def remove_node(data_dir: str | os.PathLike[str], node_id: int, stop: bool = Tru
 def converged(current: ClusterView) -> bool:
     """Every member up, one leader, no lag (by the leader's own per-peer progress when it
     reports one: the leader has taken every node back), every peer link between members
-    up (when reported), and every node at the same applied index with the same
+    up (when reported), no member suspected down by another (``Status.suspects``), and every node at the same applied index with the same
     state-machine digest (when reported): the replicas agree."""
     leader = current.leader()
     if leader is None or leader.status is None or any(r.state != "up" for r in current.rows):
@@ -304,6 +305,8 @@ def converged(current: ClusterView) -> bool:
     members = {r.id for r in current.rows}
     if any(s.down_links(members) for s in statuses):
         return False  # a peer link that has not come back (issue 8.3)
+    if any(set(s.suspects) & members for s in statuses):
+        return False  # a failure detector that has not heard a peer again (pb-sync refuses writes)
     applied = {s.applied_index for s in statuses}
     digests = {s.digest for s in statuses}
     return len(applied) == 1 and None not in applied and len(digests) == 1

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from replikv import schemes
 from replikv.cluster import admin, processes
 from replikv.cluster.ports import port_free
+from replikv.cluster.respwire import RespError
 from replikv.cluster.state import (
     DEFAULT_BASE_PORT,
     ClusterError,
@@ -145,6 +146,39 @@ def wait_ready(state: ClusterState, entries: Sequence[NodeEntry], timeout_s: flo
             time.sleep(0.05)
 
 
+SERVING_POLL_S = 0.05
+
+
+def wait_serving(state: ClusterState, entries: Sequence[NodeEntry], timeout_s: float) -> str | None:
+    """Until the nodes can take a write: each reports its links to the others up, and
+    none suspects another down (``Status.suspects``). A node dials its peers with a
+    backoff of up to two seconds, so a node that answers PING may not reach them yet, and
+    a pb-sync primary that has not heard a backup refuses writes. ``None`` once serving,
+    else what was still missing at the deadline."""
+    members = {e.id for e in entries}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        missing = _not_serving(state, entries, members)
+        if missing is None or time.monotonic() > deadline:
+            return missing
+        time.sleep(SERVING_POLL_S)
+
+
+def _not_serving(state: ClusterState, entries: Sequence[NodeEntry], members: set[int]) -> str | None:
+    for entry in entries:
+        try:
+            status = admin.node_status(state.host, entry.client_port)
+        except (OSError, RespError, ValueError) as exc:
+            return f"node {entry.id} does not report its status ({exc or type(exc).__name__})"
+        down = status.down_links(members - {entry.id})
+        if down:
+            return f"node {entry.id} has no link yet to node(s) {', '.join(map(str, down))}"
+        suspects = [p for p in status.suspects if p in members]
+        if suspects:
+            return f"node {entry.id} counts node(s) {', '.join(map(str, suspects))} as down"
+    return None
+
+
 def _with_log(message: str, entry: NodeEntry) -> str:
     log = processes.tail(entry.log_file, 20)
     return f"{message}\n--- last lines of {entry.log_file} ---\n{log or '(empty)'}"
@@ -169,7 +203,9 @@ class UpOptions:
 
 
 def up(data_dir: str | os.PathLike[str], opts: UpOptions, report: Reporter = _quiet) -> ClusterState:
-    """Start a cluster of ``opts.nodes`` local processes and wait until all answer."""
+    """Start a cluster of ``opts.nodes`` local processes, wait until all answer, then
+    until they serve (``wait_serving``; a warning through ``report`` if they do not
+    within ``opts.ready_timeout_s``: the nodes stay up)."""
     root = pathlib.Path(data_dir).resolve()
     if opts.protocol not in schemes.names():
         raise ClusterError(f"unknown protocol {opts.protocol!r}; choose one of: {', '.join(schemes.names())}")
@@ -193,6 +229,10 @@ def up(data_dir: str | os.PathLike[str], opts: UpOptions, report: Reporter = _qu
         _stop_all(state, timeout_s=3.0)
         save_state(root, state)
         raise
+    missing = wait_serving(state, entries, opts.ready_timeout_s)
+    if missing is not None:
+        report(f"warning: the nodes run but the cluster may refuse writes: {missing} "
+               f"after {opts.ready_timeout_s:g}s (see `replikv cluster status`)")
     return state
 
 

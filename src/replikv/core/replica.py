@@ -55,6 +55,10 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
     members: tuple[int, ...]
     peers: dict[int, int] = {}
     """Per-peer replicated index as the leader/primary knows it (for lag)."""
+    suspects: tuple[int, ...] = ()
+    """Peers this node's failure detector counts as down now, where the scheme has one
+    that refuses work (a pb-sync primary answers writes ``Uncertain`` while any backup
+    is suspected). ``cluster up`` and ``cluster wait`` wait until the leader has none."""
 
     @property
     def generation(self) -> int | tuple[int, ...]:

@@ -108,6 +108,7 @@ def _replication(status: Status, facts: FrontEndFacts) -> list[tuple[str, object
         ("applied_index", status.applied_index),
         ("last_index", status.last_index),
         ("members", ",".join(str(m) for m in status.members)),
+        ("suspects", ",".join(str(m) for m in status.suspects)),
     ]
     if redis_role(status) == "slave":
         link = "up" if status.leader is not None else "down"

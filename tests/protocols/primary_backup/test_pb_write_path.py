@@ -147,9 +147,11 @@ def test_sync_refuses_new_writes_when_a_backup_is_down_with_an_indefinite_error(
     cluster.tick()
     cluster.crash(3)
     cluster.tick(cluster.config.failure_timeout_ms - cluster.config.tick_ms)
+    assert cluster.status(1).suspects == ()
     cluster.submit(1, write(1))
     assert cluster.results(write(1)) == []  # appended, waiting for node 3
     cluster.tick(2 * cluster.config.tick_ms)
+    assert cluster.status(1).suspects == (3,)  # what `cluster up` and `cluster wait` wait out
     request = write(2, value="w")
     cluster.submit(1, request)
     # indefinite (issue 8.10): a delayed copy of the request may still be applied later
@@ -160,6 +162,9 @@ def test_sync_refuses_new_writes_when_a_backup_is_down_with_an_indefinite_error(
     assert cluster.results(write(1)) == [Uncertain("backup 3 is down; pb-sync needs every replica")]
     cluster.tick(cluster.config.request_timeout_ms)
     assert len(cluster.results(write(1))) == 1  # answered once, not timed out again
+    cluster.restart(3)
+    cluster.tick(3 * cluster.config.heartbeat_ms)
+    assert cluster.status(1).suspects == ()  # heard again
 
 
 def test_sync_reads_at_the_primary_go_on_with_a_backup_down() -> None:

@@ -126,6 +126,7 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
             last_index=self._log.last_index,
             members=self._members,
             peers=dict(sorted(self._match.items())) if self._role == PRIMARY else {},
+            suspects=tuple(b for b in self._backups if self._is_down(b)) if self._role == PRIMARY else (),
         )
 
     def durable_state(self) -> tuple:
