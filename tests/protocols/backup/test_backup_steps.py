@@ -62,6 +62,25 @@ def test_a_write_is_answered_after_the_primarys_own_persist_and_sends_no_message
     assert released[-1].result == Ok(True)
 
 
+def test_the_primarys_own_snapshot_follows_the_writes_record_and_is_a_compaction() -> None:
+    """core.io ``compaction``: the restatement after a write holds only what earlier
+    records do (the write has its own ``WriteRecord``, the first epoch needs none), so the
+    answer waits for the write's record alone; a copy installed on a standby is a barrier."""
+    cluster = Cluster("backup", auto_flush=False, snapshot_threshold=2, snapshot_growth=0.0, interval_ms=100)
+    driver = cluster.nodes[1].driver
+    driver.handle(Submit(write(1)))
+    effects = driver.handle(Submit(write(2)))
+    persists = [e for e in effects if isinstance(e, Persist)]
+    assert [p.replace for p in persists] == [False, True]
+    assert persists[0].records == (WriteRecord(epoch=1, version=2, request=write(2)),)
+    assert persists[1].compaction
+    assert isinstance(persists[1].records[1], StateRecord) and persists[1].records[1].version == 2
+    data = cluster.nodes[1].replica.state_machine().snapshot()
+    installed = cluster.nodes[2].driver.handle(Receive(1, Snapshot(1, 1, 2, data)))
+    (barrier,) = [e for e in installed if isinstance(e, Persist)]
+    assert barrier.replace and not barrier.compaction
+
+
 def test_every_interval_the_primary_ships_its_state_to_standbys_that_lack_it() -> None:
     cluster = Cluster("backup", interval_ms=100)
     cluster.tick(10)  # the first shipment: the standbys have never acknowledged a state

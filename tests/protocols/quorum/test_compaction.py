@@ -140,6 +140,8 @@ def test_restart_from_the_compacted_wal_equals_restart_from_the_whole_wal():
     persists = cluster.persists[1]
     assert any(p.replace for p in persists), "compact_every=5 restated node 1's state"
     assert not persists[-1].replace, "records follow the last restatement (the tail is replayed)"
+    # a compaction (core.io): a crash before its swap recovers `whole`, which must do too
+    assert all(p.compaction for p in persists if p.replace)
     whole, compacted = _whole(persists), _compacted(persists)
     assert isinstance(compacted[0], Restated) and len(compacted) < len(whole)
 

@@ -4,7 +4,7 @@ again; without one it aborts (presumed abort); epochs keep transaction ids uniqu
 
 from __future__ import annotations
 
-from replikv.core import Receive, Submit, Tick
+from replikv.core import Persisted, Receive, Submit, Tick
 from replikv.protocols.twophase import messages as m
 from replikv.protocols.twophase.constants import ABORTED, COMMITTED, UNCERTAIN
 from replikv.protocols.twophase.records import Boot, Decided, Forgotten, Prepared, decisions
@@ -100,3 +100,33 @@ def test_catch_up_adopts_a_peers_state_and_its_open_transactions_in_doubt():
     assert replica.in_doubt[(1, 4, 2)].state == UNCERTAIN and replica.finished[(1, 4, 1)] == COMMITTED
     effects = replica.handle(Receive(1, m.Prepare((1, 4, 3), write(1, "w", key="b", client=4))))
     assert [type(s.msg) for s in sends(effects)] == [m.VoteYes]
+
+
+def test_a_rejoining_node_never_compacts_so_its_flag_stays_on_disk():
+    """A ``Snapshot`` carries no ``rejoining`` flag: restating while rejoining would clear
+    the one on disk before the catch-up is, and the node would vote after a restart with
+    what it lost. With a snapshot due after every record it still only boots (its tick
+    is the rejoin tick, and ``_maybe_compact`` refuses a rejoining node besides)."""
+    from replikv.core.replica import Recovery
+    from replikv.protocols.twophase.records import fold
+
+    replica = create(3, records=[Boot(1)], recovery=Recovery(torn_records=1),
+                     snapshot_threshold=1, snapshot_growth=0.0)
+    emitted = []
+    for now in (0.0, 10.0, 20.0):
+        emitted += persists(replica.handle(Tick(now)))
+    assert emitted and not any(p.replace for p in emitted)
+    assert fold([r for p in emitted for r in p.records], 3).rejoining
+
+
+def test_a_snapshot_taken_with_no_decision_pending_is_a_compaction():
+    """The restatement holds what earlier records hold (``core.io.Persist``): a host may
+    write it beside the live log."""
+    replica = create(1, snapshot_threshold=1, snapshot_growth=0.0)
+    emitted = []
+    for now in (0.0, 10.0, 20.0):
+        emitted += persists(replica.handle(Tick(now)))
+    for p in emitted:
+        emitted += persists(replica.handle(Persisted(p.seq)))
+    replaces = [p for p in emitted if p.replace]
+    assert replaces and all(p.compaction for p in replaces)

@@ -69,6 +69,9 @@ class BackupReplica:
         """(state_epoch, version) of the state machine: the last write applied in this lineage."""
         self._since_compaction = 0
         self._repairing = False
+        self._epoch_on_disk: tuple[int, int | None] = (self._epoch, self._primary)
+        """The (epoch, primary) the records emitted so far fold to (before any record: the
+        same default as in memory), so a restatement can tell whether it brings a new one."""
         self._now: float | None = None
         # primary: what each standby acknowledged holding, and when the last shipment left
         self._acked: dict[int, tuple[int, int]] = {}
@@ -88,6 +91,7 @@ class BackupReplica:
             match record:
                 case EpochRecord(epoch=epoch, primary=primary):
                     self._epoch, self._primary = epoch, primary
+                    self._epoch_on_disk = (epoch, primary)
                 case StateRecord(state_epoch=state_epoch, version=version, data=data):
                     self._sm.restore(data)
                     self._state = (state_epoch, version)
@@ -181,10 +185,9 @@ class BackupReplica:
         version = self._state[1] + 1
         self._state = (self._epoch, version)
         self._since_compaction += 1
+        self._outbox.persist((WriteRecord(self._epoch, version, request),))
         if self._config.snapshot_due(self._since_compaction, self._sm.snapshot_size):
-            self._restate()  # the snapshot holds this write
-        else:
-            self._outbox.persist((WriteRecord(self._epoch, version, request),))
+            self._restate(own=True)  # after the write's own record
         self._outbox.commit(version, request)
         self._reply(request, result)
 
@@ -270,7 +273,7 @@ class BackupReplica:
             self._become_primary(epoch)
             return
         self._role = STANDBY
-        self._outbox.persist((EpochRecord(epoch, self._primary),))
+        self._persist_epoch()
 
     def _maybe_resume(self) -> None:
         """A restarted primary resumes once every peer answered with no newer epoch,
@@ -297,7 +300,7 @@ class BackupReplica:
         self._acked.clear()
         self._answers.clear()
         self._last_ship = None  # ship at the next tick: the others learn the new epoch
-        self._outbox.persist((EpochRecord(epoch, self._node),))
+        self._persist_epoch()
 
     def _install(self, state: tuple[int, int], data: bytes) -> None:
         self._sm.restore(data)
@@ -305,13 +308,25 @@ class BackupReplica:
         self._repairing = False
         self._restate()
 
-    def _restate(self) -> None:
-        """Persist the whole durable state: epoch and state machine (compaction)."""
+    def _persist_epoch(self) -> None:
+        self._epoch_on_disk = (self._epoch, self._primary)
+        self._outbox.persist((EpochRecord(self._epoch, self._primary),))
+
+    def _restate(self, own: bool = False) -> None:
+        """Persist the whole durable state: epoch and state machine, replacing the log.
+
+        ``own``: the node's own state, after writes that each have their ``WriteRecord``.
+        With an epoch already on disk and no repair pending, it then restates only what
+        earlier records hold: a ``compaction`` (``core.io.Persist``), written beside the
+        live log. An installed copy (``_install``), a new epoch, or a cleared repair flag
+        is news to the disk: a barrier."""
         self._since_compaction = 0
+        primary = self._primary if self._primary is not None else self._node
+        compaction = own and not self._repairing and self._epoch_on_disk == (self._epoch, primary)
+        self._epoch_on_disk = (self._epoch, primary)
         self._outbox.persist(
-            (EpochRecord(self._epoch, self._primary if self._primary is not None else self._node),
-             StateRecord(self._state[0], self._state[1], self._sm.snapshot())),
-            replace=True)
+            (EpochRecord(self._epoch, primary), StateRecord(self._state[0], self._state[1], self._sm.snapshot())),
+            replace=True, compaction=compaction)
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -137,10 +137,21 @@ class LearnerMixin:
             return
         chosen.compact(chosen.executed)
         self.acceptor.accepted = {s: a for s, a in self.acceptor.accepted.items() if s > chosen.base}
-        self._restate(self._sm.snapshot())
+        self._restate(self._sm.snapshot(), compaction=True)
 
-    def _restate(self, data: bytes) -> None:
-        """The whole durable state in one ``Persist(replace=True)``."""
+    def _restate(self, data: bytes, compaction: bool = False) -> None:
+        """The whole durable state in one ``Persist(replace=True)``.
+
+        ``compaction`` (``core.io.Persist``) for this node's own snapshot: the promise
+        and every accepted proposal in it were emitted in a Persist of their own when
+        they changed (acceptor.py, proposer.py, rejoin.py), and the rest is what the
+        node learned: the state after executing chosen slots, and chosen values. Some of
+        those it may have learned without a record of its own (from a majority's
+        acks, or from the promises a new leader gathered), so a crash before the swap
+        can make it forget them; learning promises nothing to anyone (Paxos Made Simple
+        §2.3), so it is a learner behind, and it learns them again (catch-up, or phase 1
+        of a later leader, which finds them accepted by a majority, P2c). A snapshot
+        installed from a peer brings state the disk never held: a barrier."""
         chosen, acceptor = self.learner.chosen, self.acceptor
         proposals = tuple(Proposal(s, b, r) for s, (b, r) in sorted(acceptor.accepted.items()))
         values = tuple(Value(s, r) for s, r in chosen.items())
@@ -150,4 +161,4 @@ class LearnerMixin:
             records.append(AcceptRecord(proposals))
         if values:
             records.append(ChosenRecord(values))
-        self._persist(tuple(records), replace=True)
+        self._persist(tuple(records), replace=True, compaction=compaction)

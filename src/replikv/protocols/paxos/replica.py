@@ -209,8 +209,8 @@ class PaxosReplica(AcceptorMixin, ProposerMixin, LearnerMixin, ReadsMixin, Lease
     def _reply(self, request: Request, result: Result) -> None:
         self._outbox.reply(request, result)
 
-    def _persist(self, records: tuple[Record, ...], replace: bool = False) -> int:
-        return self._outbox.persist(records, replace)
+    def _persist(self, records: tuple[Record, ...], replace: bool = False, compaction: bool = False) -> int:
+        return self._outbox.persist(records, replace, compaction=compaction)
 
     def _reset_deadline(self) -> None:
         """Failure detection and back-off: a random timeout in [t, 2t) (§2.4's progress

@@ -11,6 +11,12 @@ it, the same mechanism a Raft snapshot uses to compact the log behind it (Raft Â
 at the end of the step that filled the count, which already folds in every record
 emitted before it (durable or not yet), so it supersedes them all.
 
+It is a ``compaction`` (``core.io.Persist``): durable once the records before it are,
+written beside the live log and swapped in later. A crash before the swap recovers the
+records it would have replaced, with every record since, which is the node it would
+have been had it never compacted; the acks (``PutAck``, ``HandOffAck``) claim key
+states, and every key state came with a record of its own.
+
 Recovery (``recover``) must give the same node from ``[Restated, rest...]`` as from the
 whole WAL it replaced. The key states are not enough for that: a replay re-applies, in
 order, the client request of every version a record brought, overwritten ones

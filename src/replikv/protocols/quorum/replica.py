@@ -105,8 +105,9 @@ class QuorumReplica:
             case Persisted(seq=seq):
                 self._persisted(seq)
         if self.compaction.due():
-            # after the step: the restatement folds in every record this step emitted
-            self._out.persist((restatement(self.store, self.hints),), replace=True)
+            # after the step: the restatement folds in every record this step emitted, and
+            # holds nothing else a message claims durable: a compaction (compaction.py)
+            self._out.persist((restatement(self.store, self.hints),), replace=True, compaction=True)
             self.compaction.restated(len(self.store.states) + len(self.hints.states))
         return self._out.drain()
 

@@ -234,9 +234,9 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
     def _reply(self, request: Request, result: Result) -> None:
         self._outbox.reply(request, result)
 
-    def _persist(self, records: tuple[Record, ...], replace: bool = False) -> int:
+    def _persist(self, records: tuple[Record, ...], replace: bool = False, compaction: bool = False) -> int:
         self._records_since_snapshot = len(records) if replace else self._records_since_snapshot + len(records)
-        return self._outbox.persist(records, replace)
+        return self._outbox.persist(records, replace, compaction=compaction)
 
     def _after_durable(self, seq: int, txid: Txid) -> None:
         self._on_durable.setdefault(seq, []).append(txid)
@@ -249,8 +249,16 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
     def _maybe_compact(self) -> None:
         """Restate the durable state as one snapshot once ``snapshot_threshold`` records
         follow the last one (and as many as it held items: ``core.config.compaction_due``), while no decision waits to become durable (so the snapshot
-        holds nothing the disk does not)."""
-        if self._on_durable or not self.config.snapshot_due(self._records_since_snapshot, self._sm.snapshot_size):
+        holds nothing the disk does not).
+
+        So it restates only what earlier Persists hold, the epoch included (``Boot`` at
+        start): a ``compaction`` (``core.io.Persist``), written beside the live log. Not
+        while rejoining: the ``Snapshot`` carries no ``rejoining`` flag, so a restatement
+        would clear the one on disk before the catch-up is (``rejoin.py``). A rejoining
+        node ticks ``_rejoin_tick`` instead and never gets here; the check keeps that
+        true if it ever does (it votes NO and applies nothing: nothing to compact)."""
+        if self.rejoining or self._on_durable or not self.config.snapshot_due(
+                self._records_since_snapshot, self._sm.snapshot_size):
             return
         snapshot = Snapshot(
             epoch=self.epoch,
@@ -264,7 +272,7 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
             coordinating=tuple(sorted(t for t, c in self.coordinating.items() if c.phase == COMMIT and c.applied)),
             finished=tuple(self.finished.items()),
         )
-        self._persist((snapshot,), replace=True)
+        self._persist((snapshot,), replace=True, compaction=True)
 
     # -- inspection ------------------------------------------------------------------------
 
