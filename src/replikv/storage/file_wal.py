@@ -269,7 +269,6 @@ class FileWAL:
         self._check_usable()
         data = MAGIC + frame_all(payloads, self.max_record_bytes)
         self._rewrites.abandon()  # the new state supersedes them
-        old_path, old_fd = self.path, self._fd
         new_generation = self._generation + 1
         durable = self.policy != "never"
 
@@ -277,16 +276,7 @@ class FileWAL:
             self._write_new_file(new_generation, data, durable=durable)
             return os.open(self.directory / wal_name(new_generation), os.O_WRONLY | os.O_APPEND)
 
-        self._fd = self._guarded("replace", swap)
-        self._generation = new_generation
-        self._size = len(data)
-        self._count = len(payloads)
-        self._dirty = False
-        self._last_sync = self._clock()
-        if old_fd is not None:
-            os.close(old_fd)
-        with contextlib.suppress(FileNotFoundError):
-            old_path.unlink()  # recovery removes it if this is lost in a crash
+        self._switch_generation("replace", swap, len(data), len(payloads))
 
     # -- compaction beside the live log (rewrite.py) --------------------------------------
 
@@ -307,7 +297,6 @@ class FileWAL:
         self._rewrites.take(rewrite)
         assert rewrite.path is not None
         temp, tail = rewrite.path, rewrite.tail_data()
-        old_path, old_fd = self.path, self._fd
         new_generation = self._generation + 1
 
         def swap() -> int:
@@ -324,17 +313,23 @@ class FileWAL:
                 fsync_directory(self.directory)
             return os.open(final, os.O_WRONLY | os.O_APPEND)
 
-        self._fd = self._guarded("compaction", swap)
-        self._generation = new_generation
-        self._size = rewrite.size + len(tail)
-        self._count = rewrite.count + rewrite.tail_count
+        self._switch_generation("compaction", swap, rewrite.size + len(tail), rewrite.count + rewrite.tail_count)
+        rewrite.tail = []
+
+    def _switch_generation(self, what: str, swap: Callable[[], int], size: int, count: int) -> None:
+        """Run ``swap`` (it makes the next generation's file durable and opens it for
+        appends), then move to it: the old generation's descriptor closed, its file
+        removed (recovery removes it if this is lost in a crash)."""
+        old_path, old_fd = self.path, self._fd
+        self._fd = self._guarded(what, swap)
+        self._generation += 1
+        self._size, self._count = size, count
         self._dirty = False
         self._last_sync = self._clock()
-        rewrite.tail = []
         if old_fd is not None:
             os.close(old_fd)
         with contextlib.suppress(FileNotFoundError):
-            old_path.unlink()  # recovery removes it if this is lost in a crash
+            old_path.unlink()
 
     def abandon_rewrite(self, rewrite: Rewrite) -> None:
         """Drop a pending rewrite (its temp file goes now, or when its ``write`` ends)."""
