@@ -25,6 +25,7 @@ WRITERS = 16
 OPTIONS = {
     "pb-sync": ("request_timeout_ms=1000",),
     "raft": ("request_timeout_ms=1000", "heartbeat_ms=30", "election_timeout_ms=300"),
+    "multipaxos": (),
 }
 
 
@@ -142,7 +143,7 @@ def test_ten_kill_restart_cycles_under_16_writers_end_with_links_up_and_no_loss(
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("protocol", ["pb-sync", "raft"])
+@pytest.mark.parametrize("protocol", ["pb-sync", "raft", "multipaxos"])
 def test_kill_restart_cycles_while_snapshots_are_written_beside_the_log(tmp_path: Path, protocol: str) -> None:
     """Issue 14: a node's own snapshot is written beside its live log and swapped in
     later (docs/storage.md, "Compactions beside the live log"). With a snapshot every
