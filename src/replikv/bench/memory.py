@@ -175,7 +175,7 @@ class _Sampler:
             node.last_wal = wal_files(node.data_dir)
             wal_bytes, _, generation = node.last_wal
             key = str(node.id)
-            point["wal_mb"][key] = round(wal_bytes / MB, 2)
+            point["wal_mb"][key] = round(wal_bytes / MB, 3)  # 1 KB: a small run's WAL is tens of KB
             point["wal_generation"][key] = generation
             node.peak_wal = max(node.peak_wal, wal_bytes)
             if memory is None:
@@ -333,8 +333,8 @@ def _node_figures(node: _Node, baseline: dict | None) -> dict:
         "hwm_mb": round(node.hwm / MB, 1),
         "final_mb": final,
         "over_state_mb": round(final - baseline["with_state_mb"], 1) if final is not None and baseline else None,
-        "wal_final_mb": round(final_bytes / MB, 2),
-        "wal_peak_mb": round(node.peak_wal / MB, 2),
+        "wal_final_mb": round(final_bytes / MB, 3),
+        "wal_peak_mb": round(node.peak_wal / MB, 3),
         "wal_files": files,
         "wal_generation": generation,
         "exited_at_s": node.gone_at_s,
