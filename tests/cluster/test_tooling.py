@@ -418,3 +418,33 @@ def test_wait_serving_polls_until_every_link_is_up_and_nobody_is_suspected(monke
     asked.clear()
     assert manager.wait_serving(state, state.members(), 60.0) is None
     assert asked.count(7001) == 3 and asked[-3:] == [7001, 7002, 7003]
+
+
+def test_wait_serving_about_a_restarted_node_looks_at_its_links_only(monkeypatch) -> None:
+    """`cluster restart N` waits until N is back in: its links to the live nodes, theirs
+    to it, nobody suspecting it. A link between two other nodes that is down, or a node
+    that does not answer, is not what the restart waits for."""
+    state = ClusterState(protocol="pb-sync", base_port=7000)
+    state.nodes = [manager.NodeEntry(id=i, client_port=7000 + i, peer_port=7100 + i, data_dir=f"/d{i}",
+                                     log_file=f"/d{i}.log", argv=[]) for i in (1, 2, 3, 4)]
+    statuses = {
+        1: NodeStatus(role="primary", links={2: "down", 3: "up", 4: "up"}, suspects=(2, 3)),
+        3: NodeStatus(links={1: "up", 2: "up", 4: "up"}),
+        4: NodeStatus(links={1: "up", 2: "down", 3: "up"}),
+    }
+
+    def node_status(host: str, port: int) -> NodeStatus:
+        if port - 7000 == 2:
+            raise OSError("connection refused")
+        return statuses[port - 7000]
+
+    monkeypatch.setattr(manager.admin, "node_status", node_status)
+    monkeypatch.setattr(manager.time, "sleep", lambda s: None)
+    assert manager.wait_serving(state, state.members(), 0.0, node=3) == "node 1 counts node(s) 3 as down"
+    statuses[1] = NodeStatus(role="primary", links={2: "down", 3: "up", 4: "up"}, suspects=(2,))
+    assert manager.wait_serving(state, state.members(), 0.0, node=3) is None
+    # about node 2 itself: the others' links to it come first, then its own silence
+    assert manager.wait_serving(state, state.members(), 0.0, node=2) == "node 1 has no link yet to node(s) 2"
+    statuses[1] = NodeStatus(role="primary", links={2: "up", 3: "up", 4: "up"})
+    statuses[4] = NodeStatus(links={1: "up", 2: "up", 3: "up"})
+    assert manager.wait_serving(state, state.members(), 0.0, node=2) == "node 2 does not report its status (connection refused)"

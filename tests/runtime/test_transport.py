@@ -259,3 +259,36 @@ def test_every_result_type_crosses_the_wire_in_a_forward_reply() -> None:
         frame = CODEC.frame(ForwardReply(7, result, (1, 2)))
         decoded = CODEC.decode(frame[4:])
         assert type(decoded.result) is kind and decoded.result == result
+
+
+def test_a_peer_that_dials_in_cuts_our_backoff_towards_it_short() -> None:
+    """A restarted node is reachable both ways as soon as it is up: its connection to us
+    makes our link to it, waiting out a backoff (here 30 s), dial at once."""
+    async def scenario() -> None:
+        inbox_a, inbox_b = asyncio.Queue(), asyncio.Queue()
+        slow = {"backoff_min_s": 30.0, "backoff_max_s": 30.0}
+
+        def transport(node: int, inbox: asyncio.Queue, port: int = 0) -> PeerTransport:
+            return PeerTransport(node=node, listen=("127.0.0.1", port), peers={}, codec=CODEC, cluster_id="test",
+                                 protocol="toy", on_message=lambda src, msg: inbox.put_nowait((src, msg)),
+                                 settings=TransportSettings(**slow))
+
+        gone = transport(2, inbox_b)
+        await gone.start()
+        port = gone.port
+        await gone.close()  # node 2 is down: node 1's first dial is refused
+        a = transport(1, inbox_a)
+        await a.start()
+        a.add_peer(2, ("127.0.0.1", port))
+        await until(lambda: a._links[2].redial is not None, 5, "node 1 backing off")
+        b = transport(2, inbox_b, port)  # node 2 restarts on its port and dials node 1
+        await b.start()
+        b.add_peer(1, ("127.0.0.1", a.port))
+        await until(lambda: a.link_up(2), 5, "node 1's link to the restarted node 2")
+        assert a._links[2].early_redials == 1
+        a.send(2, ToyAck(3))
+        assert await asyncio.wait_for(inbox_b.get(), 5) == (1, ToyAck(3))
+        await a.close()
+        await b.close()
+
+    run(scenario())

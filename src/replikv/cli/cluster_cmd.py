@@ -194,7 +194,7 @@ def kill(node_id, data_dir) -> None:
 @_operator_errors
 def restart(node_id, rejoin, timeout, data_dir) -> None:
     """Start a node again from its data (stopping it first if it runs)."""
-    entry = manager.restart(data_dir, node_id, ready_timeout_s=timeout, rejoin=rejoin)
+    entry = manager.restart(data_dir, node_id, ready_timeout_s=timeout, rejoin=rejoin, report=_report)
     how = " to rejoin (it catches up before it votes)" if rejoin else ""
     click.echo(f"node {node_id} restarted{how} (pid {entry.pid})")
 

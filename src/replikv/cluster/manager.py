@@ -149,31 +149,38 @@ def wait_ready(state: ClusterState, entries: Sequence[NodeEntry], timeout_s: flo
 SERVING_POLL_S = 0.05
 
 
-def wait_serving(state: ClusterState, entries: Sequence[NodeEntry], timeout_s: float) -> str | None:
+def wait_serving(state: ClusterState, entries: Sequence[NodeEntry], timeout_s: float,
+                 node: int | None = None) -> str | None:
     """Until the nodes can take a write: each reports its links to the others up, and
     none suspects another down (``Status.suspects``). A node dials its peers with a
     backoff of up to two seconds, so a node that answers PING may not reach them yet, and
-    a pb-sync primary that has not heard a backup refuses writes. ``None`` once serving,
-    else what was still missing at the deadline."""
+    a pb-sync primary that has not heard a backup refuses writes. ``node``: only what
+    concerns that one (it was restarted): its links and the others' links to it, and
+    nobody suspecting it; a node among ``entries`` that does not answer is then left
+    out. ``None`` once serving, else what was still missing at the deadline."""
     members = {e.id for e in entries}
     deadline = time.monotonic() + timeout_s
     while True:
-        missing = _not_serving(state, entries, members)
+        missing = _not_serving(state, entries, members, node)
         if missing is None or time.monotonic() > deadline:
             return missing
         time.sleep(SERVING_POLL_S)
 
 
-def _not_serving(state: ClusterState, entries: Sequence[NodeEntry], members: set[int]) -> str | None:
+def _not_serving(state: ClusterState, entries: Sequence[NodeEntry], members: set[int],
+                 node: int | None) -> str | None:
     for entry in entries:
         try:
             status = admin.node_status(state.host, entry.client_port)
         except (OSError, RespError, ValueError) as exc:
+            if node is not None and entry.id != node:
+                continue  # not the one restarted: its own trouble is not waited out here
             return f"node {entry.id} does not report its status ({exc or type(exc).__name__})"
-        down = status.down_links(members - {entry.id})
+        concern = members - {entry.id} if node is None or entry.id == node else {node}
+        down = status.down_links(concern)
         if down:
             return f"node {entry.id} has no link yet to node(s) {', '.join(map(str, down))}"
-        suspects = [p for p in status.suspects if p in members]
+        suspects = [p for p in status.suspects if p in concern]
         if suspects:
             return f"node {entry.id} counts node(s) {', '.join(map(str, suspects))} as down"
     return None
@@ -341,10 +348,15 @@ def kill(data_dir: str | os.PathLike[str], node_id: int) -> int:
 
 
 def restart(data_dir: str | os.PathLike[str], node_id: int, ready_timeout_s: float = READY_TIMEOUT_S,
-            serve_prefix: Sequence[str] | None = None, rejoin: bool = False) -> NodeEntry:
+            serve_prefix: Sequence[str] | None = None, rejoin: bool = False,
+            report: Reporter | None = None) -> NodeEntry:
     """Stop the node if it runs (SIGTERM), start it again from its data, wait for PING.
     ``rejoin``: its data directory was lost or moved away; it starts with ``--rejoin``
-    (this start only: the node records that it is rejoining in its own directory)."""
+    (this start only: the node records that it is rejoining in its own directory).
+    ``report`` (the CLI's): then also wait until it is back in (``wait_serving`` about
+    it, among the live nodes that are not paused), and report a warning if it is not
+    within ``ready_timeout_s``. The test harness's nemesis leaves it out: it restarts
+    nodes it may have cut off on purpose."""
     root = pathlib.Path(data_dir).resolve()
     state = load_state(root)
     entry = member_entry(state, node_id)
@@ -358,6 +370,13 @@ def restart(data_dir: str | os.PathLike[str], node_id: int, ready_timeout_s: flo
     start_node(state, entry, prefix, rejoin=rejoin)
     save_state(root, state)
     wait_ready(state, [entry], ready_timeout_s)
+    if report is not None:
+        live = [e for e in state.members()
+                if node_alive(e) and e.pid is not None and not processes.is_stopped(e.pid)]
+        missing = wait_serving(state, live, ready_timeout_s, node=node_id)
+        if missing is not None:
+            report(f"warning: node {node_id} runs but is not back in yet: {missing} "
+                   f"after {ready_timeout_s:g}s (see `replikv cluster status`)")
     return entry
 
 

@@ -116,6 +116,10 @@ class _Link:
         write buffer to empty)."""
         self.failures = 0
         """Connection attempts that failed or ended (refused, unreachable, lost)."""
+        self.redial: asyncio.Future | None = None
+        """Set while the link waits out its backoff; a connection *from* the peer resolves
+        it (the peer is back: dial now rather than up to ``backoff_max_s`` later)."""
+        self.early_redials = 0
 
     def went_up(self) -> None:
         self.connected = True
@@ -412,9 +416,30 @@ class PeerTransport:
                 if writer is not None:
                     with contextlib.suppress(Exception):
                         writer.close()
-            # Exponential backoff with jitter in [delay/2, delay], capped.
-            await asyncio.sleep(delay * (0.5 + 0.5 * self._rng.random()))
+            # Exponential backoff with jitter in [delay/2, delay], capped; cut short when
+            # the peer dials us (_peer_is_back).
+            await self._backoff(link, delay * (0.5 + 0.5 * self._rng.random()))
             delay = min(delay * 2, self.settings.backoff_max_s)
+
+    async def _backoff(self, link: _Link, delay_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        redial = link.redial = loop.create_future()
+        timer = loop.call_later(delay_s, lambda: redial.done() or redial.set_result(None))
+        try:
+            await redial
+        finally:
+            timer.cancel()
+            link.redial = None
+
+    def _peer_is_back(self, peer: int) -> None:
+        """An authenticated connection from ``peer``: it runs, so our link to it, if it
+        waits out a backoff, dials now. A restarted node is then reachable both ways as
+        soon as it is up, not up to ``backoff_max_s`` (2 s) later; a pb-sync primary
+        refuses writes until it hears the restarted backup."""
+        link = self._links.get(peer)
+        if link is not None and link.redial is not None and not link.redial.done():
+            link.early_redials += 1
+            link.redial.set_result(None)
 
     async def _drain_link(self, link: _Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Write the queue in batches; wait for the kernel buffer to drain only when it is
@@ -513,6 +538,7 @@ class PeerTransport:
         mac = handshake_mac(self._secret, "listen", hello.nonce, self._cluster_id, self.node, self._protocol)
         writer.write(self._codec.frame(Welcome(self.node, mac)))
         await writer.drain()
+        self._peer_is_back(hello.node)
         return hello.node
 
     def _check_hello(self, hello: Any, nonce: bytes) -> str | None:
