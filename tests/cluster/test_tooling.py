@@ -448,3 +448,11 @@ def test_wait_serving_about_a_restarted_node_looks_at_its_links_only(monkeypatch
     statuses[1] = NodeStatus(role="primary", links={2: "up", 3: "up", 4: "up"})
     statuses[4] = NodeStatus(links={1: "up", 2: "up", 3: "up"})
     assert manager.wait_serving(state, state.members(), 0.0, node=2) == "node 2 does not report its status (connection refused)"
+
+
+def test_cluster_wait_names_a_suspected_member_when_it_gives_up(monkeypatch) -> None:
+    current = _view(("up", "primary", 5, "d"), ("up", "backup", 5, "d"), ("up", "backup", 5, "d"))
+    current.rows[0].status.suspects = (3,)
+    monkeypatch.setattr(control, "view", lambda data_dir: current)
+    with pytest.raises(ClusterError, match="node 1: up applied 5 suspects 3 down"):
+        control.wait_converged("/nowhere", timeout_s=0.0)

@@ -325,6 +325,8 @@ def wait_converged(data_dir: str | os.PathLike[str], timeout_s: float = 30.0) ->
                 f"node {r.id}: {r.state}" + (f" applied {r.status.applied_index}" if r.status else "")
                 + (f" links down to {_ids(r.status.down_links(members))}"
                    if r.status and r.status.down_links(members) else "")
+                + (f" suspects {_ids(sorted(set(r.status.suspects) & members))} down"
+                   if r.status and set(r.status.suspects) & members else "")
                 for r in current.rows
             )
             leader = current.leader()
