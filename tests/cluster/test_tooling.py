@@ -390,13 +390,19 @@ def test_converged_waits_until_no_member_is_suspected() -> None:
     assert control.converged(current)
 
 
+def _stub_state(nodes: int) -> ClusterState:
+    """A pb-sync cluster's state file of ``nodes`` entries on ports 7001.. (nothing runs)."""
+    state = ClusterState(protocol="pb-sync", base_port=7000)
+    state.nodes = [manager.NodeEntry(id=i, client_port=7000 + i, peer_port=7100 + i, data_dir=f"/d{i}",
+                                     log_file=f"/d{i}.log", argv=[]) for i in range(1, nodes + 1)]
+    return state
+
+
 def test_wait_serving_polls_until_every_link_is_up_and_nobody_is_suspected(monkeypatch) -> None:
     """`cluster up` returns once PING answers, but a node dials its peers with a backoff
     (up to 2 s) and a pb-sync primary refuses writes until it has heard every backup (CI
     failure: `SET` right after `up` got `TIMEOUT backup 3 is down`)."""
-    state = ClusterState(protocol="pb-sync", base_port=7000)
-    state.nodes = [manager.NodeEntry(id=i, client_port=7000 + i, peer_port=7100 + i, data_dir=f"/d{i}",
-                                     log_file=f"/d{i}.log", argv=[]) for i in (1, 2, 3)]
+    state = _stub_state(3)
     others = lambda node: {p: "up" for p in (1, 2, 3) if p != node}  # noqa: E731
     rounds = [
         {1: NodeStatus(role="primary", links={2: "up", 3: "down"}), 2: NodeStatus(links=others(2)),
@@ -424,9 +430,7 @@ def test_wait_serving_about_a_restarted_node_looks_at_its_links_only(monkeypatch
     """`cluster restart N` waits until N is back in: its links to the live nodes, theirs
     to it, nobody suspecting it. A link between two other nodes that is down, or a node
     that does not answer, is not what the restart waits for."""
-    state = ClusterState(protocol="pb-sync", base_port=7000)
-    state.nodes = [manager.NodeEntry(id=i, client_port=7000 + i, peer_port=7100 + i, data_dir=f"/d{i}",
-                                     log_file=f"/d{i}.log", argv=[]) for i in (1, 2, 3, 4)]
+    state = _stub_state(4)
     statuses = {
         1: NodeStatus(role="primary", links={2: "down", 3: "up", 4: "up"}, suspects=(2, 3)),
         3: NodeStatus(links={1: "up", 2: "up", 4: "up"}),

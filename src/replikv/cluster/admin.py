@@ -48,6 +48,10 @@ class NodeStatus:
         return sorted(p for p, state in self.links.items()
                       if state != "up" and (among is None or p in among))
 
+    def suspected(self, among: set[int] | None = None) -> list[int]:
+        """Peers this node's failure detector counts as down (only those in ``among``)."""
+        return sorted(p for p in self.suspects if among is None or p in among)
+
 
 def _text(value: Any) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)

@@ -305,7 +305,7 @@ def converged(current: ClusterView) -> bool:
     members = {r.id for r in current.rows}
     if any(s.down_links(members) for s in statuses):
         return False  # a peer link that has not come back (issue 8.3)
-    if any(set(s.suspects) & members for s in statuses):
+    if any(s.suspected(members) for s in statuses):
         return False  # a failure detector that has not heard a peer again (pb-sync refuses writes)
     applied = {s.applied_index for s in statuses}
     digests = {s.digest for s in statuses}
@@ -325,8 +325,8 @@ def wait_converged(data_dir: str | os.PathLike[str], timeout_s: float = 30.0) ->
                 f"node {r.id}: {r.state}" + (f" applied {r.status.applied_index}" if r.status else "")
                 + (f" links down to {_ids(r.status.down_links(members))}"
                    if r.status and r.status.down_links(members) else "")
-                + (f" suspects {_ids(sorted(set(r.status.suspects) & members))} down"
-                   if r.status and set(r.status.suspects) & members else "")
+                + (f" suspects {_ids(r.status.suspected(members))} down"
+                   if r.status and r.status.suspected(members) else "")
                 for r in current.rows
             )
             leader = current.leader()

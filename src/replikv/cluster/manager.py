@@ -159,12 +159,14 @@ def wait_serving(state: ClusterState, entries: Sequence[NodeEntry], timeout_s: f
     nobody suspecting it; a node among ``entries`` that does not answer is then left
     out. ``None`` once serving, else what was still missing at the deadline."""
     members = {e.id for e in entries}
-    deadline = time.monotonic() + timeout_s
-    while True:
-        missing = _not_serving(state, entries, members, node)
-        if missing is None or time.monotonic() > deadline:
-            return missing
-        time.sleep(SERVING_POLL_S)
+    missing: list[str | None] = [None]
+
+    def serving() -> bool:
+        missing[0] = _not_serving(state, entries, members, node)
+        return missing[0] is None
+
+    processes.wait_until(serving, timeout_s, SERVING_POLL_S)
+    return missing[0]
 
 
 def _not_serving(state: ClusterState, entries: Sequence[NodeEntry], members: set[int],
@@ -180,7 +182,7 @@ def _not_serving(state: ClusterState, entries: Sequence[NodeEntry], members: set
         down = status.down_links(concern)
         if down:
             return f"node {entry.id} has no link yet to node(s) {', '.join(map(str, down))}"
-        suspects = [p for p in status.suspects if p in concern]
+        suspects = status.suspected(concern)
         if suspects:
             return f"node {entry.id} counts node(s) {', '.join(map(str, suspects))} as down"
     return None
