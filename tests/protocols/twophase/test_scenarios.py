@@ -115,3 +115,16 @@ def test_2pc_while_the_coordinator_is_down_locked_keys_refuse_as_locked_other_wr
     other = [a.outcome for a in writes if not a.locked]
     assert set(other) <= {"unavailable", "locked"} and other.count("unavailable") > other.count("locked")
     assert {a.outcome for a in answers if a.op == "read" and not a.locked} == {"ok"}
+
+
+@pytest.mark.parametrize("seed", [3, 5000])
+def test_3pc_lost_disk_keeps_what_the_wiped_coordinator_acknowledged(seed: int) -> None:
+    """The coordinator committed, answered OK and lost its disk; every node crashed before
+    the others' COMMITTED records were durable, so they came back PRECOMMITTED, in doubt.
+    None of them could terminate (a node back from a crash never decides, the coordinator
+    is no survivor), so the write stayed in doubt, locks held, absent from every state
+    machine: ``no_lost_acked_writes`` failed (seeds 3 and 5000, 1 write each). Fixed by
+    the total-failure rule (``termination._total_failure``)."""
+    report = _report("3pc", "lost-disk", seed=seed)
+    assert report["lost_acked_writes"] == 0 and _failed(report) == []
+    assert report["scheme_metrics"]["in_doubt"] == 0

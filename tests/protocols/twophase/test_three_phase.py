@@ -11,10 +11,11 @@ from replikv.protocols.twophase.constants import (
     PENDING,
     PRECOMMITTED,
     UNCERTAIN,
+    UNKNOWN,
 )
 from replikv.protocols.twophase.records import Boot, Decided
 
-from .steps import durable, make, persists, prepared, records, sends, write
+from .steps import create, durable, make, persists, prepared, records, sends, write
 
 TXID = (1, 1, 1)
 
@@ -203,3 +204,82 @@ def test_a_node_back_from_a_crash_is_no_candidate_for_the_survivors():
     effects = survivor.handle(Tick(160.0))
     assert records(effects) == [Decided(txid, ABORTED)]
     assert [(s.dst, s.msg) for s in sends(effects)] == [(1, m.Abort(txid)), (3, m.Abort(txid))]
+
+
+def _full_round(replica, reports: dict[int, tuple[str, bool]], start_ms=10.0, query_ms=100.0, termination_ms=40.0):
+    """One termination round in which each of ``reports`` answers ``(state, recovered)``."""
+    replica.handle(Tick(start_ms))
+    replica.handle(Tick(start_ms + query_ms + 5))
+    for src, (state, recovered) in reports.items():
+        replica.handle(Receive(src, m.StateReport(TXID, state, recovered=recovered)))
+    return replica.handle(Tick(start_ms + query_ms + 5 + termination_ms + 5))
+
+
+def _recovered_coordinator():
+    """Node 1 PRECOMMITTED its own transaction, crashed, came back from its records."""
+    return make(1, records=[Boot(1), Decided(TXID, PRECOMMITTED, write(1, "v"))], mode="3pc",
+                query_ms=100.0, termination_ms=40.0)
+
+
+def test_after_a_total_failure_with_everyone_answering_the_lowest_node_terminates():
+    """Every node came back from a crash in doubt (``restart-all``): no survivor is left to
+    elect, and every node answered undecided, so nobody decided (Skeen 1981, recovery from
+    total failure). Node 1 decides by the same rule: someone precommitted, so PRECOMMIT to
+    the uncertain, then COMMIT. Before, every node asked for ever, locks held."""
+    replica = _recovered_coordinator()
+    assert replica.in_doubt[TXID].recovered
+    effects = _full_round(replica, {2: (PRECOMMITTED, True), 3: (UNCERTAIN, True)})
+    assert [(s.dst, s.msg) for s in sends(effects, m.PreCommit)] == [(3, m.PreCommit(TXID))]
+    done = replica.handle(Receive(3, m.PreCommitAck(TXID)))
+    assert records(done) == [Decided(TXID, COMMITTED)]
+    assert [(s.dst, s.msg) for s in sends(done)] == [(2, m.Commit(TXID)), (3, m.Commit(TXID))]
+    assert done.index(persists(done)[0]) < done.index(sends(done)[0])
+
+
+def test_after_a_total_failure_all_uncertain_the_lowest_node_aborts():
+    replica = _recovered_in_doubt(1, (3, 1, 1))
+    replica.handle(Tick(10.0))
+    replica.handle(Tick(115.0))
+    for src in (2, 3):
+        replica.handle(Receive(src, m.StateReport((3, 1, 1), UNCERTAIN, recovered=True)))
+    effects = replica.handle(Tick(160.0))
+    assert records(effects) == [Decided((3, 1, 1), ABORTED)]
+    assert [(s.dst, s.msg) for s in sends(effects)] == [(2, m.Abort((3, 1, 1))), (3, m.Abort((3, 1, 1)))]
+
+
+def test_after_a_total_failure_only_the_lowest_node_decides():
+    replica = _recovered_in_doubt(2)
+    effects = _full_round(replica, {1: (PRECOMMITTED, True), 3: (UNCERTAIN, True)})
+    assert persists(effects) == [] and sends(effects, m.PreCommit) == [] and TXID in replica.in_doubt
+
+
+def test_a_recovered_node_still_never_decides_while_a_node_is_missing_or_rejoining():
+    """The total-failure rule needs every node's answer: a node that did not answer, or
+    answers "unknown" (rejoining after a lost disk), may have decided while the others
+    were down."""
+    for reports in ({2: (PRECOMMITTED, True)}, {2: (PRECOMMITTED, True), 3: (UNKNOWN, False)}):
+        replica = _recovered_coordinator()
+        effects = _full_round(replica, reports)
+        assert persists(effects) == [] and sends(effects, m.PreCommit) == [] and TXID in replica.in_doubt
+
+
+def test_a_coordinator_that_lost_its_disk_after_committing_commits_again_once_everyone_answers():
+    """``replikv sim --protocol 3pc --scenario lost-disk --seed 3``: node 1 committed and
+    answered its client OK, then every node crashed before the others' COMMITTED records
+    were durable, and node 1 lost its disk. It adopted node 3's state (the transaction
+    PRECOMMITTED); nodes 2 and 3 came back in doubt and would not decide, node 1 was the
+    coordinator and no survivor: the write stayed in doubt for ever, lost to every read.
+    Now node 1, the lowest node, hears everyone undecided and commits."""
+    from replikv.core.replica import Recovery
+    from replikv.kv import KVStateMachine
+
+    replica = create(1, records=[], recovery=Recovery(lost=True), mode="3pc", query_ms=100.0, termination_ms=40.0)
+    replica.handle(Tick(0.0))
+    state = m.CatchUpState(KVStateMachine().snapshot(), (m.OpenTxnState(TXID, write(1, "v"), PRECOMMITTED),), (), 1)
+    durable(replica, replica.handle(Receive(3, state)))
+    assert not replica.rejoining and replica.in_doubt[TXID].state == PRECOMMITTED
+    effects = _full_round(replica, {2: (PRECOMMITTED, True), 3: (PRECOMMITTED, True)})
+    assert records(effects) == [Decided(TXID, COMMITTED)]
+    assert [(s.dst, s.msg) for s in sends(effects)] == [(2, m.Commit(TXID)), (3, m.Commit(TXID))]
+    durable(replica, effects)
+    assert replica.state_machine().get("k") == "v"

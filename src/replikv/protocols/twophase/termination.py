@@ -20,7 +20,9 @@ the others may have terminated while it was down, taking its silence for a failu
 it asks until someone tells it the outcome (Skeen's recovery rule; a recovered node
 that heard no one decided ABORT alone while the survivors had committed: `replikv test
 --protocol 3pc --nemesis crash-after-votes --seed 12`). Once a live terminator's
-PRECOMMIT reaches it, it acks like any participant.
+PRECOMMIT reaches it, it acks like any participant. After a total failure no survivor is
+left; once every node answered undecided, the lowest node decides by the same rule
+(``_total_failure``, Skeen 1981).
 The rule is safe when failures are crashes and every live node answers; under a
 partition each side elects its own new coordinator and the two may decide differently.
 That is the chapter's point; it is shown (the ``no_divergent_decisions`` check), not
@@ -135,15 +137,19 @@ class TerminationMixin(_Base):
             return
         if rnd.reports.get(txid[0]) == PENDING:
             return  # the coordinator is alive and will decide
-        if doubt.recovered:
+        # a node that is rejoining after a damaged disk answers "unknown": it is no survivor
+        states = {n: s for n, s in rnd.reports.items() if s != UNKNOWN} | {self.node: doubt.state}
+        recovered = rnd.recovered | ({self.node} if doubt.recovered else set())
+        survivors = sorted(n for n in states if n != txid[0] and n not in recovered)
+        if survivors:
+            if survivors[0] != self.node:
+                return  # the lowest survivor terminates; ask again later
+        elif not self._total_failure(states):
             # back from a crash in doubt: the others may have decided without us (they
             # took our silence for a crash); ask again, never decide (Skeen 1981)
             return
-        # a node that is rejoining after a damaged disk answers "unknown": it is no survivor
-        states = {n: s for n, s in rnd.reports.items() if s != UNKNOWN} | {self.node: doubt.state}
-        survivors = sorted(n for n in states if n != txid[0] and n not in rnd.recovered)
-        if not survivors or survivors[0] != self.node:
-            return  # the lowest survivor terminates; ask again later
+        elif min(self.members) != self.node:
+            return  # after a total failure the lowest node terminates
         if PRECOMMITTED in states.values():
             if doubt.state == UNCERTAIN:
                 doubt.state = PRECOMMITTED
@@ -160,6 +166,27 @@ class TerminationMixin(_Base):
             self._learn(txid, ABORTED, force=True)  # ABORTED durable before the ABORTs leave
             for peer in self.peers:
                 self._send(peer, m.Abort(txid))
+
+    def _total_failure(self, states: dict[int, str]) -> bool:
+        """No survivor is left to terminate (every node is the coordinator or came back
+        from a crash in doubt), and every node answered this round, in doubt.
+
+        Skeen 1981, recovery from total failure: a recovered node may not decide while a
+        node that kept running could have decided without it; once every node has
+        answered and none holds an outcome, nobody did (an outcome is durable before it
+        is sent or answered), and nobody will, since there is no survivor to elect. So the
+        lowest node decides by the same rule over everyone's states. Without this the
+        transaction stays in doubt for ever with its locks held: after ``restart-all``,
+        or when the coordinator that committed it lost its disk (``lost-disk``, seed 3:
+        its client was told OK and the write never reached the others' state machines).
+
+        A node that lost its disk and rejoined (``rejoin.py``) answers with a peer's state,
+        not its own; what it may have decided before it lost it is consistent with the
+        rule: COMMIT needed every other node PRECOMMITTED, so the rule commits too, and
+        an ABORT it took with a PRECOMMITTED node absent reached no one (anyone it
+        reached would answer ABORTED here), no client included.
+        """
+        return set(states) >= set(self.members) and all(s in (UNCERTAIN, PRECOMMITTED) for s in states.values())
 
     def _on_termination_precommit_ack(self, src: int, txid: Txid) -> None:
         waiting = self.term_precommits.get(txid)
