@@ -13,8 +13,8 @@ once a second. Two key shapes matter:
 - ``keys > 0``: writes overwrite a bounded set of keys, so the state stays small and any
   growth is a leak (a log never compacted, a session table, WAL files, buffers);
 - ``keys == 0``: every write a new key, so the live keys *are* the state. What that
-  state alone costs is measured in a bare interpreter holding the same keys in a dict
-  (``state_only_rss``), and the report says how much each node adds on top.
+  state alone costs is measured in an interpreter whose state machine applied the same
+  keys (``state_only_rss``), and the report says how much each node adds on top.
 
 Every field of the result is documented in docs/bench.md.
 """
@@ -200,19 +200,25 @@ def rss():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
 keys, value_size, fresh = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "fresh"
+from replikv.core import Request
+from replikv.core.commands import Set
+from replikv.kv import KVStateMachine
 raw = b"v" * value_size
 before = rss()
-data = {}
+state = KVStateMachine()
 for i in range(keys):
     # the node's keys look like this; each value is its own str, as a decoded command's
-    data[f"1:key:{i % 32}:{i}" if fresh else f"key:{i}"] = raw.decode()
+    key = f"1:key:{i % 32}:{i}" if fresh else f"key:{i}"
+    state.apply(Request(1 + i % 32, i // 32 + 1, Set(key, raw.decode())))
 print(before, rss())
 """
 
 
 def state_only_rss(keys: int, value_size: int, fresh: bool, timeout_s: float = 120.0) -> dict:
-    """RSS of a bare interpreter before and after building a dict of ``keys`` keys (the
-    node's key format) to ``value_size``-byte values: what the state alone costs."""
+    """RSS of an interpreter with the state machine's code loaded, before and after it
+    applied a ``SET`` of each of ``keys`` keys (the node's key format) to a
+    ``value_size``-byte value from 32 clients: what the state alone costs (a dict up to
+    ``kv.state_machine.HOT_LIMIT`` keys, packed beyond, ``kv.packed``)."""
     done = subprocess.run([sys.executable, "-c", _STATE_ONLY, str(keys), str(value_size),
                            "fresh" if fresh else "bounded"],
                           capture_output=True, text=True, timeout=timeout_s, check=True)
