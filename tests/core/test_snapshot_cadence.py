@@ -31,8 +31,8 @@ def test_compaction_due(since: int, every: int, last_size: int, growth: float, d
 def test_config_rule_uses_both_settings_and_refuses_negative_growth() -> None:
     config = NodeConfig(snapshot_threshold=100, snapshot_growth=2.0)
     assert not config.snapshot_due(150, 100) and config.snapshot_due(200, 100)
-    assert NodeConfig().snapshot_due(10_000, 40_000)  # defaults: 10,000 and growth 0.25
-    assert not NodeConfig().snapshot_due(10_000, 40_004)
+    assert NodeConfig().snapshot_due(10_000, 100_000)  # defaults: 10,000 and growth 0.1
+    assert not NodeConfig().snapshot_due(10_000, 100_010)
     with pytest.raises(ConfigError, match="snapshot_growth"):
         NodeConfig(snapshot_growth=-1.0).validate()
 

@@ -108,6 +108,7 @@ def test_packed_pairs_find_only_whole_keys() -> None:
     assert pairs.pop("\udcff") == "lone surrogate" and pairs.pop("\xfe\xff") == "\xff"
     assert pairs.pop("b") == "2" and pairs.pop("b") is None and len(pairs) == 3
     assert dict(pairs.items()) == {"ab": "1", "": "3", "a": ""}
+    assert list(pairs.keys()) == [key for key, _ in pairs.items()]
     assert PackedPairs(pairs.buckets()).get("ab") == "1" and len(PackedPairs(pairs.buckets())) == 3
 
 

@@ -30,14 +30,15 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Take a snapshot and compact once this many entries follow the last one (0 = never),
     and not before ``snapshot_growth`` times as many as the last snapshot held items
     (``snapshot_due``)."""
-    snapshot_growth: float = 0.25
+    snapshot_growth: float = 0.1
     """How much the log must grow past the last snapshot, relative to that snapshot's size
     in items (keys and client sessions), before the next one (Raft thesis §5.1.3, "When to
-    snapshot": an expansion factor; 0: ``snapshot_threshold`` alone). 0.25: a ``SET``'s
-    entry is about 180 bytes in the WAL and a key about 40 in a snapshot, so the log has
-    then grown about as large on disk as the snapshot (Redis's AOF rewrite at 100%
-    growth); measured at 400,000 new keys, 0.25 took 14 snapshots where 0 took 40, for
-    13 MB more RSS (1.0: 6 snapshots, 36 MB more; docs/bench.md)."""
+    snapshot": an expansion factor; 0: ``snapshot_threshold`` alone). 0.1: a ``SET``'s
+    entry is about 180 bytes in the WAL and 300 in memory, a packed key about 33
+    (``kv.packed``), so the log then holds about as much as the state itself. Measured
+    through 1,000,000 new keys (raft, docs/bench.md "Tenth session"): 34 snapshots, node
+    RSS at most 165 MB (high-water 191); 0.25 took 18 and held 189-204 MB (high-water
+    221), 75 MB of it log entries, since the state was packed."""
     read_level: str = "linearizable"
     """Default read level when a request does not name one (one of the scheme's
     ``ProtocolSpec.read_levels``; ``ProtocolSpec.make_config`` checks it)."""

@@ -102,6 +102,13 @@ class PackedPairs:
             buckets[slot] = buckets[slot] + _EMPTY.join(grouped[slot])
         self._count += added
 
+    def keys(self) -> Iterator[str]:
+        """Every key, in the order of ``items``."""
+        for bucket in self._buckets:
+            if bucket:
+                for entry in bucket.split(_KEY)[1:]:
+                    yield _decode(entry[:entry.index(_VALUE)])
+
     def items(self) -> Iterator[tuple[str, str]]:
         """Every pair, bucket by bucket (a deterministic order)."""
         for bucket in self._buckets:

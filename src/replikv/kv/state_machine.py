@@ -76,7 +76,9 @@ class _Layered:
         self.hot = hot
         self.packed = packed
         self._absent: str | None = None
-        """The last key ``get`` found nowhere: its ``SET`` needs no second search."""
+        """The last key ``get`` found nowhere, until the next write: its ``SET`` needs no
+        second search. Still absent from ``packed`` then, since keys enter it only from
+        ``hot``, and a key enters ``hot`` only by a write."""
 
     def get(self, key: str, default: str | None = None) -> str | None:
         value = self.hot.get(key)
@@ -107,8 +109,6 @@ class _Layered:
         value = self.hot.pop(key, None)
         if value is None:
             value = self.packed.pop(key)
-        elif key == self._absent:
-            self._absent = None
         return default if value is None else value
 
 
@@ -194,9 +194,10 @@ class KVStateMachine:
     def digest(self) -> str:
         """Hash of the data (not the sessions), to compare replicas."""
         h = hashlib.sha256()
-        every = self.items()
-        for key in sorted(every):
-            h.update(_ENCODER.encode((key, every[key])))
+        keys = self._data if self._packed is None else itertools.chain(self._data, self._packed.keys())
+        view = self._view
+        for key in sorted(keys):  # the keys only: no second copy of a large state's values
+            h.update(_ENCODER.encode((key, view.get(key))))
         return h.hexdigest()[:16]
 
     # -- inspection ------------------------------------------------------------------
