@@ -182,9 +182,12 @@ class TerminationMixin(_Base):
 
         A node that lost its disk and rejoined (``rejoin.py``) answers with a peer's state,
         not its own; what it may have decided before it lost it is consistent with the
-        rule: COMMIT needed every other node PRECOMMITTED, so the rule commits too, and
-        an ABORT it took with a PRECOMMITTED node absent reached no one (anyone it
-        reached would answer ABORTED here), no client included.
+        rule. A COMMIT it decided needed another node to hold PRECOMMITTED durably (as
+        the coordinator, every node's ack; as a terminator, the report that made it
+        precommit, or the coordinator whose PRECOMMIT it had), and that node answers
+        PRECOMMITTED here, so the rule commits too. An ABORT it took with a PRECOMMITTED
+        node absent reached no one (anyone it reached would answer ABORTED here), no
+        client included.
         """
         return set(states) >= set(self.members) and all(s in (UNCERTAIN, PRECOMMITTED) for s in states.values())
 
