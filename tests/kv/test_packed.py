@@ -132,3 +132,23 @@ def test_packed_keys_cost_a_fraction_of_a_dict() -> None:
     plain = _traced_bytes(KVStateMachine(hot_limit=10**9, session_limit=10), 100_000)
     packed = _traced_bytes(KVStateMachine(hot_limit=10_000, session_limit=10), 100_000)
     assert packed < 0.4 * plain, (packed, plain)
+
+
+def test_the_digest_is_remembered_until_the_state_changes() -> None:
+    """``cluster wait`` asks every node for its digest on every poll; a large state's
+    digest is a sort of every key, so it is computed once per state."""
+    sm = KVStateMachine(hot_limit=4)
+    for i in range(10):
+        sm.apply(Request(1, i + 1, Set(f"k{i}", "v")))
+    first = sm.digest()
+    assert sm._digested == (sm.applied, first) and sm.digest() == first
+    sm.apply(Request(1, 11, Set("k3", "changed")))
+    changed = sm.digest()
+    assert changed != first
+    other = KVStateMachine(hot_limit=4)
+    for i in range(10):
+        other.apply(Request(1, i + 1, Set(f"k{i}", "v")))
+    other.apply(Request(1, 11, Set("k3", "w")))  # the same count of applied requests
+    assert other.digest() != changed
+    other.restore(sm.snapshot())  # same ``applied``, different data: recomputed
+    assert other.digest() == changed

@@ -113,7 +113,7 @@ class _Layered:
 
 
 class KVStateMachine:
-    __slots__ = ("_data", "_packed", "_view", "_hot_limit", "_sessions", "applied", "snapshot_size")
+    __slots__ = ("_data", "_packed", "_view", "_hot_limit", "_sessions", "_digested", "applied", "snapshot_size")
 
     def __init__(self, session_limit: int = 100_000, hot_limit: int = HOT_LIMIT) -> None:
         self._data: dict[str, str] = {}
@@ -124,6 +124,9 @@ class KVStateMachine:
         """What the commands read and write: the dict itself, or both layers."""
         self._hot_limit = hot_limit
         self._sessions = SessionTable(session_limit)
+        self._digested: tuple[int, str] | None = None
+        """(``applied`` when it was computed, the digest): ``digest`` again for free
+        until the next request applies (``cluster wait`` polls it on every node)."""
         self.applied = 0
         """How many requests were applied (duplicates included), for tests and status."""
         self.snapshot_size = 0
@@ -182,6 +185,7 @@ class KVStateMachine:
 
     def restore(self, data: bytes) -> None:
         snap = _DECODER.decode(data)
+        self._digested = None
         self._data = snap.data if isinstance(snap.data, dict) else dict(snap.data)
         self._packed = PackedPairs(snap.packed) if snap.packed else None
         self._view = self._data if self._packed is None else _Layered(self._data, self._packed)
@@ -192,13 +196,19 @@ class KVStateMachine:
         self.snapshot_size = len(self) + len(self._sessions)
 
     def digest(self) -> str:
-        """Hash of the data (not the sessions), to compare replicas."""
+        """Hash of the data (not the sessions), to compare replicas. It costs a sort of
+        every key (1.1 s at 1,000,000 keys in a dict, 4.3 s packed, on the event loop of
+        a node asked for its status), so it is remembered until the state changes."""
+        if self._digested is not None and self._digested[0] == self.applied:
+            return self._digested[1]
         h = hashlib.sha256()
         keys = self._data if self._packed is None else itertools.chain(self._data, self._packed.keys())
         view = self._view
         for key in sorted(keys):  # the keys only: no second copy of a large state's values
             h.update(_ENCODER.encode((key, view.get(key))))
-        return h.hexdigest()[:16]
+        digest = h.hexdigest()[:16]
+        self._digested = (self.applied, digest)
+        return digest
 
     # -- inspection ------------------------------------------------------------------
 
