@@ -152,3 +152,28 @@ def test_the_digest_is_remembered_until_the_state_changes() -> None:
     assert other.digest() != changed
     other.restore(sm.snapshot())  # same ``applied``, different data: recomputed
     assert other.digest() == changed
+
+
+def test_a_restore_lets_go_of_the_replaced_state_before_it_decodes_the_new_one(monkeypatch) -> None:
+    """An installed snapshot replaces the state: holding both while the new one is built
+    would double a large state's memory (1,000,000 keys in one process: high-water 156
+    MB with both held, 132 MB, the level before the restore, without)."""
+    import replikv.kv.state_machine as state_machine
+
+    sm = KVStateMachine(hot_limit=4)
+    for i in range(10):
+        sm.apply(Request(1, i + 1, Set(f"k{i}", "v")))
+    incoming = KVStateMachine(hot_limit=4)
+    incoming.apply(Request(2, 1, Set("new", "x")))
+    snapshot = incoming.snapshot()
+    real, held = state_machine._DECODER, []
+
+    class Probe:
+        def decode(self, data: bytes):
+            held.append((sm._packed, dict(sm._data), sm._view))
+            return real.decode(data)
+
+    monkeypatch.setattr(state_machine, "_DECODER", Probe())
+    sm.restore(snapshot)
+    assert held == [(None, {}, {})]
+    assert sm.items() == {"new": "x"} and len(sm) == 1

@@ -184,8 +184,10 @@ class KVStateMachine:
         )
 
     def restore(self, data: bytes) -> None:
+        # drop the state being replaced before the new one is built: held both at once, a
+        # large state would double a node's memory while it installs a snapshot
+        self._data, self._packed, self._view, self._digested = {}, None, {}, None
         snap = _DECODER.decode(data)
-        self._digested = None
         self._data = snap.data if isinstance(snap.data, dict) else dict(snap.data)
         self._packed = PackedPairs(snap.packed) if snap.packed else None
         self._view = self._data if self._packed is None else _Layered(self._data, self._packed)
