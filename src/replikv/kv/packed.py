@@ -8,7 +8,8 @@ the key), about 2 bytes over the pair's own length: 1,000,000 such pairs fit in 
 34 MB.
 
 An entry is ``0xFF key 0xFE value``. Neither byte occurs in UTF-8 (``surrogatepass``
-keeps the lone surrogates that binary-safe RESP decoding makes), so finding
+also packs a ``str`` with lone surrogates, which RESP's latin-1 decoding never makes but
+a Python caller may pass), so finding
 ``0xFF key 0xFE`` in a bucket finds exactly that key, and its value runs to the next
 ``0xFF``: a lookup is a CRC and two ``bytes.find`` (C), an update or a removal rebuilds
 one bucket of a few hundred bytes. ``kv.state_machine`` keeps recent keys in a dict and
@@ -49,8 +50,11 @@ class PackedPairs:
     def __init__(self, buckets: list[bytes] | None = None) -> None:
         if buckets is not None and len(buckets) != BUCKETS:
             raise ValueError(f"packed pairs need {BUCKETS} buckets, not {len(buckets)}")
-        self._buckets: list[bytes] = list(buckets) if buckets is not None else [_EMPTY] * BUCKETS
-        self._count = sum(bucket.count(_KEY) for bucket in self._buckets) if buckets is not None else 0
+        if buckets is None:
+            self._buckets, self._count = [_EMPTY] * BUCKETS, 0
+        else:
+            self._buckets = list(buckets)
+            self._count = sum(bucket.count(_KEY) for bucket in buckets)
 
     def __len__(self) -> int:
         return self._count
@@ -72,18 +76,21 @@ class PackedPairs:
         end = bucket.find(_KEY, start + 1)
         return slot, bucket, start, len(bucket) if end < 0 else end
 
+    @staticmethod
+    def _value(bucket: bytes, start: int, end: int) -> str:
+        """The value of the entry at ``bucket[start:end]``."""
+        return _decode(bucket[bucket.index(_VALUE, start) + 1:end])
+
     def get(self, key: str) -> str | None:
         _, bucket, start, end = self._find(key)
-        if start < 0:
-            return None
-        return _decode(bucket[bucket.index(_VALUE, start) + 1:end])
+        return None if start < 0 else self._value(bucket, start, end)
 
     def pop(self, key: str) -> str | None:
         """Remove ``key``; its value, or None when it was not here."""
         slot, bucket, start, end = self._find(key)
         if start < 0:
             return None
-        value = _decode(bucket[bucket.index(_VALUE, start) + 1:end])
+        value = self._value(bucket, start, end)
         self._buckets[slot] = bucket[:start] + bucket[end:]
         self._count -= 1
         return value

@@ -186,7 +186,8 @@ class KVStateMachine:
     def restore(self, data: bytes) -> None:
         # drop the state being replaced before the new one is built: held both at once, a
         # large state would double a node's memory while it installs a snapshot
-        self._data, self._packed, self._view, self._digested = {}, None, {}, None
+        self._data = self._view = {}
+        self._packed, self._digested = None, None
         snap = _DECODER.decode(data)
         self._data = snap.data if isinstance(snap.data, dict) else dict(snap.data)
         self._packed = PackedPairs(snap.packed) if snap.packed else None
