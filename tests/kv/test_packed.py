@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from replikv.core import Ok, Request
 from replikv.core.commands import Append, Cas, Delete, Get, Guard, Incr, MGet, Set, Txn
 from replikv.kv import KVStateMachine
-from replikv.kv.packed import BUCKETS, PackedPairs
+from replikv.kv.packed import BUCKETS, PackedPairs, digest
 
 # keys and values as RESP decodes them (latin-1: every byte a character), with the
 # characters whose code is a packing marker (U+00FF, U+00FE), the empty string, NUL and
@@ -108,7 +108,6 @@ def test_packed_pairs_find_only_whole_keys() -> None:
     assert pairs.pop("\udcff") == "lone surrogate" and pairs.pop("\xfe\xff") == "\xff"
     assert pairs.pop("b") == "2" and pairs.pop("b") is None and len(pairs) == 3
     assert dict(pairs.items()) == {"ab": "1", "": "3", "a": ""}
-    assert list(pairs.keys()) == [key for key, _ in pairs.items()]
     assert PackedPairs(pairs.buckets()).get("ab") == "1" and len(PackedPairs(pairs.buckets())) == 3
 
 
@@ -136,7 +135,7 @@ def test_packed_keys_cost_a_fraction_of_a_dict() -> None:
 
 def test_the_digest_is_remembered_until_the_state_changes() -> None:
     """``cluster wait`` asks every node for its digest on every poll; a large state's
-    digest is a sort of every key, so it is computed once per state."""
+    digest hashes every pair, so it is computed once per state."""
     sm = KVStateMachine(hot_limit=4)
     for i in range(10):
         sm.apply(Request(1, i + 1, Set(f"k{i}", "v")))
@@ -177,3 +176,43 @@ def test_a_restore_lets_go_of_the_replaced_state_before_it_decodes_the_new_one(m
     sm.restore(snapshot)
     assert held == [(None, {}, {})]
     assert sm.items() == {"new": "x"} and len(sm) == 1
+
+
+PAIRS = st.dictionaries(st.text(alphabet=st.sampled_from("ab\xff\xfe\x00é"), max_size=3), TEXT, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(PAIRS, PAIRS, st.randoms(use_true_random=False))
+def test_the_digest_depends_on_the_pairs_only(pairs, other, rnd) -> None:
+    """Whichever layer holds a key and in whatever order the pairs came, the digest is
+    the same; different pairs give a different digest (replicas compare it)."""
+    keys = list(pairs)
+    rnd.shuffle(keys)
+    cut = rnd.randint(0, len(keys))
+    packed = PackedPairs()
+    packed.add_all((key, pairs[key]) for key in keys[:cut])
+    recent = {key: pairs[key] for key in keys[cut:]}
+    assert digest(recent, packed.buckets()) == digest(pairs)
+    assert (digest(other) == digest(pairs)) == (other == pairs)
+
+
+def test_a_digest_job_hashes_the_state_as_it_was_when_asked() -> None:
+    """``digest_job`` copies the state when it is called (a node's status hashes off the
+    event loop while requests go on applying) and remembers its result only while the
+    state is the one it hashed."""
+    sm = KVStateMachine(hot_limit=4)
+    for i in range(10):
+        sm.apply(Request(1, i + 1, Set(f"k{i}", "v")))
+    job = sm.digest_job()
+    assert callable(job)
+    twin = KVStateMachine(hot_limit=64)
+    twin.restore(sm.snapshot())
+    sm.apply(Request(1, 11, Set("k1", "changed")))
+    sm.apply(Request(1, 12, Delete("k8")))
+    assert job() == twin.digest()
+    assert sm._digested is None  # not remembered: the state has changed since
+    assert callable(sm.digest_job()) and sm.digest() != twin.digest()
+    assert sm.digest_job() == sm.digest()  # now remembered: no job
+    sm.apply(Request(1, 13, Set("k2", "again")))
+    fresh = sm.digest_job()
+    assert callable(fresh) and fresh() == sm.digest() and sm._digested == (sm.applied, sm.digest())

@@ -21,8 +21,9 @@ process (no ``hash()``): replicas that applied the same sequence hold the same b
 
 from __future__ import annotations
 
+import hashlib
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 BUCKETS = 1 << 16
 """Fixed, so a bucket never needs rehashing: ~15 entries each at 1,000,000 keys, ~150 at
@@ -109,13 +110,6 @@ class PackedPairs:
             buckets[slot] = buckets[slot] + _EMPTY.join(grouped[slot])
         self._count += added
 
-    def keys(self) -> Iterator[str]:
-        """Every key, in the order of ``items``."""
-        for bucket in self._buckets:
-            if bucket:
-                for entry in bucket.split(_KEY)[1:]:
-                    yield _decode(entry[:entry.index(_VALUE)])
-
     def items(self) -> Iterator[tuple[str, str]]:
         """Every pair, bucket by bucket (a deterministic order)."""
         for bucket in self._buckets:
@@ -124,3 +118,30 @@ class PackedPairs:
             for entry in bucket.split(_KEY)[1:]:
                 key, _, value = entry.partition(_VALUE)
                 yield _decode(key), _decode(value)
+
+
+def digest(recent: Mapping[str, str], buckets: Sequence[bytes] | None = None) -> str:
+    """Hash of the pairs of ``recent`` and of the packed ``buckets`` together (a key is
+    in one of them), the same whichever layer holds a key: replicas compare it.
+
+    The pairs are hashed in their packed form (``key 0xFE value``, each after an
+    ``0xFF``), slot by slot (the CRC-32 of the key, as in ``PackedPairs``), sorted as
+    bytes within a slot: a canonical order that needs no sort of every key and no
+    ``str`` per packed key. A packed bucket is split, never decoded (about 0.4 s at
+    1,000,000 keys against 4.3 s for a sort of every key looked up one by one, issue 14).
+    Pure: given copies (a dict, a list of immutable buckets) it runs off the event loop.
+    """
+    by_slot: dict[int, list[bytes]] = {}
+    for key, value in recent.items():
+        raw = _encode(key)
+        by_slot.setdefault(zlib.crc32(raw) & _MASK, []).append(raw + _VALUE + _encode(value))
+    h = hashlib.sha256()
+    slots: Iterable[int] = sorted(by_slot) if buckets is None else range(BUCKETS)
+    for slot in slots:
+        entries = by_slot.pop(slot, [])
+        if buckets is not None and buckets[slot]:
+            entries.extend(buckets[slot].split(_KEY)[1:])
+        if entries:
+            entries.sort()
+            h.update(_KEY + _KEY.join(entries))
+    return h.hexdigest()[:16]

@@ -8,7 +8,6 @@ state (data and sessions) for compaction and catch-up (Raft §7).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +31,7 @@ from replikv.core.commands import (
 from replikv.core.errors import Aborted, BadRequest, Ok, Result, Timeout
 from replikv.core.requests import Request
 from replikv.kv.packed import PackedPairs
+from replikv.kv.packed import digest as pairs_digest
 from replikv.kv.sessions import SessionTable
 
 HOT_LIMIT = 1 << 17
@@ -199,19 +199,32 @@ class KVStateMachine:
         self.snapshot_size = len(self) + len(self._sessions)
 
     def digest(self) -> str:
-        """Hash of the data (not the sessions), to compare replicas. It costs a sort of
-        every key (1.1 s at 1,000,000 keys in a dict, 4.3 s packed, on the event loop of
-        a node asked for its status), so it is remembered until the state changes."""
+        """Hash of the data (not the sessions), to compare replicas: the same whichever
+        layer holds a key (``kv.packed.digest``). Remembered until the next request
+        applies (``cluster wait`` polls it on every node)."""
         if self._digested is not None and self._digested[0] == self.applied:
             return self._digested[1]
-        h = hashlib.sha256()
-        keys = self._data if self._packed is None else itertools.chain(self._data, self._packed.keys())
-        view = self._view
-        for key in sorted(keys):  # the keys only: no second copy of a large state's values
-            h.update(_ENCODER.encode((key, view.get(key))))
-        digest = h.hexdigest()[:16]
-        self._digested = (self.applied, digest)
+        return self._remember(self.applied, pairs_digest(self._data, self._buckets()))
+
+    def digest_job(self) -> str | Callable[[], str]:
+        """The digest when it is remembered, else a job that computes it from copies
+        taken now (the recent keys' dict, the list of immutable packed buckets), to run
+        off the event loop: a node asked for its status keeps serving meanwhile (0.4 s
+        of hashing at 1,000,000 keys). The job remembers its result while the state is
+        unchanged."""
+        if self._digested is not None and self._digested[0] == self.applied:
+            return self._digested[1]
+        applied, recent, buckets = self.applied, dict(self._data), self._buckets()
+        buckets = None if buckets is None else list(buckets)
+        return lambda: self._remember(applied, pairs_digest(recent, buckets))
+
+    def _remember(self, applied: int, digest: str) -> str:
+        if applied == self.applied:
+            self._digested = (applied, digest)
         return digest
+
+    def _buckets(self) -> list[bytes] | None:
+        return None if self._packed is None else self._packed.buckets()
 
     # -- inspection ------------------------------------------------------------------
 

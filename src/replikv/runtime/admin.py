@@ -89,7 +89,7 @@ async def _dispatch(node: Node, verb: str, args: list[str]) -> str:
             return _ok(verb, await node.submit_admin(TransferLeader(node=_id(args[0])), forward=True))
         case "status":
             _arity(verb, args, 0, 0)
-            return msgspec.json.encode(node.describe()).decode()
+            return msgspec.json.encode(await node.describe()).decode()
         case "failpoint":
             return _failpoint(node, args)
     raise AssertionError(verb)

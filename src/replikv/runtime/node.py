@@ -217,9 +217,15 @@ class Node:
         request = Request(client_id=-self.node_id, seq=self._admin_seq, command=command)
         return await (self.execute(request) if forward else self._local(request))
 
-    def describe(self) -> dict[str, Any]:
-        """Everything ``RKVADMIN status`` reports, as plain data."""
+    async def describe(self) -> dict[str, Any]:
+        """Everything ``RKVADMIN status`` reports, as plain data. The digest of a state
+        not digested yet is hashed on a thread, from copies taken with the status (the
+        loop keeps serving; 0.4 s of hashing at 1,000,000 keys, issue 14)."""
         status = msgspec.to_builtins(self.status())
+        machine = self.host.replica.state_machine()
+        job = getattr(machine, "digest_job", None)  # optional (kv.state_machine)
+        pending = machine.digest() if job is None else job()
+        digest = pending if isinstance(pending, str) else await asyncio.to_thread(pending)
         writer = self.host.writer
         out, into = self.transport.blocked
         metrics = getattr(self.host.replica, "metrics", None)  # optional (docs/design.md)
@@ -227,7 +233,7 @@ class Node:
             "node": self.node_id,
             "protocol": self.spec.name,
             "status": status,
-            "digest": self.host.replica.state_machine().digest(),
+            "digest": digest,
             "counts": dict(self.host.counts),
             "wal": vars(writer.stats) if writer is not None else {},
             "transport": self.transport.stats(),
