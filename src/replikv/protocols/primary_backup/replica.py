@@ -309,6 +309,7 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
         index = self._applied_index
         epoch_at = self._log.term_at(index)
         assert epoch_at is not None
+        self._snapshot_data = b""  # the last one let go before the next is encoded (issue 14: memory)
         self._snapshot_data = self._sm.snapshot()
         self._log.compact(index, epoch_at)
         records: list[Record] = [

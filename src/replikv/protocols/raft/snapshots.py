@@ -36,6 +36,9 @@ class SnapshotMixin(RaftState):
         term = self.log_state.log.term_at(index)
         assert term is not None
         voters, learners = self.log_state.configs.at(index)
+        # let go of the last snapshot before the next is encoded: a large state's two
+        # snapshots held at once were most of a node's high-water mark (issue 14)
+        self.log_state.snapshot = None
         self.log_state.snapshot = SnapshotRecord(index, term, voters, learners, self._sm.snapshot())
         self.log_state.log.compact(index, term)
         self.log_state.configs.compacted(index)

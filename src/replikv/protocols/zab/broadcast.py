@@ -191,6 +191,7 @@ class BroadcastMixin:
         if not self.config.snapshot_due(peer.delivered - history.base_position, self._sm.snapshot_size):
             return
         zxid = history.zxid_at(peer.delivered)
+        self._snapshot = None  # the last one let go before the next is encoded (issue 14: memory)
         self._snapshot = Snapshot(peer.delivered, zxid, self._sm.snapshot())
         history.compact(peer.delivered)
         # its own snapshot of delivered proposals, whose Persists came first: a
