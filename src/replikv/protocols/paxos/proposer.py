@@ -40,7 +40,6 @@ from replikv.protocols.paxos.membership import is_change
 from replikv.protocols.paxos.messages import (
     Accept,
     Accepted,
-    CatchUp,
     Heartbeat,
     Nack,
     Prepare,
@@ -112,7 +111,8 @@ class ProposerMixin:
                     best[p.slot] = (tuple(p.ballot), p.request)
         proposer.promises = {}
         if max_base > chosen.executed and behind_of is not None and behind_of != self.node:
-            self._send(behind_of, CatchUp(chosen.executed + 1))  # slots it folded away are chosen
+            leadership.catch_up = (behind_of, max_base)  # slots it folded away are chosen
+            self._ask_catch_up(behind_of, now=True)
             leadership.outside_upto = max(leadership.outside_upto, max_base)
             # they may hold membership changes: nothing above them until we have executed
             # them and run phase 1 under the configuration they leave (membership.py)
@@ -273,6 +273,12 @@ class ProposerMixin:
         if now - leadership.last_heartbeat_ms >= config.heartbeat_ms:
             leadership.want_round = True
         self._retransmit_accepts()
+        if leadership.catch_up is not None:
+            source, upto = leadership.catch_up
+            if self.learner.chosen.executed >= upto:
+                leadership.catch_up = None
+            else:
+                self._ask_catch_up(source)  # every retransmit_ms until we executed them
 
     def _candidate_tick(self) -> None:
         if self.node not in self.members:

@@ -110,6 +110,10 @@ class LeaderState:
     change_slot: int | None = None
     """A membership change proposed or found at this slot and not executed yet: nothing
     is proposed above it (``membership.py``)."""
+    catch_up: tuple[int, int] | None = None
+    """(node, slot): a promise showed ``node`` folded the chosen slots up to ``slot`` into
+    its snapshot, which we have not executed yet: ask it again until we have (the
+    ``CatchUp`` or its answer may be lost, and nothing above them is proposed until then)."""
     reprepare: bool = False
     """A change executed: run phase 1 again under the new configuration."""
     fresh: bool = False
