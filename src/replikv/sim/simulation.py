@@ -137,9 +137,7 @@ class Simulation:
         self.emit("quiesce")
         quiet = run.quiet_ms if run.quiet_ms is not None else 3 * self.config.settle_ms()
         self._last_activity = engine.now
-        self.quiesced = engine.run(
-            lambda: engine.now - self._last_activity >= quiet, engine.now + run.max_quiesce_ms
-        )
+        self.quiesced = engine.run(lambda: self._quiet(quiet), engine.now + run.max_quiesce_ms)
         if self.scenario.checks.heals:
             self._probe_after_heal(quiet)
         self.end_ms = engine.now
@@ -157,9 +155,17 @@ class Simulation:
         engine.run(lambda: self.probe_ok_ms is not None, engine.now + run.heal_bound_ms)
         if self.probe_ok_ms is not None:
             self._last_activity = engine.now
-            self.quiesced = engine.run(
-                lambda: engine.now - self._last_activity >= quiet, engine.now + run.max_quiesce_ms
-            ) and self.quiesced
+            self.quiesced = engine.run(lambda: self._quiet(quiet), engine.now + run.max_quiesce_ms) and self.quiesced
+
+    def _quiet(self, quiet: float) -> bool:
+        """``quiet`` ms without activity, and no up node with a write still on its disk:
+        what it sends waits behind that write (the effect pipeline's barrier), so its
+        part of the run is not over. A write queued on a slow disk keeps its latency
+        after the heal: paxos swarm seed 12063 at N=4 was judged while one node's disk
+        still had 10 s of writes to go, and failed ``converged``."""
+        if self.engine.now - self._last_activity < quiet:
+            return False
+        return not any(host.up and host.disk.pending for host in self.hosts.values())
 
     def _probe_attempt(self) -> None:
         if self.probe_ok_ms is not None:
