@@ -127,7 +127,7 @@ def digest(recent: Mapping[str, str], buckets: Sequence[bytes] | None = None) ->
     The pairs are hashed in their packed form (``key 0xFE value``, each after an
     ``0xFF``), slot by slot (the CRC-32 of the key, as in ``PackedPairs``), sorted as
     bytes within a slot: a canonical order that needs no sort of every key and no
-    ``str`` per packed key. A packed bucket is split, never decoded (about 0.4 s at
+    ``str`` per packed key. A packed bucket is split, never decoded (about 0.5 s at
     1,000,000 keys against 4.3 s for a sort of every key looked up one by one, issue 14).
     Pure: given copies (a dict, a list of immutable buckets) it runs off the event loop.
     """

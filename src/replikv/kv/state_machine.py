@@ -209,7 +209,7 @@ class KVStateMachine:
     def digest_job(self) -> str | Callable[[], str]:
         """The digest when it is remembered, else a job that computes it from copies
         taken now (the recent keys' dict, the list of immutable packed buckets), to run
-        off the event loop: a node asked for its status keeps serving meanwhile (0.4 s
+        off the event loop: a node asked for its status keeps serving meanwhile (0.5 s
         of hashing at 1,000,000 keys). The job remembers its result while the state is
         unchanged."""
         if self._digested is not None and self._digested[0] == self.applied:

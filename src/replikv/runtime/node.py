@@ -220,7 +220,7 @@ class Node:
     async def describe(self) -> dict[str, Any]:
         """Everything ``RKVADMIN status`` reports, as plain data. The digest of a state
         not digested yet is hashed on a thread, from copies taken with the status (the
-        loop keeps serving; 0.4 s of hashing at 1,000,000 keys, issue 14)."""
+        loop keeps serving; 0.5 s of hashing at 1,000,000 keys, issue 14)."""
         status = msgspec.to_builtins(self.status())
         machine = self.host.replica.state_machine()
         job = getattr(machine, "digest_job", None)  # optional (kv.state_machine)
