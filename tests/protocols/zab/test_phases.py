@@ -4,6 +4,8 @@ order."""
 
 from __future__ import annotations
 
+import itertools
+
 from replikv.core import Commit, Get, Persisted, Receive, Request, Submit, Tick
 from replikv.core.errors import Ok, Unavailable
 from replikv.protocols.zab import messages as m
@@ -332,3 +334,37 @@ def test_an_ack_of_an_earlier_attempt_is_not_counted():
     assert replica.peer.commit == 0
     replica.handle(Receive(2, m.Ack(1, 1)))
     assert replica.peer.commit == 1
+
+
+def test_a_snapshot_sync_is_sent_again_after_twice_as_long_each_time():
+    """A follower that fell behind the leader's snapshot is synchronized again with it
+    (SNAP): the whole state in one NEWLEADER. One still installing it on a loaded machine
+    was sent it again every ``retransmit_ms``, and the queued copies took it to 567 MB at
+    1,000,000 keys (issue 14). Each resend now waits twice as long as the one before."""
+    replica = make(1, members=(1, 2, 3), snapshot_threshold=4, snapshot_growth=0.0)
+    lead(replica, followers=(2,))
+    epoch = replica.leading.epoch
+    effects = replica.handle(Receive(3, m.FollowerInfo(0)))  # follower 3 joins the established leader
+    durable(replica, effects)
+    effects = replica.handle(Receive(3, m.AckEpoch(epoch, 0, (0, 0))))
+    durable(replica, effects)
+    replica.handle(Receive(3, m.AckNewLeader(epoch, replica.history.last_position)))
+    assert replica.leading.learners[3].stage == "synced"
+    for seq in range(1, 7):  # follower 2 acks everything, follower 3 nothing
+        durable(replica, replica.handle(Submit(write(seq, str(seq), key=f"k{seq}"))))
+        replica.handle(Receive(2, m.Ack(epoch, replica.history.last_position)))
+    assert replica.history.base_position >= 4, "no snapshot taken"
+    retransmit = replica.config.retransmit_ms
+    snaps = []
+    now = replica.peer.now
+    for _ in range(80):  # 40 x retransmit_ms, follower 3 never answers
+        now += retransmit / 2
+        effects = replica.handle(Tick(now))
+        snaps += [now for s in sends(effects, m.NewLeader) if s.dst == 3 and s.msg.snapshot is not None]
+        for ping in sends(effects, m.Ping):
+            if ping.dst == 2:
+                replica.handle(Receive(2, m.PingReply(epoch, ping.msg.round)))
+    assert replica.peer.state == "leading"
+    gaps = [b - a for a, b in itertools.pairwise(snaps)]
+    assert 4 <= len(snaps) <= 8, snaps
+    assert all(b >= 2 * a - retransmit / 2 for a, b in itertools.pairwise(gaps)), gaps

@@ -79,6 +79,9 @@ class Learner:
     sent_ms: float = 0.0
     heard_ms: float = 0.0
     round: int = 0
+    snap_sends: int = 0
+    """NEWLEADERs carrying the snapshot (SNAP) sent since the learner entered ``syncing``:
+    each resend waits twice as long as the one before (``_retransmit``)."""
 
 
 @dataclass(slots=True)

@@ -55,6 +55,9 @@ class SyncMixin:
             start = below + 1
         proposals = history.slice(start, history.last_position)
         self._send(src, NewLeader(leading.epoch, proposals, truncate, snapshot, self.peer.commit, learner.attempt))
+        if learner.stage != "syncing":
+            learner.snap_sends = 0
+        learner.snap_sends += snapshot is not None
         learner.stage = "syncing"
         learner.sent = history.last_position
         learner.sent_ms = self.peer.now
