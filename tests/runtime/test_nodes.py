@@ -132,7 +132,7 @@ def test_a_partitioned_leader_times_out_writes_and_heals() -> None:
 
 
 def test_status_hashes_a_new_state_off_the_event_loop_from_copies_taken_with_the_status(monkeypatch) -> None:
-    """A large state's digest takes long to hash (0.4 s at 1,000,000 keys): ``status``
+    """A large state's digest takes long to hash (0.5 s at 1,000,000 keys): ``status``
     hashes it on another thread, from copies taken when it was asked, so the answer
     describes one state even when requests apply meanwhile; a known digest is reused."""
     import threading
