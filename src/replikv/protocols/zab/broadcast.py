@@ -223,9 +223,10 @@ class BroadcastMixin:
                 self._send(src, NewEpoch(leading.epoch, leading.established, learner.attempt))
             elif learner.stage == "syncing":
                 # A SNAP carries the whole state (29 MB at 1,000,000 keys): a follower still
-                # installing it under load was sent it again every retransmit_ms, and queued
-                # copies took it to 567 MB (issue 14, docs/bench.md "Eleventh session").
-                # Each resend of a SNAP waits twice as long as the one before (up to 32x).
+                # installing it under load was sent it again every retransmit_ms (a
+                # 1,000,000-write run: one follower at 567 MB after a snapshot, 171 MB at most
+                # with this; issue 14, docs/bench.md "Eleventh session"). Each resend of a
+                # SNAP waits twice as long as the one before (up to 32x).
                 if now - learner.sent_ms < patience * (1 << min(max(learner.snap_sends - 1, 0), 5)):
                     continue
                 self._send_new_leader(src)
