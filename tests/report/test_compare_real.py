@@ -261,9 +261,12 @@ def test_a_cell_against_its_replikv_test_line(two_schemes, tmp_path: pathlib.Pat
 @pytest.mark.process
 def test_ctrl_c_stops_the_running_cluster(tmp_path: pathlib.Path) -> None:
     runs_dir = tmp_path / "runs"
+    # SIGINT as a terminal's Ctrl-C delivers it: a suite started in the background by a
+    # non-interactive shell (`cmd &`) ignores SIGINT, every child inherits that, and the
+    # signal below would do nothing (two CI runs started that way failed here)
     process = subprocess.Popen([*REPLIKV, "compare", "--real", "--protocols", "raft", "--time", "60",
                                 "--runs-dir", str(runs_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # wait (bounded) until the first cluster's nodes are all up: the state file names their pids
         deadline = time.monotonic() + 60
