@@ -176,10 +176,10 @@ class TerminationMixin(_Base):
         answered and none holds an outcome, nobody did (an outcome is durable before it
         is sent or answered), and nobody will, since there is no survivor to elect. So the
         lowest node decides by the same rule over everyone's states. Without this the
-        transaction stays in doubt for ever with its locks held: when the coordinator that committed it lost its disk (``lost-disk``, seed 3:
-        its client was told OK and the write never reached the others' state machines), and
-        by the same rules after any total failure (``restart-all``) that caught a
-        coordinator precommitted.
+        transaction stays in doubt for ever with its locks held: when the coordinator that
+        committed it lost its disk (``lost-disk``, seed 3: its client was told OK and the
+        write never reached the others' state machines), and by the same rules after any
+        total failure (``restart-all``) that caught a coordinator precommitted.
 
         A node that lost its disk and rejoined (``rejoin.py``) answers with a peer's state,
         not its own; what it may have decided before it lost it is consistent with the
