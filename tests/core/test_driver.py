@@ -139,6 +139,21 @@ def test_an_overtaking_send_that_claims_pending_state_is_caught():
         d.handle(Receive(1, Put(1)))
 
 
+def test_a_host_that_asks_is_told_of_every_send_the_pipeline_holds_when_it_is_emitted():
+    """``on_held``: the simulator starts a link silence when the replica emitted a message,
+    not when its disk let it go (sim/network.py); only held Sends are reported."""
+    held: list[Send] = []
+    d = _driver("persist-then-ack")
+    d.on_held = held.append
+    d.handle(Receive(1, Put(1)))
+    assert held == [Send(1, Acked(1))]  # held behind Persist(1)
+    assert d.release(1) == held and d.handle(Persisted(1)) == []
+    ahead = _driver("persist-then-ahead-of-durable")
+    ahead.on_held = held.append
+    ahead.handle(Receive(1, Put(1)))
+    assert held == [Send(1, Acked(1))]  # the overtaking Send left at once: nothing reported
+
+
 def test_without_a_view_only_the_pipeline_order_is_judged():
     # The pipeline alone cannot see an ack placed ahead of its Persist: that is why
     # every scheme with asserting messages must supply a view (tests/test_schemes.py).

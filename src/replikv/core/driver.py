@@ -66,6 +66,7 @@ class NodeDriver:
         "_unapplied",
         "_last_emitted_seq",
         "_requires",
+        "on_held",
     )
 
     def __init__(
@@ -89,6 +90,11 @@ class NodeDriver:
         self._unapplied: deque[Persist] = deque()
         self._last_emitted_seq = 0
         self._requires: dict[int, int] = {}
+        self.on_held: Callable[[Send], None] | None = None
+        """Told of every ``Send`` the pipeline holds behind a pending Persist, when it is
+        emitted: a host that measures how long a message took from the replica to its
+        peer (the simulator's link silences, ``sim/network.py``) starts the clock here,
+        not when the barrier releases the message. None (the default): nobody asks."""
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -156,6 +162,8 @@ class NodeDriver:
         ready = self.pipeline.push(effects)
         if self.check_durability:
             self._check_released(ready)
+        if self.on_held is not None and len(ready) < len(effects):
+            self._note_held(effects, ready)
         return ready
 
     def release(self, seq: int) -> list[Effect]:
@@ -170,6 +178,13 @@ class NodeDriver:
         if self.check_durability:
             self._check_released(released)
         return released
+
+    def _note_held(self, effects: list[Effect], ready: list[Effect]) -> None:
+        assert self.on_held is not None
+        ran = {id(effect) for effect in ready}
+        for effect in effects:
+            if type(effect) is Send and id(effect) not in ran:
+                self.on_held(effect)
 
     # -- the durability check ------------------------------------------------------------
 

@@ -90,6 +90,13 @@ class Host:
         """Forwarded requests this node runs: request id -> [(forwarding node, forward id)]."""
         self._forwards: dict[int, Request] = {}
         self._forward_ids = 0
+        self._held_since: dict[int, float] = {}
+        """Where the network measures silences: id of a ``Send`` the pipeline holds -> when
+        the replica emitted it. The silence starts there: a message that waits behind its
+        sender's slow disk is late to its peer just as one slowed on the wire (Skeen's
+        model bounds processing as well as delivery)."""
+        if sim.network.silence_bound_ms is not None:
+            self.driver.on_held = self._note_held
 
     @property
     def replica(self) -> Replica | None:
@@ -137,6 +144,7 @@ class Host:
         self.up = False
         self.paused = False
         self.driver.crash()
+        self._held_since.clear()
         self._queue.clear()
         self._routes.clear()
         self._served.clear()
@@ -307,6 +315,7 @@ class Host:
         msg = effect.msg
         extra = 0.0
         copies = 1
+        emitted = self._held_since.pop(id(effect), None) if self._held_since else None
         if sim.nemesis.has_triggers:
             fired = sim.nemesis.on_message(self.node, effect.dst, "send", msg)
             if fired is not None:
@@ -318,7 +327,10 @@ class Host:
                 elif verdict == "duplicate":
                     copies = 2
         for _ in range(copies):
-            sim.send_peer(self.node, effect.dst, msg, extra)
+            sim.send_peer(self.node, effect.dst, msg, extra, emitted)
+
+    def _note_held(self, effect: Send) -> None:
+        self._held_since[id(effect)] = self.sim.engine.now
 
     def _persist(self, effect: Persist) -> None:
         sim = self.sim

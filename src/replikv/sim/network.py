@@ -18,6 +18,7 @@ termination protocol) cannot tell from a partition.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -73,9 +74,12 @@ class Network:
         """Every silence longer than ``silence_bound_ms``: (from, to, src, dst)."""
         self._unheard: dict[tuple[int, int], list[tuple[float, int, int]]] = {}
         """Per link, the messages nothing sent as late has yet followed: (sent at, the
-        sender's and the receiver's incarnations then), oldest first."""
-        """Per link, the oldest message not yet followed by an arrival: (sent at, the
-        sender's and the receiver's incarnations then)."""
+        sender's and the receiver's incarnations then), oldest first. "Sent" is when the
+        replica emitted the message: a message its pipeline held behind a pending
+        Persist was sent when emitted, not when released (``send``'s ``emitted_ms``)."""
+        self._heard_upto: dict[tuple[int, int], float] = {}
+        """Per link, the latest sending time of a message heard: a message sent no later
+        (one released late, after one that overtook it was heard) opens no silence."""
 
     def reset_rates(self) -> None:
         """Back to the scenario's ``[network]`` defaults (end of the fault window)."""
@@ -93,16 +97,20 @@ class Network:
         if src != dst:
             self.blocked.add((src, dst))
 
-    def send(self, src: int, dst: int, payload: Any, label: str, extra_delay: float = 0.0) -> None:
-        """Send ``payload``; it is delivered, dropped, or duplicated per the link's state."""
+    def send(self, src: int, dst: int, payload: Any, label: str, extra_delay: float = 0.0,
+             emitted_ms: float | None = None) -> None:
+        """Send ``payload``; it is delivered, dropped, or duplicated per the link's state.
+        ``emitted_ms``: when the sender's replica emitted it, if its effect pipeline held it
+        until now; a silence on the link is measured from then."""
         link = (src, dst)
         if link in self.blocked:
             self._drop(src, dst, label, "partition")
             return
         rng = self._rng
         loss = self.link_loss.get(link, self.loss)
+        since = self._engine.now if emitted_ms is None else emitted_ms
         if loss and rng.random() < loss:
-            self._sent(src, dst)
+            self._sent(src, dst, since)
             self._drop(src, dst, label, "loss")
             return
         copies = 1
@@ -113,13 +121,13 @@ class Network:
         incarnation = self._incarnation(dst)
         sender = self._incarnation(src) if self._spec.crash_drops_sent and src > 0 else 0
         engine = self._engine
-        self._sent(src, dst)
+        self._sent(src, dst, since)
         for _ in range(copies):
             arrival = engine.now + self.delay(src, dst) + extra_delay
             if self._spec.fifo:
                 arrival = max(arrival, self._last_arrival.get(link, 0.0))
                 self._last_arrival[link] = arrival
-            engine.at(arrival, self._arrive, src, dst, payload, label, incarnation, sender, engine.now)
+            engine.at(arrival, self._arrive, src, dst, payload, label, incarnation, sender, since)
 
     def delay(self, src: int, dst: int) -> float:
         dist = self.link_latency.get((src, dst))
@@ -144,17 +152,28 @@ class Network:
             self._heard(src, dst, sent_ms)
         self._deliver(src, dst, payload, incarnation)
 
-    def _sent(self, src: int, dst: int) -> None:
-        if self.silence_bound_ms is not None and src > 0 and dst > 0:
-            entry = (self._engine.now, self._incarnation(src), self._incarnation(dst))
-            self._unheard.setdefault((src, dst), []).append(entry)
+    def _sent(self, src: int, dst: int, since: float) -> None:
+        if self.silence_bound_ms is None or src <= 0 or dst <= 0:
+            return
+        link = (src, dst)
+        if since <= self._heard_upto.get(link, -1.0):
+            return  # a message sent after it was heard already: the link was not silent
+        entry = (since, self._incarnation(src), self._incarnation(dst))
+        waiting = self._unheard.setdefault(link, [])
+        if waiting and waiting[-1][0] > since:
+            bisect.insort(waiting, entry)  # held behind a Persist while a later one overtook it
+        else:
+            waiting.append(entry)
 
     def _heard(self, src: int, dst: int, sent_ms: float) -> None:
         """A message sent at ``sent_ms`` arrives: every message sent on the link no later
         is heard of now. The oldest of them was unheard since it was sent: a silence,
         kept if longer than the bound and both ends stayed up (a crash is no silence
         of a live node)."""
-        waiting = self._unheard.get((src, dst))
+        link = (src, dst)
+        if sent_ms > self._heard_upto.get(link, -1.0):
+            self._heard_upto[link] = sent_ms
+        waiting = self._unheard.get(link)
         if not waiting or waiting[0][0] > sent_ms:
             return
         since, src_incarnation, dst_incarnation = waiting[0]

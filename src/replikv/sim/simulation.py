@@ -262,7 +262,10 @@ class Simulation:
         else:
             host.receive(src, payload, incarnation)
 
-    def send_peer(self, src: int, dst: int, msg: Any, extra_delay: float = 0.0) -> None:
+    def send_peer(self, src: int, dst: int, msg: Any, extra_delay: float = 0.0,
+                  emitted_ms: float | None = None) -> None:
+        """``emitted_ms``: when the replica emitted ``msg``, if its pipeline held it (the
+        start of a silence, ``Network.send``)."""
         now = self.engine.now
         if msg.heartbeat:
             self.heartbeats += 1
@@ -277,7 +280,7 @@ class Simulation:
         if dst not in self.hosts:
             self.note_drop(src, dst, name, "no such node")
             return
-        self.network.send(src, dst, msg, name, extra_delay)
+        self.network.send(src, dst, msg, name, extra_delay, emitted_ms)
 
     def send_request(self, endpoint: int, node: int, request: Request) -> None:
         if self.trace is not None:

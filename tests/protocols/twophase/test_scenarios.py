@@ -4,6 +4,7 @@ are in docs/protocols/twophase.md): what each case must show, checked on the rep
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -87,6 +88,37 @@ def test_3pc_swarm_divergence_behind_a_slow_node_is_judged_as_a_partition(seed: 
     assert cut["node"] == cut_node and cut["ms"] > cut["bound_ms"] == 60.0
     check = next(c for c in report["checks"] if c["name"] == "no_divergent_decisions")
     assert check["promised"] is False and f"node {cut_node} was cut off from every peer" in check["detail"]
+
+
+@pytest.mark.parametrize(("seed", "cut_node", "from_ms"), [(12032, 2, 3240.592), (12039, 3, 967.51),
+                                                        (12066, 4, 1559.769)])
+def test_3pc_a_node_whose_own_slow_disk_holds_its_queries_is_judged_cut_off(seed: int, cut_node: int,
+                                                                             from_ms: float) -> None:
+    """At N=4 a slowed node's termination queries waited behind persists on its own slow disk
+    past the end of its round; it heard nobody and aborted while others committed. Skeen's
+    model bounds processing as well as delivery, so a silence starts when the replica emitted
+    the message, not when its pipeline let it go: the node is cut off in that window and
+    agreement is not promised. All three seeds failed ``no_divergent_decisions`` (judged
+    promised) while silences started at the network send."""
+    from replikv.sim import report as report_module
+    from replikv.sim.swarm import run_swarm_seed
+
+    windows: list[tuple[float, float, int]] = []
+    original = report_module.cut_off_windows
+
+    def recording(*args: Any) -> list[tuple[float, float, int]]:
+        found = original(*args)
+        windows.extend(found)
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report_module, "cut_off_windows", recording)
+        report = run_swarm_seed("3pc", seed, random.Random, nodes=4).report
+    assert report["swarm"]["partitions"] == 0 and not report["partitioned"]
+    assert report["divergent_decisions"] and report["failed"] == []
+    assert any(node == cut_node and start == from_ms and length > 60.0 for start, length, node in windows), windows
+    check = next(c for c in report["checks"] if c["name"] == "no_divergent_decisions")
+    assert check["promised"] is False and "was cut off from every peer" in check["detail"]
 
 
 def test_3pc_agreement_stays_promised_where_no_node_was_cut_off() -> None:
