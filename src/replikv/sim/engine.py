@@ -66,7 +66,7 @@ class Engine:
 
 
 _ENCODER = msgspec.json.Encoder()
-_TRACE_FIELDS = ("term", "epoch", "index", "prev_index", "commit_index", "last_index", "txid", "state")
+_TRACE_FIELDS = ("term", "epoch", "index", "prev_index", "commit_index", "last_index", "txid")
 _FIELD_CACHE: dict[type, tuple[str, ...]] = {}
 
 
