@@ -112,6 +112,7 @@ class ProposerMixin:
         proposer.promises = {}
         if max_base > chosen.executed and behind_of is not None and behind_of != self.node:
             leadership.catch_up = (behind_of, max_base)  # slots it folded away are chosen
+            leadership.catch_up_asks = 1
             self._ask_catch_up(behind_of, now=True)
             leadership.outside_upto = max(leadership.outside_upto, max_base)
             # they may hold membership changes: nothing above them until we have executed
@@ -277,8 +278,12 @@ class ProposerMixin:
             source, upto = leadership.catch_up
             if self.learner.chosen.executed >= upto:
                 leadership.catch_up = None
-            else:
+            elif now - self.learner.catchup_sent_ms >= config.retransmit_ms:
                 self._ask_catch_up(source)  # every retransmit_ms until we executed them
+                leadership.catch_up_asks += 1
+                others = [p for p in self.members if p != self.node and p != source]
+                if leadership.catch_up_asks > 2 and others:
+                    self._ask_catch_up(others[leadership.catch_up_asks % len(others)], now=True)
 
     def _candidate_tick(self) -> None:
         if self.node not in self.members:

@@ -114,6 +114,10 @@ class LeaderState:
     """(node, slot): a promise showed ``node`` folded the chosen slots up to ``slot`` into
     its snapshot, which we have not executed yet: ask it again until we have (the
     ``CatchUp`` or its answer may be lost, and nothing above them is proposed until then)."""
+    catch_up_asks: int = 0
+    """How many times ``catch_up``'s node was asked. From the third on, one other peer is
+    asked too, in turn: the node may have lost its disk since it promised, and any peer
+    that executed those slots can answer."""
     reprepare: bool = False
     """A change executed: run phase 1 again under the new configuration."""
     fresh: bool = False
