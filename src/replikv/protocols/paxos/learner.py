@@ -52,12 +52,15 @@ class LearnerMixin:
         if chosen.executed < upto:
             self._ask_catch_up(src)
 
-    def _ask_catch_up(self, dst: int, *, now: bool = False) -> None:
+    def _ask_catch_up(self, dst: int, *, now: bool = False) -> bool:
+        """Ask ``dst`` for the chosen slots after ours, unless we asked someone within
+        ``retransmit_ms`` (``now``: ask anyway). True if it asked."""
         learner = self.learner
         if not now and self.proposer.now - learner.catchup_sent_ms < self.config.retransmit_ms:
-            return
+            return False
         learner.catchup_sent_ms = self.proposer.now
         self._send(dst, CatchUp(learner.chosen.executed + 1))
+        return True
 
     def _on_catch_up(self, src: int, msg: CatchUp) -> None:
         chosen = self.learner.chosen

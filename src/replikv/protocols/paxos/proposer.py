@@ -278,8 +278,7 @@ class ProposerMixin:
             source, upto = leadership.catch_up
             if self.learner.chosen.executed >= upto:
                 leadership.catch_up = None
-            elif now - self.learner.catchup_sent_ms >= config.retransmit_ms:
-                self._ask_catch_up(source)  # every retransmit_ms until we executed them
+            elif self._ask_catch_up(source):  # every retransmit_ms until we executed them
                 leadership.catch_up_asks += 1
                 others = [p for p in self.members if p != self.node and p != source]
                 if leadership.catch_up_asks > 2 and others:
