@@ -232,6 +232,13 @@ def test_redis_py_against_the_server(mode: str, protocol: int | None) -> None:
         assert isinstance(await r("client_id"), int)
         assert (await r("role"))[0] == b"master"
         assert "get" in await r("command")
+        assert await r("set", "s", "hello") is True
+        assert await r("strlen", "s") == 5 and await r("strlen", "nope") == 0
+        assert await r("getrange", "s", 1, 3) == b"ell" and await r("getrange", "s", -3, -1) == b"llo"
+        assert await r("execute_command", "GETSET", "s", "world") == b"hello"
+        assert await r("ttl", "s") == -1 and await r("pttl", "nope") == -2
+        assert await r("getdel", "s") == b"world" and await r("get", "s") is None
+        assert await r("getdel", "s") is None and await r("unlink", "s", "nope") == 0
         try:
             await r("execute_command", "EXPIRE", "a", "10")
             raise AssertionError("EXPIRE must be refused")

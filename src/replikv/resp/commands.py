@@ -106,6 +106,13 @@ COMMAND_TABLE: dict[str, CommandInfo] = {
         _info("mget", -2, "readonly fast", (1, -1, 1), "Get several keys"),
         _info("mset", -3, "write denyoom", (1, -1, 2), "Set several keys atomically"),
         _info("append", 3, "write denyoom fast", (1, 1, 1), "Append to a key's value; new length"),
+        _info("strlen", 2, "readonly fast", (1, 1, 1), "Length of a key's value (0 when absent)"),
+        _info("getrange", 4, "readonly", (1, 1, 1), "GETRANGE key start end: a substring (inclusive, negative from the end)"),
+        _info("getset", 3, "write denyoom fast", (1, 1, 1), "Set a key and return its old value"),
+        _info("getdel", 2, "write fast", (1, 1, 1), "Get a key's value and delete it, atomically"),
+        _info("unlink", -2, "write fast", (1, -1, 1), "Delete keys, as DEL (atomically); count removed"),
+        _info("ttl", 2, "readonly fast", (1, 1, 1), "-1 for a key (replikv keys never expire), -2 when absent"),
+        _info("pttl", 2, "readonly fast", (1, 1, 1), "-1 for a key (replikv keys never expire), -2 when absent"),
         _info("sadd", -3, "write denyoom fast", (1, 1, 1), "Add members to a set; count added (quorum)"),
         _info("srem", -3, "write fast", (1, 1, 1), "Remove members from a set; count removed (quorum)"),
         _info("smembers", 2, "readonly", (1, 1, 1), "The members of a set (quorum)"),
@@ -201,6 +208,22 @@ def render_count_present(value: Any) -> p.ReplyValue:
     return sum(1 for v in value if v is not None)
 
 
+def render_length(value: Any) -> p.ReplyValue:
+    """STRLEN: values are latin-1 text, one character per byte (core/commands.py)."""
+    return 0 if value is None else len(value)
+
+
+def render_first(value: Any) -> p.ReplyValue:
+    """The first op's value of a Txn (GETDEL: the Get before the Delete)."""
+    return _enc(value[0])
+
+
+def render_no_expiry(value: Any) -> p.ReplyValue:
+    """TTL/PTTL as Redis answers them for a key without expiry (-1) or no key (-2):
+    replikv keys never expire (SET's EX/PX options are refused)."""
+    return -2 if value is None else -1
+
+
 def render_bulk_array(value: Any) -> p.ReplyValue:
     return [_enc(v) for v in value]
 
@@ -284,6 +307,23 @@ def _del(args: list[bytes]) -> DataCommand:
     return DataCommand(Txn(tuple(Delete(_text(k)) for k in args)), render_sum)
 
 
+def _getrange(args: list[bytes]) -> DataCommand:
+    """GETRANGE key start end, as Redis: both ends inclusive, negative ones count from
+    the end, clamped to the value; an empty string when the range is empty."""
+    start, end = _int_arg(args[1]), _int_arg(args[2])
+
+    def render(value: Any) -> p.ReplyValue:
+        text = value or ""
+        size = len(text)
+        if start < 0 and end < 0 and start > end:
+            return b""
+        first = max(start + size if start < 0 else start, 0)
+        last = min(max(end + size if end < 0 else end, 0), size - 1)
+        return _enc(text[first:last + 1] if size and first <= last else "")
+
+    return DataCommand(Get(_text(args[0])), render)
+
+
 def _mset(args: list[bytes]) -> DataCommand:
     if len(args) % 2:
         raise CommandError(wrong_arity("mset"))
@@ -305,6 +345,13 @@ _BUILDERS: dict[str, Callable[[list[bytes]], DataCommand]] = {
     "sync": lambda a: DataCommand(Sync(), render_ok),
     "mset": _mset,
     "append": lambda a: DataCommand(Append(_text(a[0]), _text(a[1])), render_int),
+    "strlen": lambda a: DataCommand(Get(_text(a[0])), render_length),
+    "getrange": _getrange,
+    "getset": lambda a: DataCommand(Set(_text(a[0]), _text(a[1]), return_old=True), render_bulk),
+    "getdel": lambda a: DataCommand(Txn((Get(_text(a[0])), Delete(_text(a[0])))), render_first),
+    "unlink": _del,
+    "ttl": lambda a: DataCommand(Get(_text(a[0])), render_no_expiry),
+    "pttl": lambda a: DataCommand(Get(_text(a[0])), render_no_expiry),
     "sadd": lambda a: DataCommand(SAdd(_text(a[0]), tuple(_text(m) for m in a[1:])), render_int),
     "srem": lambda a: DataCommand(SRem(_text(a[0]), tuple(_text(m) for m in a[1:])), render_int),
     "smembers": lambda a: DataCommand(SMembers(_text(a[0])), render_bulk_array),
