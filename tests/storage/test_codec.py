@@ -162,7 +162,7 @@ def test_read_image_names_the_place_and_file_offset() -> None:
     assert message.startswith(
         f"/data/wal-1.log: bad record at offset {len(MAGIC) + len(frame(PAYLOADS[0]))}:"
     )
-    assert "refuses to start" in message and "catch up from its peers" in message
+    assert "refuses to start" in message and "--rejoin" in message and "catches up from its peers" in message
 
 
 def test_read_image_rejects_a_foreign_file() -> None:

@@ -288,7 +288,8 @@ def torn_tail(where: str, data_length: int, state: ImageState) -> TornTail | Non
 def refuse_message(where: str, offset: int, why: str) -> str:
     return (
         f"{where}: bad record at offset {offset}: {why}; the node refuses to start: "
-        "move the data directory away and let it catch up from its peers"
+        "move the data directory away and start the node with --rejoin (replikv cluster restart "
+        "--rejoin): it catches up from its peers before it votes or serves"
     )
 
 
