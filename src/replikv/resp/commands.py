@@ -315,13 +315,18 @@ def _getrange(args: list[bytes]) -> DataCommand:
     def render(value: Any) -> p.ReplyValue:
         text = value or ""
         size = len(text)
-        if start < 0 and end < 0 and start > end:
+        if start < 0 and end < 0 and start > end:  # Redis's own rule: both would clamp to 0
             return b""
         first = max(start + size if start < 0 else start, 0)
         last = min(max(end + size if end < 0 else end, 0), size - 1)
-        return _enc(text[first:last + 1] if size and first <= last else "")
+        return _enc(text[first:last + 1])  # empty when first > last (last >= -1)
 
     return DataCommand(Get(_text(args[0])), render)
+
+
+def _no_expiry(args: list[bytes]) -> DataCommand:
+    """TTL and PTTL: a read of the key (replikv keys never expire)."""
+    return DataCommand(Get(_text(args[0])), render_no_expiry)
 
 
 def _mset(args: list[bytes]) -> DataCommand:
@@ -350,8 +355,8 @@ _BUILDERS: dict[str, Callable[[list[bytes]], DataCommand]] = {
     "getset": lambda a: DataCommand(Set(_text(a[0]), _text(a[1]), return_old=True), render_bulk),
     "getdel": lambda a: DataCommand(Txn((Get(_text(a[0])), Delete(_text(a[0])))), render_first),
     "unlink": _del,
-    "ttl": lambda a: DataCommand(Get(_text(a[0])), render_no_expiry),
-    "pttl": lambda a: DataCommand(Get(_text(a[0])), render_no_expiry),
+    "ttl": _no_expiry,
+    "pttl": _no_expiry,
     "sadd": lambda a: DataCommand(SAdd(_text(a[0]), tuple(_text(m) for m in a[1:])), render_int),
     "srem": lambda a: DataCommand(SRem(_text(a[0]), tuple(_text(m) for m in a[1:])), render_int),
     "smembers": lambda a: DataCommand(SMembers(_text(a[0])), render_bulk_array),
