@@ -37,13 +37,14 @@ def test_lost_disk_loses_nothing_and_does_not_diverge() -> None:
 
 def test_lost_disk_pb_async_loses_at_most_the_write_its_backups_never_made_durable() -> None:
     """pb-async copies the others' log too, and never diverges; what it may lose is what
-    only the wiped disk held durably: on seeds 2 and 3 one write the primary acknowledged
+    only the wiped disk held durably: on seeds 3 and 5 one write the primary acknowledged
     while its Append was in flight (the backups applied it, then crashed before their own
-    Persist). A later write to the same key hides it from the final state; the count by
-    request (issue 13) sees it."""
+    Persist). On seed 3 a later write to the same key hides it from the final state; the
+    count by request (issue 13) sees it. (Seeds 2 and 3 until the simulated disk
+    group-committed, docs/simulator.md: the loss moves with the timing of the crash.)"""
     reports = sweep("pb-async", load_builtin("lost-disk"), range(1, 6))
     assert all(not r["divergent"] and not r["failed"] for r in reports), [r["reproduce"] for r in reports]
-    assert [r["lost_acked_writes"] for r in reports] == [0, 1, 1, 0, 0]
+    assert [r["lost_acked_writes"] for r in reports] == [0, 0, 1, 0, 1]
 
 
 def test_torn_restarts_lose_no_acknowledged_write_on_pb_sync() -> None:

@@ -2,7 +2,11 @@
 
 What may live here: the durable record list of one node and its write queue. A write
 becomes durable after its write + fsync latency, in order (a WAL: a later write is never
-durable before an earlier one). ``Persist(replace=True)`` swaps the whole record list at
+durable before an earlier one), and writes group-commit as the runtime's writer does
+(``runtime/writer.py``): a write to an idle disk starts a group that is durable after its
+own latency; writes that arrive while a group is being written form the next group, which
+starts when that one ends and is durable after the latency of the first write in it, however
+many writes join it. ``Persist(replace=True)`` swaps the whole record list at
 durability time. A compaction (``Persist(compaction=True)``, core.io) restates what
 the writes before it hold: it is durable as soon as they are and is written beside the
 live record list, which later writes still extend; ``swap(seq)``, which the host calls
@@ -29,7 +33,7 @@ the whole state, and the longer window gives crashes a chance to land inside it.
 
 class Disk:
     __slots__ = ("records", "_pending", "_busy_until", "corrupt", "writes", "lost_at_crash", "torn_at_crash",
-                 "wiped", "_compacting")
+                 "wiped", "_compacting", "_forming_until")
 
     def __init__(self) -> None:
         self.records: list[Record] = []
@@ -38,6 +42,9 @@ class Disk:
         """A compaction being written beside ``records``: its seq, its records and the
         records written after it (what the swap appends to them)."""
         self._busy_until = 0.0
+        """When the group being written is durable."""
+        self._forming_until: float | None = None
+        """When the group forming behind it will be durable (None: no write is waiting)."""
         self.corrupt = False
         self.writes = 0
         self.lost_at_crash = 0
@@ -49,13 +56,22 @@ class Disk:
     def write(self, now: float, seq: int, records: tuple[Record, ...], replace: bool, latency: float,
               compaction: bool = False) -> float:
         """Queue a write; returns the virtual time it becomes durable (never before an
-        earlier write). A compaction takes no time of its own: it is durable with the
-        writes before it, and the host calls ``swap`` once it is written
-        (``COMPACTION_WRITE_FACTOR`` write latencies later)."""
+        earlier write): the end of a new group on an idle disk, else the end of the group
+        forming behind the one being written (group commit). A compaction takes no time
+        of its own: it is durable with the writes before it, and the host calls ``swap``
+        once it is written (``COMPACTION_WRITE_FACTOR`` write latencies later)."""
         self.writes += 1
         self._pending.append((seq, records, replace, compaction))
-        self._busy_until = max(self._busy_until, now) + (0.0 if compaction else latency)
-        return self._busy_until
+        if self._forming_until is not None and now >= self._busy_until:
+            self._busy_until, self._forming_until = self._forming_until, None  # it went to disk
+        if now >= self._busy_until:  # idle: nothing is being written
+            self._busy_until = now + (0.0 if compaction else latency)
+            return self._busy_until
+        if self._forming_until is None:
+            if compaction:  # nothing waits: durable with the group being written
+                return self._busy_until
+            self._forming_until = self._busy_until + latency
+        return self._forming_until
 
     def complete(self, seq: int) -> None:
         """Everything queued up to ``seq`` is now durable."""
@@ -90,6 +106,7 @@ class Disk:
         self._pending.clear()
         self._compacting = None  # its temp file is removed at recovery
         self._busy_until = 0.0
+        self._forming_until = None
         before = len(self.records)
         if wipe:
             self.records.clear()

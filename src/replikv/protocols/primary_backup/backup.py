@@ -14,7 +14,9 @@ It drops entries only for a primary that finished recovering, whose log is then 
 least as up to date as every peer's that answered it.
 
 A backup under repair (recovery.py) does not promote itself; its repair ends when its
-log matches the primary's whole log (``_check_caught_up``).
+log matches the primary's whole log (``_check_caught_up``). While its primary is silent it
+probes its peers for a newer epoch (``_probe_for_epoch``): the torn record may have been
+its own promotion.
 """
 
 from __future__ import annotations
@@ -175,6 +177,8 @@ class BackupRole:
         assert now is not None
         if self._primary_heard is None:
             self._primary_heard = now
+        if self._repairing:
+            self._probe_for_epoch(now)
         if self._config.failover != "auto" or self._repairing:
             return  # manual; or under repair: it may lack acknowledged writes
         others = [m for m in self._members if m != self._primary]
@@ -182,3 +186,21 @@ class BackupRole:
         timeout = self._config.failover_timeout_ms + rank * self._config.failover_stagger_ms
         if now - self._primary_heard >= timeout:
             self._become_primary()
+
+    def _probe_for_epoch(self: PBReplica, now: float) -> None:
+        """Under repair, with the primary silent for ``failover_timeout_ms``: ask every
+        peer, at most once per that timeout, with a ``Probe`` of our epoch. A peer that
+        knows a newer epoch answers ``Stale``, and we adopt it. The newest epoch may be
+        our own, its record lost with a torn tail (a crash right after a promotion): then
+        ``_adopt_epoch`` resumes as that epoch's restarted primary (reclaim.py). Without
+        this, that epoch's backups wait for a primary that does not know it is one, and
+        with manual failover nothing ever ends the wait (swarm seed pb-sync 50043). The
+        probe only learns: it decides nothing."""
+        assert self._primary_heard is not None
+        last = self._primary_heard if self._epoch_probed is None else max(self._primary_heard, self._epoch_probed)
+        if now - last < self._config.failover_timeout_ms:
+            return
+        self._epoch_probed = now
+        for peer in self._members:
+            if peer != self._node:
+                self._send(peer, Probe(self._epoch))

@@ -87,7 +87,9 @@ class InstallSnapshot(Message, frozen=True, tag="pb.InstallSnapshot"):
 
 class Probe(Message, frozen=True, tag="pb.Probe"):
     """Recovering primary -> peer: where does your log end? Changes nothing at the peer
-    (a heartbeat would let it trim a suffix the recovering primary may lack)."""
+    (a heartbeat would let it trim a suffix the recovering primary may lack). A backup
+    under repair whose primary is silent sends it too, to learn a newer epoch from the
+    ``Stale`` it draws (backup.py ``_probe_for_epoch``); peers of its own epoch ignore it."""
 
     epoch: int
 
