@@ -225,6 +225,18 @@ def test_restarted_primary_under_manual_failover_reclaims_when_every_peer_answer
     assert cluster.status(1).role == "primary"
 
 
+def _node_1_reclaimed_epoch_7_and_writes(cluster: Cluster, scheme: str) -> None:
+    """Node 1 is primary of epoch 7 (the next it owns above 4), followed by both peers,
+    and a write through it reaches every replica."""
+    assert cluster.status(1).role == "primary" and cluster.status(1).term == 7, scheme
+    assert cluster.status(2).leader == cluster.status(3).leader == 1
+    acked = write(2, "b")
+    cluster.submit(1, acked)
+    assert cluster.results(acked) == [Ok(True)], scheme
+    cluster.tick(cluster.config.heartbeat_ms)
+    assert cluster.data(1) == cluster.data(2) == cluster.data(3) == {"k": "b"}, scheme
+
+
 def test_node_learning_an_epoch_it_owns_but_forgot_probes_and_reclaims_above_it() -> None:
     """Only node 1 ever takes an epoch node 1 owns. If a torn tail loses the record of the
     epoch it reclaimed (4) and peers then tell it about epoch 4, it was that epoch's
@@ -251,13 +263,7 @@ def test_node_learning_an_epoch_it_owns_but_forgot_probes_and_reclaims_above_it(
         assert cluster.nodes[1].durable[-1] == EpochRecord(4, 1)  # the fence is durable again
         # past every auto-failover deadline: it must never act as a backup of itself
         cluster.tick(cluster.config.failover_timeout_ms + 3 * cluster.config.failover_stagger_ms)
-        assert cluster.status(1).role == "primary" and cluster.status(1).term == 7, scheme
-        assert cluster.status(2).leader == cluster.status(3).leader == 1
-        acked = write(2, "b")
-        cluster.submit(1, acked)
-        assert cluster.results(acked) == [Ok(True)], scheme
-        cluster.tick(cluster.config.heartbeat_ms)
-        assert cluster.data(1) == cluster.data(2) == cluster.data(3) == {"k": "b"}, scheme
+        _node_1_reclaimed_epoch_7_and_writes(cluster, scheme)
 
 
 def test_torn_off_promotion_under_manual_failover_is_found_by_the_repairing_node() -> None:
@@ -293,10 +299,4 @@ def test_torn_off_promotion_under_manual_failover_is_found_by_the_repairing_node
         sent_before = len(cluster.sent)
         cluster.tick(cluster.config.failover_timeout_ms + 2 * cluster.config.heartbeat_ms)
         assert any(src == 1 and m == Probe(2) for src, _, m in cluster.sent[sent_before:]), scheme
-        assert cluster.status(1).role == "primary" and cluster.status(1).term == 7, scheme
-        assert cluster.status(2).leader == cluster.status(3).leader == 1
-        acked = write(2, "b")
-        cluster.submit(1, acked)
-        assert cluster.results(acked) == [Ok(True)], scheme
-        cluster.tick(cluster.config.heartbeat_ms)
-        assert cluster.data(1) == cluster.data(2) == cluster.data(3) == {"k": "b"}, scheme
+        _node_1_reclaimed_epoch_7_and_writes(cluster, scheme)
