@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from replikv.core import Get, Receive, Request, Submit, Tick
 from replikv.core.commands import GUARD_FAILED, Guard, Set, Txn
-from replikv.core.errors import Aborted, Ok, Unavailable
+from replikv.core.errors import Aborted, Ok, Timeout, Unavailable
 from replikv.protocols.twophase import messages as m
 from replikv.protocols.twophase.constants import ABORTED, COMMITTED, LOCK_CONFLICT
 from replikv.protocols.twophase.records import Decided, Prepared
@@ -99,22 +99,76 @@ def test_a_lock_conflict_is_retried_under_a_new_transaction_id():
     assert {s.msg.txid for s in sends(retry, m.Prepare)} == {(1, 1, 2)}
 
 
-def test_a_missing_vote_aborts_after_the_vote_timeout_n_of_n():
+def test_a_missing_vote_aborts_after_the_vote_timeout_n_of_n_and_a_participant_confirms_it():
+    """The refusal is definite only once a participant made the abort durable: every
+    node may have voted YES (node 3's vote only late), and a coordinator that lost its
+    memory before any ABORT arrived would find them all in doubt and commit (rejoin.py;
+    swarm seed 2pc 52162)."""
     replica = make(1, vote_timeout_ms=200.0, retransmit_ms=50.0)
     replica.handle(Submit(write(1, "v")))
     replica.handle(Receive(2, m.VoteYes(TXID)))
     resent = replica.handle(Tick(60.0))
     assert [(s.dst, s.msg) for s in sends(resent)] == [(3, m.Prepare(TXID, write(1, "v")))]
     effects = replica.handle(Tick(250.0))
-    (reply,) = replies(effects)
+    assert replies(effects) == [] and replica.locks.keys == {}
+    assert [(s.dst, s.msg) for s in sends(effects)] == [(2, m.Abort(TXID, confirm=True)),
+                                                        (3, m.Abort(TXID, confirm=True))]
+    again = replica.handle(Tick(310.0))  # no Ack yet: asked again
+    assert [(s.dst, s.msg) for s in sends(again)] == [(2, m.Abort(TXID, confirm=True)),
+                                                      (3, m.Abort(TXID, confirm=True))]
+    (reply,) = replies(replica.handle(Receive(2, m.AbortAck(TXID))))
     assert isinstance(reply.result, Unavailable) and "[3] did not vote" in reply.result.reason
-    assert [(s.dst, s.msg) for s in sends(effects)] == [(2, m.Abort(TXID)), (3, m.Abort(TXID))]
+    assert replies(replica.handle(Receive(3, m.AbortAck(TXID)))) == []  # answered once
+
+
+def test_an_abort_nobody_confirms_by_the_deadline_is_answered_timeout():
+    replica = make(1, vote_timeout_ms=200.0, retransmit_ms=50.0, request_timeout_ms=1000.0)
+    replica.handle(Submit(write(1, "v")))
+    assert replies(replica.handle(Tick(250.0))) == []
+    assert replies(replica.handle(Tick(990.0))) == []
+    assert [r.result for r in replies(replica.handle(Tick(1010.0)))] == [Timeout()]
+    assert replica.unconfirmed == {} and replica.unconfirmed_requests == {}
+
+
+def test_a_3pc_missing_vote_is_refused_at_once():
+    """3PC's termination aborts when every node is uncertain: its refusal needs no wait."""
+    replica = make(1, mode="3pc", vote_timeout_ms=200.0)
+    replica.handle(Submit(write(1, "v")))
+    effects = replica.handle(Tick(250.0))
+    (reply,) = replies(effects)
+    assert isinstance(reply.result, Unavailable)
+    assert {s.msg for s in sends(effects)} == {m.Abort(TXID)}
+
+
+def test_a_participant_persists_a_confirmed_abort_before_its_ack_voted_or_not():
+    for voted in (True, False):
+        replica = make(2)
+        if voted:
+            prepared(replica, TXID, write(1, "v"))
+        effects = replica.handle(Receive(1, m.Abort(TXID, confirm=True)))
+        assert Decided(TXID, ABORTED) in records(effects), voted
+        (ack,) = sends(effects, m.AbortAck)
+        assert effects.index(persists(effects)[-1]) < effects.index(ack)
+        assert replica.locks.keys == {} and replica.finished[TXID] == ABORTED
+        late = replica.handle(Receive(1, m.Prepare(TXID, write(1, "v"))))
+        assert sends(late, m.VoteNo) and not sends(late, m.VoteYes)
+
+
+def test_a_plain_abort_is_not_acknowledged():
+    replica = make(2)
+    prepared(replica, TXID, write(1, "v"))
+    assert sends(replica.handle(Receive(1, m.Abort(TXID))), m.AbortAck) == []
 
 
 def test_a_definite_refusal_sticks_a_later_copy_gets_the_same_answer():
     replica = make(1, vote_timeout_ms=200.0)
     replica.handle(Submit(write(1, "v")))
-    first = replies(replica.handle(Tick(250.0)))[0].result
+    assert replies(replica.handle(Tick(250.0))) == []
+    during = replica.handle(Submit(write(1, "v")))  # waits with the first for the confirmation
+    assert sends(during) == [] and replies(during) == []
+    answered = replies(replica.handle(Receive(2, m.AbortAck(TXID))))
+    first = answered[0].result
+    assert [r.result for r in answered] == [first, first] and isinstance(first, Unavailable)
     effects = replica.handle(Submit(write(1, "v")))
     assert sends(effects) == [] and [r.result for r in replies(effects)] == [first]
 

@@ -17,6 +17,16 @@ Obermarck 1986), Skeen 1981 for 3PC:
 3. A NO, or a vote missing after ``vote_timeout_ms``: abort. Nothing is persisted
    (presumed abort); ABORT goes to everyone that did not vote NO. A lock conflict is
    retried under a new transaction id after a random pause until the request's deadline.
+   A vote missing (2PC): the client's definite refusal waits until one participant has
+   made the abort durable and acknowledged it (``Abort(confirm=True)``, ``AbortAck``); by
+   the request's deadline without one it gets ``Timeout``. Every participant may have
+   voted YES (the missing vote only late), and if this coordinator then loses its
+   memory (a torn tail, a wiped disk) before any ABORT arrives, rejoin.py finds every
+   peer in doubt and decides COMMIT, as it must for a lost COMMIT record: a refusal
+   told before anyone else knew the abort would then be a lie (swarm seed 2pc 52162:
+   "did not vote" answered at 4,108 ms, the ABORTs lost in the crash at 4,140 ms with
+   the last record torn, the write committed at 4,530 ms). A NO needs no wait: its
+   voter never holds the transaction in doubt, so it never reports it undecided.
 4. The coordinator applies the transaction and answers the client when its COMMITTED
    record is durable; it re-sends COMMIT until every node acknowledged, then forgets.
 """
@@ -26,7 +36,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from replikv.core.commands import GUARD_FAILED
-from replikv.core.errors import Aborted, Result, Unavailable
+from replikv.core.errors import Aborted, Result, Timeout, Unavailable
 from replikv.core.requests import Request
 from replikv.protocols.twophase import messages as m
 from replikv.protocols.twophase.constants import (
@@ -36,10 +46,18 @@ from replikv.protocols.twophase.constants import (
     LOCK_CONFLICT,
     PRECOMMITTED,
     THREE_PC,
+    TWO_PC,
     Txid,
 )
 from replikv.protocols.twophase.records import Decided, Forgotten
-from replikv.protocols.twophase.state import COLLECT, COMMIT, PRECOMMIT, Coordinated, Retry
+from replikv.protocols.twophase.state import (
+    COLLECT,
+    COMMIT,
+    PRECOMMIT,
+    Coordinated,
+    Retry,
+    UnconfirmedAbort,
+)
 
 if TYPE_CHECKING:
     from replikv.protocols.twophase.replica import TwoPhaseReplica
@@ -147,6 +165,13 @@ class CoordinatorMixin(_Base):
         self._serve_reads()
         self._maybe_forget(ctx)
 
+    def _on_abort_ack(self, msg: m.AbortAck) -> None:
+        """A participant made our abort durable: the client's refusal is definite now."""
+        waiting = self.unconfirmed.pop(tuple(msg.txid), None)
+        if waiting is not None:
+            self.unconfirmed_requests.pop(waiting.request.id, None)
+            self._finish_request(waiting.request, waiting.copies, waiting.result)
+
     def _on_ack(self, src: int, msg: m.Ack) -> None:
         ctx = self.coordinating.get(tuple(msg.txid))
         if ctx is not None and ctx.phase == COMMIT:
@@ -158,8 +183,11 @@ class CoordinatorMixin(_Base):
             del self.coordinating[ctx.txid]
             self.lazy.append(Forgotten((ctx.txid,)))
 
-    def _abort(self, ctx: Coordinated, reason: str, *, retry: bool, definite: Result) -> None:
-        """Presumed abort: nothing persisted; ABORT to every node that did not vote NO."""
+    def _abort(self, ctx: Coordinated, reason: str, *, retry: bool, definite: Result,
+               confirm: bool = False) -> None:
+        """Presumed abort: nothing persisted; ABORT to every node that did not vote NO.
+        ``confirm``: answer the client only once a participant acknowledged the abort
+        (the module docstring, step 3)."""
         assert ctx.phase == COLLECT and ctx.request is not None, ctx
         del self.coordinating[ctx.txid]
         self.finished_put(ctx.txid, ABORTED)
@@ -167,8 +195,12 @@ class CoordinatorMixin(_Base):
         self.locks.release(ctx.txid, ctx.request, self.now)
         for peer in self.peers:
             if peer not in ctx.noes:
-                self._send(peer, m.Abort(ctx.txid))
-        if retry:
+                self._send(peer, m.Abort(ctx.txid, confirm=confirm))
+        if confirm and self.peers:
+            self.unconfirmed[ctx.txid] = UnconfirmedAbort(
+                ctx.txid, ctx.request, ctx.copies, definite, ctx.deadline_ms, self.now)
+            self.unconfirmed_requests[ctx.request.id] = ctx.txid
+        elif retry:
             self._retry_or_fail(ctx.request, ctx.copies, ctx.deadline_ms, ctx.attempt, reason)
         else:
             self._finish_request(ctx.request, ctx.copies, definite)
@@ -216,7 +248,7 @@ class CoordinatorMixin(_Base):
                 if now - ctx.started_ms >= config.vote_timeout_ms:
                     missing = [p for p in self.peers if p not in ctx.votes]
                     why = f"node(s) {missing} did not vote within {config.vote_timeout_ms:g} ms (N-of-N)"
-                    self._abort(ctx, why, retry=False, definite=Unavailable(why))
+                    self._abort(ctx, why, retry=False, definite=Unavailable(why), confirm=self.mode == TWO_PC)
                 elif now - ctx.sent_ms >= config.retransmit_ms:
                     ctx.sent_ms = now
                     for peer in self.peers:
@@ -235,6 +267,17 @@ class CoordinatorMixin(_Base):
                 for peer in self.peers:
                     if peer not in ctx.acks:
                         self._send(peer, m.Commit(txid))
+        for txid in sorted(self.unconfirmed):
+            waiting = self.unconfirmed[txid]
+            if now >= waiting.deadline_ms:  # no participant confirmed: the outcome stays open to the client
+                del self.unconfirmed[txid]
+                self.unconfirmed_requests.pop(waiting.request.id, None)
+                for copy in waiting.copies:
+                    self._reply(copy, Timeout())
+            elif now - waiting.sent_ms >= config.retransmit_ms:
+                waiting.sent_ms = now
+                for peer in self.peers:
+                    self._send(peer, m.Abort(txid, confirm=True))
         due = [r for r in self.retries if r.due_ms <= now]
         if due:
             self.retries = [r for r in self.retries if r.due_ms > now]

@@ -3,7 +3,8 @@ driver's ``DurableView``).
 
 Gray & Lamport 2006 §2: a participant's YES is a promise to commit if told to, so
 PREPARED must be on disk before the vote leaves; Skeen 1981: PRECOMMITTED before the
-PRECOMMIT ack; COMMITTED before the commit ack. A state report claims what it reports:
+PRECOMMIT ack; COMMITTED before the commit ack; ABORTED before the ack of a confirmed
+abort. A state report claims what it reports:
 an outcome, or an in-doubt state (a coordinator's presumed abort needs no record).
 """
 
@@ -19,7 +20,7 @@ from replikv.protocols.twophase.constants import (
     UNCERTAIN,
     Txid,
 )
-from replikv.protocols.twophase.messages import Ack, PreCommitAck, StateReport, VoteYes
+from replikv.protocols.twophase.messages import AbortAck, Ack, PreCommitAck, StateReport, VoteYes
 from replikv.protocols.twophase.records import Decided, Prepared, Snapshot
 
 _RANK = {UNCERTAIN: 1, PRECOMMITTED: 2, COMMITTED: 3}
@@ -56,6 +57,8 @@ class TwoPhaseDurableView:
                 return self._at_least(txid, PRECOMMITTED)
             case Ack(txid=txid):
                 return self.states.get(tuple(txid)) == COMMITTED
+            case AbortAck(txid=txid):
+                return self.states.get(tuple(txid)) == ABORTED
             case StateReport(txid=txid, state=state, presumed=presumed):
                 if state == ABORTED:
                     return presumed or self.states.get(tuple(txid)) == ABORTED

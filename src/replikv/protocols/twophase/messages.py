@@ -67,14 +67,25 @@ class Commit(Message, frozen=True, tag="tpc.Commit"):
 
 
 class Abort(Message, frozen=True, tag="tpc.Abort"):
-    """Phase 2: abort (presumed abort: nothing on disk says so at the coordinator)."""
+    """Phase 2: abort (presumed abort: nothing on disk says so at the coordinator).
+    ``confirm``: the coordinator answers its client only once a participant has made
+    the abort durable and said so with ``AbortAck`` (2PC, a vote missing: coordinator.py)."""
 
     txid: tuple[int, int, int]
+    confirm: bool = False
 
 
 class Ack(Message, frozen=True, tag="tpc.Ack"):
     """The participant persisted COMMITTED: the coordinator may forget the transaction
     once every participant acknowledged."""
+
+    asserts_durable: ClassVar[bool] = True
+    txid: tuple[int, int, int]
+
+
+class AbortAck(Message, frozen=True, tag="tpc.AbortAck"):
+    """To an ``Abort(confirm=True)``: the participant persisted ABORTED, so the
+    coordinator may tell its client the transaction did not happen."""
 
     asserts_durable: ClassVar[bool] = True
     txid: tuple[int, int, int]
@@ -120,6 +131,6 @@ class CatchUpState(Message, frozen=True, tag="tpc.CatchUpState"):
 
 
 MESSAGES: tuple[type[Message], ...] = (
-    Prepare, VoteYes, VoteNo, PreCommit, PreCommitAck, Commit, Abort, Ack, StateQuery, StateReport, CatchUp,
+    Prepare, VoteYes, VoteNo, PreCommit, PreCommitAck, Commit, Abort, Ack, AbortAck, StateQuery, StateReport, CatchUp,
     CatchUpState,
 )

@@ -8,7 +8,9 @@ Gray & Lamport 2006 §2; Bernstein et al. §7.3-7.4; Skeen 1981 for PRECOMMIT:
   vote until PREPARED is durable). A NO promises nothing.
 - PRECOMMIT (3PC): persist PRECOMMITTED, then acknowledge.
 - COMMIT: apply, persist COMMITTED, release the locks, acknowledge. ABORT: release; the
-  record is written lazily (presumed abort: a node that forgets it asks and is told).
+  record is written lazily (presumed abort: a node that forgets it asks and is told),
+  unless the ABORT asks for confirmation (``confirm``, 2PC after a missing vote): then it
+  is persisted, also for a transaction this node never voted on, and acknowledged.
 - Duplicated, reordered and late messages change nothing: a node answers a repeated
   PREPARE, PRECOMMIT or COMMIT as it did the first time, and a decision, once taken,
   never changes (a message that says otherwise is counted in ``decision_conflicts``).
@@ -79,8 +81,18 @@ class ParticipantMixin(_Base):
         self._send(src, m.PreCommitAck(txid))
 
     def _on_decision(self, src: int, msg: m.Commit | m.Abort) -> None:
-        commit = isinstance(msg, m.Commit)
-        self._learn(tuple(msg.txid), COMMITTED if commit else ABORTED, ack_to=src if commit else None)
+        txid: Txid = tuple(msg.txid)
+        if isinstance(msg, m.Commit):
+            self._learn(txid, COMMITTED, ack_to=src)
+            return
+        self._learn(txid, ABORTED)
+        if msg.confirm and self.finished.get(txid, ABORTED) == ABORTED and txid not in self.in_doubt:
+            # the coordinator's client waits for this: make the abort durable first (a
+            # late PREPARE then gets NO, and a query after a restart is answered
+            # "aborted", never "in doubt"), then say so
+            self.finished_put(txid, ABORTED)
+            self._persist((Decided(txid, ABORTED),))
+            self._send(src, m.AbortAck(txid))
 
     def _learn(self, txid: Txid, outcome: str, ack_to: int | None = None, force: bool = False) -> None:
         """This node learned ``txid``'s outcome (from its coordinator, a termination

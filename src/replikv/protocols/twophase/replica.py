@@ -48,6 +48,7 @@ from replikv.protocols.twophase.state import (
     Retry,
     Round,
     TermPrecommit,
+    UnconfirmedAbort,
     WaitingRead,
 )
 from replikv.protocols.twophase.termination import TerminationMixin
@@ -85,6 +86,9 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
         self.locks = LockTable()
         self.coordinating: dict[Txid, Coordinated] = {}
         self.by_request: dict[RequestId, Txid] = {}
+        self.unconfirmed: dict[Txid, UnconfirmedAbort] = {}
+        """2PC aborts on a missing vote, their clients waiting for a participant's Ack."""
+        self.unconfirmed_requests: dict[RequestId, Txid] = {}
         self.retries: list[Retry] = []
         self.retrying: set[RequestId] = set()
         self.answered: OrderedDict[RequestId, Result] = OrderedDict()
@@ -169,6 +173,8 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
                 self._on_decision(src, msg)
             case m.Ack():
                 self._on_ack(src, msg)
+            case m.AbortAck():
+                self._on_abort_ack(msg)
             case m.StateQuery():
                 self._on_state_query(src, msg)
             case m.StateReport():
@@ -216,6 +222,9 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
             return
         if request_id in self.retrying:
             next(r for r in self.retries if r.request.id == request_id).copies.append(request)
+            return
+        if request_id in self.unconfirmed_requests:
+            self.unconfirmed[self.unconfirmed_requests[request_id]].copies.append(request)
             return
         if request_id in self.answered:
             self._reply(request, self.answered[request_id])

@@ -38,6 +38,20 @@ class Coordinated:
 
 
 @dataclass
+class UnconfirmedAbort:
+    """2PC: a transaction this node aborted because a vote was missing, whose client is
+    answered once a participant made the abort durable (coordinator.py, "A vote missing")."""
+
+    txid: Txid
+    request: Request
+    copies: list[Request]
+    result: object
+    """The definite refusal the client gets once a participant confirmed."""
+    deadline_ms: float
+    sent_ms: float
+
+
+@dataclass
 class InDoubt:
     """A transaction this node voted YES for and whose outcome it does not know."""
 
