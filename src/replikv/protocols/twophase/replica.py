@@ -87,7 +87,7 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
         self.coordinating: dict[Txid, Coordinated] = {}
         self.by_request: dict[RequestId, Txid] = {}
         self.unconfirmed: dict[Txid, UnconfirmedAbort] = {}
-        """2PC aborts on a missing vote, their clients waiting for a participant's Ack."""
+        """2PC aborts on a missing vote, their clients waiting for a participant's AbortAck."""
         self.unconfirmed_requests: dict[RequestId, Txid] = {}
         self.retries: list[Retry] = []
         self.retrying: set[RequestId] = set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from replikv.core.errors import Result
 from replikv.core.requests import Request
 from replikv.protocols.twophase.constants import Txid
 
@@ -40,12 +41,12 @@ class Coordinated:
 @dataclass
 class UnconfirmedAbort:
     """2PC: a transaction this node aborted because a vote was missing, whose client is
-    answered once a participant made the abort durable (coordinator.py, "A vote missing")."""
+    answered once a participant made the abort durable (coordinator.py, step 3)."""
 
     txid: Txid
     request: Request
     copies: list[Request]
-    result: object
+    result: Result
     """The definite refusal the client gets once a participant confirmed."""
     deadline_ms: float
     sent_ms: float
