@@ -197,8 +197,7 @@ class BackupRole:
         with manual failover nothing ever ends the wait (swarm seed pb-sync 50043). The
         probe only learns: it decides nothing."""
         assert self._primary_heard is not None
-        last = self._primary_heard if self._epoch_probed is None else max(self._primary_heard, self._epoch_probed)
-        if now - last < self._config.failover_timeout_ms:
+        if now - max(self._primary_heard, self._epoch_probed) < self._config.failover_timeout_ms:
             return
         self._epoch_probed = now
         for peer in self._members:

@@ -88,7 +88,7 @@ class PBReplica(PrimaryRole, BackupRole, ReclaimRole):
         self._verified = 0
         self._learned_commit = 0
         self._primary_heard: float | None = None
-        self._epoch_probed: float | None = None
+        self._epoch_probed = float("-inf")
         """When this backup, under repair, last probed its peers for a newer epoch."""
         # recovering-primary state (reclaim.py)
         self._reclaim_since: float | None = None

@@ -86,12 +86,10 @@ class ParticipantMixin(_Base):
             self._learn(txid, COMMITTED, ack_to=src)
             return
         self._learn(txid, ABORTED)
-        if msg.confirm and self.finished.get(txid, ABORTED) == ABORTED and txid not in self.in_doubt:
-            # the coordinator's client waits for this: make the abort durable first (a
-            # late PREPARE then gets NO, and a query after a restart is answered
-            # "aborted", never "in doubt"), then say so
-            self.finished_put(txid, ABORTED)
-            self._persist((Decided(txid, ABORTED),))
+        # the coordinator's client waits for this: the abort is made durable first, as
+        # before any report of it (termination._state_of: also for a transaction this
+        # node never voted on, so a late PREPARE gets NO), then said
+        if msg.confirm and self._state_of(txid)[0] == ABORTED:
             self._send(src, m.AbortAck(txid))
 
     def _learn(self, txid: Txid, outcome: str, ack_to: int | None = None, force: bool = False) -> None:
