@@ -141,28 +141,32 @@ def missing_on_every_node(op: Operator, acked: dict[str, str]) -> dict[int, list
     return missing
 
 
-def last_frame_start(wal: bytes) -> int:
-    """Offset of the last frame of a WAL image (frames are walked from the magic on)."""
+def last_frame(wal: bytes) -> tuple[int, int]:
+    """``(start, end)`` of the last frame of a WAL image: frames are walked from the magic
+    on, up to the zeros a killed node leaves written ahead of its last frame (a frame's
+    type byte is never 0; docs/storage.md, "Zeros written ahead")."""
     offset, last = MAGIC_BYTES, None
-    while offset + FRAME_HEADER <= len(wal):
+    while offset + FRAME_HEADER <= len(wal) and wal[offset + FRAME_HEADER - 1] != 0:
         (length,) = struct.unpack_from("<I", wal, offset)
         if offset + FRAME_HEADER + length > len(wal):
             break
         last, offset = offset, offset + FRAME_HEADER + length
-    assert last is not None and offset == len(wal), "the WAL does not end on a whole frame"
-    return last
+    assert last is not None and not wal[offset:].strip(b"\x00"), "the WAL does not end on a whole frame"
+    return last, offset
 
 
 def cut_last_record_in_the_middle(data_dir: pathlib.Path) -> bytes:
-    """Truncate the live WAL generation in the middle of its last frame (a torn tail);
-    returns that whole frame."""
+    """Tear the live WAL generation in the middle of its last frame, as a crash during
+    its write over the zeros ahead does: its second half is zeros. Returns the whole
+    frame."""
     wal = max(data_dir.glob("wal-*.log"))
     image = wal.read_bytes()
-    start = last_frame_start(image)
-    cut = start + (len(image) - start) // 2
+    start, end = last_frame(image)
+    cut = start + (end - start) // 2
     with open(wal, "r+b") as f:
-        f.truncate(cut)
-    return image[start:]
+        f.seek(cut)
+        f.write(bytes(end - cut))
+    return image[start:end]
 
 
 @pytest.mark.timeout(150)

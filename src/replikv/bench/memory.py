@@ -46,6 +46,7 @@ from replikv.bench.load import (
     run_load,
 )
 from replikv.cluster import control
+from replikv.storage.file_wal import log_bytes
 
 _WAL_FILE = re.compile(r"^wal-(\d{16})\.log$")
 MB = 1024 * 1024
@@ -70,7 +71,9 @@ def read_rss(pid: int) -> tuple[int, int] | None:
 
 def wal_files(data_dir: str | os.PathLike[str]) -> tuple[int, int, int]:
     """``(bytes, files, newest generation)`` of the WAL generations in ``data_dir``. The
-    generation grows by one at every replace (snapshot + compaction, storage/file_wal)."""
+    generation grows by one at every replace (snapshot + compaction, storage/file_wal).
+    Bytes of log: the zeros a file keeps written ahead of its last frame (at most
+    ``PREALLOCATE_BYTES`` more on disk per file) are not counted."""
     total = files = newest = 0
     with contextlib.suppress(OSError), os.scandir(data_dir) as entries:
         for entry in entries:
@@ -78,7 +81,7 @@ def wal_files(data_dir: str | os.PathLike[str]) -> tuple[int, int, int]:
             if match is None:
                 continue
             with contextlib.suppress(OSError):
-                total += entry.stat().st_size
+                total += log_bytes(entry.path)
                 files += 1
                 newest = max(newest, int(match.group(1)))
     return total, files, newest

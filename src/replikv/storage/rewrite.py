@@ -151,6 +151,15 @@ def writev_all(fd: int, buffers: Sequence[bytes | memoryview]) -> None:
                 written = 0
 
 
+def pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """``os.pwrite`` at ``offset`` until all of ``data`` is written."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
 def write_all(fd: int, data: bytes) -> None:
     """``os.write`` until all of ``data`` is written."""
     view = memoryview(data)
