@@ -4,6 +4,8 @@ not as a torn tail; a torn frame inside them is still cut and reported."""
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -131,3 +133,29 @@ def test_log_bytes_leaves_out_the_zeros_written_ahead(tmp_path: Path) -> None:
     assert log_bytes(path) == 100
     path.write_bytes(b"")
     assert log_bytes(path) == 0
+
+
+def test_a_disk_too_full_for_the_zeros_still_takes_the_append(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ENOSPC while writing the zeros (not the frames): the append succeeds, durable, and
+    the WAL goes on extending the file; it is not poisoned."""
+    real_pwrite = os.pwrite
+
+    def full_for_zeros(fd: int, data: bytes | memoryview, offset: int) -> int:
+        if len(data) == AHEAD and not any(bytes(data)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    with FileWAL(tmp_path, preallocate_bytes=AHEAD) as wal:
+        wal.recover()
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "pwrite", full_for_zeros)
+            wal.append([b"fits"])
+            wal.append([b"fits too"])
+        assert len(wal.path.read_bytes()) == logical_size([b"fits", b"fits too"])
+        assert "cannot write 256 bytes of zeros ahead" in caplog.text
+        wal.append([b"room again"])  # space came back: zeros ahead again
+        assert len(wal.path.read_bytes()) == logical_size([b"fits", b"fits too", b"room again"]) + AHEAD
+    with FileWAL(tmp_path) as wal:
+        assert wal.recover() == [b"fits", b"fits too", b"room again"]

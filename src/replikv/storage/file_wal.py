@@ -130,6 +130,8 @@ class FileWAL:
         self._allocated = 0
         """Length of the current file: ``_size`` plus the zeros written ahead."""
         self._count = 0
+        self._prealloc_failed = False
+        """Writing zeros ahead failed once (logged once; retried at each extension)."""
         self._dirty = False
         self._last_sync = clock()
         self._failed: str | None = None
@@ -292,10 +294,23 @@ class FileWAL:
         assert self._fd is not None
         end = self._size + len(data)
         pwrite_all(self._fd, data, self._size)
-        if end > self._allocated:
-            if self.preallocate_bytes:
-                pwrite_all(self._fd, bytes(self.preallocate_bytes), end)
+        if end <= self._allocated:
+            return
+        if not self.preallocate_bytes:
+            self._allocated = end
+            return
+        try:
+            pwrite_all(self._fd, bytes(self.preallocate_bytes), end)
             self._allocated = end + self.preallocate_bytes
+        except OSError as exc:
+            # Room ahead is an optimisation: a disk too full for it (ENOSPC, a quota)
+            # must not fail a write that fits. Appends go on at the file's end.
+            self._allocated = max(end, os.fstat(self._fd).st_size)
+            if not self._prealloc_failed:
+                log.warning("%s: cannot write %d bytes of zeros ahead of the log (%s); "
+                            "appends extend the file instead (slower fsyncs)",
+                            self.path, self.preallocate_bytes, exc)
+            self._prealloc_failed = True
 
     def needs_sync(self) -> bool:
         """Under ``batch``: writes are pending and ``batch_ms`` passed since the last fsync."""
