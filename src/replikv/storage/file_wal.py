@@ -11,8 +11,8 @@ passes everything pending since its last call) and, under policy ``always``, one
 Under a policy that fsyncs, the file is kept ``preallocate_bytes`` (1 MiB) of written
 zeros ahead of its last frame, and appends overwrite them in place: an fsync that
 extends a file must also commit the new size and blocks in the filesystem's journal,
-while one that only overwrites allocated blocks writes the data alone (on this project's
-ext4 disk 95-110 µs per fsynced append against 150-170; issue 14). A crash leaves the
+while one that only overwrites allocated blocks writes the data alone (on the development
+machine's ext4 disk 93-111 µs per fsynced append against 150-175; issue 14). A crash leaves the
 zeros behind the last frame, which recovery keeps as the room they were (the codec tells
 zeros from a torn frame); ``close`` trims them.
 ``replace`` writes generation g+1 to a temp file, fsyncs it, renames it into place,
