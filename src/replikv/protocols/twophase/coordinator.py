@@ -198,7 +198,7 @@ class CoordinatorMixin(_Base):
                 self._send(peer, m.Abort(ctx.txid, confirm=confirm))
         if confirm and self.peers:
             self.unconfirmed[ctx.txid] = UnconfirmedAbort(
-                ctx.txid, ctx.request, ctx.copies, definite, ctx.deadline_ms, self.now)
+                ctx.request, ctx.copies, definite, ctx.deadline_ms, self.now)
             self.unconfirmed_requests[ctx.request.id] = ctx.txid
         elif retry:
             self._retry_or_fail(ctx.request, ctx.copies, ctx.deadline_ms, ctx.attempt, reason)

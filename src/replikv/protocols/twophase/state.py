@@ -41,9 +41,9 @@ class Coordinated:
 @dataclass
 class UnconfirmedAbort:
     """2PC: a transaction this node aborted because a vote was missing, whose client is
-    answered once a participant made the abort durable (coordinator.py, step 3)."""
+    answered once a participant made the abort durable (coordinator.py, step 3). Kept in
+    ``unconfirmed`` under its transaction id."""
 
-    txid: Txid
     request: Request
     copies: list[Request]
     result: Result
