@@ -10,7 +10,7 @@ import pytest
 
 from replikv.core.config import ReplicaConfig
 from replikv.core.driver import DurabilityViolation, NodeDriver
-from replikv.core.io import Persist, Persisted, Receive, Send
+from replikv.core.io import Persist, Persisted, Receive, Send, Tick
 from replikv.core.messages import Message, Record
 from replikv.core.replica import CreateArgs, Promises, ProtocolSpec, Recovery, Status
 from replikv.kv.state_machine import KVStateMachine
@@ -176,3 +176,22 @@ def test_crash_forgets_the_pipeline_and_writes_in_flight():
     d.handle(Receive(1, Put(1)))
     d.crash()
     assert not d.up and d.pipeline.waiting == 0
+
+
+def test_stale_clock_asks_for_a_tick_only_when_the_last_one_is_more_than_a_tick_old():
+    """A replica judges leases by its last Tick: after a pause the host feeds the time
+    first (NodeDriver.stale_clock; raft swarm seed 930758 served a lease read by the clock
+    of the moment it was paused)."""
+    d = _driver("persist-then-ack")
+    tick_ms = d.config.tick_ms
+    assert d.stale_clock(1e6) is None  # no Tick yet: the scheme starts its timers on its first
+    d.handle(Tick(100.0))
+    assert d.stale_clock(100.0 + tick_ms) is None  # a tick on time
+    assert d.stale_clock(100.0 + tick_ms + 0.05) is None  # within the rounding slack
+    assert d.stale_clock(100.0 + 2 * tick_ms) == Tick(100.0 + 2 * tick_ms)
+    d.handle(Tick(900.0))
+    assert d.stale_clock(905.0) is None
+    assert d.stale_clock(1500.0) == Tick(1500.0)
+    d.crash()
+    d.start((), rng=random.Random(1), state_machine=KVStateMachine())
+    assert d.stale_clock(5000.0) is None  # a new replica object: no Tick yet again

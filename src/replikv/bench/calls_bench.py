@@ -41,9 +41,10 @@ READY_TIMEOUT_S = 10.0
 
 
 def run_calls_bench(protocol: str = "raft", nodes: int = 3, requests: int = 6400, clients: int = 32,
-                    top: int = 15, read_ratio: float = 0.0) -> dict:
+                    top: int = 15, read_ratio: float = 0.0, spread: bool = False) -> dict:
     """Count the calls of ``requests`` requests (writes, and reads with ``read_ratio``);
-    returns JSON-ready figures."""
+    returns JSON-ready figures. ``spread``: caller ``c`` sends to node ``c mod nodes``
+    (followers forward), as ``replikv bench --spread`` does."""
     if not 0.0 <= read_ratio <= 1.0:
         raise ValueError(f"read_ratio must be in [0, 1], not {read_ratio}")
     try:
@@ -52,9 +53,9 @@ def run_calls_bench(protocol: str = "raft", nodes: int = 3, requests: int = 6400
         runner: Any = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
         runner = asyncio.run
-    timed = runner(_drive(protocol, nodes, requests, clients, read_ratio, counter=None))
+    timed = runner(_drive(protocol, nodes, requests, clients, read_ratio, spread, counter=None))
     counts: collections.Counter = collections.Counter()
-    counted = runner(_drive(protocol, nodes, requests, clients, read_ratio, counter=counts))
+    counted = runner(_drive(protocol, nodes, requests, clients, read_ratio, spread, counter=counts))
     python = sum(n for (kind, _), n in counts.items() if kind == "py")
     native = sum(n for (kind, _), n in counts.items() if kind == "c")
     n = counted["requests"]
@@ -65,6 +66,7 @@ def run_calls_bench(protocol: str = "raft", nodes: int = 3, requests: int = 6400
         "answers": counted["answers"],
         "clients": clients,
         "read_ratio": read_ratio,
+        "spread": spread,
         "reads": counted["reads"],
         "python_calls_per_request": round(python / n, 2),
         "c_calls_per_request": round(native / n, 2),
@@ -73,7 +75,7 @@ def run_calls_bench(protocol: str = "raft", nodes: int = 3, requests: int = 6400
     }
 
 
-async def _drive(protocol: str, nodes: int, requests: int, clients: int, read_ratio: float,
+async def _drive(protocol: str, nodes: int, requests: int, clients: int, read_ratio: float, spread: bool,
                  counter: collections.Counter | None) -> dict:
     spec = get_spec(protocol)
     config = spec.make_config({})
@@ -95,6 +97,7 @@ async def _drive(protocol: str, nodes: int, requests: int, clients: int, read_ra
 
         async def client(client_id: int) -> None:
             nonlocal reads
+            node = cluster[client_id % len(cluster)] if spread else target
             choose = random.Random(client_id)
             last = "ready"
             for seq in range(1, per_client + 1):
@@ -104,7 +107,7 @@ async def _drive(protocol: str, nodes: int, requests: int, clients: int, read_ra
                 else:
                     last = f"key:{client_id}:{seq}"
                     command = Set(last, "v" * 16)
-                result = await target.execute(Request(client_id, seq, command))
+                result = await node.execute(Request(client_id, seq, command))
                 answers[type(result).__name__] += 1
 
         hook = _hook(counter) if counter is not None else None

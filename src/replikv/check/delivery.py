@@ -14,7 +14,11 @@ state). A scheme that declares ``ProtocolSpec.primary_order`` is held to it:
   242: a follower resumed from a pause delivered 33..39 from queued proposals, then 41
   after a SNAP at 40 written before 33 was released);
 - the first delivery of an incarnation may be anywhere (it starts over from its
-  snapshot);
+  snapshot); restatements of earlier incarnations allow nothing, and those of this one
+  made before its first delivery keep their allowance, but for one that the first
+  delivery uses (swarm seed 931188, zab: a restarted follower synced by a SNAP at 50,
+  whose deliveries 51..91 waited behind its write, took a second SNAP at 100 before they
+  were released, and next delivered 101);
 - every node that delivers index i delivers the same request there.
 """
 
@@ -29,28 +33,34 @@ class DeliveryOrder:
     def __init__(self) -> None:
         self._last: dict[int, tuple[int, int]] = {}
         """node -> (incarnation, last index delivered)."""
-        self._jump: dict[int, int] = {}
-        """node -> forward jumps its restatements still allow (one each)."""
+        self._jump: dict[int, tuple[int, int]] = {}
+        """node -> (incarnation, forward jumps its restatements in it still allow: one each)."""
         self._at: dict[int, tuple[int, Any]] = {}
         """index -> (first node to deliver it, the request id delivered)."""
 
-    def restated(self, node: int) -> None:
+    def restated(self, node: int, incarnation: int) -> None:
         """The node restated its durable state (it may have installed a snapshot)."""
-        self._jump[node] = self._jump.get(node, 0) + 1
+        self._jump[node] = (incarnation, self._jumps(node, incarnation) + 1)
+
+    def _jumps(self, node: int, incarnation: int) -> int:
+        held = self._jump.get(node)
+        return held[1] if held is not None and held[0] == incarnation else 0
 
     def delivered(self, node: int, incarnation: int, index: int, request_id: Any) -> str | None:
         """Record a delivery; a description of the broken rule, or None."""
         last = self._last.get(node)
         problem = None
+        jumps = self._jumps(node, incarnation)  # an earlier incarnation's allow nothing
         if last is None or last[0] != incarnation:
-            self._jump.pop(node, None)  # a new incarnation starts over
+            jumps = max(0, jumps - 1)  # a new incarnation starts over, from a snapshot if it took one
         elif index <= last[1]:
             problem = f"node {node} delivered index {index} again (or back in order) after {last[1]}"
         elif index != last[1] + 1:
-            if self._jump.get(node, 0) > 0:
-                self._jump[node] -= 1
+            if jumps > 0:
+                jumps -= 1
             else:
                 problem = f"node {node} delivered index {index} after {last[1]}: a gap"
+        self._jump[node] = (incarnation, jumps)
         self._last[node] = (incarnation, index)
         first = self._at.setdefault(index, (node, request_id))
         if problem is None and first[1] != request_id:

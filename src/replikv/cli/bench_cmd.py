@@ -216,16 +216,17 @@ def bench_check(ctx: click.Context, ops, clients, seed, as_json) -> None:
 @click.option("--clients", default=32, show_default=True, type=click.IntRange(1, 1024))
 @click.option("--read-ratio", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0),
               help="Fraction of requests that are GETs (at the default read level) of the caller's last key.")
+@click.option("--spread", is_flag=True, help="Spread the callers over every node (followers forward).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def bench_calls(ctx: click.Context, protocol, nodes, requests, clients, read_ratio, as_json) -> None:
+def bench_calls(ctx: click.Context, protocol, nodes, requests, clients, read_ratio, spread, as_json) -> None:
     """Python and C calls per request of a whole in-process cluster (a measure the
     machine's speed does not move; bench/calls_bench.py says what it covers)."""
     from replikv.bench.calls_bench import run_calls_bench
 
     try:
         result = run_calls_bench(protocol=protocol, nodes=nodes, requests=requests, clients=clients,
-                                 read_ratio=read_ratio)
+                                 read_ratio=read_ratio, spread=spread)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
     _emit(result, as_json or ctx.obj["json"], "replikv bench calls")

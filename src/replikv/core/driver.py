@@ -11,6 +11,8 @@ effects:
 - durable notifications: ``release(seq)`` returns what the barrier held back; the host
   runs it, then feeds ``Persisted(seq)``;
 - crash/reset, status;
+- the replica's clock kept fresh (``stale_clock``): an input reaches the replica at most
+  one tick after its last ``Tick``, or a ``Tick`` of the host's time goes first;
 - the durability check: a ``Send`` whose message asserts durable state
   (``Message.asserts_durable``) may leave only when the state it asserts is durable,
   judged against what the durable records say (the scheme's ``DurableView``), not only
@@ -29,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from replikv.core.io import Effect, Input, Persist, Send
+from replikv.core.io import Effect, Input, Persist, Send, Tick
 from replikv.core.pipeline import EffectPipeline
 from replikv.core.replica import CreateArgs, ProtocolSpec, Recovery, Replica, StateMachine, Status
 
@@ -37,6 +39,12 @@ if TYPE_CHECKING:
     import random
 
     from replikv.core.messages import Record
+
+
+CLOCK_SLACK = 1.01
+"""``stale_clock`` lets the replica's last ``Tick`` be this many ticks old: one tick,
+plus room for the rounding of simulated clocks (a node whose ticks run on time never
+gets an extra one)."""
 
 
 class DurabilityViolation(AssertionError):
@@ -66,6 +74,7 @@ class NodeDriver:
         "_unapplied",
         "_last_emitted_seq",
         "_requires",
+        "_clock_ms",
         "on_held",
     )
 
@@ -90,6 +99,8 @@ class NodeDriver:
         self._unapplied: deque[Persist] = deque()
         self._last_emitted_seq = 0
         self._requires: dict[int, int] = {}
+        self._clock_ms: float | None = None
+        """The time of the last ``Tick`` fed to this replica object (None: none yet)."""
         self.on_held: Callable[[Send], None] | None = None
         """Told of every ``Send`` the pipeline holds behind a pending Persist, when it is
         emitted: a host that measures how long a message took from the replica to its
@@ -127,6 +138,7 @@ class NodeDriver:
         self._unapplied.clear()
         self._last_emitted_seq = 0
         self._requires = {}
+        self._clock_ms = None
         self._view = None
         if self.check_durability and self.spec.durable_view is not None:
             self._view = self.spec.durable_view()
@@ -139,6 +151,7 @@ class NodeDriver:
         self.pipeline.reset()
         self._unapplied.clear()
         self._requires = {}
+        self._clock_ms = None
         self._view = None
 
     @property
@@ -151,9 +164,31 @@ class NodeDriver:
 
     # -- the loop of the contract --------------------------------------------------------
 
+    def stale_clock(self, now_ms: float) -> Tick | None:
+        """The ``Tick`` the host feeds before its next input, if the replica's clock (its
+        last ``Tick``) is more than a tick behind the host's ``now_ms``; else None.
+
+        A replica learns the time only from ``Tick``s, and judges by it every promise
+        that time ends: a lease (Raft thesis §6.4.1; Paxos Made Live §5.2), a follower's
+        refusal to elect another leader for an election timeout after hearing from one
+        (thesis §4.2.3). A process that was paused (a stop signal, a long GC, a stalled
+        VM) or whose loop was starved resumes with inputs queued in its sockets, and
+        without this would handle them by the time it stopped: a leader whose lease ran
+        out while it was stopped would still serve a read from it (simulator seed
+        930758, raft swarm, issue 14's notes). With it, an input reaches the replica at
+        most ``CLOCK_SLACK`` ticks after its last ``Tick``: the bound the lease rules
+        assume. Before the first ``Tick`` of a replica object nothing is injected (a
+        scheme starts its timers on its first tick)."""
+        if self._clock_ms is None or now_ms - self._clock_ms <= self.config.tick_ms * CLOCK_SLACK:
+            return None
+        return Tick(now_ms)
+
     def handle(self, inp: Input) -> list[Effect]:
-        """Feed one input; returns the effects that may run now, in order."""
+        """Feed one input; returns the effects that may run now, in order. A host that
+        keeps a clock asks ``stale_clock`` first."""
         assert self.replica is not None, "node is down"
+        if type(inp) is Tick:
+            self._clock_ms = inp.now_ms
         effects = self.replica.handle(inp)
         if not effects:
             return effects

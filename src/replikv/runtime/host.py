@@ -106,7 +106,7 @@ class NodeHost:
         self._stopped = False
         self.recovered_records = 0
         self.recovery = Recovery()
-        self.counts = {"ticks": 0, "received": 0, "submitted": 0, "sent": 0, "commits": 0, "replies": 0}
+        self.counts = {"ticks": 0, "late_ticks": 0, "received": 0, "submitted": 0, "sent": 0, "commits": 0, "replies": 0}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -237,6 +237,13 @@ class NodeHost:
     # -- the loop of the contract -----------------------------------------------------------
 
     def _handle(self, inp: Input) -> None:
+        if type(inp) is not Tick:
+            late = self._driver.stale_clock(time.monotonic() * 1000.0)
+            if late is not None:  # the process was paused or its loop starved (NodeDriver.stale_clock)
+                self.counts["late_ticks"] += 1
+                self._handle(late)
+                if self._stopped:
+                    return
         if trace.isEnabledFor(logging.DEBUG):
             trace.debug("node %s <- %s", self.node, describe(inp))
         try:

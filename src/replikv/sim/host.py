@@ -269,6 +269,13 @@ class Host:
         if type(inp) is Receive and isinstance(inp.msg, ENVELOPES):
             self._on_envelope(inp.src, inp.msg)
             return
+        if type(inp) is not Tick:
+            late = self.driver.stale_clock(round(self.local_now(), 3))
+            if late is not None:  # resumed from a pause: the clock first (NodeDriver.stale_clock)
+                incarnation = self.incarnation
+                self._feed(late)
+                if not self.up or incarnation != self.incarnation:
+                    return  # a trigger crashed the node on the tick's effects
         self.inputs += 1
         try:
             ready = self.driver.handle(inp)
@@ -338,7 +345,7 @@ class Host:
             sim.emit("persist", node=self.node, seq=effect.seq, records=len(effect.records), replace=effect.replace)
         sim.activity()
         if effect.replace and sim.delivery is not None:
-            sim.delivery.restated(self.node)
+            sim.delivery.restated(self.node, self.incarnation)
         disk_spec = sim.scenario.disk
         latency = disk_spec.write.sample(sim.disk_rng) + disk_spec.fsync.sample(sim.disk_rng)
         latency *= sim.network.slow.get(self.node, 1.0)

@@ -172,3 +172,41 @@ def test_6_4_reads_of_each_kind_are_answered_in_order_and_a_lease_read_passes_a_
     answered = [r.request.client_id for r in cluster.reply_log[before:]]
     assert answered == [2, 3] and cluster.replies[(2, 1)] == cluster.replies[(3, 1)] == Ok("x")
     assert replica.leadership.reads == [] and replica.leadership.lease_reads == 0
+
+
+def test_6_4_1_a_restarted_follower_keeps_the_lease_it_granted_before_its_crash() -> None:
+    """A follower that acknowledged the leader's heartbeat round, crashed and came back at
+    once has forgotten whom it heard from. Granting a pre-vote then lets a node cut off from
+    the leader win an election and commit a write while the old leader's lease, which
+    counted that acknowledgement, still runs: a lease read at the old leader returns the
+    value the new leader overwrote. A restarted node that may have granted a lease (it
+    recovered a term) promises nobody else for an election timeout from its first tick,
+    as Multi-Paxos's acceptors do (protocols/paxos/lease.py; Paxos Made Live §5.2)."""
+    cluster = Cluster(3, seed=8)
+    leader = cluster.elect()
+    f2, f3 = sorted(n for n in cluster.nodes if n != leader)
+    assert cluster.submit_and_wait(leader, Request(1, 1, Set("a", "1"))) == Ok(True)
+    cluster.cut |= {(leader, f3), (f3, leader)}  # f3 is cut off from the leader only
+    cluster.run(30)  # f2 acknowledges heartbeat rounds: the leader's lease is fresh
+    replica = cluster.nodes[leader].replica
+    lease_from = replica.leadership.lease_from_ms
+    assert cluster.now - lease_from < 30
+    cluster.crash(f2)
+    cluster.restart(f2)  # back within the same tick, with its term and log
+    # f3 has not heard from a leader for long: its timer fires, it campaigns
+    later = cluster.now + 5
+    cluster.input(f3, Tick(later + 1000))
+    cluster.deliver()
+    won = cluster.status(f3).role == "leader"
+    if won:  # f3 won with f2's vote: it commits a write the old leader never sees
+        cluster.submit(f3, Request(2, 1, Set("a", "2")))
+        for step in range(1, 4):  # f3's ticks only: the old leader's clock stays put
+            cluster.deliver()
+            cluster.input(f3, Tick(later + 1000 + step * cluster.config.tick_ms))
+        cluster.deliver()
+        assert cluster.replies.get((2, 1)) == Ok(True), cluster.replies.get((2, 1))
+    cluster.input(leader, Tick(later))  # the old leader's clock: inside its lease
+    effects = cluster.input(leader, Submit(_read(3, 1, "lease")))
+    served = [e.result for e in effects if type(e).__name__ == "Reply"]
+    assert not won, f"a node won an election while the lease it broke still ran (lease read: {served})"
+    assert served == [Ok("1")]  # the lease holds, and nobody else could have written

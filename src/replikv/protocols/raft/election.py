@@ -37,8 +37,20 @@ class ElectionMixin(RaftState):
 
     def _heard_from_leader_recently(self) -> bool:
         """True while a leader's authority is fresh: we are the leader, or we heard from
-        one less than a (minimum) election timeout ago (thesis §4.2.3, §9.6)."""
+        one less than a (minimum) election timeout ago (thesis §4.2.3, §9.6).
+
+        With leases on, also for an election timeout from the first tick of a node that
+        recovered a term: before its crash it may have acknowledged a heartbeat round a
+        leader's lease counts on (thesis §6.4.1), and it no longer knows whose. Granting a
+        pre-vote or a vote then could let a node cut off from that leader win and commit
+        while the lease runs (tests/protocols/raft/test_reads.py); Multi-Paxos's acceptors
+        keep the same promise (protocols/paxos/lease.py, Paxos Made Live §5.2). Before the
+        first tick such a node promises nobody."""
         if self.volatile.role == LEADER:
+            return True
+        timers = self.timers
+        if timers.unknown_lease and self.config.lease_reads and self.config.check_quorum and (
+                not timers.started or timers.now - timers.started_ms < self.config.election_timeout_ms):
             return True
         return (
             self.volatile.leader is not None

@@ -89,7 +89,7 @@ class RaftReplica(
             configs = ConfigHistory((tuple(sorted(set(members))), ()))
         self.log_state = LogState(log, configs, state.snapshot, log.base_index, log.base_index)
         self.volatile = VolatileState()
-        self.timers = Timers()
+        self.timers = Timers(unknown_lease=state.term > 0)
         self.leadership = LeaderState()
         for entry in state.entries:
             self._append_local(entry)
@@ -119,6 +119,7 @@ class RaftReplica(
         timers.now = now
         if not timers.started:
             timers.started = True
+            timers.started_ms = now
             timers.leader_contact_ms = float("-inf")
             self._reset_election_timer()
         if self.volatile.role == LEADER:

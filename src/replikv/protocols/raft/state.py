@@ -96,6 +96,11 @@ class Timers:
     now: float = 0.0
     """The host's clock, as the last ``Tick`` said."""
     started: bool = False
+    started_ms: float = 0.0
+    """The first ``Tick``'s time."""
+    unknown_lease: bool = False
+    """Recovered a term: before its crash this node may have acknowledged a heartbeat round
+    that a leader's lease still counts on (``ElectionMixin._heard_from_leader_recently``)."""
     election_deadline: float = 0.0
     leader_contact_ms: float = float("-inf")
     """When a leader we follow last spoke (leader stickiness, thesis §4.2.3)."""
