@@ -237,13 +237,12 @@ class NodeHost:
     # -- the loop of the contract -----------------------------------------------------------
 
     def _handle(self, inp: Input) -> None:
-        if type(inp) is not Tick:
-            late = self._driver.stale_clock(time.monotonic() * 1000.0)
-            if late is not None:  # the process was paused or its loop starved (NodeDriver.stale_clock)
-                self.counts["late_ticks"] += 1
-                self._handle(late)
-                if self._stopped:
-                    return
+        if type(inp) is not Tick and (now_ms := time.monotonic() * 1000.0) > self._driver.stale_after_ms:
+            # the process was stopped or its loop held up (NodeDriver.stale_clock)
+            self.counts["late_ticks"] += 1
+            self._handle(Tick(now_ms))
+            if self._stopped:
+                return
         if trace.isEnabledFor(logging.DEBUG):
             trace.debug("node %s <- %s", self.node, describe(inp))
         try:
@@ -307,9 +306,17 @@ class NodeHost:
         self._on_fatal(exc)
 
     async def _tick_loop(self) -> None:
-        interval = self.config.tick_ms / 1000.0
+        """A ``Tick`` every ``tick_ms`` after the replica's last one: a late tick that an
+        input brought first (``NodeDriver.stale_clock``) moves the next one back, so a
+        loaded loop still ticks once per interval."""
+        interval_ms = self.config.tick_ms
         while True:
-            await asyncio.sleep(interval)
+            last = self._driver.clock_ms
+            delay_ms = interval_ms if last is None else last + interval_ms - time.monotonic() * 1000.0
+            if delay_ms > 0:
+                await asyncio.sleep(delay_ms / 1000.0)
+                if last is not None and self._driver.clock_ms != last:
+                    continue  # an input's late tick went first: aim at the interval after it
             try:
                 self.tick()
             except Exception:

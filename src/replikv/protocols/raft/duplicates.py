@@ -71,8 +71,16 @@ class DuplicatesMixin(RaftState):
         """Index of an uncommitted entry of ``request_id`` (before ``below``), if any.
         Cheap at a leader: entries of earlier terms stay uncommitted only until the
         first entry of its own term commits."""
-        end = self.log_state.log.last_index if below is None else min(self.log_state.log.last_index, below - 1)
-        for index in range(max(self.log_state.commit_index, self.log_state.log.base_index) + 1, end + 1):
-            if self.log_state.log.entry(index).request.id == request_id:
-                return index
+        log = self.log_state.log
+        end = log.last_index if below is None else min(log.last_index, below - 1)
+        start = max(self.log_state.commit_index, log.base_index) + 1
+        if start > end:
+            return None
+        client_id, seq = request_id
+        # one slice, compared field by field: a follower asks this of every write a client
+        # sends it (before forwarding it), over the entries it holds uncommitted
+        for entry in log.slice(start, end - start + 1):
+            request = entry.request
+            if request.seq == seq and request.client_id == client_id:
+                return entry.index
         return None
