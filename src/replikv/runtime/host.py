@@ -2,7 +2,9 @@
 
 It feeds the replica its four inputs (DESIGN.md, the protocol contract):
 
-- ``Tick(now_ms)`` every ``config.tick_ms`` with monotonic milliseconds;
+- ``Tick(now_ms)`` with monotonic milliseconds, half a ``config.tick_ms`` after the
+  last one (``_tick_loop``), and before any other input that finds the last one more
+  than a tick old (``NodeDriver.stale_clock``: a stopped process, a held-up loop);
 - ``Receive(src, msg)`` for each message the transport delivers;
 - ``Submit(request)`` for each client request (``submit`` returns a future of the
   ``Result``, resolved by the replica's ``Reply`` with the same (client_id, seq));
