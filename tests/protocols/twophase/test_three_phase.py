@@ -117,6 +117,77 @@ def test_termination_waits_while_the_coordinator_answers_pending():
     assert persists(effects) == [] and TXID in replica.in_doubt
 
 
+FIVE = (1, 2, 3, 4, 5)
+
+
+def _in_doubt_of_five(node: int, precommitted: bool = False):
+    replica = make(node, members=FIVE, mode="3pc", query_ms=100.0, termination_ms=40.0)
+    prepared(replica, TXID, write(1, "v"))
+    if precommitted:
+        replica.handle(Receive(1, m.PreCommit(TXID)))
+    return replica
+
+
+def test_a_3pc_query_says_the_askers_own_state():
+    replica = _in_doubt_of_five(3)
+    replica.handle(Tick(10.0))
+    queries = sends(replica.handle(Tick(115.0)), m.StateQuery)
+    assert [s.dst for s in queries] == [1, 2, 4, 5]
+    assert {s.msg for s in queries} == {m.StateQuery(TXID, UNCERTAIN)}
+
+
+def test_a_query_heard_during_the_round_stands_for_the_askers_report():
+    """Swarm seed 940115 (N=5), node 4: node 3's report to it was lost, node 3's own query
+    for the transaction arrived 4 ms into node 4's round; node 4 took node 3 for failed,
+    elected itself (node 5 had said precommitted) and committed, while node 3, the lowest
+    survivor, aborted. A query shows its asker alive, in doubt, in the state it says."""
+    replica = _in_doubt_of_five(4)
+    replica.handle(Tick(10.0))
+    replica.handle(Tick(115.0))
+    replica.handle(Receive(3, m.StateQuery(TXID, UNCERTAIN)))
+    replica.handle(Receive(5, m.StateReport(TXID, PRECOMMITTED)))
+    effects = replica.handle(Tick(160.0))
+    assert persists(effects) == [] and sends(effects, m.PreCommit) == [] and sends(effects, m.Commit) == []
+    assert TXID in replica.in_doubt
+
+
+def test_a_precommitted_state_heard_in_a_query_is_terminated_by_commit():
+    """Swarm seed 940115 (N=5), node 3: node 5's report was lost, its query (saying
+    precommitted) arrived in node 3's round; node 3 heard only uncertain reports and
+    aborted. Now it precommits the uncertain and commits, as Skeen's rule says."""
+    replica = _in_doubt_of_five(3)
+    replica.handle(Tick(10.0))
+    replica.handle(Tick(115.0))
+    replica.handle(Receive(4, m.StateReport(TXID, UNCERTAIN)))
+    replica.handle(Receive(5, m.StateQuery(TXID, PRECOMMITTED)))
+    effects = replica.handle(Tick(160.0))
+    assert records(effects) == [Decided(TXID, PRECOMMITTED)]
+    assert [(s.dst, s.msg) for s in sends(effects)] == [(4, m.PreCommit(TXID))]
+
+
+def test_a_query_from_a_node_back_in_doubt_makes_it_no_candidate():
+    replica = _in_doubt_of_five(3)
+    replica.handle(Tick(10.0))
+    replica.handle(Tick(115.0))
+    replica.handle(Receive(2, m.StateQuery(TXID, UNCERTAIN, recovered=True)))
+    replica.handle(Receive(4, m.StateReport(TXID, UNCERTAIN)))
+    replica.handle(Receive(5, m.StateReport(TXID, UNCERTAIN)))
+    effects = replica.handle(Tick(160.0))
+    assert records(effects) == [Decided(TXID, ABORTED)]
+
+
+def test_a_late_uncertain_does_not_undo_a_precommitted_heard_from_the_same_node():
+    """A node in doubt only moves from uncertain to precommitted: an older report that
+    arrives after its newer query says less than the round already knows."""
+    replica = _in_doubt_of_five(2)
+    replica.handle(Tick(10.0))
+    replica.handle(Tick(115.0))
+    replica.handle(Receive(3, m.StateQuery(TXID, PRECOMMITTED)))
+    replica.handle(Receive(3, m.StateReport(TXID, UNCERTAIN)))
+    effects = replica.handle(Tick(160.0))
+    assert records(effects) == [Decided(TXID, PRECOMMITTED), Decided(TXID, COMMITTED)]
+
+
 def test_under_a_partition_each_side_decides_alone_and_differently():
     """The chapter's point, in two replicas: node 2 precommitted hears nobody and commits;
     node 3 uncertain hears nobody and aborts."""

@@ -5,7 +5,8 @@ Gray & Lamport 2006 §2: a participant's YES is a promise to commit if told to, 
 PREPARED must be on disk before the vote leaves; Skeen 1981: PRECOMMITTED before the
 PRECOMMIT ack; COMMITTED before the commit ack; ABORTED before the ack of a confirmed
 abort. A state report claims what it reports:
-an outcome, or an in-doubt state (a coordinator's presumed abort needs no record).
+an outcome, or an in-doubt state (a coordinator's presumed abort needs no record); a
+state query claims the asker's in-doubt state.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from replikv.protocols.twophase.constants import (
     UNCERTAIN,
     Txid,
 )
-from replikv.protocols.twophase.messages import AbortAck, Ack, PreCommitAck, StateReport, VoteYes
+from replikv.protocols.twophase.messages import (
+    AbortAck,
+    Ack,
+    PreCommitAck,
+    StateQuery,
+    StateReport,
+    VoteYes,
+)
 from replikv.protocols.twophase.records import Decided, Prepared, Snapshot
 
 _RANK = {UNCERTAIN: 1, PRECOMMITTED: 2, COMMITTED: 3}
@@ -64,6 +72,8 @@ class TwoPhaseDurableView:
                     return presumed or self.states.get(tuple(txid)) == ABORTED
                 if state in _RANK:
                     return self._at_least(txid, state)
+            case StateQuery(txid=txid, state=state) if state in _RANK:
+                return self._at_least(txid, state)
         return True
 
     def _at_least(self, txid: Sequence[int], state: str) -> bool:

@@ -12,7 +12,8 @@ Termination: ``StateQuery`` (a participant in doubt asks the coordinator and the
 participants) answered by ``StateReport``. Rejoin after a damaged disk: ``CatchUp``
 answered by ``CatchUpState`` (``rejoin.py``).
 
-``VoteYes``, ``PreCommitAck``, ``Ack`` and ``StateReport`` assert durable state
+``VoteYes``, ``PreCommitAck``, ``Ack``, ``StateReport`` and ``StateQuery`` (which says
+the asker's own state) assert durable state
 (``durable.TwoPhaseDurableView`` judges them).
 """
 
@@ -92,9 +93,18 @@ class AbortAck(Message, frozen=True, tag="tpc.AbortAck"):
 
 
 class StateQuery(Message, frozen=True, tag="tpc.StateQuery"):
-    """What do you know of ``txid``? (termination protocol)"""
+    """What do you know of ``txid``? (termination protocol)
 
+    ``state``/``recovered``: the asker's own state (it is in doubt: uncertain or
+    precommitted), as a ``StateReport`` would say it. A 3PC node whose termination round
+    for ``txid`` is open counts it as the asker's report (``termination.py``): the query
+    shows the asker alive and in doubt, and a report it answers with may be lost. It
+    claims what it says as a report does, so it asserts durable state."""
+
+    asserts_durable: ClassVar[bool] = True
     txid: tuple[int, int, int]
+    state: str | None = None
+    recovered: bool = False
 
 
 class StateReport(Message, frozen=True, tag="tpc.StateReport"):

@@ -8,9 +8,11 @@ answers "aborted" (presumed abort). If every answer is "uncertain" the participa
 blocks, locks held, and asks again: in 2PC it never decides alone.
 
 3PC, the termination protocol (Skeen 1981; Bernstein et al. §7.5): the same question
-opens a round of ``termination_ms``. The survivors that answered elect the one with the
-lowest id (the old coordinator left out) as the new coordinator, which decides by
-Skeen's rule over the states it collected:
+opens a round of ``termination_ms``; the question says the asker's own state, and a node
+whose round is open counts a peer's question as that peer's answer
+(``_heard_in_round``). The survivors that answered elect the one with the lowest id (the
+old coordinator left out) as the new coordinator, which decides by Skeen's rule over the
+states it collected:
 - someone committed (or aborted) -> that outcome;
 - someone precommitted -> PRECOMMIT to the uncertain ones, wait for their acks (or
   ``termination_ms``), then COMMIT;
@@ -71,8 +73,11 @@ class TerminationMixin(_Base):
                 doubt.queried_ms = now
                 if self.mode == THREE_PC or txid[0] == self.node:
                     self.rounds[txid] = Round(now)
+                # 3PC: the query says the asker's state too (it counts as its report)
+                query = (m.StateQuery(txid, doubt.state, recovered=doubt.recovered)
+                         if self.mode == THREE_PC else m.StateQuery(txid))
                 for peer in self.peers:
-                    self._send(peer, m.StateQuery(txid))
+                    self._send(peer, query)
         for txid in sorted(self.rounds):
             rnd = self.rounds.get(txid)
             if rnd is not None and now - rnd.started_ms >= config.termination_ms:
@@ -87,6 +92,8 @@ class TerminationMixin(_Base):
 
     def _on_state_query(self, src: int, msg: m.StateQuery) -> None:
         txid: Txid = tuple(msg.txid)
+        if self.mode == THREE_PC and msg.state is not None:
+            self._heard_in_round(src, txid, msg.state, msg.recovered)
         state, presumed = self._state_of(txid)
         doubt = self.in_doubt.get(txid)
         self._send(src, m.StateReport(txid, state, presumed, recovered=doubt is not None and doubt.recovered))
@@ -120,10 +127,30 @@ class TerminationMixin(_Base):
             coordinator = txid[0] if msg.state == COMMITTED and txid[0] != self.node else None
             self._learn(txid, msg.state, ack_to=coordinator)
             return
+        self._heard_in_round(src, txid, msg.state, msg.recovered)
+
+    def _heard_in_round(self, src: int, txid: Txid, state: str, recovered: bool) -> None:
+        """``src`` said it is in ``state`` while this node's round for ``txid`` is open: by
+        its report, or (3PC) by its own query, which carries the same state.
+
+        Skeen's termination protocol elects among the sites that are up and decides over
+        their states, and takes a site that does not answer within the timeout for failed;
+        that is sound only if a live site's state reaches the round (Skeen 1981 assumes a
+        network that loses nothing; Bernstein et al. §7.5, the failure detector that never
+        suspects a live site). Over a lossy link one report is not enough: in swarm seeds
+        940115 and 940256 (N=5) a query or a report between two live nodes was lost while
+        the links stayed lively (later messages got through within a few ms), and a node
+        that had received the other's own query for the same transaction during its round
+        took it for failed, elected itself and decided alone, the other way from the node
+        it ignored. A query shows its asker
+        alive and in doubt, in the state it says, as surely as its report would. A node in
+        doubt only moves from uncertain to precommitted, so a late copy saying uncertain
+        does not undo a precommitted heard from the same node."""
         rnd = self.rounds.get(txid)
         if rnd is not None:
-            rnd.reports[src] = msg.state
-            if msg.recovered:
+            if not (state == UNCERTAIN and rnd.reports.get(src) == PRECOMMITTED):
+                rnd.reports[src] = state
+            if recovered:
                 rnd.recovered.add(src)
 
     # -- 3PC: the new coordinator ----------------------------------------------------------
