@@ -128,6 +128,14 @@ def _in_doubt_of_five(node: int, precommitted: bool = False):
     return replica
 
 
+def _round_open_of_five(node: int, precommitted: bool = False):
+    """A node of five in doubt long enough to have opened its termination round."""
+    replica = _in_doubt_of_five(node, precommitted)
+    replica.handle(Tick(10.0))
+    replica.handle(Tick(115.0))
+    return replica
+
+
 def test_a_3pc_query_says_the_askers_own_state():
     replica = _in_doubt_of_five(3)
     replica.handle(Tick(10.0))
@@ -141,9 +149,7 @@ def test_a_query_heard_during_the_round_stands_for_the_askers_report():
     for the transaction arrived 4 ms into node 4's round; node 4 took node 3 for failed,
     elected itself (node 5 had said precommitted) and committed, while node 3, the lowest
     survivor, aborted. A query shows its asker alive, in doubt, in the state it says."""
-    replica = _in_doubt_of_five(4)
-    replica.handle(Tick(10.0))
-    replica.handle(Tick(115.0))
+    replica = _round_open_of_five(4)
     replica.handle(Receive(3, m.StateQuery(TXID, UNCERTAIN)))
     replica.handle(Receive(5, m.StateReport(TXID, PRECOMMITTED)))
     effects = replica.handle(Tick(160.0))
@@ -155,9 +161,7 @@ def test_a_precommitted_state_heard_in_a_query_is_terminated_by_commit():
     """Swarm seed 940115 (N=5), node 3: node 5's report was lost, its query (saying
     precommitted) arrived in node 3's round; node 3 heard only uncertain reports and
     aborted. Now it precommits the uncertain and commits, as Skeen's rule says."""
-    replica = _in_doubt_of_five(3)
-    replica.handle(Tick(10.0))
-    replica.handle(Tick(115.0))
+    replica = _round_open_of_five(3)
     replica.handle(Receive(4, m.StateReport(TXID, UNCERTAIN)))
     replica.handle(Receive(5, m.StateQuery(TXID, PRECOMMITTED)))
     effects = replica.handle(Tick(160.0))
@@ -166,9 +170,7 @@ def test_a_precommitted_state_heard_in_a_query_is_terminated_by_commit():
 
 
 def test_a_query_from_a_node_back_in_doubt_makes_it_no_candidate():
-    replica = _in_doubt_of_five(3)
-    replica.handle(Tick(10.0))
-    replica.handle(Tick(115.0))
+    replica = _round_open_of_five(3)
     replica.handle(Receive(2, m.StateQuery(TXID, UNCERTAIN, recovered=True)))
     replica.handle(Receive(4, m.StateReport(TXID, UNCERTAIN)))
     replica.handle(Receive(5, m.StateReport(TXID, UNCERTAIN)))
@@ -179,9 +181,7 @@ def test_a_query_from_a_node_back_in_doubt_makes_it_no_candidate():
 def test_a_late_uncertain_does_not_undo_a_precommitted_heard_from_the_same_node():
     """A node in doubt only moves from uncertain to precommitted: an older report that
     arrives after its newer query says less than the round already knows."""
-    replica = _in_doubt_of_five(2)
-    replica.handle(Tick(10.0))
-    replica.handle(Tick(115.0))
+    replica = _round_open_of_five(2)
     replica.handle(Receive(3, m.StateQuery(TXID, PRECOMMITTED)))
     replica.handle(Receive(3, m.StateReport(TXID, UNCERTAIN)))
     effects = replica.handle(Tick(160.0))
