@@ -60,15 +60,29 @@ class NodeConnection:
         self._parser = ReplyParser()
 
     async def call(self, args: list[bytes], timeout_s: float) -> ReplyValue:
-        """Send one command and return its reply (an ``Error`` reply is returned, not raised)."""
+        """Send one command and return its reply (an ``Error`` reply is returned, not raised).
+
+        A connection the node closed since the last reply (it was killed or restarted: the
+        transport closed, or the stream at its end) is replaced before anything is sent:
+        writing to it sends nothing, and uvloop raises ``RuntimeError`` for a closed one (a
+        ``replikv test`` worker died of that after a kill -9)."""
+        if self._writer is not None and (self._writer.transport.is_closing()
+                                         or (self._reader is not None and self._reader.at_eof())):
+            await self.close()
         await self.connect(timeout_s)
         assert self._reader is not None and self._writer is not None
         try:
-            self._writer.write(encode_command(args))
+            try:
+                self._writer.write(encode_command(args))
+            except RuntimeError as exc:  # uvloop: closed under us; nothing was sent
+                await self.close()
+                raise NodeUnreachable(f"{self.address}: {exc}") from None
             return await asyncio.wait_for(self._read_reply(self._reader), timeout_s)
         except (OSError, TimeoutError, RespProtocolError, EOFError) as exc:
             await self.close()
             raise ReplyLost(f"{self.address}: {exc or type(exc).__name__}") from None
+        except NodeUnreachable:
+            raise
         except BaseException:
             await self.close()  # cancelled mid-call: the stream is out of step
             raise
