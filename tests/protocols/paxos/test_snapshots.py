@@ -96,3 +96,41 @@ def test_a_new_leader_whose_catch_up_source_stays_silent_asks_the_other_peers_to
     replica.handle(Tick(now + 10 * replica.config.retransmit_ms))
     assert replica.leadership.catch_up is None
 
+
+
+def test_a_leader_that_prepares_again_in_its_reign_proposes_its_open_slots_again_under_the_new_ballot() -> None:
+    """Phase 1 under ballot b1 found node 2's snapshot (slots 1-5) and its accepted value
+    at slot 6: the leader proposed slot 6 under b1 and, once it had caught up, ran phase
+    1 again under b2 (``reprepare``) with node 2 down. Its accept of slot 6 under b1
+    became durable only after b2 began. It used to keep the b1 proposal: re-sent under b2
+    to its peers only, never accepted again by itself, so node 3's accept was the only
+    one of b2 and slot 6 (and everything above it) was never chosen (multipaxos swarm
+    seed 980548: no write committed after the heal). Now phase 1 settles slot 6 like any
+    other slot (P2c: our own b1 accept is the highest it finds) and proposes it again
+    under b2, our own accept included."""
+    replica = make(1)
+    campaign(replica)
+    b1 = replica.proposer.ballot
+    earlier = Request(7, 1, Set("k6", "from node 2's leader"))
+    effects = replica.handle(Receive(2, m.Promise(b1, 1, 5, (m.Proposal(6, (1, 2), earlier),))))
+    assert replica.proposer.role == "leader"
+    (b1_accept,) = [p for p in persists(effects) if not p.replace]
+    assert [v.slot for s in sends(effects, m.Accept) for v in s.msg.values] == [6, 6]
+    source = KVStateMachine()
+    for seq in range(1, 6):
+        source.apply(Request(9, seq, Set(f"k{seq}", "v")))
+    effects = replica.handle(Receive(3, m.SnapshotTransfer(5, source.snapshot())))
+    now = 10 * replica.config.election_timeout_ms
+    effects += replica.handle(Tick(now + replica.config.tick_ms))  # the change point is passed: phase 1 again
+    b2 = replica.proposer.ballot
+    assert b2 > b1 and [s.dst for s in sends(effects, m.Prepare)] == [2, 3]
+    effects = replica.handle(Persisted(b1_accept.seq))  # durable only now, under b1
+    effects = replica.handle(Receive(3, m.Promise(b2, 6, 5, (m.Proposal(6, b1, earlier),))))
+    again = [v for s in sends(effects, m.Accept) if tuple(s.msg.ballot) == b2 for v in s.msg.values]
+    assert [(v.slot, v.request) for v in again] == [(6, earlier), (6, earlier)], "P2c: the value found, under b2"
+    (b2_accept,) = [p for p in persists(effects) if not p.replace]
+    replica.handle(Receive(3, m.Accepted(b2, (6,))))
+    assert replica.chosen.executed == 5, "node 3 alone is no majority of b2"
+    replica.handle(Persisted(b2_accept.seq))
+    assert replica.chosen.executed == 6
+    assert replica.state_machine().read(Request(9, 9, Get("k6"))) == Ok("from node 2's leader")

@@ -123,12 +123,11 @@ class ProposerMixin:
                 chosen.put(slot, request)
                 leadership.outside_upto = max(leadership.outside_upto, slot)
         start = max(proposer.from_slot, max_base + 1)
+        self._drop_earlier_ballots_proposals()
 
         def value_at(slot: int):
             if slot in chosen:
                 return chosen.get(slot)
-            if slot in leadership.proposals:
-                return leadership.proposals[slot]
             return best[slot][1] if slot in best else NOOP
 
         # our quorum speaks for the slots up to the first membership change only
@@ -136,14 +135,31 @@ class ProposerMixin:
         if change is not None:
             top = change
             leadership.change_slot = max(leadership.change_slot or 0, change)
-        values = [
-            Value(slot, value_at(slot))
-            for slot in range(start, top + 1)
-            if slot not in chosen and slot not in leadership.proposals
-        ]
+        values = [Value(slot, value_at(slot)) for slot in range(start, top + 1) if slot not in chosen]
         leadership.next_slot = top + 1 if change is not None else max(top + 1, chosen.highest + 1, chosen.executed + 1)
         self._propose(values)
         self._execute()
+
+    def _drop_earlier_ballots_proposals(self) -> None:
+        """A leader that ran phase 1 again within its reign (``reprepare``: after a
+        membership change, or after catching up on slots a peer folded into its
+        snapshot) forgets what it proposed under its earlier ballot. Those slots are
+        settled by this phase 1 like any other: P2c gives each its value (our own
+        promise reports what we accepted under the earlier ballot, and a higher ballot
+        another proposer used in between wins over it, Paxos Made Simple §2.2), and
+        phase 2 runs again under the new ballot, our own accept included.
+
+        Kept, they were re-sent under the new ballot with the old value, past P2c, and
+        their acks of the earlier ballot counted with the new ones, while our own
+        accept, durable under the earlier ballot, never counted again: with one peer
+        down such a slot was never chosen, and nothing above it ran (multipaxos swarm
+        seed 980548). Their clients stay in ``pending``: the slot's execution answers
+        them (``Timeout`` if it holds another value)."""
+        leadership = self.leadership
+        if leadership.proposals:
+            leadership.proposals.clear()
+            leadership.acks.clear()
+            leadership.sent_ms.clear()
 
     # -- leading ----------------------------------------------------------------------
 
