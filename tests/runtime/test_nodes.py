@@ -332,3 +332,47 @@ def test_a_forward_nobody_answers_is_timeout_after_the_guard_bound_and_leaves_no
             await _stop(nodes)
 
     run(scenario())
+
+
+def test_forwards_and_their_replies_of_one_loop_turn_travel_together() -> None:
+    """A follower serving many clients forwards several writes in one turn of its loop,
+    and the leader answers a committed batch at once: each side sends them as one
+    ``Envelopes`` message (one frame, one encode, one decode), and every write is still
+    answered once, with its own result."""
+    from replikv.core.router import Envelopes, Forward, ForwardReply
+
+    spec = get_spec("raft")
+    config = spec.make_config({"tick_ms": 5, "heartbeat_ms": 20, "election_timeout_ms": 150})
+
+    async def scenario() -> None:
+        nodes = await _cluster(spec=spec, config=config)
+        try:
+            assert await nodes[0].execute(Request(1, 1, Set("ready", "1"))) == Ok(True)
+            leader = nodes[0].status().leader
+            follower = next(n for n in nodes if n.node_id != leader)
+            leading = next(n for n in nodes if n.node_id == leader)
+            sent: dict[int, list] = {follower.node_id: [], leader: []}
+            for node in (follower, leading):
+                original = node.transport.send
+
+                def spy(dst, msg, original=original, log=sent[node.node_id]):
+                    if isinstance(msg, (Envelopes, Forward, ForwardReply)):
+                        log.append(msg)
+                    original(dst, msg)
+
+                node.transport.send = spy  # type: ignore[method-assign]
+            results = await asyncio.gather(*(follower.execute(Request(200 + c, 1, Set(f"k{c}", str(c))))
+                                             for c in range(12)))
+            assert results == [Ok(True)] * 12
+            forwards = [f for m in sent[follower.node_id] for f in (m.forwards if type(m) is Envelopes else (m,))]
+            replies = [r for m in sent[leader] for r in (m.replies if type(m) is Envelopes else (m,))]
+            assert sorted(f.request.client_id for f in forwards) == list(range(200, 212))
+            assert sorted(tuple(r.request_id) for r in replies) == [(200 + c, 1) for c in range(12)]
+            assert any(type(m) is Envelopes and len(m.forwards) > 1 for m in sent[follower.node_id])
+            assert any(type(m) is Envelopes and len(m.replies) > 1 for m in sent[leader])
+            for c in range(12):
+                assert await leading.execute(Request(300, c + 1, Get(f"k{c}"))) == Ok(str(c))
+        finally:
+            await _stop(nodes)
+
+    run(scenario())

@@ -53,7 +53,18 @@ class ForwardReply(Message, frozen=True, tag="rkv.forward_reply"):
     request_id: tuple[int, int]
 
 
-ENVELOPES: tuple[type, ...] = (Forward, ForwardReply)
+class Envelopes(Message, frozen=True, tag="rkv.envelopes"):
+    """Several ``Forward``s and ``ForwardReply``s for one node in one message: what a host
+    gathered in one turn of its loop (the runtime's ``Node``; each is handled as if it
+    came alone). One frame, one encode and one decode for all of them: a follower
+    serving clients forwards several requests a turn, and a leader answers a whole
+    committed batch at once (issue 14, the followers'-clients line)."""
+
+    forwards: tuple[Forward, ...] = ()
+    replies: tuple[ForwardReply, ...] = ()
+
+
+ENVELOPES: tuple[type, ...] = (Forward, ForwardReply, Envelopes)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from replikv.core.commands import Command
 from replikv.core.errors import NotLeader, Result, Timeout
 from replikv.core.replica import ProtocolSpec, Recovery, Status
 from replikv.core.requests import Request, RequestId
-from replikv.core.router import Answer, Forward, ForwardReply, Route, Try, Wait
+from replikv.core.router import Answer, Envelopes, Forward, ForwardReply, Route, Try, Wait
 from replikv.runtime.codec import record_codec
 from replikv.runtime.host import HostStopped, LastIndexTable, NodeHost
 from replikv.runtime.malloc import fix_mmap_threshold
@@ -103,6 +103,10 @@ class Node:
         # (their replies may still arrive after a restart; ForwardReply.request_id too).
         self._forward_ids = itertools.count(int.from_bytes(os.urandom(6), "big") << 8)
         self._forwards: dict[int, tuple[RequestId, asyncio.Future]] = {}
+        self._gathered: dict[int, tuple[list[Forward], list[ForwardReply]]] = {}
+        """Envelopes for each node gathered in this turn of the loop (``_gather``)."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """From ``start`` (``asyncio.get_running_loop`` is a system call on 3.11)."""
         self._waits: list[tuple[int, int, asyncio.Future]] = []
         self._last_index = LastIndexTable()
         self._admin_seq = 0
@@ -122,6 +126,7 @@ class Node:
         return self.host.recover(lost=lost, lost_if_no_records=lost_if_no_records)
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self.transport.start()
         await self.host.start()
 
@@ -288,7 +293,7 @@ class Node:
         self._forwards[forward_id] = (request.id, future)
         self._guard(future, None)
         try:
-            self.transport.send(target, Forward(forward_id, request))
+            self._gather(target, Forward(forward_id, request))
             return await future
         finally:
             self._forwards.pop(forward_id, None)
@@ -296,15 +301,46 @@ class Node:
     def _send(self, dst: int, msg: Any) -> None:
         self.transport.send(dst, msg)
 
+    def _gather(self, dst: int, envelope: Forward | ForwardReply) -> None:
+        """Queue ``envelope`` for ``dst``; the first one of a loop turn schedules
+        ``_send_gathered``, which sends them together as one ``Envelopes`` (a lone one
+        as it is). The envelopes a turn produces are sent at its end, as the transport's
+        link writes its queue then too; a link that went down meanwhile drops them as it
+        would have dropped each, and each forward's guard answers ``Timeout``."""
+        gathered = self._gathered
+        if not gathered:
+            (self._loop or asyncio.get_running_loop()).call_soon(self._send_gathered)
+        lists = gathered.get(dst)
+        if lists is None:
+            lists = gathered[dst] = ([], [])
+        lists[type(envelope) is ForwardReply].append(envelope)  # type: ignore[arg-type]
+
+    def _send_gathered(self) -> None:
+        gathered, self._gathered = self._gathered, {}
+        for dst, (forwards, replies) in gathered.items():
+            if len(forwards) + len(replies) == 1:
+                self.transport.send(dst, (forwards or replies)[0])
+            else:
+                self.transport.send(dst, Envelopes(tuple(forwards), tuple(replies)))
+
     def _on_message(self, src: int, msg: Any) -> None:
-        if isinstance(msg, Forward):
+        kind = type(msg)
+        if kind is Envelopes:
+            for forward in msg.forwards:
+                self._serve_forward(src, forward)
+            for reply in msg.replies:
+                self._take_reply(reply)
+        elif kind is Forward:
             self._serve_forward(src, msg)
-        elif isinstance(msg, ForwardReply):
-            pending = self._forwards.get(msg.forward_id)
-            if pending is not None and pending[0] == tuple(msg.request_id) and not pending[1].done():
-                pending[1].set_result(msg.result)
+        elif kind is ForwardReply:
+            self._take_reply(msg)
         else:
             self.host.receive(src, msg)
+
+    def _take_reply(self, reply: ForwardReply) -> None:
+        pending = self._forwards.get(reply.forward_id)
+        if pending is not None and pending[0] == tuple(reply.request_id) and not pending[1].done():
+            pending[1].set_result(reply.result)
 
     def _serve_forward(self, src: int, forward: Forward) -> None:
         """One hop only: the answer (even NotLeader) goes back to the node that asked.
@@ -319,7 +355,7 @@ class Node:
             if error is not None and not isinstance(error, HostStopped):
                 raise error
             result = Timeout() if error is not None else done.result()
-            self.transport.send(src, ForwardReply(forward.forward_id, result, forward.request.id))
+            self._gather(src, ForwardReply(forward.forward_id, result, forward.request.id))
 
         future.add_done_callback(answer)
 
