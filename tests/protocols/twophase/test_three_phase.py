@@ -117,6 +117,37 @@ def test_termination_waits_while_the_coordinator_answers_pending():
     assert persists(effects) == [] and TXID in replica.in_doubt
 
 
+def test_halfway_through_a_round_the_peers_not_heard_are_asked_once_more():
+    """Swarm seed 930334 (N=3): node 2's query to node 1, node 1's query to it and node
+    3's report to it were all lost within one round, and node 2 took two live nodes for
+    failed and aborted alone while node 1 committed. A node not heard within the round is
+    failed to Skeen's protocol, so one lost message must not decide it: halfway through,
+    the peers not heard yet are asked again, once."""
+    replica = make(2, mode="3pc", query_ms=100.0, termination_ms=40.0)
+    prepared(replica, TXID, write(1, "v"))
+    replica.handle(Tick(10.0))
+    opened = sends(replica.handle(Tick(115.0)), m.StateQuery)
+    assert [s.dst for s in opened] == [1, 3]
+    replica.handle(Receive(3, m.StateReport(TXID, UNCERTAIN)))
+    assert sends(replica.handle(Tick(130.0)), m.StateQuery) == []  # not halfway yet
+    again = sends(replica.handle(Tick(136.0)), m.StateQuery)
+    assert [(s.dst, s.msg) for s in again] == [(1, m.StateQuery(TXID, UNCERTAIN))]
+    assert sends(replica.handle(Tick(150.0)), m.StateQuery) == []  # once per round
+    replica.handle(Receive(1, m.StateReport(TXID, PRECOMMITTED)))
+    effects = replica.handle(Tick(160.0))
+    assert [(s.dst, s.msg) for s in sends(effects)] == [(3, m.PreCommit(TXID))], "node 1 was heard"
+
+
+def test_a_2pc_round_asks_nobody_again_within_it():
+    replica = make(1, mode="2pc", query_ms=100.0)
+    replica.handle(Submit(write(1, "v")))
+    replica.handle(Receive(2, m.VoteYes(TXID)))
+    replica.handle(Receive(3, m.VoteYes(TXID)))
+    replica.handle(Tick(10.0))
+    replica.handle(Tick(115.0))
+    assert sends(replica.handle(Tick(150.0)), m.StateQuery) == []
+
+
 FIVE = (1, 2, 3, 4, 5)
 
 

@@ -87,6 +87,8 @@ class Round:
     reports: dict[int, str] = field(default_factory=dict)
     recovered: set[int] = field(default_factory=set)
     """Reporters in doubt since a crash: their state counts, but they are never elected."""
+    asked_again: bool = False
+    """Halfway through the round, the peers not heard yet were asked once more."""
 
 
 @dataclass

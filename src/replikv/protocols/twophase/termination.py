@@ -80,13 +80,33 @@ class TerminationMixin(_Base):
                     self._send(peer, query)
         for txid in sorted(self.rounds):
             rnd = self.rounds.get(txid)
-            if rnd is not None and now - rnd.started_ms >= config.termination_ms:
+            if rnd is None:
+                continue
+            if now - rnd.started_ms >= config.termination_ms:
                 del self.rounds[txid]
                 self._terminate(txid, rnd)
+            elif self.mode == THREE_PC and not rnd.asked_again and now - rnd.started_ms >= config.termination_ms / 2:
+                self._ask_again(txid, rnd)
         for txid in sorted(self.term_precommits):
             waiting = self.term_precommits.get(txid)
             if waiting is not None and now - waiting.started_ms >= config.termination_ms:
                 self._terminate_commit(txid)
+
+    def _ask_again(self, txid: Txid, rnd: Round) -> None:
+        """3PC: halfway through a round, ask the peers not heard yet once more. A node
+        that does not answer within the round is taken for failed (Skeen 1981), so one
+        lost query, or one lost report, must not be all that stands between a live
+        node's state and the round (swarm seed 930334, N=3: the query and both messages
+        that could have carried the peer's state were lost, and a live node was taken
+        for failed)."""
+        rnd.asked_again = True
+        doubt = self.in_doubt.get(txid)
+        if doubt is None:
+            return
+        query = m.StateQuery(txid, doubt.state, recovered=doubt.recovered)
+        for peer in self.peers:
+            if peer not in rnd.reports:
+                self._send(peer, query)
 
     # -- answering -------------------------------------------------------------------------
 
