@@ -1,7 +1,8 @@
 """Request routing: where a client request goes next (one rule for every host).
 
-What may live here: the forwarding rule and the two envelopes that carry a request
-between nodes. The asyncio runtime (``runtime/node.py``) and the simulator
+What may live here: the forwarding rule and the envelopes that carry a request and its
+answer between nodes (``Forward``, ``ForwardReply``, and ``Envelopes``, several of them
+in one message, which only the runtime sends). The asyncio runtime (``runtime/node.py``) and the simulator
 (``sim/host.py``) both follow it, so simulated clients exercise the forwarding path a
 real cluster uses.
 
