@@ -385,3 +385,31 @@ def test_a_coordinator_that_lost_its_disk_after_committing_commits_again_once_ev
     assert [(s.dst, s.msg) for s in sends(effects)] == [(2, m.Commit(TXID)), (3, m.Commit(TXID))]
     durable(replica, effects)
     assert replica.state_machine().get("k") == "v"
+
+
+def test_a_node_that_rejoined_holds_the_doubt_it_adopted_as_recovered_and_never_terminates_it():
+    """Swarm seed 983605 (N=3): node 3 had acked node 1's PRECOMMIT of 1/1/36 and, as
+    the termination coordinator, committed it (node 2 was down); node 1 committed. Node
+    3's disk then lost its last record, and it rejoined from node 2, back from a crash in
+    doubt about 1/1/36: it adopted that doubt as its own, took itself for a survivor,
+    and aborted with node 1 down, while node 1 had committed. A doubt adopted from a
+    peer came back through a crash like one read from disk: the node asks until someone
+    knows the outcome, and never terminates it itself (Skeen 1981's recovery rule)."""
+    from replikv.core.replica import Recovery
+    from replikv.kv import KVStateMachine
+
+    txid = (1, 1, 36)
+    replica = create(3, records=[Boot(1)], mode="3pc", recovery=Recovery(torn_records=1),
+                     query_ms=100.0, termination_ms=40.0)
+    replica.handle(Tick(0.0))
+    replica.handle(Receive(2, m.CatchUpState(KVStateMachine().snapshot(),
+                                             (m.OpenTxnState(txid, write(1, "v"), UNCERTAIN),), (), epoch=0)))
+    assert replica.in_doubt[txid].recovered
+    replica.handle(Tick(10.0))
+    queries = sends(replica.handle(Tick(115.0)), m.StateQuery)
+    assert {s.msg for s in queries} == {m.StateQuery(txid, UNCERTAIN, recovered=True)}
+    replica.handle(Receive(2, m.StateReport(txid, UNCERTAIN, recovered=True)))  # node 1 is down
+    effects = replica.handle(Tick(160.0))
+    assert persists(effects) == [] and sends(effects, m.Abort) == [] and txid in replica.in_doubt
+    replica.handle(Receive(1, m.StateReport(txid, COMMITTED)))  # node 1 is back: it committed
+    assert txid not in replica.in_doubt and replica.finished[txid] == COMMITTED

@@ -76,7 +76,11 @@ class RejoinMixin(_Base):
         self.in_doubt = {}
         for o in msg.open:
             txid = tuple(o.txid)
-            self.in_doubt[txid] = InDoubt(o.request, o.state, since_ms=self.now)
+            # recovered: this node was down, and it may itself have decided the transaction
+            # before its damaged tail forgot it (a peer's doubt says nothing of that), so
+            # it asks until someone tells it the outcome and is never the one that
+            # terminates it (3PC, Skeen 1981's recovery rule; swarm seed 983605)
+            self.in_doubt[txid] = InDoubt(o.request, o.state, since_ms=self.now, recovered=True)
             self.locks.acquire(txid, o.request, self.now)
         self.finished.clear()
         for txid, state in msg.finished:
