@@ -82,7 +82,7 @@ def test_a_node_with_a_damaged_disk_votes_no_and_answers_unknown_until_it_caught
     assert isinstance(reply.result, Unavailable)
 
 
-def test_catch_up_adopts_a_peers_state_and_its_open_transactions_in_doubt():
+def test_catch_up_waits_for_every_peer_and_adopts_the_lowest_ones_state_and_every_open_transaction():
     from replikv.core.replica import Recovery
     from replikv.kv import KVStateMachine
     from replikv.protocols.twophase.records import Snapshot
@@ -93,7 +93,10 @@ def test_catch_up_adopts_a_peers_state_and_its_open_transactions_in_doubt():
     replica.handle(Tick(0.0))
     state = m.CatchUpState(peer_state.snapshot(), (m.OpenTxnState((1, 4, 2), write(2, "v"), UNCERTAIN),),
                            (((1, 4, 1), COMMITTED),), epoch=6)
-    effects = replica.handle(Receive(1, state))
+    assert replica.handle(Receive(1, state)) == [] and replica.rejoining  # node 2 has not answered
+    other = KVStateMachine()
+    other.apply(write(1, "newer", key="a"))
+    effects = replica.handle(Receive(2, m.CatchUpState(other.snapshot(), (), (), epoch=3)))
     (snapshot, boot) = records(effects)
     assert isinstance(snapshot, Snapshot) and boot == Boot(7) and persists(effects)[0].replace
     assert replica.state_machine().get("a") == "old" and replica.locks.keys == {"k": (1, 4, 2)}
@@ -130,3 +133,71 @@ def test_a_snapshot_taken_with_no_decision_pending_is_a_compaction():
         emitted += persists(replica.handle(Persisted(p.seq)))
     replaces = [p for p in emitted if p.replace]
     assert replaces and all(p.compaction for p in replaces)
+
+
+def test_a_rejoining_node_learns_a_transaction_only_its_coordinator_holds_open():
+    """Swarm seed 991884 (2pc): node 2 voted YES on 3/1/39 and lost that record in a torn
+    tail; it rejoined from node 1, which had been down when the PREPARE went out and knew
+    nothing of the transaction. Node 3 then got node 1's YES and committed, and node 2
+    never applied 3/1/39: its copy of k1 diverged. A rejoining node now waits for every
+    peer's answer and adopts what any of them holds open; here the coordinator's."""
+    from replikv.core.replica import Recovery
+    from replikv.kv import KVStateMachine
+
+    txid = (3, 1, 39)
+    replica = create(2, records=[Boot(1)], recovery=Recovery(torn_records=1))
+    replica.handle(Tick(0.0))
+    empty = KVStateMachine().snapshot()
+    assert replica.handle(Receive(1, m.CatchUpState(empty, (), (), epoch=0))) == []
+    assert replica.rejoining, "node 1 never saw the transaction: its answer alone is not enough"
+    replica.handle(Receive(3, m.CatchUpState(empty, (m.OpenTxnState(txid, write(7, "23", key="k1"), UNCERTAIN),),
+                                             (), epoch=0)))
+    assert not replica.rejoining and txid in replica.in_doubt
+    effects = replica.handle(Receive(3, m.Commit(txid)))
+    for persist in persists(effects):
+        effects += replica.handle(Persisted(persist.seq))
+    assert replica.state_machine().get("k1") == "23"
+
+
+def test_a_transaction_the_lowest_peer_finished_is_not_adopted_again():
+    """The lowest peer's state machine already holds what it committed: a transaction
+    another peer still holds in doubt is not adopted a second time (it would be applied
+    twice when its COMMIT came)."""
+    from replikv.kv import KVStateMachine
+    from replikv.protocols.twophase.rejoin import merged
+
+    done, pending = (1, 2, 7), (1, 2, 8)
+    source = KVStateMachine()
+    source.apply(write(1, "v"))
+    answers = {
+        1: m.CatchUpState(source.snapshot(), (), ((done, COMMITTED),), epoch=2),
+        3: m.CatchUpState(KVStateMachine().snapshot(), (m.OpenTxnState(done, write(1, "v"), UNCERTAIN),
+                                                         m.OpenTxnState(pending, write(2, "w"), UNCERTAIN)), (), epoch=5),
+    }
+    state = merged(answers)
+    assert state.data == source.snapshot() and state.finished == ((done, COMMITTED),) and state.epoch == 5
+    assert [tuple(t.txid) for t in state.open] == [pending]
+
+
+def test_a_copy_of_a_request_refused_while_rejoining_is_refused_again_after_it():
+    """Swarm seed 991921 (2pc): node 2 answered a client's write ``Unavailable`` while it
+    was rejoining, a definite answer; the network delivered a copy of the same request
+    12 ms later, after node 2 had rejoined, and it ran and committed: the client's
+    definite failure took effect. The refusal is remembered like any definite answer."""
+    from replikv.core import Request
+    from replikv.core.errors import Unavailable
+    from replikv.core.replica import Recovery
+    from replikv.kv import KVStateMachine
+
+    replica = create(2, records=[Boot(1)], recovery=Recovery(torn_records=1))
+    replica.handle(Tick(0.0))
+    request = Request(14, 42, write(1, "10", key="k27").command)
+    (first,) = [e for e in replica.handle(Submit(request)) if hasattr(e, "result")]
+    assert isinstance(first.result, Unavailable)
+    empty = KVStateMachine().snapshot()
+    for peer in (1, 3):
+        replica.handle(Receive(peer, m.CatchUpState(empty, (), (), epoch=0)))
+    assert not replica.rejoining
+    effects = replica.handle(Submit(request))  # the network's copy
+    assert [e.result for e in effects if hasattr(e, "result")] == [first.result]
+    assert sends(effects, m.Prepare) == []

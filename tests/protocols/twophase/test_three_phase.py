@@ -378,7 +378,8 @@ def test_a_coordinator_that_lost_its_disk_after_committing_commits_again_once_ev
     replica = create(1, records=[], recovery=Recovery(lost=True), mode="3pc", query_ms=100.0, termination_ms=40.0)
     replica.handle(Tick(0.0))
     state = m.CatchUpState(KVStateMachine().snapshot(), (m.OpenTxnState(TXID, write(1, "v"), PRECOMMITTED),), (), 1)
-    durable(replica, replica.handle(Receive(3, state)))
+    assert replica.handle(Receive(3, state)) == [] and replica.rejoining  # and node 2?
+    durable(replica, replica.handle(Receive(2, state)))
     assert not replica.rejoining and replica.in_doubt[TXID].state == PRECOMMITTED
     effects = _full_round(replica, {2: (PRECOMMITTED, True), 3: (PRECOMMITTED, True)})
     assert records(effects) == [Decided(TXID, COMMITTED)]
@@ -394,7 +395,10 @@ def test_a_node_that_rejoined_holds_the_doubt_it_adopted_as_recovered_and_never_
     doubt about 1/1/36: it adopted that doubt as its own, took itself for a survivor,
     and aborted with node 1 down, while node 1 had committed. A doubt adopted from a
     peer came back through a crash like one read from disk: the node asks until someone
-    knows the outcome, and never terminates it itself (Skeen 1981's recovery rule)."""
+    knows the outcome, and never terminates it itself (Skeen 1981's recovery rule).
+    (A rejoining node now also waits for every peer's answer, so in that run node 3
+    rejoins only once node 1 is back; here both peers answer in doubt, and node 1 goes
+    silent again before node 3's round.)"""
     from replikv.core.replica import Recovery
     from replikv.kv import KVStateMachine
 
@@ -402,8 +406,9 @@ def test_a_node_that_rejoined_holds_the_doubt_it_adopted_as_recovered_and_never_
     replica = create(3, records=[Boot(1)], mode="3pc", recovery=Recovery(torn_records=1),
                      query_ms=100.0, termination_ms=40.0)
     replica.handle(Tick(0.0))
-    replica.handle(Receive(2, m.CatchUpState(KVStateMachine().snapshot(),
-                                             (m.OpenTxnState(txid, write(1, "v"), UNCERTAIN),), (), epoch=0)))
+    for peer in (2, 1):
+        replica.handle(Receive(peer, m.CatchUpState(KVStateMachine().snapshot(),
+                                                    (m.OpenTxnState(txid, write(1, "v"), UNCERTAIN),), (), epoch=0)))
     assert replica.in_doubt[txid].recovered
     replica.handle(Tick(10.0))
     queries = sends(replica.handle(Tick(115.0)), m.StateQuery)

@@ -5,11 +5,17 @@ recovery cut records off its tail, may have voted YES, precommitted, acknowledge
 decided things it no longer remembers. It must not vote, coordinate or answer for them
 until the others brought it up to date. In N-of-N commit the others know enough:
 
-- every transaction that may still commit needed everyone's YES, so every peer either
-  applied it already (it is in the peer's state machine) or still holds it in doubt (or
-  coordinates it, undecided). So the damaged node takes one peer's state machine and its
-  open transactions as its own, in doubt, locks held, and resolves them as any participant
-  does (it asks);
+- every transaction that may still commit needs everyone's YES, and its coordinator
+  holds it undecided until it is decided. A peer that has not voted on it yet (it was
+  down, or the PREPARE to it is still being resent) knows nothing of it, so one peer's
+  answer is not enough: the damaged node asks every peer (``CatchUp``) and waits for all
+  of them (no transaction commits without each of them anyway). It takes the lowest
+  answering peer's state machine and what that peer finished, and, in doubt, locks held,
+  every transaction any peer holds open that this peer has not finished; it resolves
+  them as any participant does (it asks). Swarm seed 991884 (2pc): node 2 voted YES on
+  3/1/39, lost that record in a torn tail and rejoined from node 1, which had been down
+  when the PREPARE went out and had not voted; node 3 then got node 1's YES, committed,
+  and node 2, which knew nothing of 3/1/39, never applied it (its copy of k1 diverged);
 - while rejoining it votes NO, refuses clients, ignores outcomes it cannot apply, and
   answers every query "unknown" (it cannot say what it voted, so it neither presumes
   abort nor aborts unilaterally);
@@ -51,7 +57,17 @@ class RejoinMixin(_Base):
         if self.now - self._catch_up_asked_ms >= self.config.query_ms:
             self._catch_up_asked_ms = self.now
             for peer in self.peers:
-                self._send(peer, m.CatchUp())
+                if peer not in self._catch_ups:
+                    self._send(peer, m.CatchUp())
+
+    def _caught_up_by(self, src: int, msg: m.CatchUpState) -> None:
+        """``src`` answered; once every peer has, rejoin from all of them."""
+        if not self.rejoining or src not in self.peers:
+            return
+        self._catch_ups[src] = msg
+        if all(peer in self._catch_ups for peer in self.peers):
+            answers, self._catch_ups = self._catch_ups, {}
+            self._rejoined_from(merged(answers))
 
     def _on_catch_up(self, src: int) -> None:
         if self.rejoining:
@@ -108,3 +124,23 @@ class RejoinMixin(_Base):
         for peer in self.peers:
             self._send(peer, m.Commit(txid))
         return True
+
+
+def merged(answers: dict[int, m.CatchUpState]) -> m.CatchUpState:
+    """Every peer's answer as one: the lowest peer's state machine and what it finished,
+    and every transaction open at any peer that it has not finished (each open at most
+    once; precommitted if any peer says so, a node in doubt only moves forward), and the
+    highest epoch any peer has seen of ours."""
+    source = answers[min(answers)]
+    finished = {tuple(txid) for txid, _ in source.finished}
+    open_txns: dict[tuple, m.OpenTxnState] = {}
+    for peer in sorted(answers):
+        for txn in answers[peer].open:
+            txid = tuple(txn.txid)
+            if txid in finished:
+                continue  # decided at the source: in its state machine, or aborted
+            known = open_txns.get(txid)
+            if known is None or (txn.state == PRECOMMITTED and known.state != PRECOMMITTED):
+                open_txns[txid] = txn
+    return m.CatchUpState(source.data, tuple(open_txns[t] for t in sorted(open_txns)), source.finished,
+                          max(answer.epoch for answer in answers.values()))

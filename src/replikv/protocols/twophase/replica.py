@@ -104,6 +104,8 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
         self._records_since_snapshot = 0
         self._ticked = False
         self._catch_up_asked_ms = float("-inf")
+        self._catch_ups: dict[int, m.CatchUpState] = {}
+        """Rejoining: the peers' answers so far (``rejoin.py`` waits for every peer's)."""
         self._recover(recovered, recovery)
 
     def _recover(self, records: tuple[Record, ...], recovery: Recovery) -> None:
@@ -191,7 +193,7 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
             case m.StateQuery(txid=txid):
                 self._send(src, m.StateReport(txid, UNKNOWN))
             case m.CatchUpState():
-                self._rejoined_from(msg)
+                self._caught_up_by(src, msg)
 
     def _persisted(self, seq: int) -> None:
         for done in sorted(s for s in self._on_durable if s <= seq):
@@ -206,6 +208,10 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
             self._reply(request, error)
             return
         if self.rejoining:
+            # definite, so remembered: a copy that arrives once the node has rejoined
+            # (the network duplicates requests) gets the same answer and does not run
+            # (coordinator._remember; swarm seed 991921)
+            self._remember(request.id, Unavailable(REJOINING))
             self._reply(request, Unavailable(REJOINING))
             return
         command = request.command
@@ -231,7 +237,7 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
             return
         if len(self.coordinating) + len(self.retries) >= self.config.max_pending:
             self._reply(request, Unavailable("too many transactions in progress"))
-            self.answered[request_id] = Unavailable("too many transactions in progress")
+            self._remember(request_id, Unavailable("too many transactions in progress"))
             return
         self._begin(request, [request], self.now + self.config.request_timeout_ms, 0)
 
