@@ -50,7 +50,7 @@ from replikv.protocols.twophase.constants import (
     Txid,
 )
 from replikv.protocols.twophase.records import Decided
-from replikv.protocols.twophase.state import Round, TermPrecommit
+from replikv.protocols.twophase.state import InDoubt, Round, TermPrecommit
 
 if TYPE_CHECKING:
     from replikv.protocols.twophase.replica import TwoPhaseReplica
@@ -73,9 +73,7 @@ class TerminationMixin(_Base):
                 doubt.queried_ms = now
                 if self.mode == THREE_PC or txid[0] == self.node:
                     self.rounds[txid] = Round(now)
-                # 3PC: the query says the asker's state too (it counts as its report)
-                query = (m.StateQuery(txid, doubt.state, recovered=doubt.recovered)
-                         if self.mode == THREE_PC else m.StateQuery(txid))
+                query = self._query(txid, doubt)
                 for peer in self.peers:
                     self._send(peer, query)
         for txid in sorted(self.rounds):
@@ -103,10 +101,17 @@ class TerminationMixin(_Base):
         doubt = self.in_doubt.get(txid)
         if doubt is None:
             return
-        query = m.StateQuery(txid, doubt.state, recovered=doubt.recovered)
+        query = self._query(txid, doubt)
         for peer in self.peers:
             if peer not in rnd.reports:
                 self._send(peer, query)
+
+    def _query(self, txid: Txid, doubt: InDoubt) -> m.StateQuery:
+        """The question a node in doubt asks; in 3PC it says the asker's state too (it
+        counts as its report, ``_heard_in_round``)."""
+        if self.mode == THREE_PC:
+            return m.StateQuery(txid, doubt.state, recovered=doubt.recovered)
+        return m.StateQuery(txid)
 
     # -- answering -------------------------------------------------------------------------
 
