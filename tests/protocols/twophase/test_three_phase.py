@@ -102,6 +102,24 @@ def test_termination_someone_precommitted_precommit_the_uncertain_then_commit():
     assert [(s.dst, s.msg) for s in sends(done)] == [(1, m.Commit(TXID)), (3, m.Commit(TXID))]
 
 
+def test_a_terminator_resends_precommit_to_the_uncertain_and_never_commits_without_its_ack():
+    """Regression (swarm 3pc seed 5193, N=3, no partition): the terminator's PRECOMMIT to
+    the uncertain node was lost; it committed after ``termination_ms`` without the ack and
+    crashed, and the uncertain node, alone, aborted. It resends instead, as the
+    coordinator does."""
+    replica = make(2, mode="3pc", query_ms=100.0, termination_ms=40.0, retransmit_ms=20.0)
+    prepared(replica, TXID, write(1, "v"))
+    replica.handle(Receive(1, m.PreCommit(TXID)))
+    effects = _round(replica, {3: UNCERTAIN})  # the round ends at t=160
+    assert [(s.dst, s.msg) for s in sends(effects)] == [(3, m.PreCommit(TXID))]
+    later = replica.handle(Tick(205.0))  # past termination_ms since the PRECOMMIT left
+    assert records(later) == [] and sends(later, m.Commit) == []
+    assert [(s.dst, s.msg) for s in sends(later)] == [(3, m.PreCommit(TXID))]
+    assert TXID in replica.in_doubt
+    done = replica.handle(Receive(3, m.PreCommitAck(TXID)))
+    assert records(done) == [Decided(TXID, COMMITTED)]
+
+
 def test_termination_only_the_lowest_survivor_decides():
     replica = make(3, mode="3pc", query_ms=100.0, termination_ms=40.0)
     prepared(replica, TXID, write(1, "v"))

@@ -15,8 +15,9 @@ from replikv.core.errors import ConfigError
 
 class TwoPhaseConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     vote_timeout_ms: float = 200.0
-    """How long a coordinator waits for every vote (3PC: every PRECOMMIT ack) before it
-    aborts (3PC: commits, Skeen's rule for a participant that failed after precommit)."""
+    """How long a coordinator waits for every vote before it aborts. (A 3PC coordinator
+    waiting for PRECOMMIT acks never commits on a timeout: it resends, and the
+    survivors' termination protocol decides if a node is really gone.)"""
     retransmit_ms: float = 50.0
     """A PREPARE, PRECOMMIT or COMMIT not answered within this long is sent again."""
     query_ms: float = 150.0

@@ -96,7 +96,8 @@ class TermPrecommit:
     """3PC: this node, as termination coordinator, sent PRECOMMIT to the uncertain."""
 
     waiting: set[int]
-    started_ms: float
+    sent_ms: float
+    """When the PRECOMMITs to ``waiting`` last left."""
 
 
 @dataclass

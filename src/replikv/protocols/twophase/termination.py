@@ -14,8 +14,8 @@ whose round is open counts a peer's question as that peer's answer
 old coordinator left out) as the new coordinator, which decides by Skeen's rule over the
 states it collected:
 - someone committed (or aborted) -> that outcome;
-- someone precommitted -> PRECOMMIT to the uncertain ones, wait for their acks (or
-  ``termination_ms``), then COMMIT;
+- someone precommitted -> PRECOMMIT to the uncertain ones, resent until each acks
+  (never a COMMIT on a timeout), then COMMIT;
 - all uncertain -> ABORT (no one can have committed: commit follows PRECOMMIT at all).
 A node whose doubt came back from disk after a crash never becomes the new coordinator:
 the others may have terminated while it was down, taking its silence for a failure, so
@@ -86,9 +86,9 @@ class TerminationMixin(_Base):
             elif self.mode == THREE_PC and not rnd.asked_again and now - rnd.started_ms >= config.termination_ms / 2:
                 self._ask_again(txid, rnd)
         for txid in sorted(self.term_precommits):
-            waiting = self.term_precommits.get(txid)
-            if waiting is not None and now - waiting.started_ms >= config.termination_ms:
-                self._terminate_commit(txid)
+            waiting = self.term_precommits[txid]
+            if now - waiting.sent_ms >= config.retransmit_ms:
+                self._resend_term_precommit(txid, waiting)
 
     def _ask_again(self, txid: Txid, rnd: Round) -> None:
         """3PC: halfway through a round, ask the peers not heard yet once more. A node
@@ -210,9 +210,9 @@ class TerminationMixin(_Base):
             if not uncertain:
                 self._terminate_commit(txid)
                 return
-            self.term_precommits[txid] = TermPrecommit(uncertain, self.now)
-            for peer in sorted(uncertain):
-                self._send(peer, m.PreCommit(txid))
+            waiting = TermPrecommit(uncertain, self.now)
+            self.term_precommits[txid] = waiting
+            self._resend_term_precommit(txid, waiting)
         else:
             self.terminations += 1
             self._learn(txid, ABORTED, force=True)  # ABORTED durable before the ABORTs leave
@@ -251,6 +251,22 @@ class TerminationMixin(_Base):
         waiting.waiting.discard(src)
         if not waiting.waiting:
             self._terminate_commit(txid)
+
+    def _resend_term_precommit(self, txid: Txid, waiting: TermPrecommit) -> None:
+        """Send PRECOMMIT to the uncertain nodes that have not acked it, now and every
+        ``retransmit_ms``; never COMMIT on a timeout.
+
+        The same rule as the coordinator's (``coordinator.py``), for the same reason: a
+        node that answered this round uncertain is alive, and a lost PRECOMMIT is no
+        sign that it failed. A terminator that committed after ``termination_ms``
+        without its ack and then crashed left it uncertain and alone, and it aborted
+        (swarm seed 5193, N=3, no partition). Until it acks, nobody has committed, so
+        whoever terminates next (a later round of this node, or of the survivors if
+        this one crashes) decides by the same rule over what it then hears; a node that
+        stops answering is taken for failed by that later round (Skeen 1981)."""
+        waiting.sent_ms = self.now
+        for peer in sorted(waiting.waiting):
+            self._send(peer, m.PreCommit(txid))
 
     def _terminate_commit(self, txid: Txid) -> None:
         self.term_precommits.pop(txid, None)
