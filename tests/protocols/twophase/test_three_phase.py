@@ -120,6 +120,40 @@ def test_a_terminator_resends_precommit_to_the_uncertain_and_never_commits_witho
     assert records(done) == [Decided(TXID, COMMITTED)]
 
 
+def test_a_prepare_resent_by_the_coordinator_in_a_round_counts_as_its_pending_report():
+    """Regression (swarm 3pc seed 930021, N=3, 14% loss and a long tail, no cut-off window
+    around the transaction): node 1's report and PRECOMMITs to a node in its round were
+    all lost or late, but the coordinator's resent PREPARE reached it; the node took the
+    coordinator for failed and aborted while another node, which had heard it
+    precommitted, committed. The PREPARE shows the coordinator up and collecting votes,
+    as a report saying "pending" would: the node waits."""
+    replica = make(2, mode="3pc", query_ms=100.0, termination_ms=40.0)
+    request = write(1, "v")
+    prepared(replica, TXID, request)
+    replica.handle(Tick(10.0))
+    replica.handle(Tick(115.0))  # the round opens
+    again = replica.handle(Receive(1, m.Prepare(TXID, request)))
+    assert [(s.dst, s.msg) for s in sends(again)] == [(1, m.VoteYes(TXID))]
+    replica.handle(Receive(3, m.StateReport(TXID, UNCERTAIN)))
+    effects = replica.handle(Tick(160.0))  # the round ends: all uncertain, but node 1 is up
+    assert persists(effects) == [] and sends(effects, m.Abort) == []
+    assert TXID in replica.in_doubt
+
+
+def test_a_late_pending_does_not_undo_a_precommitted_heard_from_the_coordinator():
+    replica = make(2, mode="3pc", query_ms=100.0, termination_ms=40.0)
+    request = write(1, "v")
+    prepared(replica, TXID, request)
+    replica.handle(Tick(10.0))
+    replica.handle(Tick(115.0))
+    replica.handle(Receive(1, m.StateReport(TXID, PRECOMMITTED)))
+    replica.handle(Receive(1, m.Prepare(TXID, request)))  # an old copy, late
+    replica.handle(Receive(3, m.StateReport(TXID, UNCERTAIN)))
+    effects = replica.handle(Tick(160.0))
+    assert records(effects) == [Decided(TXID, PRECOMMITTED)]
+    assert [(s.dst, s.msg) for s in sends(effects)] == [(3, m.PreCommit(TXID))]
+
+
 def test_termination_only_the_lowest_survivor_decides():
     replica = make(3, mode="3pc", query_ms=100.0, termination_ms=40.0)
     prepared(replica, TXID, write(1, "v"))

@@ -24,7 +24,15 @@ from replikv.core.commands import GUARD_FAILED, Get, Txn
 from replikv.core.errors import Aborted, Ok
 from replikv.core.requests import Request
 from replikv.protocols.twophase import messages as m
-from replikv.protocols.twophase.constants import ABORTED, COMMITTED, PRECOMMITTED, UNCERTAIN, Txid
+from replikv.protocols.twophase.constants import (
+    ABORTED,
+    COMMITTED,
+    PENDING,
+    PRECOMMITTED,
+    THREE_PC,
+    UNCERTAIN,
+    Txid,
+)
 from replikv.protocols.twophase.records import Decided, Prepared
 from replikv.protocols.twophase.state import COLLECT, COMMIT, PRECOMMIT, InDoubt
 
@@ -47,6 +55,10 @@ class ParticipantMixin(_Base):
             self._send(src, m.VoteNo(txid, "aborted"))
             return
         if txid in self.in_doubt:
+            if self.mode == THREE_PC and src == txid[0]:
+                # the coordinator resends PREPARE while it collects votes: it is up, and
+                # pending, as surely as a report would say (termination._heard_in_round)
+                self._heard_in_round(src, txid, PENDING, False)
             self._send(src, m.VoteYes(txid))
             return
         request = msg.request

@@ -9,8 +9,8 @@ blocks, locks held, and asks again: in 2PC it never decides alone.
 
 3PC, the termination protocol (Skeen 1981; Bernstein et al. §7.5): the same question
 opens a round of ``termination_ms``; the question says the asker's own state, and a node
-whose round is open counts a peer's question as that peer's answer
-(``_heard_in_round``). The survivors that answered elect the one with the lowest id (the
+whose round is open counts a peer's question as that peer's answer, and the
+coordinator's resent PREPARE as its answer "pending" (``_heard_in_round``). The survivors that answered elect the one with the lowest id (the
 old coordinator left out) as the new coordinator, which decides by Skeen's rule over the
 states it collected:
 - someone committed (or aborted) -> that outcome;
@@ -168,12 +168,17 @@ class TerminationMixin(_Base):
         that had received the other's own query for the same transaction during its round
         took it for failed, elected itself and decided alone, the other way from the node
         it ignored. A query shows its asker
-        alive and in doubt, in the state it says, as surely as its report would. A node in
-        doubt only moves from uncertain to precommitted, so a late copy saying uncertain
-        does not undo a precommitted heard from the same node."""
+        alive and in doubt, in the state it says, as surely as its report would. So does
+        a PREPARE the coordinator resends (``participant._on_prepare``): it is up and
+        still collecting votes, "pending" (swarm seed 930021, N=3: a node whose round
+        heard no report from the coordinator, only its resent PREPARE, took it for failed
+        and aborted, while a node that had heard it precommitted committed). A node in
+        doubt only moves from uncertain to precommitted, and a coordinator from pending
+        to precommitted, so a late copy saying uncertain or pending does not undo a
+        precommitted heard from the same node."""
         rnd = self.rounds.get(txid)
         if rnd is not None:
-            if not (state == UNCERTAIN and rnd.reports.get(src) == PRECOMMITTED):
+            if not (state in (UNCERTAIN, PENDING) and rnd.reports.get(src) == PRECOMMITTED):
                 rnd.reports[src] = state
             if recovered:
                 rnd.recovered.add(src)
