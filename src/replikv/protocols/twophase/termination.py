@@ -10,9 +10,9 @@ blocks, locks held, and asks again: in 2PC it never decides alone.
 3PC, the termination protocol (Skeen 1981; Bernstein et al. §7.5): the same question
 opens a round of ``termination_ms``; the question says the asker's own state, and a node
 whose round is open counts a peer's question as that peer's answer, and the
-coordinator's resent PREPARE as its answer "pending" (``_heard_in_round``). The survivors that answered elect the one with the lowest id (the
-old coordinator left out) as the new coordinator, which decides by Skeen's rule over the
-states it collected:
+coordinator's resent PREPARE as its answer "pending" (``_heard_in_round``). The
+survivors that answered elect the one with the lowest id (the old coordinator left out)
+as the new coordinator, which decides by Skeen's rule over the states it collected:
 - someone committed (or aborted) -> that outcome;
 - someone precommitted -> PRECOMMIT to the uncertain ones, resent until each acks
   (never a COMMIT on a timeout), then COMMIT;
@@ -167,8 +167,8 @@ class TerminationMixin(_Base):
         the links stayed lively (later messages got through within a few ms), and a node
         that had received the other's own query for the same transaction during its round
         took it for failed, elected itself and decided alone, the other way from the node
-        it ignored. A query shows its asker
-        alive and in doubt, in the state it says, as surely as its report would. So does
+        it ignored. A query shows its asker alive and in doubt, in the state it says, as
+        surely as its report would. So does
         a PREPARE the coordinator resends (``participant._on_prepare``): it is up and
         still collecting votes, "pending" (swarm seed 930021, N=3: a node whose round
         heard no report from the coordinator, only its resent PREPARE, took it for failed
