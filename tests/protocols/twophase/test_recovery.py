@@ -159,6 +159,38 @@ def test_a_rejoining_node_learns_a_transaction_only_its_coordinator_holds_open()
     assert replica.state_machine().get("k1") == "23"
 
 
+def test_a_rejoining_node_asks_again_when_the_open_transactions_it_would_adopt_conflict():
+    """Swarm seed 995594 (3pc): node 1, back from a crash, was still in doubt on a SET of
+    k2 that coordinator 3 had committed, and 3 was collecting votes on a later SET of k2.
+    Node 2 adopted both, heard the later one's COMMIT first and applied the two in the
+    wrong order. It now asks every peer again until the open transactions fit together."""
+    from replikv.core.replica import Recovery
+    from replikv.kv import KVStateMachine
+
+    first, later = (3, 1, 68), (3, 1, 101)
+    replica = create(2, records=[Boot(1)], recovery=Recovery(torn_records=1), query_ms=100.0)
+    replica.handle(Tick(0.0))
+    behind, ahead = KVStateMachine(), KVStateMachine()
+    ahead.apply(write(1, "13", key="k2"))
+    replica.handle(Receive(1, m.CatchUpState(behind.snapshot(),
+                                             (m.OpenTxnState(first, write(1, "13", key="k2"), UNCERTAIN),), (), 0)))
+    replica.handle(Receive(3, m.CatchUpState(ahead.snapshot(),
+                                             (m.OpenTxnState(later, write(2, "27", key="k2"), UNCERTAIN),),
+                                             ((first, COMMITTED),), 0)))
+    assert replica.rejoining and replica.in_doubt == {}
+    again = replica.handle(Tick(150.0))
+    assert sorted(s.dst for s in sends(again, m.CatchUp)) == [1, 3]
+    behind.apply(write(1, "13", key="k2"))  # node 1 learned the first one's outcome
+    replica.handle(Receive(1, m.CatchUpState(behind.snapshot(),
+                                             (m.OpenTxnState(later, write(2, "27", key="k2"), UNCERTAIN),),
+                                             ((first, COMMITTED),), 0)))
+    replica.handle(Receive(3, m.CatchUpState(ahead.snapshot(),
+                                             (m.OpenTxnState(later, write(2, "27", key="k2"), UNCERTAIN),),
+                                             ((first, COMMITTED),), 0)))
+    assert not replica.rejoining and list(replica.in_doubt) == [later]
+    assert replica.state_machine().get("k2") == "13"
+
+
 def test_a_transaction_the_lowest_peer_finished_is_not_adopted_again():
     """The lowest peer's state machine already holds what it committed: a transaction
     another peer still holds in doubt is not adopted a second time (it would be applied

@@ -12,7 +12,9 @@ until the others brought it up to date. In N-of-N commit the others know enough:
   of them (no transaction commits without each of them anyway). It takes the lowest
   answering peer's state machine and what that peer finished, and, in doubt, locks held,
   every transaction any peer holds open that this peer has not finished; it resolves
-  them as any participant does (it asks). Swarm seed 991884 (2pc): node 2 voted YES on
+  them as any participant does (it asks). If two of those open transactions conflict,
+  the answers caught the peers at different points, and it asks everyone again
+  (``lock_compatible``, swarm seed 995594). Swarm seed 991884 (2pc): node 2 voted YES on
   3/1/39, lost that record in a torn tail and rejoined from node 1, which had been down
   when the PREPARE went out and had not voted; node 3 then got node 1's YES, committed,
   and node 2, which knew nothing of 3/1/39, never applied it (its copy of k1 diverged);
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from replikv.protocols.twophase import messages as m
 from replikv.protocols.twophase.constants import COMMITTED, PRECOMMITTED, UNCERTAIN
+from replikv.protocols.twophase.locks import LockTable
 from replikv.protocols.twophase.records import Boot, OpenTxn, Snapshot
 from replikv.protocols.twophase.state import PRECOMMIT, InDoubt
 
@@ -67,7 +70,12 @@ class RejoinMixin(_Base):
         self._catch_ups[src] = msg
         if all(peer in self._catch_ups for peer in self.peers):
             answers, self._catch_ups = self._catch_ups, {}
-            self._rejoined_from(merged(answers))
+            state = merged(answers)
+            if not lock_compatible(state.open):
+                # the answers are not one consistent cut yet: ask everyone again
+                self._catch_up_asked_ms = self.now
+                return
+            self._rejoined_from(state)
 
     def _on_catch_up(self, src: int) -> None:
         if self.rejoining:
@@ -124,6 +132,31 @@ class RejoinMixin(_Base):
         for peer in self.peers:
             self._send(peer, m.Commit(txid))
         return True
+
+
+def lock_compatible(open_txns: tuple[m.OpenTxnState, ...]) -> bool:
+    """Whether one node could hold all of ``open_txns`` in doubt at once: no two of them
+    lock the same key or the same client (``locks.py``).
+
+    A node in doubt on two conflicting transactions cannot tell in which order to apply
+    them when both commit, and the order it learns their outcomes in need not be the
+    order they committed in. A node that votes never gets there (no-wait locking), but
+    the merged answers of a rejoin can: swarm seed 995594 (3pc, N=3). Node 2 rejoined
+    after a torn tail from node 1, back from a crash and still in doubt on 3/1/68 (a SET
+    of k2), and from coordinator 3, which had committed 3/1/68 and was collecting votes
+    on 3/1/101, a later SET of k2. Node 2 adopted both, heard 3/1/101's COMMIT first and
+    applied it before 3/1/68's: its k2 diverged. Conflicting open transactions mean the
+    answers caught the peers at different points (here node 1 before it learned
+    3/1/68's outcome), so the rejoining node asks again; no transaction can commit
+    without its vote meanwhile, other than the ones it voted YES on before its crash, so
+    the peers settle and a later round of answers is compatible."""
+    locks = LockTable()
+    for txn in open_txns:
+        txid = tuple(txn.txid)
+        if locks.conflict(txid, txn.request) is not None:
+            return False
+        locks.acquire(txid, txn.request, 0.0)
+    return True
 
 
 def merged(answers: dict[int, m.CatchUpState]) -> m.CatchUpState:
