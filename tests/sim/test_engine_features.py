@@ -256,3 +256,29 @@ def test_a_promised_check_that_comes_back_unknown_fails_unless_the_scenario_says
     assert lost["passed"] is None and "no_lost_acked_writes" in rep["failed"]
     excused = report(simulate(BASE + '[checks]\nheals = false\nunknown_ok = "no final state by design"\n', spec))
     assert "no_lost_acked_writes" not in excused["failed"]
+
+
+def test_a_peer_message_that_is_no_heartbeat_keeps_the_run_from_quiet_until_it_arrives() -> None:
+    """pb-async swarm seed 1000825: a slowed node's Append, and everything behind it on a
+    FIFO link, was still in flight when the run was judged; the backup had a gap it was
+    about to fill, and ``converged`` failed. ``Simulation._quiet`` now waits for
+    ``data_in_flight_until``; a heartbeat does not hold it."""
+    import random
+
+    from replikv.sim.distributions import Constant
+    from replikv.sim.engine import Engine
+    from replikv.sim.network import Network
+    from replikv.sim.scenario import NetworkSpec
+
+    engine = Engine()
+    delivered: list[str] = []
+    network = Network(engine, NetworkSpec(latency=Constant(ms=1.0)), random.Random(1), None,
+                      lambda src, dst, payload, incarnation: delivered.append(payload),
+                      lambda node: 1, lambda node, incarnation: True)
+    network.send(1, 2, "append", "Append", extra_delay=500.0, data=True)
+    network.send(1, 3, "heartbeat", "Heartbeat", extra_delay=900.0)
+    assert network.data_in_flight_until == 501.0
+    network.send(1, 2, "behind", "Append", data=True)  # FIFO: waits behind the slow one
+    assert network.data_in_flight_until == 501.0
+    engine.run(lambda: False, 2000.0)
+    assert delivered == ["append", "behind", "heartbeat"]

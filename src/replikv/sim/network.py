@@ -68,6 +68,9 @@ class Network:
         self.dropped = 0
         self.duplicated = 0
         self._last_arrival: dict[tuple[int, int], float] = {}
+        self.data_in_flight_until = 0.0
+        """When the last peer message that is no heartbeat, sent so far, is due to arrive
+        (``send(..., data=True)``): the run is not quiet before (``Simulation._quiet``)."""
         self.silence_bound_ms: float | None = None
         """The scheme's ``synchrony_bound``, if it declares one: longer silences are kept."""
         self.silences: list[tuple[float, float, int, int]] = []
@@ -98,10 +101,11 @@ class Network:
             self.blocked.add((src, dst))
 
     def send(self, src: int, dst: int, payload: Any, label: str, extra_delay: float = 0.0,
-             emitted_ms: float | None = None) -> None:
+             emitted_ms: float | None = None, data: bool = False) -> None:
         """Send ``payload``; it is delivered, dropped, or duplicated per the link's state.
         ``emitted_ms``: when the sender's replica emitted it, if its effect pipeline held it
-        until now; a silence on the link is measured from then."""
+        until now; a silence on the link is measured from then. ``data``: a peer message
+        that is no heartbeat, whose arrival ``data_in_flight_until`` waits for."""
         link = (src, dst)
         if link in self.blocked:
             self._drop(src, dst, label, "partition")
@@ -127,6 +131,8 @@ class Network:
             if self._spec.fifo:
                 arrival = max(arrival, self._last_arrival.get(link, 0.0))
                 self._last_arrival[link] = arrival
+            if data and arrival > self.data_in_flight_until:
+                self.data_in_flight_until = arrival
             engine.at(arrival, self._arrive, src, dst, payload, label, incarnation, sender, since)
 
     def delay(self, src: int, dst: int) -> float:

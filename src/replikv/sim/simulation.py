@@ -162,8 +162,15 @@ class Simulation:
         what it sends waits behind that write (the effect pipeline's barrier), so its
         part of the run is not over. A write queued on a slow disk keeps its latency
         after the heal: paxos swarm seed 12063 at N=4 was judged while one node's disk
-        still had 10 s of writes to go, and failed ``converged``."""
+        still had 10 s of writes to go, and failed ``converged``. Nor is it over while a
+        peer message that is no heartbeat is still in flight: a message a slowed node
+        sent keeps its delay after the heal, and on a FIFO link everything sent after it
+        waits behind it (pb-async swarm seed 1000825: a long-tail delay times a 14.6x
+        slow node held one Append, and the 119 messages behind it, past the end of the
+        run, and the backup was judged with a gap it was about to fill)."""
         if self.engine.now - self._last_activity < quiet:
+            return False
+        if self.engine.now < self.network.data_in_flight_until:
             return False
         return not any(host.up and host.disk.pending for host in self.hosts.values())
 
@@ -280,7 +287,7 @@ class Simulation:
         if dst not in self.hosts:
             self.note_drop(src, dst, name, "no such node")
             return
-        self.network.send(src, dst, msg, name, extra_delay, emitted_ms)
+        self.network.send(src, dst, msg, name, extra_delay, emitted_ms, data=not msg.heartbeat)
 
     def send_request(self, endpoint: int, node: int, request: Request) -> None:
         if self.trace is not None:
