@@ -142,6 +142,10 @@ class _Node:
     gone_at_s: float | None = None
 
 
+SETTLE_S = 2.0
+"""How long the final sample waits for a WAL replace in progress to finish."""
+
+
 @dataclass
 class _Sampler:
     """Samples every node about every ``interval_s`` in a thread of its own, so the
@@ -161,9 +165,20 @@ class _Sampler:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop, and take the final sample once no node is mid-replace.
+
+        A replace (snapshot + compaction, storage/file_wal) writes the new generation
+        before it deletes the old one, so a sample taken in between counts two files. The
+        final figures describe the cluster as the load left it, so the last sample waits,
+        at most ``SETTLE_S``, for every node's WAL to be one file again (a CI run once
+        took it in the middle of node 2's replace, 2,000 writes at snapshot_threshold
+        300); a node still at two files after that is reported as it is."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        deadline = time.monotonic() + SETTLE_S
+        while time.monotonic() < deadline and any(wal_files(n.data_dir)[1] > 1 for n in self.nodes):
+            time.sleep(0.02)
         self.sample()
 
     def _run(self) -> None:
