@@ -210,9 +210,8 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
         if self.rejoining:
             # definite, so remembered: a copy that arrives once the node has rejoined
             # (the network duplicates requests) gets the same answer and does not run
-            # (coordinator._remember; swarm seed 991921)
-            self._remember(request.id, Unavailable(REJOINING))
-            self._reply(request, Unavailable(REJOINING))
+            # (swarm seed 991921)
+            self._finish_request(request, [request], Unavailable(REJOINING))
             return
         command = request.command
         if is_admin(command):
@@ -236,8 +235,7 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
             self._reply(request, self.answered[request_id])
             return
         if len(self.coordinating) + len(self.retries) >= self.config.max_pending:
-            self._reply(request, Unavailable("too many transactions in progress"))
-            self._remember(request_id, Unavailable("too many transactions in progress"))
+            self._finish_request(request, [request], Unavailable("too many transactions in progress"))
             return
         self._begin(request, [request], self.now + self.config.request_timeout_ms, 0)
 

@@ -168,14 +168,14 @@ class TerminationMixin(_Base):
         that had received the other's own query for the same transaction during its round
         took it for failed, elected itself and decided alone, the other way from the node
         it ignored. A query shows its asker alive and in doubt, in the state it says, as
-        surely as its report would. So does
-        a PREPARE the coordinator resends (``participant._on_prepare``): it is up and
-        still collecting votes, "pending" (swarm seed 930021, N=3: a node whose round
-        heard no report from the coordinator, only its resent PREPARE, took it for failed
-        and aborted, while a node that had heard it precommitted committed). A node in
-        doubt only moves from uncertain to precommitted, and a coordinator from pending
-        to precommitted, so a late copy saying uncertain or pending does not undo a
-        precommitted heard from the same node."""
+        surely as its report would. So does a PREPARE the coordinator resends
+        (``participant._on_prepare``): it is up and still collecting votes, "pending"
+        (swarm seed 930021, N=3: a node whose round heard no report from the coordinator,
+        only its resent PREPARE, took it for failed and aborted, while a node that had
+        heard it precommitted committed). A node in doubt only moves from uncertain to
+        precommitted, and a coordinator from pending to precommitted, so a late copy
+        saying uncertain or pending does not undo a precommitted heard from the same
+        node."""
         rnd = self.rounds.get(txid)
         if rnd is not None:
             if not (state in (UNCERTAIN, PENDING) and rnd.reports.get(src) == PRECOMMITTED):
