@@ -33,8 +33,10 @@ def test_options_are_parsed_and_a_malformed_one_is_named() -> None:
 
 
 def test_the_synchrony_bound_is_the_configured_one() -> None:
-    """3PC's bound is its termination_ms: a pause judged against the run's own setting."""
+    """3PC's bound is half its termination_ms (a round hears a peer through a round trip):
+    a pause judged against the run's own setting."""
     spec = get_spec("3pc")
     pause = FaultWindow(start_s=1.0, end_s=1.5, kind="pause", node=2)
     assert cut_off_windows(spec, [pause], {"termination_ms": "100"}) == [pause]
-    assert cut_off_windows(spec, [pause], {"termination_ms": "1000"}) == []
+    assert cut_off_windows(spec, [pause], {"termination_ms": "800"}) == [pause]
+    assert cut_off_windows(spec, [pause], {"termination_ms": "1200"}) == []

@@ -274,8 +274,8 @@ def cut_off_windows(spec, windows: list[FaultWindow], options: dict[str, str] | 
     ``ProtocolSpec.synchrony_bound`` (of its configuration with the run's ``options``): for such a scheme
     they count as a partition, as the simulator counts a silence that long
     (``sim/cutoff.py``). 3PC's termination takes a node unheard for ``termination_ms``
-    for crashed (Skeen 1981: safe only with fail-stop nodes and bounded delays), so a
-    paused node and the others may decide differently, as under a partition. A kill is
+    for crashed (Skeen 1981: safe only with fail-stop nodes and bounded delays; a round
+    trip, so its bound is half of that), so a paused node and the others may decide differently, as under a partition. A kill is
     fail-stop and stays a crash; a scheme without a bound is unaffected."""
     if spec.synchrony_bound is None:
         return []

@@ -84,16 +84,16 @@ def test_swarm_seeds_that_failed_once(protocol: str, seed: int) -> None:
     assert report["failed"] == [], report["failed"]
 
 
-@pytest.mark.parametrize(("seed", "cut_node"), [(930964, 1), (930994, 3)])
+@pytest.mark.parametrize(("seed", "cut_node"), [(5220, 2), (930994, 3)])
 def test_3pc_swarm_divergence_behind_a_slow_node_is_judged_as_a_partition(seed: int, cut_node: int) -> None:
-    """No partition in the schedule, but one node 12-14x slower (and 10% loss in seed
-    930964): that node heard nothing from any peer (and they nothing from it) for longer
-    than a termination round (60 ms), so its decision and the others' went different
-    ways (docs/protocols/twophase.md, "Swarm"). 3PC's timeouts assume that never happens
-    to a live node (Skeen 1981): the report names the cut-off and does not promise
-    agreement. Seeds 193 and 5170 were this test's cases, and failed
-    ``no_divergent_decisions`` before the cut-off was measured; since a round asks the
-    peers not heard yet again halfway through, they no longer diverge."""
+    """No partition in the schedule, but one node 12-14x slower (seed 5220: also 9% loss
+    and one pause): that node heard nothing from any peer (and they nothing from it) for
+    longer than the synchrony bound (60 ms, half a 120 ms termination round), so its
+    decision and the others' went different ways (docs/protocols/twophase.md, "Swarm").
+    3PC's timeouts assume that never happens to a live node (Skeen 1981): the report names
+    the cut-off and does not promise agreement. Seeds 193 and 5170 were this test's cases
+    until a round asked the peers not heard yet again halfway through, and 930964 until a
+    round lasted a round trip of the bound (swarm seed 1002113): they no longer diverge."""
     from replikv.sim.swarm import run_swarm_seed
 
     report = run_swarm_seed("3pc", seed, random.Random).report
@@ -105,7 +105,7 @@ def test_3pc_swarm_divergence_behind_a_slow_node_is_judged_as_a_partition(seed: 
     assert check["promised"] is False and f"node {cut_node} was cut off from every peer" in check["detail"]
 
 
-@pytest.mark.parametrize(("seed", "cut_node", "from_ms"), [(12305, 1, 1292.413), (12739, 1, 1087.791)])
+@pytest.mark.parametrize(("seed", "cut_node", "from_ms"), [(16457, 2, 694.675)])
 def test_3pc_a_node_whose_own_slow_disk_holds_its_queries_is_judged_cut_off(seed: int, cut_node: int,
                                                                              from_ms: float) -> None:
     """At N=4 a slowed node's termination queries waited behind persists on its own slow disk
@@ -114,14 +114,13 @@ def test_3pc_a_node_whose_own_slow_disk_holds_its_queries_is_judged_cut_off(seed
     the message, not when its pipeline let it go: the node is cut off in that window and
     agreement is not promised. Seeds 12032, 12039 and 12066 failed ``no_divergent_decisions``
     (judged promised) while silences started at the network send; since the simulated disk
-    group-commits they no longer diverge (their regressions.toml cases still run), so
-    these are seeds at N=4 that diverge with no partition: 12305, a slowed node (9.4x,
-    also paused, its reports held behind its own persists), and 12739, a slowed node
-    with a slow disk. Since a 3PC query counts as its asker's report (swarm seeds 940115,
-    940256), node 1 of seed 12305 commits 2/1/61 instead of aborting it, and the run
-    diverges later, on 2/1/76, in node 1's window from 1292.4 ms (from 1576.6 ms before,
-    on 2/1/80). Seed 12554 (13.8x) was the second case until a round asked the peers not
-    heard yet again halfway through: it no longer diverges."""
+    group-commits they no longer diverge (their regressions.toml cases still run). The case
+    is 16457 (N=4, no partition): node 2 slowed 14.1x with a slow disk; counted from when
+    its replica emitted its messages it is cut off from 694.7 ms for 2.5 s, while counted
+    from the network send its first window would open only at 724.8 ms (and end at 1,129.6).
+    Seeds 12305 and 12739 were the cases until a termination round lasted a round trip of
+    the synchrony bound (swarm seed 1002113): they no longer diverge, nor does 12554 since
+    a round asks the peers not heard yet again halfway through."""
     from replikv.sim import report as report_module
     from replikv.sim.swarm import run_swarm_seed
 

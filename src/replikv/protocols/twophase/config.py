@@ -23,8 +23,13 @@ class TwoPhaseConfig(NodeConfig, frozen=True, kw_only=True, forbid_unknown_field
     query_ms: float = 150.0
     """A participant in doubt this long asks the coordinator and the other participants
     for the outcome (cooperative termination; 3PC: a termination round)."""
-    termination_ms: float = 60.0
-    """3PC: how long a termination round collects the survivors' states."""
+    termination_ms: float = 120.0
+    """3PC: how long a termination round collects the survivors' states. A round hears a
+    live peer only through a round trip (its query out, the peer's report back), so it
+    assumes every message arrives within half of this: the scheme's synchrony bound
+    (``ProtocolSpec.synchrony_bound``: a timeout that detects failures must cover a
+    round trip). 120 ms keeps that bound at 60 ms; the default was 60 ms until swarm seed
+    1002113, whose slowed node's round trips took longer than its round."""
     retry_ms: float = 4.0
     """A transaction aborted by a lock conflict (no-wait) is retried under a new id after
     a random pause in [retry_ms, 2 x retry_ms), doubling each time, until the request's
