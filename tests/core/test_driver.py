@@ -188,10 +188,10 @@ def test_stale_clock_asks_for_a_tick_only_when_the_last_one_is_more_than_a_tick_
     d.handle(Tick(100.0))
     assert d.stale_clock(100.0 + tick_ms) is None  # a tick on time
     assert d.stale_clock(100.0 + tick_ms + 0.05) is None  # within the rounding slack
-    assert d.stale_clock(100.0 + 2 * tick_ms) == Tick(100.0 + 2 * tick_ms)
+    assert d.stale_clock(100.0 + 2 * tick_ms) == Tick(100.0 + 2 * tick_ms, stalled=True)
     d.handle(Tick(900.0))
     assert d.stale_clock(905.0) is None
-    assert d.stale_clock(1500.0) == Tick(1500.0)
+    assert d.stale_clock(1500.0) == Tick(1500.0, stalled=True)  # says so (Tick.stalled)
     d.crash()
     d.start((), rng=random.Random(1), state_machine=KVStateMachine())
     assert d.stale_clock(5000.0) is None  # a new replica object: no Tick yet again

@@ -190,7 +190,7 @@ class NodeDriver:
         most ``CLOCK_SLACK`` ticks after its last ``Tick``: the bound the lease rules
         assume. Before the first ``Tick`` of a replica object nothing is injected (a
         scheme starts its timers on its first tick)."""
-        return Tick(now_ms) if now_ms > self.stale_after_ms else None
+        return Tick(now_ms, stalled=True) if now_ms > self.stale_after_ms else None
 
     def handle(self, inp: Input) -> list[Effect]:
         """Feed one input; returns the effects that may run now, in order. A host that

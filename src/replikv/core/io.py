@@ -36,6 +36,11 @@ from replikv.core.requests import Request
 
 class Tick(msgspec.Struct, frozen=True):
     now_ms: float
+    stalled: bool = False
+    """Fed by ``NodeDriver.stale_clock``: the regular tick was overdue (the node was
+    paused or its loop held up), and inputs that queued meanwhile come right after this
+    one. A timer that measures how long the node listened may leave the stall out
+    (3PC's termination round, swarm seed 1003632)."""
 
 
 class Receive(msgspec.Struct, frozen=True):

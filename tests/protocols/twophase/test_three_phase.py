@@ -470,3 +470,30 @@ def test_a_node_that_rejoined_holds_the_doubt_it_adopted_as_recovered_and_never_
     assert persists(effects) == [] and sends(effects, m.Abort) == [] and txid in replica.in_doubt
     replica.handle(Receive(1, m.StateReport(txid, COMMITTED)))  # node 1 is back: it committed
     assert txid not in replica.in_doubt and replica.finished[txid] == COMMITTED
+
+
+def test_a_round_leaves_out_the_time_the_node_was_stalled():
+    """Regression (swarm 3pc seed 1003632, N=4): paused two ms into its round, node 1
+    resumed past the round's end and aborted at once, hearing nobody, before it read the
+    precommitted reports waiting in its queue; the others committed. The host marks the
+    tick it feeds before such queued inputs (``Tick.stalled``), and the round is pushed
+    back by the stall, so the reports are read before it ends."""
+
+    def paused_through_its_round(stalled: bool):
+        replica = make(2, mode="3pc", query_ms=100.0, termination_ms=40.0)
+        prepared(replica, TXID, write(1, "v"))
+        replica.handle(Tick(10.0))
+        assert sends(replica.handle(Tick(115.0)), m.StateQuery)  # the round opens
+        return replica, replica.handle(Tick(200.0, stalled=stalled))  # 85 ms later
+
+    _, unaware = paused_through_its_round(stalled=False)
+    assert records(unaware) == [Decided(TXID, ABORTED)]  # what a plain late tick does
+    replica, resumed = paused_through_its_round(stalled=True)
+    assert records(resumed) == [] and sends(resumed, m.Abort) == []
+    replica.handle(Receive(1, m.StateReport(TXID, PRECOMMITTED)))  # waiting in the queue
+    replica.handle(Receive(3, m.StateReport(TXID, PRECOMMITTED)))
+    # 115 + 75 ms stalled + 40 ms listened; past query_ms too, and the round still
+    # open is not replaced by a new one (that would drop the reports it heard)
+    ended = replica.handle(Tick(240.0))
+    assert records(ended) == [Decided(TXID, PRECOMMITTED), Decided(TXID, COMMITTED)]
+    assert replica.finished[TXID] == COMMITTED

@@ -131,7 +131,9 @@ class TwoPhaseReplica(CoordinatorMixin, ParticipantMixin, TerminationMixin, Read
 
     def handle(self, inp: Input) -> list[Effect]:
         match inp:
-            case Tick(now_ms=now):
+            case Tick(now_ms=now, stalled=stalled):
+                if stalled and self._ticked:
+                    self._after_stall(now - self.now)
                 self.now = now
                 if self.rejoining:
                     self._rejoin_tick()
