@@ -192,6 +192,12 @@ class NodeDriver:
         scheme starts its timers on its first tick)."""
         return Tick(now_ms, stalled=True) if now_ms > self.stale_after_ms else None
 
+    def tick(self, now_ms: float) -> Tick:
+        """The host's regular ``Tick`` at ``now_ms``, marked ``stalled`` when it comes more
+        than a tick after the last one: the node did not run meanwhile (a stop signal, a
+        held-up loop, a simulated pause), whatever input comes first after it."""
+        return Tick(now_ms, stalled=now_ms > self.stale_after_ms)
+
     def handle(self, inp: Input) -> list[Effect]:
         """Feed one input; returns the effects that may run now, in order. A host that
         keeps a clock asks ``stale_clock`` first."""

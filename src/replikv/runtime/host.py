@@ -204,7 +204,7 @@ class NodeHost:
 
     def tick(self) -> None:
         self.counts["ticks"] += 1
-        self._handle(Tick(time.monotonic() * 1000.0))
+        self._handle(self._driver.tick(time.monotonic() * 1000.0))
 
     # -- inspection -----------------------------------------------------------------------
 
@@ -242,7 +242,7 @@ class NodeHost:
         if type(inp) is not Tick and (now_ms := time.monotonic() * 1000.0) > self._driver.stale_after_ms:
             # the process was stopped or its loop held up (NodeDriver.stale_clock)
             self.counts["late_ticks"] += 1
-            self._handle(Tick(now_ms))
+            self._handle(Tick(now_ms, stalled=True))
             if self._stopped:
                 return
         if trace.isEnabledFor(logging.DEBUG):

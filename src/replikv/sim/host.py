@@ -193,7 +193,7 @@ class Host:
             return
         self.sim.engine.after(self._tick_interval(), self._tick, incarnation)
         if not self.paused:
-            self._feed(Tick(round(self.local_now(), 3)))
+            self._feed(self.driver.tick(round(self.local_now(), 3)))
 
     # -- inputs ------------------------------------------------------------------------
 
