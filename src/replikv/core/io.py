@@ -37,10 +37,11 @@ from replikv.core.requests import Request
 class Tick(msgspec.Struct, frozen=True):
     now_ms: float
     stalled: bool = False
-    """Fed by ``NodeDriver.stale_clock``: the regular tick was overdue (the node was
-    paused or its loop held up), and inputs that queued meanwhile come right after this
-    one. A timer that measures how long the node listened may leave the stall out
-    (3PC's termination round, swarm seed 1003632)."""
+    """The tick came more than a tick after the last one (the node was paused or its
+    loop held up): the one ``NodeDriver.stale_clock`` feeds before inputs that queued
+    meanwhile, or a late regular one (``NodeDriver.tick``). A timer that measures how long
+    the node listened may leave the stall out (3PC's termination round, swarm seed
+    1003632); a lease or an election timeout must not."""
 
 
 class Receive(msgspec.Struct, frozen=True):

@@ -273,10 +273,11 @@ def cut_off_windows(spec, windows: list[FaultWindow], options: dict[str, str] | 
     """The pauses that cut a node off from every peer for longer than the scheme's
     ``ProtocolSpec.synchrony_bound`` (of its configuration with the run's ``options``): for such a scheme
     they count as a partition, as the simulator counts a silence that long
-    (``sim/cutoff.py``). 3PC's termination takes a node unheard for ``termination_ms``
-    for crashed (Skeen 1981: safe only with fail-stop nodes and bounded delays; a round
-    trip, so its bound is half of that), so a paused node and the others may decide differently, as under a partition. A kill is
-    fail-stop and stays a crash; a scheme without a bound is unaffected."""
+    (``sim/cutoff.py``). 3PC's termination takes a node unheard for ``termination_ms``, a
+    round trip, for crashed, so its bound is half of that (Skeen 1981: safe only with
+    fail-stop nodes and bounded delays); a paused node and the others may decide
+    differently, as under a partition. A kill is fail-stop and stays a crash; a scheme
+    without a bound is unaffected."""
     if spec.synchrony_bound is None:
         return []
     bound_s = spec.synchrony_bound(spec.make_config(typed(options or {}))) / 1000.0
