@@ -136,3 +136,30 @@ def test_profile_writes_a_flame_graph_of_the_leader(bench_tmp) -> None:
                                baseline="none", profile=out)
     assert result["profile"] == {"path": str(out), "error": None}
     assert b"<svg" in out.read_bytes()[:2000]
+
+
+@needs_redis
+@pytest.mark.parametrize(("fsync", "appendfsync"), [("always", "always"), ("batch", "everysec"), ("never", "no")])
+def test_redis_aof_wait_uses_the_same_fsync_setting_as_the_run(bench_tmp, fsync, appendfsync) -> None:
+    """Side by side with ``--fsync never`` the Redis group must not fsync every write
+    either, else the table compares two different promises."""
+    with peers.started("redis-aof-wait", 2, fsync) as running, RespConnection(running.host, running.ports[0]) as primary:
+        assert primary.call("CONFIG", "GET", "appendfsync") == [b"appendfsync", appendfsync.encode()]
+    assert f"appendfsync {appendfsync}," in running.described
+
+
+def test_an_unknown_fsync_policy_is_refused_before_a_peer_starts(bench_tmp) -> None:
+    with (pytest.raises(ValueError, match="fsync must be one of always, batch, never, not 'sometimes'"),
+          peers.started("redis", 1, "sometimes")):
+        pass
+    assert list(bench_tmp.iterdir()) == []
+
+
+@needs_redis
+def test_curves_hands_the_caller_every_system_measured(bench_tmp) -> None:
+    curves: dict = {}
+    result = run_cluster_bench(protocol="pb-async", nodes=1, clients=2, duration=0.5, warmup=0.1, progress=False,
+                               read_ratio=0.0, keys=0, fsync="never", compare=["redis"], curves=curves)
+    assert list(curves) == ["replikv pb-async", "redis-aof-wait", "redis"]
+    assert curves["replikv pb-async"].histogram.get_total_count() == result["ops"] > 0
+    assert curves["redis"].histogram.get_total_count() == result["peers"]["redis"]["ops"]

@@ -120,8 +120,9 @@ def _ratios(measured: dict, baseline: dict) -> dict:
     }
 
 
-def _measure_peer(name: str, nodes: int, shape: LoadShape, progress: Progress | None) -> tuple[dict, LoadResult]:
-    with peers.started(name, nodes) as running:
+def _measure_peer(name: str, nodes: int, fsync: str, shape: LoadShape,
+                  progress: Progress | None) -> tuple[dict, LoadResult]:
+    with peers.started(name, nodes, fsync) as running:
         result = run_load(running.connect, running.host, running.ports, shape, name, progress)
     return {"described": running.described, **result.summary()}, result
 
@@ -132,13 +133,16 @@ def run_cluster_bench(
     warmup: float = 1.0, baseline: str = "auto", spread: bool = False, seed: int = 1,
     options: dict[str, str] | None = None, compare: list[str] | None = None,
     profile: pathlib.Path | None = None, figure: pathlib.Path | None = None,
+    curves: dict[str, LoadResult] | None = None,
 ) -> dict:
     """Start a local ``protocol`` cluster of ``nodes`` (fsync as given), drive it with
     ``clients`` closed-loop connections for ``duration`` seconds after ``warmup``, measure
     the baseline and every peer of ``compare`` (``bench/peers``) the same way, tear
     everything down, and return the figures (docs/bench.md). ``profile``: write a py-spy
     profile of the leader under the load there; ``figure``: a latency CDF (PNG) of every
-    system measured."""
+    system measured. ``curves``: a dict this fills with every system's ``LoadResult``
+    (by the figure's labels), for a caller that plots several runs on one figure
+    (``scripts/bench_matrix.py --grid``)."""
     if not 0.0 <= read_ratio <= 1.0:
         raise ValueError("read_ratio must be in [0, 1]")
     if keys < 0:
@@ -152,7 +156,7 @@ def run_cluster_bench(
         profiling.check_available()
     shape = LoadShape(clients=clients, duration_s=duration, warmup_s=warmup, value_size=value_size,
                       read_ratio=read_ratio, keys=keys, seed=seed)
-    curves: dict[str, LoadResult] = {}
+    curves = {} if curves is None else curves
     bar = progress_bar(progress)
     with bar if bar is not None else contextlib.nullcontext():
         with local_cluster(protocol, nodes, fsync, options) as (root, state):
@@ -171,7 +175,7 @@ def run_cluster_bench(
             leader = control.view(root).leader()
         compared: dict[str, dict] = {}
         for name in runnable:
-            compared[name], curves[name] = _measure_peer(name, nodes, shape, bar)
+            compared[name], curves[name] = _measure_peer(name, nodes, fsync, shape, bar)
         if baseline_kind == "redis-server" and "redis" in compared:
             # The same plain redis-server, just measured as a peer: not run twice.
             base = {"kind": "redis-server", **{k: v for k, v in compared["redis"].items() if k != "described"}}

@@ -2,13 +2,16 @@
 itself and driven by the same load driver (``bench/load``) in the same run.
 
 - ``etcd``: three ``etcd`` members (Debian's ``etcd-server``; Raft, the WAL fsynced before
-  a write is acknowledged, linearizable reads), clients on the leader.
+  a write is acknowledged, linearizable reads), clients on the leader. It fsyncs whatever
+  ``--fsync`` says: etcd 3.4 has no setting that turns the fsync off.
 - ``redis``: one ``redis-server`` without persistence: the speed of the driver and the
   loopback, the ceiling no replicated store reaches.
-- ``redis-aof-wait``: a Redis primary and two replicas, all with ``appendfsync always``;
-  every ``SET`` is followed by ``WAIT 2 0``, so a write is acknowledged once both replicas
-  have it (Redis replicas acknowledge receipt, not their own fsync: a weaker promise than
-  raft's, which is why it is a reference and not a twin).
+- ``redis-aof-wait``: a Redis primary and two replicas, all with ``appendfsync always``
+  (``everysec`` when replikv runs ``--fsync batch``, ``no`` with ``--fsync never``: the
+  same durability setting on both sides); every ``SET`` is followed by ``WAIT 2 0``, so a
+  write is acknowledged once both replicas have it (Redis replicas acknowledge receipt,
+  not their own fsync: a weaker promise than raft's, which is why it is a reference and
+  not a twin).
 - ``pysyncobj``: three members of PySyncObj (PyPI ``pysyncobj``; Raft in pure Python, what
   Python developers reach for), each behind the small Redis-protocol harness of
   ``bench/pysyncobj_node.py``; clients on the leader. A write is acknowledged once it is in
@@ -60,7 +63,10 @@ class Peer:
     name: str
     binary: str
     package: str
-    start: object  # Callable[[pathlib.Path, int], contextlib.AbstractContextManager[Running]]
+    start: object  # Callable[[pathlib.Path, int, str], contextlib.AbstractContextManager[Running]]
+    """``start(root, nodes, fsync)``: ``fsync`` is replikv's policy of the run (``always``,
+    ``batch``, ``never``); a peer that has the same setting uses it, the others say in
+    ``Running.described`` what they do instead."""
     module: str | None = None
     """A Python package the peer runs in (then ``binary`` is unused)."""
 
@@ -92,7 +98,7 @@ def _wait_ping(port: int, log: pathlib.Path) -> None:
 
 
 @contextlib.contextmanager
-def _redis(root: pathlib.Path, nodes: int) -> Iterator[Running]:
+def _redis(root: pathlib.Path, nodes: int, fsync: str) -> Iterator[Running]:
     base = free_base_port(1, attempts=200)
     port = client_port(base, 1)
     log = root / "redis.log"
@@ -106,7 +112,8 @@ def _redis(root: pathlib.Path, nodes: int) -> Iterator[Running]:
 
 
 @contextlib.contextmanager
-def _redis_aof_wait(root: pathlib.Path, nodes: int) -> Iterator[Running]:
+def _redis_aof_wait(root: pathlib.Path, nodes: int, fsync: str) -> Iterator[Running]:
+    appendfsync = REDIS_APPENDFSYNC[fsync]
     base = free_base_port(nodes, attempts=200)
     ports = [client_port(base, i) for i in range(1, nodes + 1)]
     pids: list[int] = []
@@ -115,7 +122,7 @@ def _redis_aof_wait(root: pathlib.Path, nodes: int) -> Iterator[Running]:
             home = root / f"redis{i}"
             home.mkdir()
             argv = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                    "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", str(home)]
+                    "--save", "", "--appendonly", "yes", "--appendfsync", appendfsync, "--dir", str(home)]
             if i > 1:
                 argv += ["--replicaof", "127.0.0.1", str(ports[0])]
             pids.append(_spawn(argv, home / "redis.log"))
@@ -123,7 +130,7 @@ def _redis_aof_wait(root: pathlib.Path, nodes: int) -> Iterator[Running]:
             _wait_ping(port, root / f"redis{i}" / "redis.log")
         _wait_replicas(ports[0], nodes - 1)
         yield Running("127.0.0.1", [ports[0]], connectors.resp_wait(nodes - 1),
-                      f"redis-server, 1 primary + {nodes - 1} replicas, appendfsync always, WAIT {nodes - 1} 0")
+                      f"redis-server, 1 primary + {nodes - 1} replicas, appendfsync {appendfsync}, WAIT {nodes - 1} 0")
     finally:
         _stop(pids)
 
@@ -169,7 +176,7 @@ def _await_leader(find: Callable[[], int | None], name: str, log: pathlib.Path) 
 
 
 @contextlib.contextmanager
-def _etcd(root: pathlib.Path, nodes: int) -> Iterator[Running]:
+def _etcd(root: pathlib.Path, nodes: int, fsync: str) -> Iterator[Running]:
     base = free_base_port(nodes, attempts=200)
     ids = range(1, nodes + 1)
     cluster = ",".join(f"n{i}=http://127.0.0.1:{peer_port(base, i)}" for i in ids)
@@ -186,14 +193,15 @@ def _etcd(root: pathlib.Path, nodes: int) -> Iterator[Running]:
             pids.append(_spawn(argv, root / f"etcd{i}.log"))
         ports = [client_port(base, i) for i in ids]
         leader = _await_leader(lambda: _etcd_leader(ports), "etcd", root / "etcd1.log")
+        unchanged = "" if fsync == "always" else "; fsyncs every write whatever --fsync says"
         yield Running("127.0.0.1", [leader], connectors.etcd,
-                      f"etcd {nodes} members, clients on the leader (JSON gateway)")
+                      f"etcd {nodes} members, clients on the leader (JSON gateway{unchanged})")
     finally:
         _stop(pids)
 
 
 @contextlib.contextmanager
-def _pysyncobj(root: pathlib.Path, nodes: int) -> Iterator[Running]:
+def _pysyncobj(root: pathlib.Path, nodes: int, fsync: str) -> Iterator[Running]:
     base = free_base_port(nodes, attempts=200)
     ids = range(1, nodes + 1)
     links = {i: f"127.0.0.1:{peer_port(base, i)}" for i in ids}
@@ -224,6 +232,9 @@ def _says_leader(port: int) -> bool:
     return False
 
 
+REDIS_APPENDFSYNC = {"always": "always", "batch": "everysec", "never": "no"}
+"""replikv's ``--fsync`` policy → the Redis ``appendfsync`` setting that promises the same."""
+
 PEERS: dict[str, Peer] = {
     "etcd": Peer("etcd", "etcd", "etcd-server", _etcd),
     "redis": Peer("redis", "redis-server", "redis-server", _redis),
@@ -248,11 +259,14 @@ def expand(names: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def started(name: str, nodes: int) -> Iterator[Running]:
-    """Start peer ``name`` in a temporary directory, wiped afterwards."""
+def started(name: str, nodes: int, fsync: str = "always") -> Iterator[Running]:
+    """Start peer ``name`` in a temporary directory, wiped afterwards; ``fsync``: replikv's
+    policy of the run (``PEERS``, ``Peer.start``)."""
+    if fsync not in REDIS_APPENDFSYNC:
+        raise ValueError(f"fsync must be one of {', '.join(REDIS_APPENDFSYNC)}, not {fsync!r}")
     root = pathlib.Path(tempfile.mkdtemp(prefix=f"replikv-bench-{name}-"))
     try:
-        with PEERS[name].start(root, nodes) as running:
+        with PEERS[name].start(root, nodes, fsync) as running:
             yield running
     finally:
         shutil.rmtree(root, ignore_errors=True)
