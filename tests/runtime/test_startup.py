@@ -122,6 +122,27 @@ def test_the_host_passes_torn_records_and_logs_them(caplog) -> None:
                if r.levelno == logging.WARNING)
 
 
+def test_a_node_killed_before_its_first_write_is_told_of_the_torn_tail_again(tmp_path: Path) -> None:
+    """Swarm seed 1100093 (2pc): the cut is remembered on disk (``FileWAL``'s marker) until
+    a record written after it is, so a second start does not take the shortened log for
+    an intact one; once the replica wrote, the next start is a clean one."""
+    from replikv.storage import FileWAL
+
+    spec = _capturing_spec()
+    (tmp_path / "wal-0000000000000001.log").write_bytes(_image(3)[:-4])
+    first = FileWAL(tmp_path, fsync="batch")
+    assert _host(first, spec).recover() == Recovery(lost=False, torn_records=1)
+    first.close()  # killed before the replica's first record reached the WAL
+    second = FileWAL(tmp_path, fsync="batch")
+    assert _host(second, spec).recover() == Recovery(lost=False, torn_records=1)
+    second.append([RecordCodec(TOY.records).encode(ToyEntry(3, Request(1, 3, Set("k", "3"))))])
+    second.close()
+    third = FileWAL(tmp_path, fsync="batch")
+    assert _host(third, spec).recover() == Recovery(lost=False, torn_records=0)
+    assert len(_Capture.args[-1].recovered) == 3
+    third.close()
+
+
 def test_under_fsync_always_a_torn_frame_is_a_write_that_never_completed(caplog) -> None:
     """Nothing is acknowledged before its fsync returns, so the cut frame was never
     acknowledged: logged, and the replica starts normally (a full-cluster power loss

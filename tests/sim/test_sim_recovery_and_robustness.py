@@ -58,13 +58,21 @@ def _recorded(text: str) -> list[tuple[int, int, Recovery]]:
 # -- recovery info ---------------------------------------------------------------------
 
 
-def test_disk_wipe_loses_every_record_and_is_reported_once() -> None:
+def test_disk_wipe_is_reported_until_a_told_incarnation_writes() -> None:
+    """The damage is the disk's to remember until the replica has recorded it: a start
+    that crashes before any write of its own is durable must not leave the next start
+    believing the disk whole (swarm seed 1100093, 2pc N=5)."""
     disk = Disk()
     disk.write(0.0, 1, ("a", "b", "c"), False, 1.0)
     disk.complete(1)
     disk.crash(wipe=True)
     assert disk.records == [] and not disk.corrupt
     assert disk.take_recovery() == (True, 0)
+    disk.write(5.0, 1, ("boot",), False, 1.0)
+    disk.crash()  # the first write of the told incarnation never became durable
+    assert disk.take_recovery() == (True, 0)
+    disk.write(9.0, 1, ("boot",), False, 1.0)
+    disk.complete(1)
     assert disk.take_recovery() == (False, 0)
 
 
@@ -74,8 +82,12 @@ def test_disk_reports_the_records_a_torn_tail_actually_cut() -> None:
     disk.complete(1)
     disk.crash(torn=2)
     assert disk.records == ["a"] and disk.take_recovery() == (False, 2)
-    disk.crash(torn=5)  # only one record was left to tear
-    assert disk.records == [] and disk.take_recovery() == (False, 1)
+    disk.crash(torn=5)  # only one record was left to tear; the first cut is not on record yet
+    assert disk.records == [] and disk.take_recovery() == (False, 3)
+    disk.write(3.0, 1, ("boot",), False, 1.0)
+    disk.complete(1)
+    disk.crash()
+    assert disk.take_recovery() == (False, 0)  # recorded by the replica, then a clean crash
 
 
 def test_a_wiped_node_restarts_empty_and_is_told_it_lost_its_disk() -> None:

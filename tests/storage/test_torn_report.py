@@ -7,7 +7,9 @@ import logging
 
 import pytest
 
+from replikv.core.errors import CorruptStorage
 from replikv.storage import FileWAL, MemoryWAL, frame
+from replikv.storage.file_wal import TORN_MARKER
 
 RECORDS = [f"record-{i}".encode() * (i + 1) for i in range(5)]
 
@@ -72,3 +74,59 @@ def test_a_zero_filled_tail_drops_no_record(tmp_path) -> None:
     assert padded.recover() == RECORDS
     assert padded.torn_tail is not None
     assert (padded.torn_tail.bytes_cut, padded.torn_tail.records) == (100, 0)
+
+
+def _wal_file(tmp_path):
+    return tmp_path / "wal-0000000000000001.log"
+
+
+def test_a_cut_no_write_followed_is_reported_again_at_the_next_start(tmp_path) -> None:
+    """Swarm seed 1100093 (2pc): a node killed after a torn-tail recovery and before its
+    first write must not come back with a log that looks whole."""
+    image, _ = _torn_image(cut=3)
+    _wal_file(tmp_path).write_bytes(image)
+    with FileWAL(tmp_path) as wal:
+        assert wal.recover() == RECORDS[:-1]
+        assert wal.torn_tail is not None and wal.torn_tail.records == 1
+    assert (tmp_path / TORN_MARKER).exists()  # killed here: nothing appended
+    with FileWAL(tmp_path) as again:
+        assert again.recover() == RECORDS[:-1]
+        assert again.torn_tail is not None and again.torn_tail.records == 1
+        again.append([b"rejoining"])
+    assert not (tmp_path / TORN_MARKER).exists()
+    with FileWAL(tmp_path) as after:
+        assert after.recover() == [*RECORDS[:-1], b"rejoining"]
+        assert after.torn_tail is None
+
+
+@pytest.mark.parametrize("policy", ["always", "batch", "never"])
+def test_the_first_write_after_a_cut_clears_the_marker_under_every_policy(tmp_path, policy) -> None:
+    image, _ = _torn_image(cut=3)
+    _wal_file(tmp_path).write_bytes(image)
+    with FileWAL(tmp_path, fsync=policy) as wal:
+        wal.recover()
+        wal.replace([b"restated"])
+    assert not (tmp_path / TORN_MARKER).exists()
+    with FileWAL(tmp_path, fsync=policy) as again:
+        assert again.recover() == [b"restated"] and again.torn_tail is None
+
+
+def test_two_cuts_with_no_write_between_are_summed(tmp_path) -> None:
+    image, _ = _torn_image(cut=3)
+    _wal_file(tmp_path).write_bytes(image)
+    with FileWAL(tmp_path) as wal:
+        wal.recover()
+    whole = _wal_file(tmp_path).read_bytes()
+    _wal_file(tmp_path).write_bytes(whole[:-2])  # the disk tears the new last record too
+    with FileWAL(tmp_path) as again:
+        assert again.recover() == RECORDS[:-2]
+        assert again.torn_tail is not None and again.torn_tail.records == 2
+
+
+def test_an_unreadable_marker_refuses_to_start_and_says_what_to_do(tmp_path) -> None:
+    with FileWAL(tmp_path) as wal:
+        wal.recover()
+        wal.append(RECORDS)
+    (tmp_path / TORN_MARKER).write_text("{not json")
+    with FileWAL(tmp_path) as again, pytest.raises(CorruptStorage, match="restart the node with --rejoin"):
+        again.recover()

@@ -16,8 +16,15 @@ still being written), and a crash before the swap recovers the old list. A crash
 every write not yet durable; optional faults at a crash: a torn tail (the last records
 are lost), a bit flip before the tail (the node must refuse to start on it, DESIGN.md
 "Storage") and a wipe (every record is lost: the disk was replaced). What the last
-crash did is kept (``torn_at_crash``, ``wiped``) until the host hands it to the next
-incarnation as ``core.replica.Recovery``.
+crash did is kept (``torn_at_crash``, ``wiped``) and handed to the next incarnation as
+``core.replica.Recovery``, and to every later one until a write of an incarnation told
+about it is durable: the damage is the disk's to remember until the replica has
+recorded it (its first write after a damaged start is that record in every scheme that
+rejoins, e.g. 2PC's ``Boot(rejoining=True)``, raft's rejoining term record). A crash
+before then must not let the next start take the shortened log for an intact one: swarm
+seed 1100093 (2pc, N=5), a coordinator whose COMMIT record was torn off restarted, crashed
+again in the same millisecond, and came back believing its log whole; it presumed abort
+for the write its client had been told was committed.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ the whole state, and the longer window gives crashes a chance to land inside it.
 
 class Disk:
     __slots__ = ("records", "_pending", "_busy_until", "corrupt", "writes", "lost_at_crash", "torn_at_crash",
-                 "wiped", "_compacting", "_forming_until")
+                 "wiped", "_compacting", "_forming_until", "_told")
 
     def __init__(self) -> None:
         self.records: list[Record] = []
@@ -49,9 +56,13 @@ class Disk:
         self.writes = 0
         self.lost_at_crash = 0
         self.torn_at_crash = 0
-        """Durable records the last crash tore off the tail (what recovery cut)."""
+        """Durable records crashes tore off the tail (what recovery cut) since the last
+        durable write of an incarnation that was told (summed over crashes in between)."""
         self.wiped = False
-        """The last crash lost the whole disk."""
+        """A crash lost the whole disk, and no incarnation since has made a write durable."""
+        self._told = False
+        """An incarnation was handed the damage (``take_recovery``): its first durable
+        write clears it."""
 
     def write(self, now: float, seq: int, records: tuple[Record, ...], replace: bool, latency: float,
               compaction: bool = False) -> float:
@@ -75,6 +86,10 @@ class Disk:
 
     def complete(self, seq: int) -> None:
         """Everything queued up to ``seq`` is now durable."""
+        if self._told and self._pending and self._pending[0][0] <= seq:
+            self._told = False  # the damage is on record now: the replica wrote after it was told
+            self.wiped = False
+            self.torn_at_crash = 0
         while self._pending and self._pending[0][0] <= seq:
             done, records, replace, compaction = self._pending.popleft()
             if compaction:
@@ -121,12 +136,11 @@ class Disk:
                 self.corrupt = True
             else:
                 self.records.clear()  # a flip in the only record is a torn tail
-        self.torn_at_crash = before - len(self.records)
+        self.torn_at_crash += before - len(self.records)
 
     def take_recovery(self) -> tuple[bool, int]:
-        """``(lost, torn_records)`` of the last crash, once: the next start gets them,
-        later ones (after a clean crash) do not."""
-        found = (self.wiped, self.torn_at_crash)
-        self.wiped = False
-        self.torn_at_crash = 0
-        return found
+        """``(lost, torn_records)``: what crashes did to this disk since an incarnation
+        that was told last made a write durable (the first start after the damage gets
+        it, and so does every start after it until then)."""
+        self._told = self.wiped or self.torn_at_crash > 0
+        return self.wiped, self.torn_at_crash

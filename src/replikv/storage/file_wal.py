@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import logging
 import os
 import re
@@ -39,6 +40,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from replikv.core.errors import CorruptStorage
 from replikv.storage.base import StorageFailed, StorageLocked, check_policy
 from replikv.storage.codec import (
     DEFAULT_MAX_RECORD_BYTES,
@@ -53,6 +55,13 @@ from replikv.storage.rewrite import PendingRewrites, Rewrite, pwrite_all, write_
 _WAL_NAME = re.compile(r"^wal-(\d{16})\.log$")
 _TMP_NAME = re.compile(r"^wal-(\d{16})\.log(\.c\d+)?\.tmp$")
 LOCK_NAME = "LOCK"
+TORN_MARKER = "torn-tail.pending"
+"""Written (durably) before recovery cuts records off a torn tail, removed once a record
+appended after that recovery is on disk: until then every recovery reports the cut
+again. Without it, a node that restarted after a torn tail and was killed before its
+first write (its "I lost state, I am rejoining" record) would come back with a log that
+looks whole and act on what it no longer remembers (swarm seed 1100093, 2pc: the
+simulator's disk remembers damage the same way, ``sim/disk.py``)."""
 PREALLOCATE_BYTES = 1 << 20
 """Zeros kept written ahead of the log's last frame (module docstring). Extending by
 1 MiB costs about 2 ms of write and fsync once per MiB of log; 16 MiB would cost 40 ms at
@@ -138,7 +147,11 @@ class FileWAL:
         self._recovered = False
         self._closed = False
         self.torn_tail: TornTail | None = None
-        """What ``recover`` cut off the tail (logged at WARNING), None when nothing."""
+        """What ``recover`` cut off the tail (logged at WARNING), None when nothing; also
+        the cut of an earlier recovery that no write has followed yet (``TORN_MARKER``),
+        records summed with this one's."""
+        self._torn_pending = False
+        """A ``TORN_MARKER`` is on disk: the next append or replace removes it."""
         self._rewrites = PendingRewrites()
         self._rewrite_number = 0
         self._make_directory()
@@ -215,6 +228,7 @@ class FileWAL:
         """
         self._check_usable(recovering=True)
         generations, changed = self._tidy_directory()
+        earlier = self._read_torn_marker()
         if not generations:
             self._generation = 1
             self._write_new_file(1, MAGIC, durable=True)
@@ -222,12 +236,17 @@ class FileWAL:
             self._size = self._allocated = len(MAGIC)
         else:
             self._generation = generations[-1]
-            payloads = self._recover_file(self.path)
+            payloads = self._recover_file(self.path, earlier)
             for old in generations[:-1]:
                 (self.directory / wal_name(old)).unlink()
             changed = changed or len(generations) > 1
         if changed:
             fsync_directory(self.directory)
+        if earlier is not None and self.torn_tail is None:
+            self.torn_tail = earlier
+            log.warning("%s: no write followed the torn-tail cut of an earlier recovery (%d record(s)); "
+                        "reported again", self.directory, earlier.records)
+        self._torn_pending = self.torn_tail is not None and self.torn_tail.records > 0
         self._fd = os.open(self.path, os.O_WRONLY)
         self._count = len(payloads)
         self._recovered = True
@@ -247,7 +266,7 @@ class FileWAL:
                 generations.append(int(match.group(1)))
         return sorted(generations), changed
 
-    def _recover_file(self, path: Path) -> list[bytes]:
+    def _recover_file(self, path: Path, earlier: TornTail | None) -> list[bytes]:
         data = path.read_bytes()
         state = read_image(data, str(path), self.max_record_bytes)
         self._size = self._allocated = state.good_length
@@ -259,6 +278,10 @@ class FileWAL:
         self.torn_tail = torn_tail(str(path), len(data), state)
         if self.torn_tail is not None:
             log.warning("%s", self.torn_tail.describe())
+            if self.torn_tail.records > 0:
+                if earlier is not None:  # no write since the earlier cut: both are unrecorded
+                    self.torn_tail = self.torn_tail._replace(records=self.torn_tail.records + earlier.records)
+                self._write_torn_marker(self.torn_tail)  # durable before the cut
         if state.good_length < len(data):
             fd = os.open(path, os.O_WRONLY)
             try:
@@ -267,6 +290,39 @@ class FileWAL:
             finally:
                 os.close(fd)
         return state.payloads
+
+    def _read_torn_marker(self) -> TornTail | None:
+        """The cut an earlier recovery made and no write has followed yet, or None."""
+        try:
+            fields = json.loads((self.directory / TORN_MARKER).read_text())
+            return TornTail(str(fields["where"]), int(fields["offset"]), int(fields["bytes_cut"]),
+                            int(fields["records"]), str(fields["reason"]))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CorruptStorage(f"{self.directory / TORN_MARKER}: unreadable ({exc}); it records a torn tail "
+                                 "an earlier recovery cut: restart the node with --rejoin") from exc
+
+    def _write_torn_marker(self, cut: TornTail) -> None:
+        temp = self.directory / f"{TORN_MARKER}.tmp"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            write_all(fd, json.dumps(cut._asdict()).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, self.directory / TORN_MARKER)
+        fsync_directory(self.directory)
+
+    def _after_first_write(self) -> None:
+        """A record written after a torn-tail cut is on disk (fsynced whatever the policy):
+        the replica has recorded what it knows of the damage, so forget the marker."""
+        assert self._fd is not None
+        self._guarded("fsync", lambda: os.fsync(self._fd))
+        with contextlib.suppress(FileNotFoundError):
+            (self.directory / TORN_MARKER).unlink()
+        fsync_directory(self.directory)
+        self._torn_pending = False
 
     # -- writing --------------------------------------------------------------------
 
@@ -287,6 +343,8 @@ class FileWAL:
         self._dirty = True
         if self.policy == "always" or self.needs_sync():
             self.sync()
+        if self._torn_pending:
+            self._after_first_write()
 
     def _write_at_end(self, data: bytes) -> None:
         """Write ``data`` over the zeros after the last frame; when it reaches past them,
@@ -344,6 +402,8 @@ class FileWAL:
             return os.open(self.directory / wal_name(new_generation), os.O_WRONLY)
 
         self._switch_generation("replace", swap, len(data), len(payloads))
+        if self._torn_pending:
+            self._after_first_write()
 
     # -- compaction beside the live log (rewrite.py) --------------------------------------
 
