@@ -8,9 +8,10 @@ from replikv.core.replica import Recovery
 from replikv.protocols.quorum import messages as m
 from replikv.protocols.quorum import versions as v
 from replikv.protocols.quorum.durable import QuorumDurableView
-from replikv.protocols.quorum.records import Stored
+from replikv.protocols.quorum.compaction import restatement
+from replikv.protocols.quorum.records import Refilling, Restated, Stored
 
-from .steps import Cluster, get, make, put, replies, sends
+from .steps import Cluster, get, make, persists, put, replies, sends
 
 
 def _partitioned_writes(cluster: Cluster) -> None:
@@ -110,6 +111,39 @@ def test_durable_view_holds_a_put_ack_only_once_its_dot_is_stored():
     newer = v.write(v.add(v.EMPTY_CONTEXT, (2, 1)), v.Sibling((3, 1), "b", 0.0, 9, 2))
     view.apply([Stored("k", newer)], replace=False)
     assert view.holds(1, ack)  # overwritten by a version that saw it: still durable history
+
+
+def _refill(replica) -> list:
+    """Anti-entropy rounds with both peers, as in the test above; the effects."""
+    written = v.write(v.EMPTY_CONTEXT, v.Sibling((1, 1), "a", 0.0, 9, 1))
+    effects = replica.handle(Receive(1, m.TreeLeaves((b"\0" * 8,) * 64)))
+    effects += replica.handle(Receive(1, m.Exchange((0,), (("k", written),), reply=False)))
+    effects += replica.handle(Receive(2, m.TreeLeaves(())))
+    return effects + replica.handle(Tick(10.0))
+
+
+def test_a_crash_in_the_middle_of_a_refill_starts_it_again():
+    """The host tells a damaged start only until the replica has written (docs/storage.md,
+    "Torn tail"), so the refill is on record from the first write: a node that crashes
+    before the refill is done, and restarts with an intact-looking log, refills again."""
+    damaged = make(3, recovery=Recovery(torn_records=1))
+    first = damaged.handle(Tick(1.0))
+    records = [r for p in persists(first) for r in p.records]
+    assert records[0] == Refilling(True)
+    restarted = make(3, records=records, recovery=Recovery())
+    assert restarted.status().role == "refilling"
+    done = _refill(restarted)
+    assert restarted.status().role == "replica"
+    records += [r for p in persists(done) for r in p.records]
+    assert records[-1] == Refilling(False)
+    assert make(3, records=records, recovery=Recovery()).status().role == "replica"
+
+
+def test_a_restatement_keeps_a_refill_in_progress():
+    damaged = make(3, recovery=Recovery(lost=True))
+    restated = restatement(damaged.store, damaged.hints, damaged.refilling)
+    assert isinstance(restated, Restated) and restated.refilling
+    assert make(3, records=[restated], recovery=Recovery()).status().role == "refilling"
 
 
 def test_a_torn_tail_refills_like_a_lost_disk():

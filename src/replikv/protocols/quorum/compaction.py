@@ -42,7 +42,7 @@ from replikv.core.messages import Record
 from replikv.protocols.quorum import versions as v
 from replikv.protocols.quorum.config import QuorumConfig
 from replikv.protocols.quorum.handoff import Hints
-from replikv.protocols.quorum.records import HintDone, Hinted, Restated, Stored
+from replikv.protocols.quorum.records import HintDone, Hinted, Refilling, Restated, Stored
 from replikv.protocols.quorum.store import Store
 
 
@@ -51,13 +51,18 @@ def requests_of(state: v.KeyState) -> tuple[tuple[int, int], ...]:
     return tuple((s.client_id, s.seq) for s in state.siblings)
 
 
-def recover(records: Sequence[Record], store: Store, hints: Hints) -> None:
-    """Fold the recovered records into an empty store and hint table, in order."""
+def recover(records: Sequence[Record], store: Store, hints: Hints) -> bool:
+    """Fold the recovered records into an empty store and hint table, in order; returns
+    whether the node was still refilling from its peers (``Refilling``)."""
+    refilling = False
     for record in records:
         match record:
             case Restated():
                 store.load(record.states, record.clients, record.machine, record.internal_seq, record.changes)
                 hints.states = {(intended, key): state for intended, key, state in record.hints}
+                refilling = record.refilling
+            case Refilling(active=active):
+                refilling = active
             case Stored():
                 store.note(record.requests)
                 store.absorb(record.key, record.state)
@@ -67,6 +72,7 @@ def recover(records: Sequence[Record], store: Store, hints: Hints) -> None:
                 hints.add(record.intended, record.key, record.state)
             case HintDone():
                 hints.done(record.intended, record.key, record.state)
+    return refilling
 
 
 def _size(record: Record) -> int:
@@ -74,12 +80,12 @@ def _size(record: Record) -> int:
     return len(record.states) + len(record.hints)
 
 
-def restatement(store: Store, hints: Hints) -> Restated:
+def restatement(store: Store, hints: Hints, refilling: bool = False) -> Restated:
     """The node's whole durable state now, in one record."""
     states, clients, machine, internal_seq = store.restatement()
     held = tuple((intended, key, state) for (intended, key), state in sorted(hints.states.items()))
     return Restated(states=states, hints=held, clients=clients, machine=machine, internal_seq=internal_seq,
-                    changes=store.changes)
+                    changes=store.changes, refilling=refilling)
 
 
 class Compaction:

@@ -56,6 +56,18 @@ class Restated(Record, frozen=True, tag="quorum.Restated"):
     machine: bytes
     internal_seq: int
     changes: int
+    refilling: bool = False
+    """The node was refilling from its peers (``Refilling``) when this was written."""
 
 
-RECORDS = (Stored, Hinted, HintDone, Restated)
+class Refilling(Record, frozen=True, tag="quorum.Refilling"):
+    """``active``: this node was told its durable state was damaged and refills from its
+    peers before it answers reads again; ``False``: the refill is done. The first write
+    of a damaged start (the host forgets the damage once a write of a told replica is
+    durable, docs/storage.md "Torn tail"), so a node that crashes in the middle of its
+    refill starts it again instead of answering from the versions it lost."""
+
+    active: bool
+
+
+RECORDS = (Stored, Hinted, HintDone, Restated, Refilling)

@@ -60,7 +60,7 @@ from replikv.protocols.quorum.messages import (
     TreeLeaves,
     TreeRoot,
 )
-from replikv.protocols.quorum.records import HintDone, Hinted, Stored
+from replikv.protocols.quorum.records import HintDone, Hinted, Refilling, Stored
 from replikv.protocols.quorum.ring import Ring
 from replikv.protocols.quorum.store import Store
 
@@ -85,10 +85,14 @@ class QuorumReplica:
         self.anti_entropy = AntiEntropy(self.node, self.ring, self.store, self.config.merkle_leaves, self._out.send)
         self._last_anti_entropy: float | None = None
         self.hints = Hints()
-        recover(args.recovered, self.store, self.hints)
+        was_refilling = recover(args.recovered, self.store, self.hints)
         self.compaction = Compaction(self.config, args.recovered)
-        # a torn tail may have cut acknowledged versions: refill as after a lost disk (issue 8)
-        self.refilling = args.recovery.damaged
+        # a torn tail may have cut acknowledged versions: refill as after a lost disk (issue
+        # 8), and say so durably first, so that a crash before the refill is done starts it
+        # again (the host tells only until this replica has written, docs/storage.md)
+        self.refilling = args.recovery.damaged or was_refilling
+        if args.recovery.damaged:
+            self._append((Refilling(True),))
         others = len(self.members) - 1
         self._refill_peers = min(others, max(1, self.ring.n - level_count(self.config.write_level, self.ring.n) + 1))
 
@@ -107,7 +111,7 @@ class QuorumReplica:
         if self.compaction.due():
             # after the step: the restatement folds in every record this step emitted, and
             # holds nothing else a message claims durable: a compaction (compaction.py)
-            self._out.persist((restatement(self.store, self.hints),), replace=True, compaction=True)
+            self._out.persist((restatement(self.store, self.hints, self.refilling),), replace=True, compaction=True)
             self.compaction.restated(len(self.store.states) + len(self.hints.states))
         return self._out.drain()
 
@@ -136,6 +140,7 @@ class QuorumReplica:
                 self._out.send(intended, HandOff(key, state))
         if self.refilling and len(self.anti_entropy.synced) >= self._refill_peers:
             self.refilling = False
+            self._append((Refilling(False),))
 
     def _submit(self, request: Request) -> None:
         if self.coordinator.duplicate(request):
@@ -226,6 +231,6 @@ class QuorumReplica:
         self.store.note(requests)
         return self._append((Stored(key, state, requests),))
 
-    def _append(self, records: tuple[Stored | Hinted | HintDone, ...]) -> int:
+    def _append(self, records: tuple[Stored | Hinted | HintDone | Refilling, ...]) -> int:
         self.compaction.appended(len(records))
         return self._out.persist(records)
