@@ -7,8 +7,8 @@ from replikv.core.errors import Ok, Unavailable
 from replikv.core.replica import Recovery
 from replikv.protocols.quorum import messages as m
 from replikv.protocols.quorum import versions as v
-from replikv.protocols.quorum.durable import QuorumDurableView
 from replikv.protocols.quorum.compaction import restatement
+from replikv.protocols.quorum.durable import QuorumDurableView
 from replikv.protocols.quorum.records import Refilling, Restated, Stored
 
 from .steps import Cluster, get, make, persists, put, replies, sends
