@@ -128,5 +128,5 @@ def test_an_unreadable_marker_refuses_to_start_and_says_what_to_do(tmp_path) -> 
         wal.recover()
         wal.append(RECORDS)
     (tmp_path / TORN_MARKER).write_text("{not json")
-    with FileWAL(tmp_path) as again, pytest.raises(CorruptStorage, match="restart the node with --rejoin"):
+    with FileWAL(tmp_path) as again, pytest.raises(CorruptStorage, match="move the data directory away and start the node with --rejoin"):
         again.recover()

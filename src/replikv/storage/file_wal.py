@@ -301,7 +301,9 @@ class FileWAL:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CorruptStorage(f"{self.directory / TORN_MARKER}: unreadable ({exc}); it records a torn tail "
-                                 "an earlier recovery cut: restart the node with --rejoin") from exc
+                                 "an earlier recovery cut, so the node refuses to start: move the data directory "
+                                 "away and start the node with --rejoin (replikv cluster restart --rejoin): it "
+                                 "catches up from its peers before it votes or serves") from exc
 
     def _write_torn_marker(self, cut: TornTail) -> None:
         temp = self.directory / f"{TORN_MARKER}.tmp"
