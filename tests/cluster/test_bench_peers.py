@@ -149,7 +149,7 @@ def test_redis_aof_wait_uses_the_same_fsync_setting_as_the_run(bench_tmp, fsync,
 
 
 def test_an_unknown_fsync_policy_is_refused_before_a_peer_starts(bench_tmp) -> None:
-    with (pytest.raises(ValueError, match="fsync must be one of always, batch, never, not 'sometimes'"),
+    with (pytest.raises(ValueError, match="fsync policy must be one of always, batch, never, not 'sometimes'"),
           peers.started("redis", 1, "sometimes")):
         pass
     assert list(bench_tmp.iterdir()) == []

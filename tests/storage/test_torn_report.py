@@ -111,6 +111,21 @@ def test_the_first_write_after_a_cut_clears_the_marker_under_every_policy(tmp_pa
         assert again.recover() == [b"restated"] and again.torn_tail is None
 
 
+@pytest.mark.parametrize("policy", ["always", "batch", "never"])
+def test_the_first_append_after_a_cut_is_fsynced_once(tmp_path, count_fsyncs, policy) -> None:
+    """The append's data reaches the disk before the marker goes, under every policy, and
+    no fsync is paid twice: one for the data (the policy's own under ``always``), one for
+    the directory the marker leaves."""
+    image, _ = _torn_image(cut=3)
+    _wal_file(tmp_path).write_bytes(image)
+    with FileWAL(tmp_path, fsync=policy) as wal:
+        wal.recover()
+        before = count_fsyncs()
+        wal.append([b"rejoining"])
+        assert count_fsyncs() - before == 2
+        assert not (tmp_path / TORN_MARKER).exists()
+
+
 def test_two_cuts_with_no_write_between_are_summed(tmp_path) -> None:
     image, _ = _torn_image(cut=3)
     _wal_file(tmp_path).write_bytes(image)

@@ -42,6 +42,7 @@ from replikv.cluster import admin, processes
 from replikv.cluster.ports import free_base_port
 from replikv.cluster.respwire import RespConnection, RespError
 from replikv.cluster.state import client_port, peer_port
+from replikv.storage.base import check_policy
 
 _START_TIMEOUT_S = 20.0
 
@@ -262,8 +263,7 @@ def expand(names: list[str]) -> list[str]:
 def started(name: str, nodes: int, fsync: str = "always") -> Iterator[Running]:
     """Start peer ``name`` in a temporary directory, wiped afterwards; ``fsync``: replikv's
     policy of the run (``PEERS``, ``Peer.start``)."""
-    if fsync not in REDIS_APPENDFSYNC:
-        raise ValueError(f"fsync must be one of {', '.join(REDIS_APPENDFSYNC)}, not {fsync!r}")
+    check_policy(fsync)
     root = pathlib.Path(tempfile.mkdtemp(prefix=f"replikv-bench-{name}-"))
     try:
         with PEERS[name].start(root, nodes, fsync) as running:

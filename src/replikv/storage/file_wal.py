@@ -306,21 +306,11 @@ class FileWAL:
                                  "catches up from its peers before it votes or serves") from exc
 
     def _write_torn_marker(self, cut: TornTail) -> None:
-        temp = self.directory / f"{TORN_MARKER}.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            write_all(fd, json.dumps(cut._asdict()).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, self.directory / TORN_MARKER)
-        fsync_directory(self.directory)
+        self._write_atomically(self.directory / TORN_MARKER, json.dumps(cut._asdict()).encode(), durable=True)
 
-    def _after_first_write(self) -> None:
-        """A record written after a torn-tail cut is on disk (fsynced whatever the policy):
-        the replica has recorded what it knows of the damage, so forget the marker."""
-        assert self._fd is not None
-        self._guarded("fsync", lambda: os.fsync(self._fd))
+    def _forget_torn_marker(self) -> None:
+        """A record written after a torn-tail cut is on disk (the caller made sure of it,
+        whatever the policy): the replica has recorded what it knows of the damage."""
         with contextlib.suppress(FileNotFoundError):
             (self.directory / TORN_MARKER).unlink()
         fsync_directory(self.directory)
@@ -346,7 +336,8 @@ class FileWAL:
         if self.policy == "always" or self.needs_sync():
             self.sync()
         if self._torn_pending:
-            self._after_first_write()
+            self.sync()  # a no-op when the policy already did (nothing is dirty)
+            self._forget_torn_marker()
 
     def _write_at_end(self, data: bytes) -> None:
         """Write ``data`` over the zeros after the last frame; when it reaches past them,
@@ -405,7 +396,10 @@ class FileWAL:
 
         self._switch_generation("replace", swap, len(data), len(payloads))
         if self._torn_pending:
-            self._after_first_write()
+            if not durable:  # the new generation was written without its fsync
+                assert self._fd is not None
+                self._guarded("fsync", lambda: os.fsync(self._fd))
+            self._forget_torn_marker()
 
     # -- compaction beside the live log (rewrite.py) --------------------------------------
 
@@ -471,7 +465,11 @@ class FileWAL:
 
     def _write_new_file(self, generation: int, data: bytes, *, durable: bool) -> None:
         """Create generation ``generation`` atomically (temp, fsync, rename, fsync dir)."""
-        final = self.directory / wal_name(generation)
+        self._write_atomically(self.directory / wal_name(generation), data, durable=durable)
+
+    def _write_atomically(self, final: Path, data: bytes, *, durable: bool) -> None:
+        """Make ``final`` hold ``data``, whole or not at all: temp, fsync, rename, fsync dir
+        (without the fsyncs when not ``durable``)."""
         temp = final.with_name(final.name + ".tmp")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
